@@ -1,0 +1,93 @@
+"""``sim`` command line: ``sim train`` (the training pipeline) and ``sim twin`` (the simulated device).
+
+A thin shell: heavy imports happen inside the subcommand, so ``sim twin`` stays on the
+light runtime path (no torch, SB3 or gymnasium).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hardware.config import ConfigError
+
+EPILOG = """examples:
+  sim train --config configs/furuta.yaml --preset quick --out runs/quick
+  sim twin --config configs/furuta.yaml
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sim", description="Simulator commands: train the perception+control chain, serve the twin.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,twin}")
+    train = sub.add_parser(
+        "train", help="train perception and the RL controller, evaluate, export one ONNX model",
+        description="Generate sensor data in simulation, pretrain and fine-tune perception, train a PPO "
+        "controller with perception in the loop, evaluate it, export raw-sensors-to-volts as one ONNX file, "
+        "and write report.json and plots into --out.",
+    )  # fmt: skip
+    train.add_argument("--config", type=Path, default=Path("configs/furuta.yaml"), help="YAML config (default: %(default)s)")
+    train.add_argument("--preset", default=None, help="preset from the config's `presets:` section, e.g. quick")
+    train.add_argument("--out", type=Path, default=Path("runs/quick"), help="output folder (default: %(default)s)")
+    train.add_argument("--seed", type=int, default=None, help="override the config's seed")
+
+    twin = sub.add_parser(
+        "twin", help="serve the simulated device on a pseudo-terminal",
+        description="Run the simulator as a serial device on a pseudo-terminal, speaking the real protocol "
+        "(docs/protocol.md). Prints the port path, then runs in real time until stopped (Ctrl-C).",
+    )  # fmt: skip
+    twin.add_argument("--config", type=Path, default=Path("configs/furuta.yaml"), help="YAML config (default: %(default)s)")
+    twin.add_argument("--seed", type=int, default=0, help="seed for physics randomization and sensor noise")
+    twin.add_argument("--link", type=Path, default=None, help="also create a symlink to the port at this path")
+    twin.add_argument("--truth", type=Path, default=None, help="write ground-truth statistics (JSON) here on exit")
+    twin.add_argument("--nominal", action="store_true", help="nominal physics (no per-run randomization)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args)
+        return _twin(args)
+    except ConfigError as exc:
+        print(f"sim {args.command}: config error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sim {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from control.config import load_experiment
+
+    cfg = load_experiment(args.config, args.preset)
+    if args.seed is not None:
+        cfg = dataclasses.replace(cfg, seed=args.seed)
+    from control.train import run  # heavy: torch, SB3
+
+    report = run(cfg, args.out, args.preset)
+    print(f"sim train: wrote {args.out / 'policy.onnx'} and {args.out / 'report.json'}")
+    print(
+        f"  IMU angle RMSE {report['imu_angle_rmse_deg']:.2f} deg, image angle RMSE {report['image_angle_rmse_deg']:.2f} deg, "
+        f"camera-class accuracy {report['classification_accuracy']:.1%}\n"
+        f"  balance success {report['eval_success_rate']:.0%} of {report['evaluation']['episodes']} episodes, "
+        f"ONNX parity {report['onnx_parity_max_abs_diff']:.1e}, total {report['seconds_total']:.0f} s"
+    )
+    return 0
+
+
+def _twin(args: argparse.Namespace) -> int:
+    from sim.twin import serve_forever
+
+    return serve_forever(args.config, seed=args.seed, link=args.link, truth_path=args.truth, randomize=not args.nominal)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Export the whole chain (raw sensors -> voltage) as ONE ONNX model, and check parity.
+
+Graph inputs (batch 1 at run time, dynamic batch allowed)::
+
+    imu      float32 (B, 6, W)        gyro rad/s, accel m/s^2, oldest sample first
+    encoder  float32 (B, W)           motor encoder counts, sampled with the IMU
+    image    uint8   (B, 1, 64, 64)   latest camera frame
+
+Outputs: ``volts`` float32 (B, 1), already clipped to +-v_max; ``estimates`` float32
+(B, 8), the perception outputs the policy saw (names in the metadata).
+
+Input scaling, the encoder-rate filter, the policy, action clipping and scaling all live
+in the graph (stable-baselines3's own recipe leaves the last two out). Metadata key
+``sensorimotor`` holds a JSON description the runtime checks against the device.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from hardware.framing import PROTOCOL_VERSION
+from perception.models import OBS_NAMES, ObservationModel
+from sim.config import DeviceConfig
+
+INPUT_NAMES = ("imu", "encoder", "image")
+OUTPUT_NAMES = ("volts", "estimates")
+
+
+class PolicyChain(nn.Module):
+    """ObservationModel -> SB3 actor MLP (deterministic mean) -> clip -> volts."""
+
+    def __init__(self, obs_model: ObservationModel, actor: nn.Module, v_max: float) -> None:
+        super().__init__()
+        self.obs_model = obs_model
+        self.actor = actor
+        self.v_max = float(v_max)
+
+    def forward(self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        obs = self.obs_model(imu, encoder, image)
+        action = torch.clamp(self.actor(obs), -1.0, 1.0)
+        return action * self.v_max, obs
+
+
+def sb3_actor(policy: Any) -> nn.Module:
+    """The deterministic actor of an SB3 ActorCriticPolicy with separate MLP extractors."""
+    return nn.Sequential(policy.mlp_extractor.policy_net, policy.action_net)
+
+
+def model_metadata(device: DeviceConfig, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the runtime needs to know to refuse a device the model does not fit."""
+    w = device.imu.window
+    meta = {
+        "format": "sensorimotor.policy.v1",
+        "protocol_version": PROTOCOL_VERSION,
+        "inputs": {
+            "imu": {"dtype": "float32", "shape": [1, 6, w], "units": "gyro rad/s xyz, accel m/s^2 xyz"},
+            "encoder": {"dtype": "float32", "shape": [1, w], "units": "counts"},
+            "image": {"dtype": "uint8", "shape": [1, 1, 64, 64], "units": "grayscale 0-255"},
+        },
+        "outputs": {"volts": {"shape": [1, 1], "units": "V"}, "estimates": {"names": list(OBS_NAMES)}},
+        "imu_rate_hz": device.imu.rate_hz,
+        "imu_window": w,
+        "encoder_cpr": device.encoder_cpr,
+        "image_height": 64,
+        "image_width": 64,
+        "control_rate_hz": device.stream_rate_hz,
+        "v_max": device.v_max,
+    }
+    meta.update(extra or {})
+    return meta
+
+
+def example_inputs(device: DeviceConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    w = device.imu.window
+    return torch.zeros(1, 6, w), torch.zeros(1, w), torch.zeros(1, 1, 64, 64, dtype=torch.uint8)
+
+
+def export_onnx(chain: PolicyChain, device: DeviceConfig, path: Path, extra_meta: dict[str, Any] | None = None) -> None:
+    """Write ``chain`` to ``path`` as one ONNX file with metadata."""
+    import warnings
+
+    chain = chain.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            chain, example_inputs(device), str(path), input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
+            dynamic_axes={n: {0: "batch"} for n in INPUT_NAMES + OUTPUT_NAMES}, dynamo=False, opset_version=17,
+        )  # fmt: skip
+    model = onnx.load(str(path))
+    meta = model.metadata_props.add()
+    meta.key, meta.value = "sensorimotor", json.dumps(model_metadata(device, extra_meta))
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def parity(chain: PolicyChain, path: Path, inputs: dict[str, np.ndarray]) -> float:
+    """Max |onnxruntime - torch| over every output, each input run at batch 1."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    with torch.no_grad():
+        for i in range(len(inputs["imu"])):
+            one = {k: v[i : i + 1] for k, v in inputs.items()}
+            ort_out = sess.run(None, one)
+            torch_out = chain(*(torch.from_numpy(one[k]) for k in INPUT_NAMES))
+            for a, b in zip(ort_out, torch_out):
+                worst = max(worst, float(np.max(np.abs(a - b.numpy()))))
+    return worst
+
+
+def latency_us(chain: PolicyChain, path: Path, inputs: dict[str, np.ndarray], repeats: int = 300) -> dict[str, float]:
+    """Median batch-1 latency (us) of onnxruntime and torch eager on the same inputs."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    one = {k: v[:1] for k, v in inputs.items()}
+    t_one = tuple(torch.from_numpy(one[k]) for k in INPUT_NAMES)
+
+    def median(fn: Any) -> float:
+        for _ in range(20):
+            fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times) * 1e6)
+
+    with torch.no_grad():
+        t_ort = median(lambda: sess.run(None, one))
+        t_torch = median(lambda: chain(*t_one))
+    return {"onnxruntime_us_p50": t_ort, "torch_us_p50": t_torch, "torch_over_onnxruntime": t_torch / t_ort}

@@ -1,0 +1,98 @@
+"""A stable-baselines3 VecEnv over the batched simulator, with perception in the loop.
+
+Every step: the N simulated devices advance one control step, their raw sensor windows
+go through the (frozen) perception model in one batch, and the policy sees the
+resulting observation vector (:data:`perception.models.OBS_NAMES`). Physics, reward and
+termination are the same pure functions the Gymnasium env uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
+
+from perception.models import OBS_NAMES, ObservationModel
+from sim.config import DeviceConfig
+from sim.device import FurutaSim
+from sim.task import TaskConfig, balance_reward, fallen
+
+
+class PerceivedFurutaVecEnv(VecEnv):
+    """N pendulums seen through the perception model; actions are voltages / v_max in [-1, 1]."""
+
+    def __init__(
+        self, device: DeviceConfig, task: TaskConfig, obs_model: ObservationModel, n_envs: int, seed: int,
+        episode_s: float | None = None,
+    ) -> None:  # fmt: skip
+        obs_space = gym.spaces.Box(-np.inf, np.inf, (len(OBS_NAMES),), np.float32)
+        act_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        super().__init__(n_envs, obs_space, act_space)
+        self.device_cfg, self.task = device, task
+        self.obs_model = obs_model.eval()
+        self.sim = FurutaSim(device, n_envs, seed=seed)
+        self.max_steps = int(round((episode_s or task.episode_s) * device.stream_rate_hz))
+        self.steps = np.zeros(n_envs, np.int64)
+        self._actions = np.zeros((n_envs, 1), np.float32)
+
+    @torch.no_grad()
+    def perceive(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """Policy observations (N, 8) of the current sensor windows."""
+        raw = self.sim.observation()
+        if idx is not None:
+            raw = {k: v[idx] for k, v in raw.items()}
+        t = {k: torch.from_numpy(v) for k, v in raw.items()}
+        return self.obs_model(t["imu"], t["encoder"], t["image"]).numpy()
+
+    def reset(self) -> VecEnvObs:
+        self.sim.reset()
+        self.steps[:] = 0
+        return self.perceive()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.clip(np.asarray(actions, np.float32).reshape(self.num_envs, 1), -1.0, 1.0)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        a = self._actions[:, 0].astype(np.float64)
+        self.sim.step(a * self.device_cfg.v_max)
+        self.steps += 1
+        state = self.sim.state
+        reward = balance_reward(state, a, self.task).astype(np.float32)
+        terminated = fallen(state, self.task)
+        truncated = (self.steps >= self.max_steps) & ~terminated
+        done = terminated | truncated
+        obs = self.perceive()
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        if done.any():
+            idx = np.flatnonzero(done)
+            for i in idx:
+                infos[i]["terminal_observation"] = obs[i].copy()
+                infos[i]["TimeLimit.truncated"] = bool(truncated[i])
+            self.sim.reset(idx)
+            self.steps[idx] = 0
+            obs[idx] = self.perceive(idx)
+        return obs, reward, done, infos
+
+    def close(self) -> None:
+        pass
+
+    # The rest of the VecEnv interface: no sub-env objects exist, so these are trivial.
+    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        return [getattr(self, attr_name)] * len(self._indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+        setattr(self, attr_name, value)
+
+    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list[Any]:
+        return [getattr(self, method_name)(*args, **kwargs)] * len(self._indices(indices))
+
+    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
+        return [False] * len(self._indices(indices))
+
+    def _indices(self, indices: Any) -> Sequence[int]:
+        if indices is None:
+            return range(self.num_envs)
+        return [indices] if isinstance(indices, int) else list(indices)

@@ -1,0 +1,206 @@
+"""``hw`` command line: run the control loop on a device (or the twin), replay a log.
+
+Light runtime path: numpy, pyserial, onnxruntime, mcap — no torch, SB3 or gymnasium.
+User mistakes (a wrong port, a silent device, a model that does not fit, a bad config
+or log) print one line naming the problem and the fix, and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hardware.config import ConfigError, LoopConfig, load_section
+from hardware.device import DeviceClient
+from hardware.errors import HardwareError, PortError
+from hardware.loop import ControlLoop
+from hardware.mcaplog import TOPIC_DEVICE, TOPIC_META, LogError, LogWriter
+from hardware.model import OnnxPolicy
+from hardware.safety import command_limits
+from hardware.transport import SerialTransport
+
+EPILOG = """examples:
+  hw run --port /dev/ttyUSB0 --model runs/quick/policy.onnx --rate 100 --duration 10 --record run.mcap
+  hw run --twin --model runs/quick/policy.onnx --duration 10 --record run.mcap
+  hw replay run.mcap --model runs/quick/policy.onnx
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hw", description="Run an exported policy on a serial device, or replay a recorded log.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,replay}")
+    run = sub.add_parser(
+        "run", help="run the fixed-rate control loop against a device",
+        description="Handshake with the device, check the model fits it, stream sensors, run the ONNX model at a "
+        "fixed rate and send clamped motor commands; optionally record every frame to MCAP. Prints achieved rate, "
+        "latency, frames lost and (with --twin) how long the pendulum stayed upright.",
+    )  # fmt: skip
+    where = run.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="serial port of the device, e.g. /dev/ttyUSB0")
+    where.add_argument("--twin", action="store_true", help="start the simulated device on a pty and use that port")
+    run.add_argument("--model", type=Path, required=True, help="policy.onnx exported by `sim train`")
+    run.add_argument("--config", type=Path, default=Path("configs/furuta.yaml"), help="YAML config: `loop` section, and `device` for --twin (default: %(default)s)")
+    run.add_argument("--rate", type=float, default=None, help="control rate in Hz (default: loop.rate_hz, 100)")
+    run.add_argument("--duration", type=float, default=10.0, help="seconds to run (default: %(default)s)")
+    run.add_argument("--record", type=Path, default=None, help="write an MCAP log of every frame and command here")
+    run.add_argument("--seed", type=int, default=0, help="--twin only: seed of the twin's randomization and noise")
+    run.add_argument("--json", type=Path, default=None, help="also write the run summary as JSON here")
+
+    replay = sub.add_parser(
+        "replay", help="recompute every logged action from the logged sensor frames",
+        description="Feed the sensor frames of a recorded log through a model, in recorded order, and compare each "
+        "recomputed action with the logged one. Prints the divergence and writes a plot.",
+    )  # fmt: skip
+    replay.add_argument("log", type=Path, help="MCAP log written by `hw run --record`")
+    replay.add_argument("--model", type=Path, required=True, help="policy.onnx to replay through")
+    replay.add_argument("--plot", type=Path, default=None, help="plot path (default: next to the log, .replay.png)")
+    replay.add_argument("--tolerance", type=float, default=1e-5, help="max |divergence| (V) to call it reproduced (default: %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args) if args.command == "run" else _replay(args)
+    except (HardwareError, ConfigError, LogError) as exc:
+        print(f"hw {args.command}: error: {exc}", file=sys.stderr)
+        return getattr(exc, "exit_code", 2)
+    except KeyboardInterrupt:
+        print(f"hw {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+# ---------------------------------------------------------------------------- run
+
+
+class TwinProcess:
+    """``python -m sim.twin`` in a subprocess; the host reaches it through its pty like real hardware."""
+
+    def __init__(self, config: Path, seed: int) -> None:
+        self.truth_path = Path(tempfile.mkstemp(prefix="twin-truth-", suffix=".json")[1])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sim.twin", "--config", str(config), "--seed", str(seed), "--truth", str(self.truth_path)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("/dev/"):
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise PortError(f"the twin did not start: {err.strip() or line or 'no output'}")
+        self.port = line
+
+    def stop(self) -> dict[str, float]:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        try:
+            return json.loads(self.truth_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        finally:
+            self.truth_path.unlink(missing_ok=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    loop_cfg = load_section(args.config, "loop", LoopConfig)
+    rate = args.rate or loop_cfg.rate_hz
+    if args.duration <= 0 or rate <= 0:
+        raise ConfigError("--duration and --rate must be > 0")
+    policy = OnnxPolicy(args.model)
+    twin = TwinProcess(args.config, args.seed) if args.twin else None
+    try:
+        summary = _run_on_port(twin.port if twin else args.port, policy, loop_cfg, rate, args)
+    finally:
+        truth = twin.stop() if twin else {}
+    if twin:
+        summary["twin"] = truth
+    _print_summary(summary)
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+def _run_on_port(port: str, policy: OnnxPolicy, loop_cfg: LoopConfig, rate: float, args: argparse.Namespace) -> dict:
+    transport = SerialTransport(port, loop_cfg.baudrate)
+    recorder = LogWriter(args.record, metadata={"model": str(args.model), "port": port}) if args.record else None
+    client = DeviceClient(transport, recorder)
+    try:
+        info = client.connect(loop_cfg.handshake_timeout_s)
+        policy.check_device(info, rate)
+        limits = command_limits(info.v_min, info.v_max, loop_cfg.v_limit)
+        if recorder is not None:
+            recorder.write_json(TOPIC_DEVICE, {**dataclasses.asdict(info), "limit_lo": limits[0], "limit_hi": limits[1]},
+                                log_time_ns=client.now_ns())  # fmt: skip
+            recorder.write_json(TOPIC_META, {"model": str(args.model), "rate_hz": rate, "duration_s": args.duration,
+                                             "port": port, "twin": bool(args.twin)}, log_time_ns=client.now_ns())  # fmt: skip
+        loop = ControlLoop(client, policy, rate, limits, loop_cfg.sensor_timeout_s, recorder)
+        client.start()
+        try:
+            stats = loop.run(args.duration)
+        finally:
+            client.stop()
+        d = client.decoder.stats
+        return {
+            "port": port, "device": info.name, "duration_s": args.duration, "rate_hz": rate,
+            **stats.summary(), "frames_in": client.stats.frames_in, "frames_out": client.stats.frames_out,
+            "frames_lost": client.stats.frames_lost, "frames_bad": d.frames_bad, "garbage_bytes": d.bytes_discarded,
+            "record": str(args.record) if args.record else None,
+        }  # fmt: skip
+    finally:
+        if recorder is not None:
+            recorder.close()
+        transport.close()
+
+
+def _print_summary(s: dict) -> None:
+    print(f"hw run: {s['device']} on {s['port']}, {s['duration_s']:.1f} s at {s['rate_hz']:.0f} Hz")
+    print(f"  achieved rate {s['achieved_rate_hz']:.1f} Hz over {s['cycles']} cycles, {s['overruns']} overruns, "
+          f"{s['commands']} commands ({s['clamped']} clamped)")  # fmt: skip
+    print(f"  latency sensor->command p50 {s['latency_us_p50'] / 1e3:.2f} ms, p99 {s['latency_us_p99'] / 1e3:.2f} ms; "
+          f"compute p50 {s['compute_us_p50']:.0f} us")  # fmt: skip
+    print(f"  frames in {s['frames_in']}, lost {s['frames_lost']}, bad {s['frames_bad']}, garbage bytes {s['garbage_bytes']}")
+    if s.get("record"):
+        print(f"  recorded to {s['record']}")
+    twin = s.get("twin")
+    if twin:
+        verdict = "upright the whole run" if twin.get("upright_whole_run") else "FELL"
+        print(f"  twin: pendulum upright {twin.get('upright_s', 0):.2f} s of {twin.get('streaming_s', 0):.2f} s "
+              f"({verdict}), max |alpha| {twin.get('max_abs_alpha_deg', 0):.1f} deg")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- replay
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from hardware.replay import plot_replay, replay
+
+    policy = OnnxPolicy(args.model)
+    t0 = time.perf_counter()
+    result = replay(args.log, policy)
+    div = result.max_divergence
+    plot = args.plot or args.log.with_suffix(".replay.png")
+    rate = float(policy.meta.get("control_rate_hz", 100))
+    plot_replay(result, policy.estimate_names, plot, rate)
+    ok = div <= args.tolerance
+    print(f"hw replay: {len(result.cycles)} commands recomputed from {result.frames} logged frames "
+          f"in {time.perf_counter() - t0:.1f} s")  # fmt: skip
+    print(f"  max |replayed - logged| = {div:.3g} V ({'reproduced' if ok else 'DIVERGED'}, tolerance {args.tolerance:g} V)")
+    print(f"  plot: {plot}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

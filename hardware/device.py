@@ -1,0 +1,144 @@
+"""Host side of the serial protocol: handshake, streaming, commands, counters, logging.
+
+A small LeRobot-style interface: ``connect`` (handshake), ``start``, ``poll`` (frames in),
+``send_command`` (returns what was actually sent), ``stop``, ``close``. Every frame in and
+out is handed to the recorder when one is attached.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from hardware.errors import DeviceNotRespondingError
+from hardware.framing import CRC, HEADER, PROTOCOL_VERSION, Frame, SeqTracker, StreamDecoder, crc16, encode_frame
+from hardware.mcaplog import TOPIC_RX, TOPIC_TX, LogWriter
+from hardware.messages import (
+    Command,
+    DeviceInfo,
+    Hello,
+    Message,
+    MessageError,
+    MsgType,
+    Start,
+    Stop,
+    make_frame,
+    parse_message,
+)
+from hardware.transport import Transport
+
+HELLO_INTERVAL_S = 0.2
+
+
+def frame_body(frame: Frame) -> bytes:
+    """The un-stuffed frame body (header + payload + CRC), as logged."""
+    unsigned = HEADER.pack(frame.version, frame.msg_type, frame.seq & 0xFFFF, frame.timestamp_us & 0xFFFFFFFF)
+    unsigned += frame.payload
+    return unsigned + CRC.pack(crc16(unsigned))
+
+
+@dataclass
+class Received:
+    """A decoded message with its frame and host arrival time (ns, monotonic since connect)."""
+
+    frame: Frame
+    message: Message
+    t_ns: int
+
+
+@dataclass
+class LinkStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    unknown_messages: int = 0
+    seq: dict[int, SeqTracker] = field(default_factory=dict)  # per message type
+
+    @property
+    def frames_lost(self) -> int:
+        return sum(t.lost for t in self.seq.values())
+
+
+class DeviceClient:
+    """Talks to one device over a transport."""
+
+    def __init__(self, transport: Transport, recorder: LogWriter | None = None) -> None:
+        self.transport = transport
+        self.recorder = recorder
+        self.decoder = StreamDecoder()
+        self.stats = LinkStats()
+        self.info: DeviceInfo | None = None
+        self._seq = 0
+        self._t0 = time.monotonic_ns()
+
+    def now_ns(self) -> int:
+        return time.monotonic_ns() - self._t0
+
+    # ------------------------------------------------------------------ out
+
+    def _send(self, msg_type: MsgType, message: Message) -> Frame:
+        frame = make_frame(msg_type, self._seq, self.now_ns() // 1000, message)
+        self._seq = (self._seq + 1) & 0xFFFF
+        self.transport.write(encode_frame(frame))
+        self.stats.frames_out += 1
+        if self.recorder is not None:
+            self.recorder.write_frame(TOPIC_TX, frame_body(frame), log_time_ns=self.now_ns(), seq=frame.seq)
+        return frame
+
+    def send_command(self, volts: float) -> Frame:
+        return self._send(MsgType.COMMAND, Command((volts,)))
+
+    def start(self) -> None:
+        self._send(MsgType.START, Start())
+
+    def stop(self) -> None:
+        """Zero the motor and stop streaming (best effort: the link may already be gone)."""
+        try:
+            self.send_command(0.0)
+            self._send(MsgType.STOP, Stop())
+        except Exception:  # noqa: BLE001 - shutting down; the device watchdog is the backstop
+            pass
+
+    # ------------------------------------------------------------------ in
+
+    def poll(self) -> list[Received]:
+        """Decode whatever bytes have arrived; garbage is skipped and counted by the decoder."""
+        data = self.transport.read_available()
+        if not data:
+            return []
+        t = self.now_ns()
+        out = []
+        for frame in self.decoder.feed(data):
+            if self.recorder is not None:
+                self.recorder.write_frame(TOPIC_RX, frame_body(frame), log_time_ns=t, seq=frame.seq)
+            self.stats.frames_in += 1
+            self.stats.seq.setdefault(frame.msg_type, SeqTracker()).update(frame.seq)
+            try:
+                out.append(Received(frame, parse_message(frame), t))
+            except MessageError:
+                self.stats.unknown_messages += 1
+        return out
+
+    def connect(self, timeout_s: float, on_other: Callable[[Received], None] | None = None) -> DeviceInfo:
+        """Handshake: send HELLO every 200 ms until DESCRIBE arrives; raise after ``timeout_s``."""
+        self.transport.write(b"\x00")  # flush byte: ends any partial frame in the device's buffer
+        deadline = time.monotonic() + timeout_s
+        next_hello = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                raise DeviceNotRespondingError(
+                    f"no answer from {self.transport.name} within {timeout_s:.1f} s "
+                    f"({self.decoder.stats.frames_ok} valid frames, {self.decoder.stats.bytes_discarded} garbage bytes). "
+                    "Is the device powered and running sensorimotor firmware, and is this the right port?"
+                )
+            if now >= next_hello:
+                self._send(MsgType.HELLO, Hello(PROTOCOL_VERSION))
+                next_hello = now + HELLO_INTERVAL_S
+            self.transport.wait_readable(min(deadline, next_hello) - now)
+            for rx in self.poll():
+                if isinstance(rx.message, DeviceInfo):
+                    self.info = rx.message
+                    return rx.message
+                if on_other is not None:
+                    on_other(rx)

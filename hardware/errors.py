@@ -1,0 +1,34 @@
+"""User-facing runtime errors. Each message names what was wrong and what to do.
+
+The CLIs turn these into one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class HardwareError(RuntimeError):
+    """Base class; ``exit_code`` is what the CLI returns."""
+
+    exit_code = 2
+
+
+class PortError(HardwareError):
+    """The serial port cannot be opened (missing, busy, no permission)."""
+
+
+class DeviceNotRespondingError(HardwareError):
+    """Nothing answered the handshake in time."""
+
+
+class ModelError(HardwareError):
+    """The model file is missing, unreadable or not a sensorimotor policy."""
+
+
+class ModelMismatchError(HardwareError):
+    """The model's inputs do not fit what the device described in the handshake."""
+
+
+class SensorTimeoutError(HardwareError):
+    """Sensor frames stopped arriving while running."""
+
+    exit_code = 3

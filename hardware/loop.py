@@ -1,0 +1,161 @@
+"""The fixed-rate control loop: sensor frames in, ONNX model, clamped command out, all logged.
+
+Timing (DESIGN.md): cycles run on absolute monotonic deadlines ``t0 + k * period``;
+an overrun skips the missed cycles instead of catching up, and is counted. Between
+deadlines the loop waits on the port, so frames are timestamped as they arrive and the
+reported latency is from the arrival of the newest SENSOR frame to the command write.
+
+Safety: every command passes :func:`hardware.safety.clamp_command`; if sensor frames
+stop for ``sensor_timeout_s`` the loop sends 0 V and stops with SensorTimeoutError.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hardware.device import DeviceClient, Received
+from hardware.errors import SensorTimeoutError
+from hardware.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, TOPIC_EVENT, LogWriter
+from hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
+from hardware.model import OnnxPolicy
+from hardware.safety import clamp_command
+from hardware.windows import SensorWindows
+
+
+@dataclass
+class LoopStats:
+    cycles: int = 0
+    commands: int = 0
+    overruns: int = 0  # cycles skipped because the loop fell behind
+    clamped: int = 0
+    warmup_cycles: int = 0  # cycles before a full sensor window had arrived
+    latency_ns: list[int] = field(default_factory=list)  # newest SENSOR arrival -> command written
+    compute_ns: list[int] = field(default_factory=list)  # model + clamp + encode + write
+    elapsed_s: float = 0.0
+    watchdog_trips: int = 0
+
+    def summary(self) -> dict[str, float]:
+        lat = np.array(self.latency_ns or [0]) / 1e3
+        comp = np.array(self.compute_ns or [0]) / 1e3
+        return {
+            "cycles": self.cycles,
+            "commands": self.commands,
+            "achieved_rate_hz": self.cycles / self.elapsed_s if self.elapsed_s else 0.0,
+            "overruns": self.overruns,
+            "clamped": self.clamped,
+            "latency_us_p50": float(np.percentile(lat, 50)),
+            "latency_us_p99": float(np.percentile(lat, 99)),
+            "compute_us_p50": float(np.percentile(comp, 50)),
+            "compute_us_p99": float(np.percentile(comp, 99)),
+            "device_watchdog_trips": self.watchdog_trips,
+        }
+
+
+class ControlLoop:
+    """Runs ``policy`` against ``client`` at ``rate_hz`` for a duration."""
+
+    def __init__(
+        self, client: DeviceClient, policy: OnnxPolicy, rate_hz: float, limits: tuple[float, float],
+        sensor_timeout_s: float, recorder: LogWriter | None = None,
+    ) -> None:  # fmt: skip
+        assert client.info is not None, "connect() the client before building the loop"
+        self.client, self.policy, self.recorder = client, policy, recorder
+        self.period_ns = int(round(1e9 / rate_hz))
+        self.lo, self.hi = limits
+        self.sensor_timeout_ns = int(sensor_timeout_s * 1e9)
+        self.windows = SensorWindows(int(policy.meta["imu_window"]))
+        self.stats = LoopStats()
+        self.last_sensor_ns: int | None = None
+        self.last_sensor_seq = -1
+        self.last_image_seq = -1
+
+    # ------------------------------------------------------------------ frames
+
+    def _absorb(self, frames: list[Received]) -> None:
+        for rx in frames:
+            msg = rx.message
+            if isinstance(msg, SensorBatch):
+                self.windows.add_sensor(msg)
+                self.last_sensor_ns, self.last_sensor_seq = rx.t_ns, rx.frame.seq
+            elif isinstance(msg, ImageFrame):
+                self.windows.add_image(msg)
+                self.last_image_seq = rx.frame.seq
+            elif isinstance(msg, Status) and msg.flags & StatusFlags.WATCHDOG_TRIPPED:
+                self.stats.watchdog_trips += 1
+                self._event(rx.t_ns, "device_watchdog", "device reports its command watchdog tripped")
+
+    def _wait_until(self, deadline_ns: int) -> None:
+        """Absorb frames as they arrive until the deadline (monotonic ns since connect)."""
+        while True:
+            self._absorb(self.client.poll())
+            remaining = deadline_ns - self.client.now_ns()
+            if remaining <= 0:
+                return
+            self.client.transport.wait_readable(remaining / 1e9)
+
+    # ------------------------------------------------------------------ cycle
+
+    def _cycle(self, cycle: int) -> None:
+        now = self.client.now_ns()
+        if self.last_sensor_ns is not None and now - self.last_sensor_ns > self.sensor_timeout_ns:
+            self.client.send_command(0.0)
+            gap = (now - self.last_sensor_ns) / 1e9
+            self._event(now, "sensor_timeout", f"no sensor frame for {gap:.3f} s; sent 0 V and stopped")
+            raise SensorTimeoutError(
+                f"no sensor frame from {self.client.transport.name} for {gap:.2f} s: sent 0 V and stopped. "
+                "Check the cable and the device's power."
+            )
+        if not self.windows.ready:
+            self.stats.warmup_cycles += 1
+            return
+        t_start = time.perf_counter_ns()
+        requested, estimates = self.policy.run(self.windows.inputs())
+        sent, clamped = clamp_command(requested, self.lo, self.hi)
+        self.client.send_command(sent)
+        t_sent = self.client.now_ns()
+        self.stats.compute_ns.append(time.perf_counter_ns() - t_start)
+        if self.last_sensor_ns is not None:
+            self.stats.latency_ns.append(t_sent - self.last_sensor_ns)
+        self.stats.commands += 1
+        self.stats.clamped += int(clamped)
+        if self.recorder is not None:
+            self.recorder.write_json(
+                TOPIC_COMMAND,
+                {"cycle": cycle, "t_host_ns": t_sent, "volts": [sent], "requested_volts": [requested],
+                 "clamped": clamped, "sensor_seq": self.last_sensor_seq, "image_seq": self.last_image_seq},
+                log_time_ns=t_sent, seq=cycle,
+            )  # fmt: skip
+            names = self.policy.estimate_names or [f"e{i}" for i in range(len(estimates))]
+            self.recorder.write_json(
+                TOPIC_ESTIMATE, {"cycle": cycle, "estimates": dict(zip(names, map(float, estimates)))},
+                log_time_ns=t_sent, seq=cycle,
+            )  # fmt: skip
+
+    def _event(self, t_ns: int, kind: str, message: str) -> None:
+        if self.recorder is not None:
+            self.recorder.write_json(TOPIC_EVENT, {"kind": kind, "message": message}, log_time_ns=t_ns)
+
+    def run(self, duration_s: float) -> LoopStats:
+        """Run cycles on absolute deadlines for ``duration_s`` seconds."""
+        t0 = self.client.now_ns()
+        self.last_sensor_ns = t0  # the sensor timeout counts from the start of streaming
+        end = t0 + int(duration_s * 1e9)
+        k = 0
+        while True:
+            deadline = t0 + k * self.period_ns
+            if deadline >= end:
+                break
+            self._wait_until(deadline)
+            self._cycle(k)
+            self.stats.cycles += 1
+            k += 1
+            behind = self.client.now_ns() - (t0 + k * self.period_ns)
+            if behind > 0:  # overran: skip the missed cycles, do not catch up
+                skipped = behind // self.period_ns + 1
+                self.stats.overruns += int(skipped)
+                k += int(skipped)
+        self.stats.elapsed_s = (self.client.now_ns() - t0) / 1e9
+        return self.stats

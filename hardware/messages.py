@@ -1,0 +1,338 @@
+"""Typed message payloads of the serial protocol, one frozen dataclass per message type.
+
+Every message has ``pack() -> bytes`` and ``unpack(payload) -> message``; ``unpack``
+raises :class:`MessageError` naming the message on a wrong length or value. Shapes,
+counts and floats are checked when a message is built (integer ranges when it is packed),
+and floats are stored as the float32 sent on the wire, so ``unpack(m.pack()) == m``.
+:func:`make_frame` and :func:`parse_message` connect messages to :mod:`hardware.framing`.
+Byte layouts and units: ``docs/protocol.md``. Only the standard library and numpy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import struct
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from hardware.framing import MAX_PAYLOAD, Frame
+
+
+class MsgType(IntEnum):
+    """Frame ``msg_type`` byte. Direction in the comment (host = robot computer)."""
+
+    HELLO = 0x01  # host -> device: who are you?
+    DESCRIBE = 0x02  # device -> host: DeviceInfo
+    START = 0x03  # host -> device: start streaming
+    STOP = 0x04  # host -> device: stop streaming, zero the actuators
+    SENSOR = 0x10  # device -> host: SensorBatch
+    IMAGE = 0x11  # device -> host: ImageFrame
+    STATUS = 0x12  # device -> host: Status
+    COMMAND = 0x20  # host -> device: Command
+
+
+class StatusFlags(IntFlag):
+    """Bits of :attr:`Status.flags`; other bits are reserved (sent as 0, ignored)."""
+
+    NONE = 0
+    WATCHDOG_TRIPPED = 1 << 0
+    STREAMING = 1 << 1
+
+
+class MessageError(ValueError):
+    """A payload or message value is invalid; the text names the message."""
+
+
+MAX_SAMPLES = 64  # SensorBatch records per frame
+SENSOR_RECORD = np.dtype([("imu", "<f4", (6,)), ("enc", "<i4")])  # gyro xyz, accel xyz; counts
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _check_len(name: str, payload: bytes, expected: int, detail: str = "") -> None:
+    if len(payload) != expected:
+        raise MessageError(f"{name} payload must be {expected} bytes{detail}, got {len(payload)}")
+
+
+def _unpack(fmt: struct.Struct, name: str, payload: bytes) -> tuple[Any, ...]:
+    _check_len(name, payload, fmt.size)
+    return fmt.unpack(payload)
+
+
+def _pack(fmt: struct.Struct, name: str, *values: Any) -> bytes:
+    try:
+        return fmt.pack(*values)
+    except (struct.error, OverflowError) as exc:  # an integer field out of its range
+        raise MessageError(f"{name}: value out of range for {fmt.format!r}: {exc}") from None
+
+
+def _f32(name: str, value: float) -> float:
+    """``value`` rounded to float32; non-finite or out-of-range values are rejected."""
+    if not math.isfinite(value):
+        raise MessageError(f"{name} must be finite, got {value}")
+    try:
+        return float(struct.unpack("<f", struct.pack("<f", value))[0])
+    except OverflowError:
+        raise MessageError(f"{name} = {value} does not fit in a float32") from None
+
+
+def _check_range(name: str, value: int, lo: int, hi: int) -> None:
+    if not lo <= value <= hi:
+        raise MessageError(f"{name} must be in {lo}..{hi}, got {value}")
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """HELLO (host -> device): ask the device to DESCRIBE itself."""
+
+    MSG_TYPE: ClassVar[MsgType] = MsgType.HELLO
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<H")
+
+    protocol_version: int
+
+    def pack(self) -> bytes:
+        return _pack(self.FORMAT, "Hello", self.protocol_version)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        return cls(*_unpack(cls.FORMAT, "Hello", payload))
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """DESCRIBE (device -> host): what the device is and how it streams."""
+
+    MSG_TYPE: ClassVar[MsgType] = MsgType.DESCRIBE
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<H16sHBBHIBBHBffH")
+
+    protocol_version: int
+    name: str  # UTF-8, at most 16 bytes
+    imu_rate_hz: int  # IMU samples per second
+    imu_channels: int  # 6: gyro xyz (rad/s), accel xyz (m/s^2)
+    samples_per_frame: int  # IMU samples per SENSOR frame
+    stream_rate_hz: int  # SENSOR frames per second
+    encoder_cpr: int  # encoder counts per revolution
+    image_height: int
+    image_width: int
+    camera_rate_hz: int  # IMAGE frames per second
+    n_actuators: int
+    v_min: float  # actuator command range (V)
+    v_max: float
+    watchdog_ms: int  # actuators zeroed after this long without a COMMAND
+
+    def __post_init__(self) -> None:
+        if len(self.name.encode()) > 16 or "\0" in self.name:
+            raise MessageError(f"DeviceInfo.name must be 16 UTF-8 bytes at most, no NUL: {self.name!r}")
+        _check_range("DeviceInfo.samples_per_frame", self.samples_per_frame, 1, MAX_SAMPLES)
+        object.__setattr__(self, "v_min", _f32("DeviceInfo.v_min", self.v_min))
+        object.__setattr__(self, "v_max", _f32("DeviceInfo.v_max", self.v_max))
+        if not self.v_min <= self.v_max:
+            raise MessageError(f"DeviceInfo: v_min {self.v_min} > v_max {self.v_max}")
+
+    def pack(self) -> bytes:
+        values = [getattr(self, f.name) for f in dataclasses.fields(self)]
+        values[1] = self.name.encode()  # struct pads "16s" with NUL
+        return _pack(self.FORMAT, "DeviceInfo", *values)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        values = list(_unpack(cls.FORMAT, "DeviceInfo", payload))
+        try:
+            values[1] = values[1].rstrip(b"\0").decode()
+        except UnicodeDecodeError:
+            raise MessageError(f"DeviceInfo.name is not UTF-8: {values[1]!r}") from None
+        return cls(*values)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SensorBatch:
+    """SENSOR (device -> host): n IMU samples with the encoder count at each, oldest first.
+
+    The frame header's timestamp is the time of the LAST sample; the others are spaced
+    1 / imu_rate_hz before it.
+    """
+
+    MSG_TYPE: ClassVar[MsgType] = MsgType.SENSOR
+
+    imu: np.ndarray  # (n, 6) float32: gyro x, y, z (rad/s), accel x, y, z (m/s^2)
+    encoder: np.ndarray  # (n,) int32 encoder counts
+
+    def __post_init__(self) -> None:
+        # Own copies: the message is frozen, so it must not alias the caller's arrays.
+        imu = np.array(self.imu, dtype=np.float32, order="C")
+        encoder = np.array(self.encoder, dtype=np.int32, order="C")
+        if imu.ndim != 2 or imu.shape[1] != 6 or encoder.shape != imu.shape[:1]:
+            shapes = f"{imu.shape} and {encoder.shape}"
+            raise MessageError(f"SensorBatch: need imu (n, 6) and encoder (n,), got {shapes}")
+        _check_range("SensorBatch sample count", len(imu), 1, MAX_SAMPLES)
+        object.__setattr__(self, "imu", imu)
+        object.__setattr__(self, "encoder", encoder)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SensorBatch):
+            return NotImplemented
+        same_imu = np.array_equal(self.imu, other.imu, equal_nan=True)
+        return same_imu and np.array_equal(self.encoder, other.encoder)
+
+    def pack(self) -> bytes:
+        records = np.empty(len(self.imu), SENSOR_RECORD)
+        records["imu"] = self.imu
+        records["enc"] = self.encoder
+        return bytes((len(records),)) + records.tobytes()
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        if not payload:
+            raise MessageError("SensorBatch payload is empty (needs a sample count)")
+        n = payload[0]
+        _check_len("SensorBatch", payload, 1 + n * SENSOR_RECORD.itemsize, f" for {n} samples")
+        records = np.frombuffer(payload, SENSOR_RECORD, count=n, offset=1)
+        return cls(records["imu"], records["enc"])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ImageFrame:
+    """IMAGE (device -> host): one grayscale image, row-major uint8."""
+
+    MSG_TYPE: ClassVar[MsgType] = MsgType.IMAGE
+    MAX_PIXELS: ClassVar[int] = MAX_PAYLOAD - 2  # the payload starts with height, width
+
+    pixels: np.ndarray  # (height, width) uint8
+
+    def __post_init__(self) -> None:
+        pixels = np.array(self.pixels, dtype=np.uint8, order="C")  # own copy, as in SensorBatch
+        if pixels.ndim != 2 or not (1 <= pixels.shape[0] <= 255 and 1 <= pixels.shape[1] <= 255):
+            raise MessageError(f"ImageFrame: pixels must be (height, width), sides 1..255: {pixels.shape}")
+        if pixels.size > self.MAX_PIXELS:
+            raise MessageError(f"ImageFrame: {pixels.size} pixels, a frame carries {self.MAX_PIXELS}")
+        object.__setattr__(self, "pixels", pixels)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ImageFrame):
+            return NotImplemented
+        return np.array_equal(self.pixels, other.pixels)
+
+    def pack(self) -> bytes:
+        return bytes(self.pixels.shape) + self.pixels.tobytes()
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        if len(payload) < 2:
+            raise MessageError(f"ImageFrame payload of {len(payload)} bytes lacks height and width")
+        height, width = payload[0], payload[1]
+        _check_len("ImageFrame", payload, 2 + height * width, f" for {height}x{width}")
+        return cls(np.frombuffer(payload, np.uint8, offset=2).reshape(height, width))
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """COMMAND (host -> device): one voltage per actuator (V); the device clamps to its range."""
+
+    MSG_TYPE: ClassVar[MsgType] = MsgType.COMMAND
+
+    volts: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        _check_range("Command actuator count", len(self.volts), 0, 255)
+        volts = tuple(_f32(f"Command.volts[{i}]", v) for i, v in enumerate(self.volts))
+        object.__setattr__(self, "volts", volts)
+
+    def pack(self) -> bytes:
+        return struct.pack(f"<B{len(self.volts)}f", len(self.volts), *self.volts)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        if not payload:
+            raise MessageError("Command payload is empty (needs an actuator count)")
+        n = payload[0]
+        _check_len("Command", payload, 1 + 4 * n, f" for {n} actuators")
+        return cls(struct.unpack_from(f"<{n}f", payload, 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """STATUS (device -> host): device state and its receive counters."""
+
+    MSG_TYPE: ClassVar[MsgType] = MsgType.STATUS
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<BIII")
+
+    flags: StatusFlags
+    frames_ok: int  # host -> device frames decoded
+    frames_bad: int  # host -> device frames dropped (CRC, COBS, version, size)
+    commands_applied: int  # COMMAND frames applied to the actuators
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "flags", StatusFlags(self.flags))
+
+    def pack(self) -> bytes:
+        counters = (self.frames_ok, self.frames_bad, self.commands_applied)
+        return _pack(self.FORMAT, "Status", self.flags, *counters)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        return cls(*_unpack(cls.FORMAT, "Status", payload))
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """START (host -> device): start streaming SENSOR and IMAGE frames. Empty payload."""
+
+    MSG_TYPE: ClassVar[MsgType] = MsgType.START
+
+    def pack(self) -> bytes:
+        return b""
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        _check_len("Start", payload, 0)
+        return cls()
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """STOP (host -> device): stop streaming and zero the actuators. Empty payload."""
+
+    MSG_TYPE: ClassVar[MsgType] = MsgType.STOP
+
+    def pack(self) -> bytes:
+        return b""
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        _check_len("Stop", payload, 0)
+        return cls()
+
+
+Message = Hello | DeviceInfo | Start | Stop | SensorBatch | ImageFrame | Status | Command
+
+MESSAGE_CLASSES: dict[MsgType, type[Message]] = {
+    cls.MSG_TYPE: cls for cls in (Hello, DeviceInfo, Start, Stop, SensorBatch, ImageFrame, Status, Command)
+}
+
+
+# ----------------------------------------------------------------------------- frames
+
+
+def make_frame(msg_type: MsgType | int, seq: int, timestamp_us: int, message: Message) -> Frame:
+    """Wrap ``message`` in a Frame; ``msg_type`` must be the message's own type."""
+    if msg_type != message.MSG_TYPE:
+        name = type(message).__name__
+        raise MessageError(f"{name} is sent as {message.MSG_TYPE.name}, not as msg_type {msg_type}")
+    return Frame(int(msg_type), seq, timestamp_us, message.pack())
+
+
+def parse_message(frame: Frame) -> Message:
+    """The typed message a frame carries; MessageError for an unknown type or bad payload."""
+    try:
+        cls = MESSAGE_CLASSES[MsgType(frame.msg_type)]
+    except ValueError:
+        raise MessageError(f"unknown msg_type 0x{frame.msg_type:02X}") from None
+    return cls.unpack(frame.payload)

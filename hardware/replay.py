@@ -1,0 +1,105 @@
+"""Replay a recorded log through a model: recompute every action from the logged sensor frames.
+
+Messages are processed in file order: each logged received frame updates the same
+:class:`SensorWindows` the loop used, and each logged command is recomputed from the
+windows as they stood. Divergence = |recomputed - logged| for the model's requested
+voltage (before the safety clamp) and for the voltage actually sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hardware.framing import FramingError, decode_body
+from hardware.mcaplog import TOPIC_COMMAND, TOPIC_DEVICE, TOPIC_RX, LogError, iter_log
+from hardware.messages import ImageFrame, MessageError, SensorBatch, parse_message
+from hardware.model import OnnxPolicy
+from hardware.safety import clamp_command
+from hardware.windows import SensorWindows
+
+
+@dataclass
+class ReplayResult:
+    cycles: list[int] = field(default_factory=list)
+    logged: list[float] = field(default_factory=list)  # requested volts in the log
+    replayed: list[float] = field(default_factory=list)
+    sent_logged: list[float] = field(default_factory=list)
+    sent_replayed: list[float] = field(default_factory=list)
+    estimates: list[np.ndarray] = field(default_factory=list)
+    frames: int = 0
+    bad_frames: int = 0
+
+    @property
+    def max_divergence(self) -> float:
+        if not self.logged:
+            return 0.0
+        a = np.abs(np.array(self.logged) - np.array(self.replayed))
+        b = np.abs(np.array(self.sent_logged) - np.array(self.sent_replayed))
+        return float(max(a.max(), b.max()))
+
+
+def replay(log_path: str | Path, policy: OnnxPolicy, limits: tuple[float, float] | None = None) -> ReplayResult:
+    """Recompute every logged command with ``policy``; see the module docstring."""
+    windows = SensorWindows(int(policy.meta["imu_window"]))
+    out = ReplayResult()
+    lo_hi = limits
+    for msg in iter_log(log_path):
+        if msg.topic == TOPIC_DEVICE and lo_hi is None:
+            info = msg.json()
+            lo_hi = (float(info.get("limit_lo", info["v_min"])), float(info.get("limit_hi", info["v_max"])))
+        elif msg.topic == TOPIC_RX:
+            out.frames += 1
+            try:
+                parsed = parse_message(decode_body(msg.data))
+            except (FramingError, MessageError):
+                out.bad_frames += 1
+                continue
+            if isinstance(parsed, SensorBatch):
+                windows.add_sensor(parsed)
+            elif isinstance(parsed, ImageFrame):
+                windows.add_image(parsed)
+        elif msg.topic == TOPIC_COMMAND:
+            rec = msg.json()
+            requested, estimates = policy.run(windows.inputs())
+            lo, hi = lo_hi if lo_hi is not None else (-np.inf, np.inf)
+            sent, _ = clamp_command(requested, lo, hi)
+            out.cycles.append(int(rec["cycle"]))
+            out.logged.append(float(rec["requested_volts"][0]))
+            out.replayed.append(requested)
+            out.sent_logged.append(float(rec["volts"][0]))
+            out.sent_replayed.append(sent)
+            out.estimates.append(estimates)
+    if not out.cycles:
+        raise LogError(f"{log_path} holds no commands to replay (was it recorded with `hw run --record`?)")
+    return out
+
+
+def plot_replay(result: ReplayResult, names: list[str], path: Path, rate_hz: float) -> None:
+    """Logged vs replayed voltage, their difference, and the perception estimates."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.array(result.cycles) / rate_hz
+    fig, axes = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
+    axes[0].plot(t, result.logged, label="logged", lw=2)
+    axes[0].plot(t, result.replayed, "--", label="replayed", lw=1)
+    axes[0].set(ylabel="motor command (V)", title="replay: logged vs recomputed actions")
+    axes[0].legend()
+    axes[1].plot(t, np.abs(np.array(result.logged) - np.array(result.replayed)))
+    axes[1].set(ylabel="|difference| (V)")
+    est = np.array(result.estimates)
+    for i, name in enumerate(names[: est.shape[1]] if est.size else []):
+        if name in ("imu_sin", "img_sin", "arm_angle", "camera_ok"):
+            axes[2].plot(t, est[:, i], label=name)
+    axes[2].set(xlabel="time (s)", ylabel="estimate", title="perception outputs")
+    axes[2].legend(loc="upper right")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

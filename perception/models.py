@@ -1,0 +1,111 @@
+"""Perception networks: IMU and image encoders, their heads, and the controller observation.
+
+* :class:`ImuEncoder` — 1-D CNN over an IMU window (B, 6, W) -> (B, D).
+* :class:`ImageEncoder` — 2-D CNN over a camera frame (B, 1, 64, 64) uint8 -> (B, D).
+* :class:`Perception` — both encoders plus heads:
+  regression from the IMU (sin alpha, cos alpha, alpha_dot / RATE_SCALE), regression
+  from the image (sin alpha, cos alpha) and classification of the camera's health
+  (ok / occluded / blackout). The class tells the controller when the image estimate
+  is worthless, which happens on real rigs (a hand, a cable, lights off).
+* :class:`ObservationModel` — raw sensors (imu, encoder counts, image) -> the policy's
+  observation vector, including the arm angle and rate computed from encoder counts.
+
+All input scaling is inside the modules so the exported ONNX graph takes raw units.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+RATE_SCALE = 5.0  # rad/s: alpha_dot regression target is alpha_dot / RATE_SCALE
+IMU_SCALE = (5.0, 5.0, 5.0, 10.0, 10.0, 10.0)  # gyro rad/s, accel m/s^2
+N_CAMERA_CLASSES = 3
+OBS_NAMES = ("imu_sin", "imu_cos", "imu_rate", "img_sin", "img_cos", "camera_ok", "arm_angle", "arm_rate")
+
+
+class ImuEncoder(nn.Module):
+    """(B, 6, W) float SI units -> (B, dim)."""
+
+    def __init__(self, window: int = 64, dim: int = 128) -> None:
+        super().__init__()
+        self.register_buffer("scale", 1.0 / torch.tensor(IMU_SCALE).view(1, 6, 1))
+        self.conv = nn.Sequential(
+            nn.Conv1d(6, 32, 5, stride=2, padding=2), nn.GELU(),
+            nn.Conv1d(32, 64, 5, stride=2, padding=2), nn.GELU(),
+            nn.Conv1d(64, 64, 5, stride=2, padding=2), nn.GELU(),
+        )  # fmt: skip
+        steps = math.ceil(window / 8)
+        self.proj = nn.Sequential(nn.Flatten(), nn.Linear(64 * steps, dim), nn.GELU())
+
+    def forward(self, imu: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.conv(imu * self.scale))  # (B, 64, W/8) -> (B, dim)
+
+
+class ImageEncoder(nn.Module):
+    """(B, 1, 64, 64) uint8 -> (B, dim)."""
+
+    def __init__(self, dim: int = 128) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, 8, 4, stride=2, padding=1), nn.GELU(),  # (B, 8, 32, 32)
+            nn.Conv2d(8, 32, 3, stride=2, padding=1), nn.GELU(),  # (B, 32, 16, 16)
+            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.GELU(),  # (B, 32, 8, 8)
+        )  # fmt: skip
+        self.proj = nn.Sequential(nn.Flatten(), nn.Linear(32 * 8 * 8, dim), nn.GELU())
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = image.to(torch.float32) * (1.0 / 255.0) - 0.5
+        return self.proj(self.conv(x))
+
+
+class Perception(nn.Module):
+    """Encoders and heads. Outputs: imu_est (B, 3), img_est (B, 2), camera logits (B, 3)."""
+
+    def __init__(self, window: int = 64, dim: int = 128) -> None:
+        super().__init__()
+        self.imu_encoder = ImuEncoder(window, dim)
+        self.image_encoder = ImageEncoder(dim)
+        self.imu_head = nn.Linear(dim, 3)
+        self.image_head = nn.Linear(dim, 2)
+        self.camera_head = nn.Linear(dim, N_CAMERA_CLASSES)
+
+    def forward(self, imu: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        zi = self.imu_encoder(imu)
+        zc = self.image_encoder(image)
+        return self.imu_head(zi), self.image_head(zc), self.camera_head(zc)
+
+
+def slope_weights(n: int) -> torch.Tensor:
+    """Least-squares slope weights over ``n`` equally spaced samples (per sample step)."""
+    t = torch.arange(n, dtype=torch.float64) - (n - 1) / 2.0
+    return (t / (t * t).sum()).to(torch.float32)
+
+
+class ObservationModel(nn.Module):
+    """Raw sensors -> policy observation (B, 8), see OBS_NAMES.
+
+    Arm angle = counts * 2 pi / cpr; arm rate = least-squares slope of the last
+    ``rate_samples`` encoder counts (a fixed linear filter, so the graph stays pure).
+    """
+
+    def __init__(self, perception: Perception, cpr: int, imu_rate_hz: float, rate_samples: int = 24) -> None:
+        super().__init__()
+        self.perception = perception
+        self.rate_samples = rate_samples
+        self.rad_per_count = 2.0 * math.pi / cpr
+        self.register_buffer("slope", slope_weights(rate_samples) * imu_rate_hz * self.rad_per_count)
+
+    def forward(self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        imu_est, img_est, logits = self.perception(imu, image)
+        camera_ok = torch.softmax(logits, dim=-1)[:, :1]
+        arm = encoder[:, -1:] * self.rad_per_count
+        rate = (encoder[:, -self.rate_samples :] * self.slope).sum(-1, keepdim=True) / RATE_SCALE
+        return torch.cat([imu_est, img_est, camera_ok, arm, rate], dim=-1)
+
+
+def angle_from_sincos(sc: torch.Tensor) -> torch.Tensor:
+    """atan2 of a (..., 2) [sin, cos] estimate."""
+    return torch.atan2(sc[..., 0], sc[..., 1])

@@ -1,0 +1,287 @@
+"""Tests of hardware.framing: COBS vectors, CRC, frame encode/decode, stream resync, seq numbers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hardware.framing import (
+    HEADER,
+    MAX_BODY,
+    MAX_ENCODED,
+    MAX_PAYLOAD,
+    PROTOCOL_VERSION,
+    SEQ_BACKWARDS,
+    SEQ_DUPLICATE,
+    CobsError,
+    CrcError,
+    Frame,
+    FrameSizeError,
+    FramingError,
+    SeqTracker,
+    StreamDecoder,
+    VersionError,
+    cobs_decode,
+    cobs_encode,
+    cobs_max_encoded,
+    crc16,
+    decode_body,
+    encode_frame,
+    seq_gap,
+)
+
+RUN_01_FE = bytes(range(1, 255))  # 254 non-zero bytes
+
+# Examples from Cheshire & Baker's COBS paper as listed on Wikipedia (delimiter excluded).
+COBS_VECTORS = [
+    (b"", b"\x01"),
+    (b"\x00", b"\x01\x01"),
+    (b"\x00\x00", b"\x01\x01\x01"),
+    (b"\x00\x11\x00", b"\x01\x02\x11\x01"),
+    (b"\x11\x22\x00\x33", b"\x03\x11\x22\x02\x33"),
+    (b"\x11\x22\x33\x44", b"\x05\x11\x22\x33\x44"),
+    (b"\x11\x00\x00\x00", b"\x02\x11\x01\x01\x01"),
+    (RUN_01_FE, b"\xff" + RUN_01_FE),
+    (b"\x00" + RUN_01_FE, b"\x01\xff" + RUN_01_FE),
+    (RUN_01_FE + b"\xff", b"\xff" + RUN_01_FE + b"\x02\xff"),
+    (bytes(range(2, 256)) + b"\x00", b"\xff" + bytes(range(2, 256)) + b"\x01\x01"),
+    (bytes(range(3, 256)) + b"\x00\x01", b"\xfe" + bytes(range(3, 256)) + b"\x02\x01"),
+]
+
+
+def frame(seq: int = 0, payload: bytes = b"\x01\x02\x00\x03", msg_type: int = 0x10) -> Frame:
+    return Frame(msg_type=msg_type, seq=seq, timestamp_us=1000 + seq, payload=payload)
+
+
+def reencode(wire: bytes, edit: int) -> bytes:
+    """Flip bits of body byte ``edit`` and re-stuff: a frame with a bad CRC but valid COBS."""
+    body = bytearray(cobs_decode(wire[:-1]))
+    body[edit] ^= 0x5A
+    return cobs_encode(bytes(body)) + b"\x00"
+
+
+frames_strategy = st.lists(
+    st.builds(
+        Frame,
+        msg_type=st.integers(0, 255),
+        seq=st.integers(0, 0xFFFF),
+        timestamp_us=st.integers(0, 0xFFFFFFFF),
+        payload=st.binary(max_size=600),
+    ),
+    max_size=8,
+)
+
+
+# ----------------------------------------------------------------------------- COBS
+
+
+@pytest.mark.parametrize(("raw", "encoded"), COBS_VECTORS)
+def test_cobs_vectors(raw: bytes, encoded: bytes) -> None:
+    assert cobs_encode(raw) == encoded
+    assert cobs_decode(encoded) == raw
+
+
+def test_cobs_decode_accepts_non_canonical_trailing_empty_block() -> None:
+    # Some encoders end a full final block with an extra code 1; it adds no data.
+    assert cobs_decode(b"\xff" + RUN_01_FE + b"\x01") == RUN_01_FE
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x05\x11\x22", b"\x02\x00", b"\x00", b"\x03\x11\x22\x09"])
+def test_cobs_decode_rejects_malformed(bad: bytes) -> None:
+    with pytest.raises(CobsError):
+        cobs_decode(bad)
+    assert issubclass(CobsError, FramingError) and issubclass(FramingError, ValueError)
+
+
+@given(st.binary(max_size=3000))
+def test_cobs_round_trip(data: bytes) -> None:
+    encoded = cobs_encode(data)
+    assert b"\x00" not in encoded
+    assert len(encoded) <= cobs_max_encoded(len(data))
+    assert cobs_decode(encoded) == data
+
+
+@given(st.lists(st.sampled_from([b"\x00", b"\x07", b"\x00" * 300, b"\x09" * 253, b"\x05" * 254, b"\x03" * 509])))
+def test_cobs_round_trip_block_boundaries(parts: list[bytes]) -> None:
+    data = b"".join(parts)
+    assert cobs_decode(cobs_encode(data)) == data
+
+
+# ----------------------------------------------------------------------------- CRC and frames
+
+
+def test_crc16_check_value() -> None:
+    assert crc16(b"123456789") == 0x29B1
+
+
+def test_max_encoded_is_tight() -> None:
+    assert MAX_BODY == HEADER.size + MAX_PAYLOAD + 2
+    assert len(cobs_encode(b"\x01" * MAX_BODY)) + 1 == MAX_ENCODED
+    largest = Frame(0x11, 0x0101, 0x01010101, b"\x01" * MAX_PAYLOAD)
+    assert len(encode_frame(largest)) <= MAX_ENCODED
+
+
+def test_frame_layout() -> None:
+    wire = encode_frame(Frame(msg_type=0x20, seq=0x1234, timestamp_us=0xAABBCCDD, payload=b"\x7f"))
+    assert wire.endswith(b"\x00") and wire.count(0) == 1
+    body = cobs_decode(wire[:-1])
+    assert body[:8] == bytes([PROTOCOL_VERSION, 0x20, 0x34, 0x12, 0xDD, 0xCC, 0xBB, 0xAA])
+    assert body[8:9] == b"\x7f"
+    assert int.from_bytes(body[9:], "little") == crc16(body[:9])
+
+
+@given(
+    msg_type=st.integers(0, 255),
+    seq=st.integers(0, 1 << 40),
+    timestamp_us=st.integers(0, 1 << 40),
+    payload=st.binary(max_size=MAX_PAYLOAD),
+)
+def test_frame_round_trip(msg_type: int, seq: int, timestamp_us: int, payload: bytes) -> None:
+    decoded = decode_body(cobs_decode(encode_frame(Frame(msg_type, seq, timestamp_us, payload))[:-1]))
+    assert decoded == Frame(msg_type, seq & 0xFFFF, timestamp_us & 0xFFFFFFFF, payload)
+
+
+def test_encode_frame_rejects_oversize_payload() -> None:
+    with pytest.raises(ValueError, match="MAX_PAYLOAD"):
+        encode_frame(frame(payload=bytes(MAX_PAYLOAD + 1)))
+    with pytest.raises(ValueError):
+        encode_frame(frame(msg_type=256))
+
+
+def test_decode_body_errors() -> None:
+    body = cobs_decode(encode_frame(frame())[:-1])
+    with pytest.raises(FrameSizeError):
+        decode_body(body[:9])
+    corrupted = bytearray(body)
+    corrupted[9] ^= 0x01
+    with pytest.raises(CrcError):
+        decode_body(bytes(corrupted))
+    with pytest.raises(VersionError):
+        decode_body(cobs_decode(encode_frame(Frame(0x10, 0, 0, b"", version=2))[:-1]))
+    unsigned = HEADER.pack(PROTOCOL_VERSION, 0x10, 0, 0) + bytes(MAX_PAYLOAD + 1)
+    with pytest.raises(FrameSizeError):
+        decode_body(unsigned + crc16(unsigned).to_bytes(2, "little"))
+
+
+# ----------------------------------------------------------------------------- StreamDecoder
+
+
+@given(frames_strategy, st.lists(st.integers(0, 10_000), max_size=12))
+def test_stream_decoder_any_chunking(frames: list[Frame], cuts: list[int]) -> None:
+    stream = b"".join(encode_frame(f) for f in frames)
+    bounds = sorted({0, len(stream), *(c % (len(stream) + 1) for c in cuts)})
+    decoder = StreamDecoder()
+    out = [f for a, b in zip(bounds, bounds[1:]) for f in decoder.feed(stream[a:b])]
+    assert out == frames
+    assert decoder.stats.frames_ok == len(frames)
+    assert decoder.stats.frames_bad == decoder.stats.bytes_discarded == decoder.buffered == 0
+
+
+def test_stream_decoder_byte_by_byte() -> None:
+    frames = [frame(i, payload=bytes([i]) * i) for i in range(5)]
+    decoder = StreamDecoder()
+    stream = b"".join(encode_frame(f) for f in frames)
+    assert [f for i in range(len(stream)) for f in decoder.feed(stream[i : i + 1])] == frames
+
+
+def test_leading_and_repeated_delimiters_are_silent() -> None:
+    decoder = StreamDecoder()
+    assert decoder.feed(b"\x00\x00" + encode_frame(frame()) + b"\x00") == [frame()]
+    assert decoder.stats.frames_bad == decoder.stats.bytes_discarded == 0
+    assert decoder.last_error is None
+
+
+def test_garbage_before_and_between_frames_is_skipped_and_counted() -> None:
+    garbage = [b"\x13\x37\x42", b"\xff\xfe\xfd\x01\x02", b"\x05\x01"]
+    frames = [frame(i) for i in range(3)]
+    stream = b"".join(g + b"\x00" + encode_frame(f) for g, f in zip(garbage, frames))
+    decoder = StreamDecoder()
+    assert decoder.feed(stream) == frames
+    assert decoder.stats.frames_bad == 3
+    assert decoder.stats.bytes_discarded == sum(map(len, garbage))
+    assert decoder.last_error is not None
+
+
+def test_corrupted_frame_is_rejected_and_next_decoded() -> None:
+    decoder = StreamDecoder()
+    bad = reencode(encode_frame(frame(1)), edit=HEADER.size + 1)
+    assert decoder.feed(encode_frame(frame(0)) + bad + encode_frame(frame(2))) == [frame(0), frame(2)]
+    assert decoder.stats.crc_errors == 1 and decoder.stats.frames_ok == 2
+    assert decoder.stats.bytes_discarded == len(bad) - 1
+    assert "CRC" in (decoder.last_error or "")
+
+
+def test_wrong_version_is_rejected() -> None:
+    decoder = StreamDecoder()
+    other = encode_frame(Frame(0x10, 5, 0, b"", version=PROTOCOL_VERSION + 1))
+    assert decoder.feed(other + encode_frame(frame(6))) == [frame(6)]
+    assert decoder.stats.version_errors == 1
+
+
+def test_overlong_run_is_discarded_and_decoder_recovers() -> None:
+    decoder = StreamDecoder()
+    run = b"\x01" * (3 * MAX_ENCODED)
+    for i in range(0, len(run), 1000):
+        assert decoder.feed(run[i : i + 1000]) == []
+        assert decoder.buffered < MAX_ENCODED  # memory stays bounded
+    assert decoder.feed(b"\x00" + encode_frame(frame(9))) == [frame(9)]
+    assert decoder.stats.size_errors == 1  # one error for the whole run
+    assert decoder.stats.bytes_discarded == len(run)
+    assert decoder.stats.frames_ok == 1
+
+
+def test_overlong_frame_in_one_feed_is_a_size_error() -> None:
+    decoder = StreamDecoder()
+    assert decoder.feed(b"\x01" * MAX_ENCODED + b"\x00" + encode_frame(frame())) == [frame()]
+    assert decoder.stats.size_errors == 1
+
+
+def test_cobs_and_short_frames_are_counted() -> None:
+    decoder = StreamDecoder()
+    assert decoder.feed(b"\x09\x01\x00" + b"\x02\x01\x00") == []
+    assert decoder.stats.cobs_errors == 1 and decoder.stats.size_errors == 1
+
+
+@given(st.binary(max_size=2000), frames_strategy)
+def test_stream_decoder_never_raises_and_resyncs(garbage: bytes, frames: list[Frame]) -> None:
+    decoder = StreamDecoder()
+    decoder.feed(garbage)  # arbitrary bytes: may or may not contain frames, must not raise
+    out = decoder.feed(b"\x00" + b"".join(encode_frame(f) for f in frames))
+    assert out[len(out) - len(frames) :] == frames
+
+
+# ----------------------------------------------------------------------------- sequence numbers
+
+
+@pytest.mark.parametrize(
+    ("prev", "new", "gap"),
+    [
+        (0, 1, 0),
+        (65535, 0, 0),
+        (65534, 1, 2),
+        (10, 20, 9),
+        (5, 5, SEQ_DUPLICATE),
+        (5, 4, SEQ_BACKWARDS),
+        (0, 65535, SEQ_BACKWARDS),
+    ],
+)
+def test_seq_gap(prev: int, new: int, gap: int) -> None:
+    assert seq_gap(prev, new) == gap
+
+
+def test_seq_tracker_counts_loss_and_duplicates_across_wrap() -> None:
+    tracker = SeqTracker()
+    for seq in (65534, 65535, 0, 3, 3, 4):
+        tracker.update(seq)
+    assert (tracker.received, tracker.lost, tracker.duplicates, tracker.backwards) == (6, 2, 1, 0)
+
+
+def test_seq_tracker_reanchors_after_sender_restart() -> None:
+    tracker = SeqTracker()
+    for seq in (100, 101, 0, 1, 2):
+        tracker.update(seq)
+    assert (tracker.received, tracker.lost, tracker.backwards) == (5, 0, 1)

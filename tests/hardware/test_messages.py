@@ -1,0 +1,198 @@
+"""Tests of hardware.messages: exact layouts, round trips through the framing, payload validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hardware.framing import MAX_ENCODED, MAX_PAYLOAD, Frame, StreamDecoder, encode_frame
+from hardware.messages import (
+    MAX_SAMPLES,
+    Command,
+    DeviceInfo,
+    Hello,
+    ImageFrame,
+    Message,
+    MessageError,
+    MsgType,
+    SensorBatch,
+    Start,
+    Status,
+    StatusFlags,
+    Stop,
+    make_frame,
+    parse_message,
+)
+
+INFO = DeviceInfo(
+    protocol_version=1,
+    name="furuta-01",
+    imu_rate_hz=1000,
+    imu_channels=6,
+    samples_per_frame=5,
+    stream_rate_hz=200,
+    encoder_cpr=2048,
+    image_height=64,
+    image_width=64,
+    camera_rate_hz=30,
+    n_actuators=1,
+    v_min=-12.0,
+    v_max=12.0,
+    watchdog_ms=100,
+)
+RNG = np.random.default_rng(0)
+MESSAGES: list[Message] = [
+    Hello(1),
+    INFO,
+    Start(),
+    Stop(),
+    SensorBatch(RNG.normal(size=(5, 6)), RNG.integers(-(2**31), 2**31, size=5)),
+    SensorBatch(np.zeros((MAX_SAMPLES, 6)), np.zeros(MAX_SAMPLES)),
+    ImageFrame(RNG.integers(0, 256, size=(64, 64))),
+    ImageFrame(np.zeros((1, 1))),
+    Command((1.5,)),
+    Command((-3.25, 0.0, 12.0)),
+    Command(()),
+    Status(StatusFlags.STREAMING | StatusFlags.WATCHDOG_TRIPPED, 10, 2, 7),
+]
+
+
+def through_the_wire(message: Message, seq: int = 3) -> Message:
+    wire = encode_frame(make_frame(message.MSG_TYPE, seq, 123_456, message))
+    assert len(wire) <= MAX_ENCODED
+    (frame,) = StreamDecoder().feed(wire)
+    assert (frame.msg_type, frame.seq, frame.timestamp_us) == (message.MSG_TYPE, seq, 123_456)
+    return parse_message(frame)
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
+def test_round_trip(message: Message) -> None:
+    assert type(message).unpack(message.pack()) == message
+    assert through_the_wire(message) == message
+
+
+def test_worked_example_command_frame() -> None:
+    # The example in docs/protocol.md: COMMAND 1.5 V, seq 7, timestamp 1000 us.
+    wire = encode_frame(make_frame(MsgType.COMMAND, 7, 1000, Command((1.5,))))
+    assert wire == bytes.fromhex("04 01 20 07 03 e8 03 01 02 01 01 05 c0 3f d6 f7 00")
+
+
+def test_sensor_layout_matches_struct() -> None:
+    imu = np.arange(12, dtype=np.float32).reshape(2, 6) / 4
+    batch = SensorBatch(imu, np.array([-1, 70_000]))
+    expected = b"\x02" + struct.pack("<6fi", *imu[0], -1) + struct.pack("<6fi", *imu[1], 70_000)
+    assert batch.pack() == expected
+    assert batch.imu.dtype == np.float32 and batch.encoder.dtype == np.int32
+    assert SensorBatch.unpack(expected).imu.flags.c_contiguous
+
+
+def test_max_sensor_batch_fits_a_frame() -> None:
+    assert len(SensorBatch(np.zeros((MAX_SAMPLES, 6)), np.zeros(MAX_SAMPLES)).pack()) <= MAX_PAYLOAD
+
+
+def test_device_info_layout() -> None:
+    payload = INFO.pack()
+    assert len(payload) == 43
+    assert payload[2:18] == b"furuta-01" + bytes(7)
+    assert DeviceInfo.unpack(payload).name == "furuta-01"
+
+
+def test_status_flags_and_layout() -> None:
+    status = Status.unpack(Status(StatusFlags.WATCHDOG_TRIPPED, 1, 2, 3).pack())
+    assert StatusFlags.WATCHDOG_TRIPPED in status.flags and StatusFlags.STREAMING not in status.flags
+    assert Status(StatusFlags.STREAMING, 1, 2, 3).pack() == b"\x02" + struct.pack("<III", 1, 2, 3)
+
+
+@given(
+    st.integers(1, MAX_SAMPLES).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.floats(width=32), min_size=6 * n, max_size=6 * n),
+            st.lists(st.integers(-(2**31), 2**31 - 1), min_size=n, max_size=n),
+        )
+    )
+)
+def test_sensor_batch_round_trip(data: tuple[list[float], list[int]]) -> None:
+    imu, encoder = data
+    batch = SensorBatch(np.array(imu, np.float32).reshape(-1, 6), np.array(encoder))
+    assert SensorBatch.unpack(batch.pack()) == batch
+
+
+@given(st.lists(st.floats(-1e6, 1e6), max_size=255))
+def test_command_round_trip(volts: list[float]) -> None:
+    command = Command(tuple(volts))
+    assert Command.unpack(command.pack()) == command
+    assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-30) for a, b in zip(command.volts, volts))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_command_rejects_non_finite(bad: float) -> None:
+    with pytest.raises(MessageError, match="finite"):
+        Command.unpack(struct.pack("<Bff", 2, 1.0, bad))
+    with pytest.raises(MessageError):
+        Command((bad,))
+
+
+@pytest.mark.parametrize(
+    ("cls", "payload"),
+    [
+        (Hello, b"\x01"),
+        (DeviceInfo, bytes(42)),
+        (Start, b"\x00"),
+        (Stop, b"\x00"),
+        (SensorBatch, b""),
+        (SensorBatch, b"\x02" + bytes(28)),
+        (SensorBatch, b"\x00"),
+        (ImageFrame, b"\x02"),
+        (ImageFrame, b"\x02\x02" + bytes(3)),
+        (ImageFrame, b"\x00\x05"),
+        (Command, b""),
+        (Command, b"\x01\x00\x00"),
+        (Status, bytes(12)),
+    ],
+)
+def test_bad_payload_raises_message_error_naming_the_message(cls: type[Message], payload: bytes) -> None:
+    with pytest.raises(MessageError, match=cls.__name__):
+        cls.unpack(payload)
+
+
+def test_device_info_validation() -> None:
+    values = INFO.pack()
+    with pytest.raises(MessageError, match="name"):
+        DeviceInfo.unpack(values[:2] + b"\xff" * 16 + values[18:])
+    with pytest.raises(MessageError, match="name"):
+        dataclasses.replace(INFO, name="x" * 17)
+    with pytest.raises(MessageError, match="v_min"):
+        dataclasses.replace(INFO, v_min=5.0, v_max=-5.0)
+    with pytest.raises(MessageError, match="DeviceInfo"):
+        dataclasses.replace(INFO, encoder_cpr=-1).pack()
+
+
+def test_message_shape_validation() -> None:
+    with pytest.raises(MessageError, match="SensorBatch"):
+        SensorBatch(np.zeros((3, 5)), np.zeros(3))
+    with pytest.raises(MessageError, match="SensorBatch"):
+        SensorBatch(np.zeros((MAX_SAMPLES + 1, 6)), np.zeros(MAX_SAMPLES + 1))
+    with pytest.raises(MessageError, match="ImageFrame"):
+        ImageFrame(np.zeros((72, 64)))  # 4608 pixels + 2 header bytes > MAX_PAYLOAD
+
+
+def test_messages_do_not_alias_caller_arrays() -> None:
+    pixels = np.zeros((2, 2), np.uint8)
+    image = ImageFrame(pixels)
+    pixels[0, 0] = 9
+    assert image.pixels[0, 0] == 0
+
+
+def test_make_frame_checks_type_and_parse_rejects_unknown() -> None:
+    with pytest.raises(MessageError, match="COMMAND"):
+        make_frame(MsgType.SENSOR, 0, 0, Command((0.0,)))
+    with pytest.raises(MessageError, match="unknown msg_type 0x7F"):
+        parse_message(Frame(0x7F, 0, 0, b""))
+    with pytest.raises(MessageError, match="Hello"):
+        parse_message(Frame(MsgType.HELLO, 0, 0, b""))
