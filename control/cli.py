@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     twin.add_argument("--link", type=Path, default=None, help="also create a symlink to the port at this path")
     twin.add_argument("--truth", type=Path, default=None, help="write ground-truth statistics (JSON) here on exit")
     twin.add_argument("--nominal", action="store_true", help="nominal physics (no per-run randomization)")
+    twin.add_argument("--inject-garbage", type=float, default=0.0, metavar="P",
+                      help="fault injection: before each frame, with probability P, send 1-39 random bytes")
     return parser
 
 
@@ -86,7 +88,10 @@ def _train(args: argparse.Namespace) -> int:
 def _twin(args: argparse.Namespace) -> int:
     from sim.twin import serve_forever
 
-    return serve_forever(args.config, seed=args.seed, link=args.link, truth_path=args.truth, randomize=not args.nominal)
+    return serve_forever(
+        args.config, seed=args.seed, link=args.link, truth_path=args.truth, randomize=not args.nominal,
+        garbage_prob=args.inject_garbage,
+    )
 
 
 if __name__ == "__main__":

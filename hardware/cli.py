@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record", type=Path, default=None, help="write an MCAP log of every frame and command here")
     run.add_argument("--seed", type=int, default=0, help="--twin only: seed of the twin's randomization and noise")
     run.add_argument("--json", type=Path, default=None, help="also write the run summary as JSON here")
+    run.add_argument("--twin-garbage", type=float, default=0.0, metavar="P",
+                     help="--twin only, fault injection: the twin sends random bytes before a frame with probability P")
 
     replay = sub.add_parser(
         "replay", help="recompute every logged action from the logged sensor frames",
@@ -86,10 +88,13 @@ def main(argv: list[str] | None = None) -> int:
 class TwinProcess:
     """``python -m sim.twin`` in a subprocess; the host reaches it through its pty like real hardware."""
 
-    def __init__(self, config: Path, seed: int) -> None:
+    def __init__(self, config: Path, seed: int, garbage_prob: float = 0.0) -> None:
         self.truth_path = Path(tempfile.mkstemp(prefix="twin-truth-", suffix=".json")[1])
+        cmd = [sys.executable, "-m", "sim.twin", "--config", str(config), "--seed", str(seed), "--truth", str(self.truth_path)]
+        if garbage_prob:
+            cmd += ["--inject-garbage", str(garbage_prob)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sim.twin", "--config", str(config), "--seed", str(seed), "--truth", str(self.truth_path)],
+            cmd,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self.proc.stdout is not None
@@ -119,7 +124,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.duration <= 0 or rate <= 0:
         raise ConfigError("--duration and --rate must be > 0")
     policy = OnnxPolicy(args.model)
-    twin = TwinProcess(args.config, args.seed) if args.twin else None
+    twin = TwinProcess(args.config, args.seed, args.twin_garbage) if args.twin else None
     try:
         summary = _run_on_port(twin.port if twin else args.port, policy, loop_cfg, rate, args)
     finally:

@@ -52,11 +52,11 @@ class LinkStats:
     frames_in: int = 0
     frames_out: int = 0
     unknown_messages: int = 0
-    seq: dict[int, SeqTracker] = field(default_factory=dict)  # per message type
+    seq: SeqTracker = field(default_factory=SeqTracker)  # one counter per direction (docs/protocol.md)
 
     @property
     def frames_lost(self) -> int:
-        return sum(t.lost for t in self.seq.values())
+        return self.seq.lost
 
 
 class DeviceClient:
@@ -112,7 +112,7 @@ class DeviceClient:
             if self.recorder is not None:
                 self.recorder.write_frame(TOPIC_RX, frame_body(frame), log_time_ns=t, seq=frame.seq)
             self.stats.frames_in += 1
-            self.stats.seq.setdefault(frame.msg_type, SeqTracker()).update(frame.seq)
+            self.stats.seq.update(frame.seq)
             try:
                 out.append(Received(frame, parse_message(frame), t))
             except MessageError:

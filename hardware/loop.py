@@ -1,6 +1,8 @@
 """The fixed-rate control loop: sensor frames in, ONNX model, clamped command out, all logged.
 
-Timing (DESIGN.md): cycles run on absolute monotonic deadlines ``t0 + k * period``;
+Timing (DESIGN.md): cycles run on absolute monotonic deadlines ``t0 + k * period``,
+with ``t0`` just after the first SENSOR frame's arrival so that, at matching rates, each
+cycle acts on a fresh frame;
 an overrun skips the missed cycles instead of catching up, and is counted. Between
 deadlines the loop waits on the port, so frames are timestamped as they arrive and the
 reported latency is from the arrival of the newest SENSOR frame to the command write.
@@ -23,6 +25,9 @@ from hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
 from hardware.model import OnnxPolicy
 from hardware.safety import clamp_command
 from hardware.windows import SensorWindows
+
+
+PHASE_NS = 300_000  # cycle deadlines sit this long after the sensor stream's arrivals
 
 
 @dataclass
@@ -138,10 +143,20 @@ class ControlLoop:
         if self.recorder is not None:
             self.recorder.write_json(TOPIC_EVENT, {"kind": kind, "message": message}, log_time_ns=t_ns)
 
+    def _align(self, timeout_s: float) -> int:
+        """Wait for the first SENSOR frame; cycles start just after sensor arrivals (low latency)."""
+        start = self.client.now_ns()
+        self.last_sensor_ns = start  # the sensor timeout counts from the start of streaming
+        while self.windows.samples == 0:
+            if self.client.now_ns() - start > timeout_s * 1e9:
+                return self.client.now_ns()  # let the first cycle report the sensor timeout
+            self.client.transport.wait_readable(0.001)
+            self._absorb(self.client.poll())
+        return self.last_sensor_ns + PHASE_NS
+
     def run(self, duration_s: float) -> LoopStats:
         """Run cycles on absolute deadlines for ``duration_s`` seconds."""
-        t0 = self.client.now_ns()
-        self.last_sensor_ns = t0  # the sensor timeout counts from the start of streaming
+        t0 = self._align(self.sensor_timeout_ns / 1e9)
         end = t0 + int(duration_s * 1e9)
         k = 0
         while True:

@@ -36,7 +36,7 @@ def imu_ideal(x: Array, volts: Array, p: FurutaParams, r: float | Array) -> Arra
     th_d, al, al_d = x[..., 2], x[..., 1], x[..., 3]
     th_dd, al_dd = accelerations(x, volts, p)
     s, c = np.sin(al), np.cos(al)
-    gyro = np.stack([al_d, -th_d * s, th_d * c], axis=-1)
+    gyro = np.stack([-al_d, -th_d * s, th_d * c], axis=-1)  # alpha grows by a negative turn about body x
     # Acceleration of the IMU point in the arm-fixed frame (radial, tangential, vertical).
     a_r = -2.0 * r * c * al_d * th_d - r * s * th_dd - p.Lr * th_d**2
     a_t = p.Lr * th_dd + r * c * al_dd - r * s * (al_d**2 + th_d**2)

@@ -74,13 +74,19 @@ class Truth:
     frames_dropped: int = 0
     watchdog_trips: int = 0
     bad_frames_received: int = 0
+    garbage_bytes_injected: int = 0
 
 
 class Twin:
     """The simulated device behind a file descriptor (the pty master)."""
 
-    def __init__(self, cfg: DeviceConfig, task: TaskConfig, fd: int, seed: int = 0, randomize: bool = True) -> None:
+    def __init__(
+        self, cfg: DeviceConfig, task: TaskConfig, fd: int, seed: int = 0, randomize: bool = True,
+        garbage_prob: float = 0.0,
+    ) -> None:  # fmt: skip
         self.cfg, self.task, self.fd = cfg, task, fd
+        self.garbage_prob = garbage_prob  # fault injection: random bytes between frames
+        self.fault_rng = np.random.default_rng(seed + 7919)
         self.sim = FurutaSim(cfg, 1, seed=seed, randomize=randomize)
         self.sim.cfg = cfg
         self.info = device_info(cfg)
@@ -107,6 +113,10 @@ class Twin:
         if len(self.outbox) + len(data) > MAX_OUTBOX:
             self.truth.frames_dropped += 1  # host not reading: drop rather than block physics
             return
+        if self.garbage_prob and self.fault_rng.random() < self.garbage_prob:
+            junk = self.fault_rng.integers(0, 256, int(self.fault_rng.integers(1, 40)), dtype=np.uint8).tobytes()
+            self.outbox += junk
+            self.truth.garbage_bytes_injected += len(junk)
         self.outbox += data
         self.truth.frames_sent += 1
 
@@ -154,8 +164,13 @@ class Twin:
         self.sim.pending_at[0] = self.sim.tick[0]
 
     def _start(self, now_s: float) -> None:
-        self.sim.reset()  # new episode near upright; warm-up fills the sensor window
+        self.sim.reset()  # new episode near upright; its warm-up fills the sensor window
         self.streaming = True
+        # Send the warm-up window at once so the host can act from its first cycle,
+        # exactly as the training env's first observation is the warm-up window.
+        imu, enc = self.sim.latest_samples(self.cfg.imu.window)
+        self._send(MsgType.SENSOR, SensorBatch(imu[0], enc[0]))
+        self._send(MsgType.IMAGE, ImageFrame(self.sim.image[0]))
         self.last_command_s = now_s
         self.watchdog_tripped = False
 
@@ -211,6 +226,7 @@ class Twin:
             next_t = self.t0 + (self.substeps + 1) * self.dt
             timeout = max(0.0, next_t - time.monotonic())
             select.select([self.fd], [], [], timeout)
+        self._handle(time.monotonic())  # whatever the host sent before stopping us
 
 
 def open_pty() -> tuple[int, int, str]:
@@ -223,7 +239,8 @@ def open_pty() -> tuple[int, int, str]:
 
 
 def serve_forever(
-    config: str | Path, seed: int = 0, link: Path | None = None, truth_path: Path | None = None, randomize: bool = True
+    config: str | Path, seed: int = 0, link: Path | None = None, truth_path: Path | None = None, randomize: bool = True,
+    garbage_prob: float = 0.0,
 ) -> int:
     """``sim twin``: serve on a pty, print the port path, run until SIGINT/SIGTERM."""
     try:
@@ -245,7 +262,7 @@ def serve_forever(
     signal.signal(signal.SIGINT, _stop)
     print(path, flush=True)
     print(f"sim twin: serving '{cfg.name}' on {path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    twin = Twin(cfg, task, master, seed=seed, randomize=randomize)
+    twin = Twin(cfg, task, master, seed=seed, randomize=randomize, garbage_prob=garbage_prob)
     twin.run(lambda: stop["flag"])
     if truth_path is not None:
         truth_path.write_text(json.dumps(twin.truth.__dict__, indent=2))
@@ -263,8 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--link", type=Path, default=None, help="symlink to the port at this path")
     parser.add_argument("--truth", type=Path, default=None, help="write ground-truth statistics (JSON) here on exit")
     parser.add_argument("--nominal", action="store_true", help="nominal physics (no randomization)")
+    parser.add_argument("--inject-garbage", type=float, default=0.0, metavar="P",
+                        help="fault injection: before each frame, with probability P, send 1-39 random bytes")
     args = parser.parse_args(argv)
-    return serve_forever(args.config, args.seed, args.link, args.truth, not args.nominal)
+    return serve_forever(args.config, args.seed, args.link, args.truth, not args.nominal, args.inject_garbage)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,69 @@
+"""The exported chain: parity with torch and an independent ONNX evaluator, clipping in the graph, metadata."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx.reference import ReferenceEvaluator
+from torch import nn
+
+from control.export import PolicyChain, export_onnx, parity
+from hardware.model import OnnxPolicy
+from perception.models import ObservationModel, Perception
+from sim.config import DeviceConfig
+from sim.device import FurutaSim
+
+
+def _chain(bias: float = 0.0) -> PolicyChain:
+    torch.manual_seed(0)
+    dev = DeviceConfig()
+    actor = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
+    with torch.no_grad():
+        actor[2].bias.fill_(bias)
+    return PolicyChain(ObservationModel(Perception(), dev.encoder_cpr, dev.imu.rate_hz), actor, dev.v_max).eval()
+
+
+def _sensor_inputs(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    sim = FurutaSim(DeviceConfig(), n, seed=seed)
+    sim.reset()
+    sim.step(np.random.default_rng(seed).uniform(-5, 5, n))
+    return sim.observation()
+
+
+def test_onnxruntime_matches_torch_over_1000_sensor_inputs(tmp_path) -> None:
+    chain = _chain()
+    path = tmp_path / "p.onnx"
+    export_onnx(chain, DeviceConfig(), path)
+    assert parity(chain, path, _sensor_inputs(1000)) <= 1e-4
+
+
+def test_onnxruntime_matches_the_onnx_reference_evaluator(small_model) -> None:
+    ref = ReferenceEvaluator(onnx.load(str(small_model)))
+    policy = OnnxPolicy(small_model)
+    raw = _sensor_inputs(5, seed=1)
+    for i in range(5):
+        one = {k: v[i : i + 1] for k, v in raw.items()}
+        volts_ref, est_ref = ref.run(None, one)
+        volts, est = policy.run(one)
+        assert abs(volts - float(volts_ref[0, 0])) <= 1e-4
+        assert np.allclose(est, est_ref[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("bias", [50.0, -50.0])
+def test_action_clipping_and_scaling_are_inside_the_graph(tmp_path, bias: float) -> None:
+    path = tmp_path / "p.onnx"
+    export_onnx(_chain(bias), DeviceConfig(), path)
+    volts, _ = OnnxPolicy(path).run({k: v[:1] for k, v in _sensor_inputs(2).items()})
+    assert volts == pytest.approx(np.sign(bias) * DeviceConfig().v_max)
+
+
+def test_metadata_describes_inputs_and_device(small_model) -> None:
+    meta = json.loads({p.key: p.value for p in onnx.load(str(small_model)).metadata_props}["sensorimotor"])
+    assert meta["inputs"]["imu"]["shape"] == [1, 6, 64]
+    assert meta["inputs"]["image"]["dtype"] == "uint8"
+    assert meta["imu_rate_hz"] == 1000 and meta["encoder_cpr"] == 2048 and meta["protocol_version"] == 1
+    assert meta["control_rate_hz"] == 100 and meta["v_max"] == 5.0

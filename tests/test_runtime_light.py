@@ -1,0 +1,19 @@
+"""The runtime path (hw run, hw replay, the twin) imports no torch, SB3 or gymnasium."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "stable_baselines3", "gymnasium")
+
+
+def test_runtime_modules_do_not_import_the_training_stack() -> None:
+    code = (
+        "import sys\n"
+        "import hardware.cli, hardware.loop, hardware.replay, hardware.device, hardware.model, sim.twin, control.cli\n"
+        f"bad = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"runtime path imported: {out.stdout.strip()}"
