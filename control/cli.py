@@ -40,13 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the simulator as a serial device on a pseudo-terminal, speaking the real protocol "
         "(docs/protocol.md). Prints the port path, then runs in real time until stopped (Ctrl-C).",
     )  # fmt: skip
-    twin.add_argument("--config", type=Path, default=Path("configs/furuta.yaml"), help="YAML config (default: %(default)s)")
-    twin.add_argument("--seed", type=int, default=0, help="seed for physics randomization and sensor noise")
-    twin.add_argument("--link", type=Path, default=None, help="also create a symlink to the port at this path")
-    twin.add_argument("--truth", type=Path, default=None, help="write ground-truth statistics (JSON) here on exit")
-    twin.add_argument("--nominal", action="store_true", help="nominal physics (no per-run randomization)")
-    twin.add_argument("--inject-garbage", type=float, default=0.0, metavar="P",
-                      help="fault injection: before each frame, with probability P, send 1-39 random bytes")
+    from sim.twin import add_twin_arguments  # light: numpy and the protocol only
+
+    add_twin_arguments(twin)
     return parser
 
 
@@ -86,12 +82,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _twin(args: argparse.Namespace) -> int:
-    from sim.twin import serve_forever
+    from sim.twin import run_from_args
 
-    return serve_forever(
-        args.config, seed=args.seed, link=args.link, truth_path=args.truth, randomize=not args.nominal,
-        garbage_prob=args.inject_garbage,
-    )
+    return run_from_args(args)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--model", type=Path, required=True, help="policy.onnx to replay through")
     replay.add_argument("--plot", type=Path, default=None, help="plot path (default: next to the log, .replay.png)")
     replay.add_argument("--tolerance", type=float, default=1e-5, help="max |divergence| (V) to call it reproduced (default: %(default)s)")
+    replay.add_argument("--json", type=Path, default=None, help="also write the replay summary as JSON here")
     return parser
 
 
@@ -203,6 +204,10 @@ def _replay(args: argparse.Namespace) -> int:
           f"in {time.perf_counter() - t0:.1f} s")  # fmt: skip
     print(f"  max |replayed - logged| = {div:.3g} V ({'reproduced' if ok else 'DIVERGED'}, tolerance {args.tolerance:g} V)")
     print(f"  plot: {plot}")
+    if args.json:
+        args.json.write_text(json.dumps({"commands": len(result.cycles), "frames": result.frames,
+                                         "bad_frames": result.bad_frames, "max_divergence_v": div,
+                                         "reproduced": ok, "tolerance_v": args.tolerance, "plot": str(plot)}, indent=2))  # fmt: skip
     return 0 if ok else 1
 
 

@@ -33,12 +33,12 @@ class ImuEncoder(nn.Module):
         super().__init__()
         self.register_buffer("scale", 1.0 / torch.tensor(IMU_SCALE).view(1, 6, 1))
         self.conv = nn.Sequential(
-            nn.Conv1d(6, 32, 5, stride=2, padding=2), nn.GELU(),
-            nn.Conv1d(32, 64, 5, stride=2, padding=2), nn.GELU(),
-            nn.Conv1d(64, 64, 5, stride=2, padding=2), nn.GELU(),
+            nn.Conv1d(6, 32, 5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv1d(32, 64, 5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv1d(64, 64, 5, stride=2, padding=2), nn.ReLU(),
         )  # fmt: skip
         steps = math.ceil(window / 8)
-        self.proj = nn.Sequential(nn.Flatten(), nn.Linear(64 * steps, dim), nn.GELU())
+        self.proj = nn.Sequential(nn.Flatten(), nn.Linear(64 * steps, dim), nn.LayerNorm(dim), nn.ReLU())
 
     def forward(self, imu: torch.Tensor) -> torch.Tensor:
         return self.proj(self.conv(imu * self.scale))  # (B, 64, W/8) -> (B, dim)
@@ -50,11 +50,11 @@ class ImageEncoder(nn.Module):
     def __init__(self, dim: int = 128) -> None:
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(1, 8, 4, stride=2, padding=1), nn.GELU(),  # (B, 8, 32, 32)
-            nn.Conv2d(8, 32, 3, stride=2, padding=1), nn.GELU(),  # (B, 32, 16, 16)
-            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.GELU(),  # (B, 32, 8, 8)
+            nn.Conv2d(1, 8, 4, stride=2, padding=1), nn.ReLU(),  # (B, 8, 32, 32)
+            nn.Conv2d(8, 32, 3, stride=2, padding=1), nn.ReLU(),  # (B, 32, 16, 16)
+            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),  # (B, 32, 8, 8)
         )  # fmt: skip
-        self.proj = nn.Sequential(nn.Flatten(), nn.Linear(32 * 8 * 8, dim), nn.GELU())
+        self.proj = nn.Sequential(nn.Flatten(), nn.Linear(32 * 8 * 8, dim), nn.LayerNorm(dim), nn.ReLU())
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image.to(torch.float32) * (1.0 / 255.0) - 0.5

@@ -32,8 +32,8 @@ class PerceptionConfig:
     dim: int = doc("Encoder feature size.", 128)
     pretrain_steps: int = doc("Self-supervised pretraining steps (0: skip).", 1500)
     finetune_steps: int = doc("Supervised fine-tuning steps.", 4000)
-    batch_size: int = doc("Minibatch size.", 256)
-    lr: float = doc("Adam learning rate.", 2e-3)
+    batch_size: int = doc("Minibatch size.", 128)
+    lr: float = doc("Adam learning rate (cosine-decayed).", 1e-3)
 
 
 class Decoders(nn.Module):
@@ -55,7 +55,7 @@ def _optimize(
     lr: float, desc: str,
 ) -> list[float]:  # fmt: skip
     opt = torch.optim.Adam(params, lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(len(idx), 1))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(len(idx), 1), eta_min=lr * 0.05)
     losses = []
     bar = tqdm(idx, desc=desc, unit="step", leave=False, mininterval=1.0)
     for b in bar:

@@ -23,6 +23,7 @@ import time
 import tty
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -88,7 +89,6 @@ class Twin:
         self.garbage_prob = garbage_prob  # fault injection: random bytes between frames
         self.fault_rng = np.random.default_rng(seed + 7919)
         self.sim = FurutaSim(cfg, 1, seed=seed, randomize=randomize)
-        self.sim.cfg = cfg
         self.info = device_info(cfg)
         self.decoder = StreamDecoder()
         self.truth = Truth()
@@ -213,7 +213,7 @@ class Twin:
 
     # ------------------------------------------------------------------ main loop
 
-    def run(self, should_stop: "callable[[], bool]") -> None:  # type: ignore[valid-type]
+    def run(self, should_stop: Callable[[], bool]) -> None:
         """Run in real time until ``should_stop()`` is true."""
         self.t0 = time.monotonic()
         while not should_stop():
@@ -273,17 +273,25 @@ def serve_forever(
     return 0
 
 
+def add_twin_arguments(parser: argparse.ArgumentParser) -> None:
+    """The twin's options, shared by ``sim twin`` and ``python -m sim.twin``."""
+    parser.add_argument("--config", type=Path, default=Path("configs/furuta.yaml"), help="YAML config (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for physics randomization and sensor noise")
+    parser.add_argument("--link", type=Path, default=None, help="also create a symlink to the port at this path")
+    parser.add_argument("--truth", type=Path, default=None, help="write ground-truth statistics (JSON) here on exit")
+    parser.add_argument("--nominal", action="store_true", help="nominal physics (no per-run randomization)")
+    parser.add_argument("--inject-garbage", type=float, default=0.0, metavar="P",
+                        help="fault injection: before each frame, with probability P, send 1-39 random bytes")  # fmt: skip
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    return serve_forever(args.config, args.seed, args.link, args.truth, not args.nominal, args.inject_garbage)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim.twin", description="Serve the simulated device on a pty.")
-    parser.add_argument("--config", type=Path, default=Path("configs/furuta.yaml"), help="YAML config")
-    parser.add_argument("--seed", type=int, default=0, help="seed for randomization and sensor noise")
-    parser.add_argument("--link", type=Path, default=None, help="symlink to the port at this path")
-    parser.add_argument("--truth", type=Path, default=None, help="write ground-truth statistics (JSON) here on exit")
-    parser.add_argument("--nominal", action="store_true", help="nominal physics (no randomization)")
-    parser.add_argument("--inject-garbage", type=float, default=0.0, metavar="P",
-                        help="fault injection: before each frame, with probability P, send 1-39 random bytes")
-    args = parser.parse_args(argv)
-    return serve_forever(args.config, args.seed, args.link, args.truth, not args.nominal, args.inject_garbage)
+    add_twin_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

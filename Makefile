@@ -1,0 +1,46 @@
+# sensorimotor: `make demo` runs the whole product on the simulated device; `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN ?= runs/quick
+
+.PHONY: demo test test-slow test-all bench docs venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/ci.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/ci.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+## demo: train the quick preset, run it 10 s on the twin over a pty while recording, replay, summarize
+demo: venv
+	$(BIN)/sim train --config configs/furuta.yaml --preset quick --out $(RUN)
+	$(BIN)/hw run --twin --config configs/furuta.yaml --model $(RUN)/policy.onnx --duration 10 \
+		--record $(RUN)/run.mcap --json $(RUN)/run.json
+	$(BIN)/hw replay $(RUN)/run.mcap --model $(RUN)/policy.onnx --json $(RUN)/replay.json
+	$(PY) -m control.summary $(RUN)
+
+## test: the default suite (unit, oracle, tiny end-to-end, hil over a pty); minutes on 2 cores
+test: venv
+	$(PY) -m pytest -m "not slow" -q
+
+## test-slow: quick-preset training must balance; the twin must stay upright for 10 s
+test-slow: venv
+	$(PY) -m pytest -m slow -q
+
+test-all: test test-slow
+
+## bench: benchmarks with ratios against references measured in the same run
+bench: venv
+	$(PY) benchmarks/run_all.py
+
+## docs: regenerate docs/configs.md from the typed config
+docs: venv
+	$(PY) -m control.config_docs > docs/configs.md
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,31 @@
+"""Timing helpers for the benchmarks: medians over repeats, printed with ratios to a reference."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+
+def median_s(fn: Callable[[], object], repeats: int = 200, warmup: int = 10) -> float:
+    """Median wall time of one call (s)."""
+    for _ in range(warmup):
+        fn()
+    times = np.empty(repeats)
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times[i] = time.perf_counter() - t0
+    return float(np.median(times))
+
+
+def report(name: str, value_s: float, reference_s: float | None = None, ref_name: str = "") -> dict[str, float]:
+    line = f"{name:<48} {value_s * 1e6:10.1f} us"
+    out = {"us": value_s * 1e6}
+    if reference_s is not None:
+        ratio = reference_s / value_s
+        line += f"   {ratio:6.1f}x faster than {ref_name} ({reference_s * 1e6:.1f} us)"
+        out["speedup_vs_reference"] = ratio
+    print(line, flush=True)
+    return out
