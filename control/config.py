@@ -33,6 +33,10 @@ class RLConfig:
     ent_coef: float = doc("Entropy bonus.", 0.0)
     net_arch: tuple[int, ...] = doc("Hidden layers of policy and value networks.", (64, 64))
     log_std_init: float = doc("Initial log std of the Gaussian policy.", -1.0)
+    init_angle_deg: float = doc(
+        "Training episodes start within +-this of upright: wider than the evaluation's "
+        "device.initial.angle_deg, so the edge of the evaluated range is not the edge of experience.", 15.0
+    )
 
     def __post_init__(self) -> None:
         if self.total_timesteps <= 0 or self.n_envs <= 0 or self.n_steps <= 0:

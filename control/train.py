@@ -6,6 +6,7 @@ everything to the output folder (policy.onnx, report.json, config.yaml, plots).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import random
@@ -94,7 +95,8 @@ class _Progress(BaseCallback):
 def train_controller(cfg: ExperimentConfig, obs_model: ObservationModel, out: Path) -> tuple[PPO, list[dict]]:
     """PPO on the vectorized simulator with the perception model in the loop."""
     rl = cfg.rl
-    env = VecMonitor(PerceivedFurutaVecEnv(cfg.device, cfg.task, obs_model, rl.n_envs, seed=cfg.seed + 1))
+    device = dataclasses.replace(cfg.device, initial=dataclasses.replace(cfg.device.initial, angle_deg=rl.init_angle_deg))
+    env = VecMonitor(PerceivedFurutaVecEnv(device, cfg.task, obs_model, rl.n_envs, seed=cfg.seed + 1))
     model = PPO(
         "MlpPolicy", env, n_steps=rl.n_steps, batch_size=rl.batch_size, n_epochs=rl.n_epochs,
         learning_rate=rl.learning_rate, gamma=rl.gamma, gae_lambda=rl.gae_lambda, clip_range=rl.clip_range,

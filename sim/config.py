@@ -66,7 +66,8 @@ class RandomizationConfig:
     damping: float = doc("Relative spread of viscous damping.", 0.5)
     motor: float = doc("Relative spread of Rm, kt, km.", 0.1)
     action_delay_substeps: tuple[int, int] = doc(
-        "Command-to-actuator delay range in physics substeps, drawn each control step.", (0, 12)
+        "Command-to-actuator delay range in physics substeps, drawn each control step "
+        "(the loop acts < 1 ms after a sensor frame; the rest is margin for USB-serial latency).", (0, 8)
     )
 
 

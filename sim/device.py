@@ -91,19 +91,23 @@ class FurutaSim:
     def reset(self, idx: Array | None = None, state: Array | None = None) -> None:
         """Reset envs ``idx`` (all by default): new params, initial state, and a sensor warm-up.
 
-        The warm-up runs one IMU window of substeps with the motor off, as the real
-        device streams a window's worth of samples before the host's first command.
+        Warm-up: the pendulum is *held still* at its initial angle for one IMU window of
+        substeps (an operator holding it while the device streams a window's worth of
+        samples), then released with its initial rate. The first observation is
+        therefore a full window and the episode really starts at the initial state.
         """
         idx = np.arange(self.n) if idx is None else np.asarray(idx)
         if len(idx) == 0:
             return
         self._sample_params(idx)
-        self.state[idx] = self._initial_state(len(idx)) if state is None else state
+        start = self._initial_state(len(idx)) if state is None else np.asarray(state, float)
+        self.state[idx] = start * np.array([1.0, 1.0, 0.0, 0.0])  # held: no velocity
         self.noise.reset(idx)
         self.volts[idx] = self.pending[idx] = 0.0
         self.tick[idx] = 0
         self.pending_at[idx] = 0
         self._warm_up(idx)
+        self.state[idx, 2:] = start[:, 2:]  # released
 
     def _sample_params(self, idx: Array) -> None:
         r = self.cfg.randomization
@@ -130,7 +134,7 @@ class FurutaSim:
         mask = np.zeros(self.n, bool)
         mask[idx] = True
         for _ in range(self.cfg.imu.window):
-            self._substep(mask)
+            self._substep(mask, hold=True)
 
     # ------------------------------------------------------------------ stepping
 
@@ -151,15 +155,15 @@ class FurutaSim:
         """One physics substep and sensor sample for every env (the twin's real-time tick)."""
         self._substep(None)
 
-    def _substep(self, mask: Array | None) -> None:
+    def _substep(self, mask: Array | None, hold: bool = False) -> None:
         sel = slice(None) if mask is None else mask
         p = self.params if mask is None else FurutaParams(**{k: v[mask] for k, v in self._p.items()})
         due = self.tick[sel] >= self.pending_at[sel]
         self.volts[sel] = np.where(due, self.pending[sel], self.volts[sel])
-        x = rk4_step(self.state[sel], self.volts[sel], p, self.dt)
+        x = self.state[sel] if hold else rk4_step(self.state[sel], self.volts[sel], p, self.dt)
         self.state[sel] = x
         self.tick[sel] += 1
-        reading = imu_ideal(x, self.volts[sel], p, self.cfg.imu.position_m)
+        reading = imu_ideal(x, self.volts[sel], p, self.cfg.imu.position_m, held=hold)
         noisy = self.noise.sample(reading) if mask is None else self._noisy_subset(reading, mask)
         self.imu[sel] = np.concatenate([self.imu[sel][:, 1:], noisy[:, None].astype(np.float32)], axis=1)
         enc = encoder_counts(x[:, 0], self.cfg.encoder_cpr)

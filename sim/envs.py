@@ -13,7 +13,9 @@ image       (1, 64, 64) uint8        latest camera frame
 
 Action: ``Box(-1, 1, (1,))``, the motor voltage as a fraction of ``v_max``.
 Reward: :func:`sim.task.balance_reward`, at most 1 per step.
-Start: pendulum within +-``initial.angle_deg`` of upright, physics randomized per episode.
+Start: pendulum held still within +-``initial.angle_deg`` of upright for one IMU window (so the
+first observation is a full window), then released with a small random rate; physics
+randomized per episode.
 Termination: |alpha| > ``fall_deg`` or |theta| > ``arm_limit_rad``; truncation after
 ``episode_s`` (a TimeLimit wrapper). ``info["state"]`` carries the true state for evaluation.
 

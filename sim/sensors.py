@@ -31,10 +31,13 @@ def encoder_counts(theta: Array, cpr: int) -> Array:
     return np.floor(np.asarray(theta) * (cpr / (2.0 * np.pi))).astype(np.int32)
 
 
-def imu_ideal(x: Array, volts: Array, p: FurutaParams, r: float | Array) -> Array:
-    """Noise-free IMU reading (..., 6) = [gyro xyz (rad/s), accel xyz (m/s^2)] in the body frame."""
+def imu_ideal(x: Array, volts: Array, p: FurutaParams, r: float | Array, held: bool = False) -> Array:
+    """Noise-free IMU reading (..., 6) = [gyro xyz (rad/s), accel xyz (m/s^2)] in the body frame.
+
+    ``held``: the pendulum is held still (zero acceleration whatever the dynamics say).
+    """
     th_d, al, al_d = x[..., 2], x[..., 1], x[..., 3]
-    th_dd, al_dd = accelerations(x, volts, p)
+    th_dd, al_dd = (np.zeros_like(al), np.zeros_like(al)) if held else accelerations(x, volts, p)
     s, c = np.sin(al), np.cos(al)
     gyro = np.stack([-al_d, -th_d * s, th_d * c], axis=-1)  # alpha grows by a negative turn about body x
     # Acceleration of the IMU point in the arm-fixed frame (radial, tangential, vertical).

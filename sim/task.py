@@ -24,7 +24,7 @@ class TaskConfig:
     upright_deg: float = doc("|alpha| below this counts as upright; an episode succeeds if it never leaves.", 20.0)
     fall_deg: float = doc("Training episodes end when |alpha| exceeds this.", 30.0)
     arm_limit_rad: float = doc("Episodes end when |theta| exceeds this (cable limits).", 2.5)
-    arm_weight: float = doc("Reward penalty weight on theta^2.", 0.1)
+    arm_weight: float = doc("Reward penalty weight on theta^2.", 0.5)
     action_weight: float = doc("Reward penalty weight on (V / v_max)^2.", 0.05)
 
 

@@ -2,8 +2,8 @@
 
 Real time: one physics substep (and IMU sample) per ``1 / imu.rate_hz`` of wall clock;
 when the process is late it simulates the missed substeps at once (physics does not
-pause). It answers HELLO with DESCRIBE, starts a new episode (pendulum near upright)
-on START, streams SENSOR frames at ``stream_rate_hz`` and IMAGE frames at
+pause). It answers HELLO with DESCRIBE, starts a new episode on START (pendulum held
+near upright for one IMU window, whose samples it sends at once, then released), streams SENSOR frames at ``stream_rate_hz`` and IMAGE frames at
 ``camera.rate_hz``, applies each COMMAND from the next substep on (clamped to
 +-v_max), and zeroes the motor when commands stop for ``watchdog_ms`` (STATUS reports it).
 
