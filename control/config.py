@@ -26,7 +26,7 @@ class RLConfig:
     n_steps: int = doc("Rollout length per env between updates.", 64)
     batch_size: int = doc("PPO minibatch size.", 512)
     n_epochs: int = doc("PPO epochs per update.", 5)
-    learning_rate: float = doc("Adam learning rate.", 5e-4)
+    learning_rate: float = doc("Adam learning rate at the start; decays linearly to 0.", 5e-4)
     gamma: float = doc("Discount factor.", 0.98)
     gae_lambda: float = doc("GAE lambda.", 0.95)
     clip_range: float = doc("PPO clip range.", 0.2)

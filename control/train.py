@@ -12,7 +12,7 @@ import platform
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -92,14 +92,23 @@ class _Progress(BaseCallback):
         self.bar.close()
 
 
+def _linear_decay(lr: float) -> Callable[[float], float]:
+    """Learning rate falling linearly to 0 (SB3 passes the remaining progress, 1 -> 0).
+
+    A decaying rate lets PPO settle: with a constant one the last update can land in a dip.
+    """
+    return lambda progress: lr * progress
+
+
 def train_controller(cfg: ExperimentConfig, obs_model: ObservationModel, out: Path) -> tuple[PPO, list[dict]]:
     """PPO on the vectorized simulator with the perception model in the loop."""
     rl = cfg.rl
+    torch.set_num_threads(1)  # small MLPs: extra threads only contend (and oversubscribe a 2-core box)
     device = dataclasses.replace(cfg.device, initial=dataclasses.replace(cfg.device.initial, angle_deg=rl.init_angle_deg))
     env = VecMonitor(PerceivedFurutaVecEnv(device, cfg.task, obs_model, rl.n_envs, seed=cfg.seed + 1))
     model = PPO(
         "MlpPolicy", env, n_steps=rl.n_steps, batch_size=rl.batch_size, n_epochs=rl.n_epochs,
-        learning_rate=rl.learning_rate, gamma=rl.gamma, gae_lambda=rl.gae_lambda, clip_range=rl.clip_range,
+        learning_rate=_linear_decay(rl.learning_rate), gamma=rl.gamma, gae_lambda=rl.gae_lambda, clip_range=rl.clip_range,
         ent_coef=rl.ent_coef, seed=cfg.seed, device="cpu", verbose=0,
         policy_kwargs={"net_arch": {"pi": list(rl.net_arch), "vf": list(rl.net_arch)}, "log_std_init": rl.log_std_init},
     )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Perception: IMU and image encoders, heads, simulated datasets, pretraining and fine-tuning (torch)."""

@@ -1,0 +1,1 @@
+"""Simulation: Furuta pendulum physics and sensors, the batched device core, Gymnasium envs, the twin (numpy)."""
