@@ -42,6 +42,7 @@ def run(n: int = 500) -> dict[str, float]:
             got += port.read_available()
         times.append(time.perf_counter() - t0)
     stop.set()
+    thread.join()
     port.close()
     os.close(master)
     os.close(slave)
