@@ -76,6 +76,7 @@ class ControlLoop:
         self.last_sensor_ns: int | None = None
         self.last_sensor_seq = -1
         self.last_image_seq = -1
+        self.device_tripped = False
 
     # ------------------------------------------------------------------ frames
 
@@ -88,9 +89,12 @@ class ControlLoop:
             elif isinstance(msg, ImageFrame):
                 self.windows.add_image(msg)
                 self.last_image_seq = rx.frame.seq
-            elif isinstance(msg, Status) and msg.flags & StatusFlags.WATCHDOG_TRIPPED:
-                self.stats.watchdog_trips += 1
-                self._event(rx.t_ns, "device_watchdog", "device reports its command watchdog tripped")
+            elif isinstance(msg, Status):
+                tripped = bool(msg.flags & StatusFlags.WATCHDOG_TRIPPED)
+                if tripped and not self.device_tripped:  # count rising edges: STATUS repeats
+                    self.stats.watchdog_trips += 1
+                    self._event(rx.t_ns, "device_watchdog", "device reports its command watchdog tripped")
+                self.device_tripped = tripped
 
     def _wait_until(self, deadline_ns: int) -> None:
         """Absorb frames as they arrive until the deadline (monotonic ns since connect)."""

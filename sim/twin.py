@@ -151,11 +151,14 @@ class Twin:
             elif isinstance(msg, Stop):
                 self.streaming = False
                 self._set_volts(0.0)
+                self._send(MsgType.STATUS, self._status())
             elif isinstance(msg, Command) and self.streaming and len(msg.volts) == 1:
                 self._set_volts(float(np.clip(msg.volts[0], -self.cfg.v_max, self.cfg.v_max)))
                 self.truth.commands_applied += 1
                 self.last_command_s = now_s
-                self.watchdog_tripped = False
+                if self.watchdog_tripped:
+                    self.watchdog_tripped = False
+                    self._send(MsgType.STATUS, self._status())  # flag cleared
         self.truth.bad_frames_received = self.decoder.stats.frames_bad
 
     def _set_volts(self, volts: float) -> None:
@@ -188,6 +191,8 @@ class Twin:
             self._send(MsgType.SENSOR, SensorBatch(imu[0], enc[0]))
         if tick % self.cfg.substeps_per_frame == 0:
             self._send(MsgType.IMAGE, ImageFrame(self.sim.image[0]))
+        if tick % self.cfg.imu.rate_hz == 0:  # STATUS at least once a second while streaming
+            self._send(MsgType.STATUS, self._status())
         if not self.watchdog_tripped and now_s - self.last_command_s > self.cfg.watchdog_ms / 1000.0:
             self._set_volts(0.0)
             self.watchdog_tripped = True

@@ -179,3 +179,25 @@ def test_replay_of_a_file_that_is_not_a_log(small_model, tmp_path) -> None:
     bad.write_bytes(b"garbage" * 10)
     proc = _hw("replay", str(bad), "--model", str(small_model))
     assert proc.returncode == 2 and "not an MCAP file" in proc.stderr
+
+
+def test_device_watchdog_zeroes_the_motor_when_commands_stop(config_path) -> None:
+    from hardware.messages import Status, StatusFlags
+
+    twin = TwinProcess(config_path, seed=2)
+    transport = SerialTransport(twin.port)
+    client = DeviceClient(transport)
+    try:
+        client.connect(1.0)
+        client.start()
+        client.send_command(1.0)
+        statuses: list[Status] = []
+        deadline = time.monotonic() + 1.0  # watchdog_ms is 100: far inside this
+        while time.monotonic() < deadline and not any(s.flags & StatusFlags.WATCHDOG_TRIPPED for s in statuses):
+            transport.wait_readable(0.05)
+            statuses += [rx.message for rx in client.poll() if isinstance(rx.message, Status)]
+    finally:
+        transport.close()
+        truth = twin.stop()
+    assert any(s.flags & StatusFlags.WATCHDOG_TRIPPED for s in statuses)
+    assert truth["watchdog_trips"] == 1
