@@ -28,7 +28,7 @@ from control.export import PolicyChain, export_onnx, latency_us, parity, sb3_act
 from control.plots import plot_perception, plot_training
 from control.vec_env import PerceivedFurutaVecEnv
 from hardware.config import to_dict
-from perception.data import SensorDataset, generate
+from perception.data import generate
 from perception.models import ObservationModel, Perception
 from perception.train import evaluate as evaluate_perception
 from perception.train import finetune, pretrain
@@ -44,7 +44,7 @@ def log(msg: str) -> None:
     tqdm.write(f"[sim train] {msg}")
 
 
-def train_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict[str, Any], SensorDataset]:
+def train_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict[str, Any]]:
     """Generate data, pretrain (self-supervised), fine-tune, evaluate on held-out data."""
     pc = cfg.perception
     t0 = time.time()
@@ -58,7 +58,7 @@ def train_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict
     log("perception: " + ", ".join(f"{k}={v:.3g}" for k, v in metrics.items()))
     torch.save(model.state_dict(), out / "perception.pt")
     plot_perception(model, test, pre_losses, ft_losses, out / "perception.png")
-    return model.eval(), {**metrics, "seconds": time.time() - t0}, test
+    return model.eval(), {**metrics, "seconds": time.time() - t0}
 
 
 class _Progress(BaseCallback):
@@ -128,7 +128,7 @@ def run(cfg: ExperimentConfig, out: Path, preset: str | None = None) -> dict[str
     (out / "config.yaml").write_text(yaml.safe_dump({"preset": preset, **to_dict(cfg)}, sort_keys=False))
     t_start = time.time()
 
-    perception, perception_metrics, _ = train_perception(cfg, out)
+    perception, perception_metrics = train_perception(cfg, out)
     for p in perception.parameters():
         p.requires_grad_(False)
     obs_model = ObservationModel(perception, cfg.device.encoder_cpr, cfg.device.imu.rate_hz)

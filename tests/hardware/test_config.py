@@ -50,13 +50,13 @@ def test_unknown_preset_lists_the_known_ones(config_path: Path) -> None:
 
 def test_cli_reports_config_errors_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("device:\n  encoder_cpr: many\n")
-    for cmd in (["control.cli", "train", "--config", str(bad), "--out", str(tmp_path / "o")],
-                ["hardware.cli", "run", "--twin", "--model", "x.onnx", "--config", str(bad)]):  # fmt: skip
+    bad.write_text("device:\n  encoder_cpr: many\nloop:\n  rate_hz: fast\n")
+    cases = [
+        (["control.cli", "train", "--config", str(bad), "--out", str(tmp_path / "o")], "device.encoder_cpr: expected an integer"),
+        (["hardware.cli", "run", "--twin", "--model", "x.onnx", "--config", str(bad)], "loop.rate_hz: expected a number"),
+    ]
+    for cmd, expected in cases:
         proc = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, timeout=120)
-        if cmd[0] == "hardware.cli":  # hw validates `loop` first; the model is missing too
-            assert proc.returncode == 2 and "Traceback" not in proc.stderr
-            continue
         assert proc.returncode == 2, proc.stderr
-        assert "device.encoder_cpr: expected an integer" in proc.stderr
+        assert expected in proc.stderr and str(bad) in proc.stderr
         assert "Traceback" not in proc.stderr
