@@ -22,7 +22,7 @@ demo: venv
 	$(BIN)/hw run --twin --config configs/furuta.yaml --model $(RUN)/policy.onnx --duration 10 \
 		--record $(RUN)/run.mcap --json $(RUN)/run.json
 	$(BIN)/hw replay $(RUN)/run.mcap --model $(RUN)/policy.onnx --json $(RUN)/replay.json
-	$(PY) -m control.summary $(RUN)
+	$(PY) -m sensorimotor.control.summary $(RUN)
 
 ## test: the default suite (unit, oracle, tiny end-to-end, hil over a pty); minutes on 2 cores
 test: venv
@@ -40,7 +40,7 @@ bench: venv
 
 ## docs: regenerate docs/configs.md from the typed config
 docs: venv
-	$(PY) -m control.config_docs > docs/configs.md
+	$(PY) -m sensorimotor.control.config_docs > docs/configs.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

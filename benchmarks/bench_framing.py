@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.common import median_s, report
-from hardware.framing import Frame, StreamDecoder, crc16, encode_frame
+from sensorimotor.hardware.framing import Frame, StreamDecoder, crc16, encode_frame
 
 
 def crc16_pure(data: bytes) -> int:

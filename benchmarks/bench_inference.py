@@ -6,11 +6,11 @@ import torch
 from torch import nn
 
 from benchmarks.common import median_s, report
-from control.export import PolicyChain, export_onnx
-from hardware.model import OnnxPolicy
-from perception.models import ObservationModel, Perception
-from sim.config import DeviceConfig
-from sim.device import FurutaSim
+from sensorimotor.control.export import PolicyChain, export_onnx
+from sensorimotor.hardware.model import OnnxPolicy
+from sensorimotor.perception.models import ObservationModel, Perception
+from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.device import FurutaSim
 
 
 def run(tmpdir: str = "/tmp") -> dict[str, dict[str, float]]:

@@ -10,8 +10,8 @@ import tty
 
 import numpy as np
 
-from hardware.framing import Frame, encode_frame
-from hardware.transport import SerialTransport
+from sensorimotor.hardware.framing import Frame, encode_frame
+from sensorimotor.hardware.transport import SerialTransport
 
 
 def _echo(fd: int, stop: threading.Event) -> None:

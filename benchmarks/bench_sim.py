@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 
-from sim.config import DeviceConfig
-from sim.device import FurutaSim
-from sim.envs import make_env
+from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.device import FurutaSim
+from sensorimotor.sim.envs import make_env
 
 
 def steps_per_s(n: int, steps: int = 30) -> float:

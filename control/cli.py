@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hardware.config import ConfigError
+from sensorimotor.hardware.config import ConfigError
 
 EPILOG = """examples:
   sim train --config configs/furuta.yaml --preset quick --out runs/quick
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the simulator as a serial device on a pseudo-terminal, speaking the real protocol "
         "(docs/protocol.md). Prints the port path, then runs in real time until stopped (Ctrl-C).",
     )  # fmt: skip
-    from sim.twin import add_twin_arguments  # light: numpy and the protocol only
+    from sensorimotor.sim.twin import add_twin_arguments  # light: numpy and the protocol only
 
     add_twin_arguments(twin)
     return parser
@@ -63,12 +63,12 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from control.config import load_experiment
+    from sensorimotor.control.config import load_experiment
 
     cfg = load_experiment(args.config, args.preset)
     if args.seed is not None:
         cfg = dataclasses.replace(cfg, seed=args.seed)
-    from control.train import run  # heavy: torch, SB3
+    from sensorimotor.control.train import run  # heavy: torch, SB3
 
     report = run(cfg, args.out, args.preset)
     print(f"sim train: wrote {args.out / 'policy.onnx'} and {args.out / 'report.json'}")
@@ -82,7 +82,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _twin(args: argparse.Namespace) -> int:
-    from sim.twin import run_from_args
+    from sensorimotor.sim.twin import run_from_args
 
     return run_from_args(args)
 

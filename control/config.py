@@ -1,7 +1,7 @@
 """The experiment config: every section of ``configs/furuta.yaml`` as one typed object.
 
 ``sim train`` validates the whole file; the runtime commands validate only the
-sections they use (see :func:`hardware.config.load_section`).
+sections they use (see :func:`sensorimotor.hardware.config.load_section`).
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from hardware.config import LoopConfig, apply_preset, build, doc, nested, read_yaml
-from perception.train import PerceptionConfig
-from sim.config import DeviceConfig
-from sim.task import TaskConfig
+from sensorimotor.hardware.config import LoopConfig, apply_preset, build, doc, nested, read_yaml
+from sensorimotor.perception.train import PerceptionConfig
+from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.task import TaskConfig
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from control.config import ExperimentConfig
-from hardware.config import field_docs
+from sensorimotor.control.config import ExperimentConfig
+from sensorimotor.hardware.config import field_docs
 
 HEADER = """# Configuration reference
 

@@ -12,10 +12,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from sim.config import DeviceConfig
-from sim.device import FurutaSim
-from sim.furuta import wrap_angle
-from sim.task import TaskConfig, upright
+from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.device import FurutaSim
+from sensorimotor.sim.furuta import wrap_angle
+from sensorimotor.sim.task import TaskConfig, upright
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]  # raw batch -> volts (N,)
 

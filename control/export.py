@@ -26,9 +26,9 @@ import onnx
 import torch
 from torch import nn
 
-from hardware.framing import PROTOCOL_VERSION
-from perception.models import OBS_NAMES, ObservationModel
-from sim.config import DeviceConfig
+from sensorimotor.hardware.framing import PROTOCOL_VERSION
+from sensorimotor.perception.models import OBS_NAMES, ObservationModel
+from sensorimotor.sim.config import DeviceConfig
 
 INPUT_NAMES = ("imu", "encoder", "image")
 OUTPUT_NAMES = ("volts", "estimates")

@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from perception.data import SensorDataset  # noqa: E402
-from perception.models import Perception, angle_from_sincos  # noqa: E402
-from sim.sensors import CAMERA_CLASSES, CAMERA_OK  # noqa: E402
+from sensorimotor.perception.data import SensorDataset  # noqa: E402
+from sensorimotor.perception.models import Perception, angle_from_sincos  # noqa: E402
+from sensorimotor.sim.sensors import CAMERA_CLASSES, CAMERA_OK  # noqa: E402
 
 
 def plot_training(curve: list[dict[str, float]], path: Path) -> None:

@@ -22,16 +22,16 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecMonitor
 from tqdm import tqdm
 
-from control.config import ExperimentConfig
-from control.evaluate import EvalResult, evaluate, torch_policy
-from control.export import PolicyChain, export_onnx, latency_us, parity, sb3_actor
-from control.plots import plot_perception, plot_training
-from control.vec_env import PerceivedFurutaVecEnv
-from hardware.config import to_dict
-from perception.data import generate
-from perception.models import ObservationModel, Perception
-from perception.train import evaluate as evaluate_perception
-from perception.train import finetune, pretrain
+from sensorimotor.control.config import ExperimentConfig
+from sensorimotor.control.evaluate import EvalResult, evaluate, torch_policy
+from sensorimotor.control.export import PolicyChain, export_onnx, latency_us, parity, sb3_actor
+from sensorimotor.control.plots import plot_perception, plot_training
+from sensorimotor.control.vec_env import PerceivedFurutaVecEnv
+from sensorimotor.hardware.config import to_dict
+from sensorimotor.perception.data import generate
+from sensorimotor.perception.models import ObservationModel, Perception
+from sensorimotor.perception.train import evaluate as evaluate_perception
+from sensorimotor.perception.train import finetune, pretrain
 
 
 def seed_everything(seed: int) -> None:

@@ -2,7 +2,7 @@
 
 Every step: the N simulated devices advance one control step, their raw sensor windows
 go through the (frozen) perception model in one batch, and the policy sees the
-resulting observation vector (:data:`perception.models.OBS_NAMES`). Physics, reward and
+resulting observation vector (:data:`sensorimotor.perception.models.OBS_NAMES`). Physics, reward and
 termination are the same pure functions the Gymnasium env uses.
 """
 
@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
 
-from perception.models import OBS_NAMES, ObservationModel
-from sim.config import DeviceConfig
-from sim.device import FurutaSim
-from sim.task import TaskConfig, balance_reward, fallen
+from sensorimotor.perception.models import OBS_NAMES, ObservationModel
+from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.device import FurutaSim
+from sensorimotor.sim.task import TaskConfig, balance_reward, fallen
 
 
 class PerceivedFurutaVecEnv(VecEnv):

@@ -16,14 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from hardware.config import ConfigError, LoopConfig, load_section
-from hardware.device import DeviceClient
-from hardware.errors import HardwareError, PortError
-from hardware.loop import ControlLoop
-from hardware.mcaplog import TOPIC_DEVICE, TOPIC_META, LogError, LogWriter
-from hardware.model import OnnxPolicy
-from hardware.safety import command_limits
-from hardware.transport import SerialTransport
+from sensorimotor.hardware.config import ConfigError, LoopConfig, load_section
+from sensorimotor.hardware.device import DeviceClient
+from sensorimotor.hardware.errors import HardwareError, PortError
+from sensorimotor.hardware.loop import ControlLoop
+from sensorimotor.hardware.mcaplog import TOPIC_DEVICE, TOPIC_META, LogError, LogWriter
+from sensorimotor.hardware.model import OnnxPolicy
+from sensorimotor.hardware.safety import command_limits
+from sensorimotor.hardware.transport import SerialTransport
 
 EPILOG = """examples:
   hw run --port /dev/ttyUSB0 --model runs/quick/policy.onnx --rate 100 --duration 10 --record run.mcap
@@ -86,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class TwinProcess:
-    """``python -m sim.twin`` in a subprocess; the host reaches it through its pty like real hardware."""
+    """``python -m sensorimotor.sim.twin`` in a subprocess; the host reaches it through its pty like real hardware."""
 
     def __init__(self, config: Path, seed: int, garbage_prob: float = 0.0) -> None:
         self.truth_path = Path(tempfile.mkstemp(prefix="twin-truth-", suffix=".json")[1])
-        cmd = [sys.executable, "-m", "sim.twin", "--config", str(config), "--seed", str(seed), "--truth", str(self.truth_path)]
+        cmd = [sys.executable, "-m", "sensorimotor.sim.twin", "--config", str(config), "--seed", str(seed), "--truth", str(self.truth_path)]
         if garbage_prob:
             cmd += ["--inject-garbage", str(garbage_prob)]
         self.proc = subprocess.Popen(
@@ -189,7 +189,7 @@ def _print_summary(s: dict) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from hardware.replay import plot_replay, replay
+    from sensorimotor.hardware.replay import plot_replay, replay
 
     policy = OnnxPolicy(args.model)
     t0 = time.perf_counter()

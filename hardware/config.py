@@ -1,7 +1,7 @@
 """Typed YAML configuration: dataclasses filled from YAML, validated at load.
 
 Every command shares one YAML file (``configs/furuta.yaml``). Each layer owns the
-dataclass of the section it uses (``device`` in :mod:`sim.config`, ``loop`` here,
+dataclass of the section it uses (``device`` in :mod:`sensorimotor.sim.config`, ``loop`` here,
 ``perception`` / ``control`` higher up) and validates only that, so the light runtime
 path never imports the training stack.
 

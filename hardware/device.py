@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from hardware.errors import DeviceNotRespondingError
-from hardware.framing import CRC, HEADER, PROTOCOL_VERSION, Frame, SeqTracker, StreamDecoder, crc16, encode_frame
-from hardware.mcaplog import TOPIC_RX, TOPIC_TX, LogWriter
-from hardware.messages import (
+from sensorimotor.hardware.errors import DeviceNotRespondingError
+from sensorimotor.hardware.framing import CRC, HEADER, PROTOCOL_VERSION, Frame, SeqTracker, StreamDecoder, crc16, encode_frame
+from sensorimotor.hardware.mcaplog import TOPIC_RX, TOPIC_TX, LogWriter
+from sensorimotor.hardware.messages import (
     Command,
     DeviceInfo,
     Hello,
@@ -26,7 +26,7 @@ from hardware.messages import (
     make_frame,
     parse_message,
 )
-from hardware.transport import Transport
+from sensorimotor.hardware.transport import Transport
 
 HELLO_INTERVAL_S = 0.2
 

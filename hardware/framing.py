@@ -4,7 +4,7 @@ A frame on the wire is ``COBS(header + payload + crc16) + b"\\x00"``; the zero b
 the delimiter, and COBS guarantees it appears nowhere else. :class:`StreamDecoder` turns
 an arbitrary chunked byte stream back into :class:`Frame` objects, dropping and counting
 anything malformed without ever raising. Sequence-number bookkeeping (loss/duplicate
-detection) lives here too. The payload contents are :mod:`hardware.messages`' business.
+detection) lives here too. The payload contents are :mod:`sensorimotor.hardware.messages`' business.
 
 The wire format is specified in ``docs/protocol.md``. Only the standard library is used.
 """

@@ -7,7 +7,7 @@ an overrun skips the missed cycles instead of catching up, and is counted. Betwe
 deadlines the loop waits on the port, so frames are timestamped as they arrive and the
 reported latency is from the arrival of the newest SENSOR frame to the command write.
 
-Safety: every command passes :func:`hardware.safety.clamp_command`; if sensor frames
+Safety: every command passes :func:`sensorimotor.hardware.safety.clamp_command`; if sensor frames
 stop for ``sensor_timeout_s`` the loop sends 0 V and stops with SensorTimeoutError.
 """
 
@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hardware.device import DeviceClient, Received
-from hardware.errors import SensorTimeoutError
-from hardware.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, TOPIC_EVENT, LogWriter
-from hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
-from hardware.model import OnnxPolicy
-from hardware.safety import clamp_command
-from hardware.windows import SensorWindows
+from sensorimotor.hardware.device import DeviceClient, Received
+from sensorimotor.hardware.errors import SensorTimeoutError
+from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, TOPIC_EVENT, LogWriter
+from sensorimotor.hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
+from sensorimotor.hardware.model import OnnxPolicy
+from sensorimotor.hardware.safety import clamp_command
+from sensorimotor.hardware.windows import SensorWindows
 
 
 PHASE_NS = 300_000  # cycle deadlines sit this long after the sensor stream's arrivals

@@ -4,7 +4,7 @@ Every message has ``pack() -> bytes`` and ``unpack(payload) -> message``; ``unpa
 raises :class:`MessageError` naming the message on a wrong length or value. Shapes,
 counts and floats are checked when a message is built (integer ranges when it is packed),
 and floats are stored as the float32 sent on the wire, so ``unpack(m.pack()) == m``.
-:func:`make_frame` and :func:`parse_message` connect messages to :mod:`hardware.framing`.
+:func:`make_frame` and :func:`parse_message` connect messages to :mod:`sensorimotor.hardware.framing`.
 Byte layouts and units: ``docs/protocol.md``. Only the standard library and numpy.
 """
 
@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from hardware.framing import MAX_PAYLOAD, Frame
+from sensorimotor.hardware.framing import MAX_PAYLOAD, Frame
 
 
 class MsgType(IntEnum):

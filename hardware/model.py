@@ -1,7 +1,7 @@
 """The exported policy run by onnxruntime, and its compatibility check against a device.
 
 The ONNX file carries a JSON metadata entry ``sensorimotor`` (written by
-``control.export``): input shapes, rates, encoder resolution, actuator range and
+``sensorimotor.control.export``): input shapes, rates, encoder resolution, actuator range and
 protocol version. ``check_device`` refuses a device that does not match.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from hardware.errors import ModelError, ModelMismatchError
-from hardware.messages import DeviceInfo
+from sensorimotor.hardware.errors import ModelError, ModelMismatchError
+from sensorimotor.hardware.messages import DeviceInfo
 
 INPUT_NAMES = ("imu", "encoder", "image")
 

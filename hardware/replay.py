@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware.framing import FramingError, decode_body
-from hardware.mcaplog import TOPIC_COMMAND, TOPIC_DEVICE, TOPIC_RX, LogError, iter_log
-from hardware.messages import ImageFrame, MessageError, SensorBatch, parse_message
-from hardware.model import OnnxPolicy
-from hardware.safety import clamp_command
-from hardware.windows import SensorWindows
+from sensorimotor.hardware.framing import FramingError, decode_body
+from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_DEVICE, TOPIC_RX, LogError, iter_log
+from sensorimotor.hardware.messages import ImageFrame, MessageError, SensorBatch, parse_message
+from sensorimotor.hardware.model import OnnxPolicy
+from sensorimotor.hardware.safety import clamp_command
+from sensorimotor.hardware.windows import SensorWindows
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Byte transports behind one small interface: a pyserial port (real device or a pty twin).
 
 The control loop only needs ``write``, a non-blocking ``read_available``, ``wait_readable``
-and ``close``; framing lives in :mod:`hardware.framing`, apart from I/O.
+and ``close``; framing lives in :mod:`sensorimotor.hardware.framing`, apart from I/O.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Protocol
 
 import serial
 
-from hardware.errors import PortError
+from sensorimotor.hardware.errors import PortError
 
 
 class Transport(Protocol):

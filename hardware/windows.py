@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hardware.messages import ImageFrame, SensorBatch
+from sensorimotor.hardware.messages import ImageFrame, SensorBatch
 
 
 class SensorWindows:

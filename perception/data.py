@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sim.config import DeviceConfig, InitialStateConfig
-from sim.device import FurutaSim
-from sim.sensors import render_clean
+from sensorimotor.sim.config import DeviceConfig, InitialStateConfig
+from sensorimotor.sim.device import FurutaSim
+from sensorimotor.sim.sensors import render_clean
 
 
 @dataclass

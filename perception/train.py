@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from hardware.config import doc
-from perception.data import SensorDataset
-from perception.models import IMU_SCALE, RATE_SCALE, Perception, angle_from_sincos
-from sim.sensors import CAMERA_OK
+from sensorimotor.hardware.config import doc
+from sensorimotor.perception.data import SensorDataset
+from sensorimotor.perception.models import IMU_SCALE, RATE_SCALE, Perception, angle_from_sincos
+from sensorimotor.sim.sensors import CAMERA_OK
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hardware.config import doc, nested
+from sensorimotor.hardware.config import doc, nested
 
 
 @dataclass(frozen=True)

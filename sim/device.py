@@ -18,9 +18,9 @@ import dataclasses
 
 import numpy as np
 
-from sim.config import DeviceConfig
-from sim.furuta import FurutaParams, rk4_step
-from sim.sensors import (
+from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.furuta import FurutaParams, rk4_step
+from sensorimotor.sim.sensors import (
     CAMERA_OK,
     IMAGE_SIZE,
     CameraRandomization,

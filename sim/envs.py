@@ -12,7 +12,7 @@ image       (1, 64, 64) uint8        latest camera frame
 =========== ======================== ===============================================
 
 Action: ``Box(-1, 1, (1,))``, the motor voltage as a fraction of ``v_max``.
-Reward: :func:`sim.task.balance_reward`, at most 1 per step.
+Reward: :func:`sensorimotor.sim.task.balance_reward`, at most 1 per step.
 Start: pendulum held still within +-``initial.angle_deg`` of upright for one IMU window (so the
 first observation is a full window), then released with a small random rate; physics
 randomized per episode.
@@ -30,10 +30,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sim.config import DeviceConfig
-from sim.device import FurutaSim
-from sim.sensors import IMAGE_SIZE
-from sim.task import TaskConfig, balance_reward, fallen
+from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.device import FurutaSim
+from sensorimotor.sim.sensors import IMAGE_SIZE
+from sensorimotor.sim.task import TaskConfig, balance_reward, fallen
 
 ENV_ID = "sensorimotor/FurutaBalance-v0"
 
@@ -106,4 +106,4 @@ def make_env(device: DeviceConfig | None = None, task: TaskConfig | None = None,
 
 
 if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="sim.envs:FurutaBalanceEnv", max_episode_steps=500)
+    gym.register(id=ENV_ID, entry_point="sensorimotor.sim.envs:FurutaBalanceEnv", max_episode_steps=500)

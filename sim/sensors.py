@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.furuta import FurutaParams, accelerations
+from sensorimotor.sim.furuta import FurutaParams, accelerations
 
 Array = np.ndarray
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware.config import doc
-from sim.furuta import wrap_angle
+from sensorimotor.hardware.config import doc
+from sensorimotor.sim.furuta import wrap_angle
 
 Array = np.ndarray
 

@@ -27,9 +27,9 @@ from typing import Callable
 
 import numpy as np
 
-from hardware.config import ConfigError, load_section
-from hardware.framing import PROTOCOL_VERSION, StreamDecoder, encode_frame
-from hardware.messages import (
+from sensorimotor.hardware.config import ConfigError, load_section
+from sensorimotor.hardware.framing import PROTOCOL_VERSION, StreamDecoder, encode_frame
+from sensorimotor.hardware.messages import (
     Command,
     DeviceInfo,
     Hello,
@@ -44,10 +44,10 @@ from hardware.messages import (
     make_frame,
     parse_message,
 )
-from sim.config import DeviceConfig
-from sim.device import FurutaSim
-from sim.furuta import wrap_angle
-from sim.task import TaskConfig
+from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.device import FurutaSim
+from sensorimotor.sim.furuta import wrap_angle
+from sensorimotor.sim.task import TaskConfig
 
 MAX_OUTBOX = 256 * 1024  # bytes queued for a host that is not reading before we drop
 
@@ -279,7 +279,7 @@ def serve_forever(
 
 
 def add_twin_arguments(parser: argparse.ArgumentParser) -> None:
-    """The twin's options, shared by ``sim twin`` and ``python -m sim.twin``."""
+    """The twin's options, shared by ``sim twin`` and ``python -m sensorimotor.sim.twin``."""
     parser.add_argument("--config", type=Path, default=Path("configs/furuta.yaml"), help="YAML config (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed for physics randomization and sensor noise")
     parser.add_argument("--link", type=Path, default=None, help="also create a symlink to the port at this path")
@@ -294,7 +294,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.twin", description="Serve the simulated device on a pty.")
+    parser = argparse.ArgumentParser(prog="python -m sensorimotor.sim.twin", description="Serve the simulated device on a pty.")
     add_twin_arguments(parser)
     return run_from_args(parser.parse_args(argv))
 

@@ -28,9 +28,9 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from torch import nn
 
-    from control.export import PolicyChain, export_onnx
-    from perception.models import ObservationModel, Perception
-    from sim.config import DeviceConfig
+    from sensorimotor.control.export import PolicyChain, export_onnx
+    from sensorimotor.perception.models import ObservationModel, Perception
+    from sensorimotor.sim.config import DeviceConfig
 
     torch.manual_seed(0)
     dev = DeviceConfig()

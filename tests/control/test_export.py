@@ -11,11 +11,11 @@ import torch
 from onnx.reference import ReferenceEvaluator
 from torch import nn
 
-from control.export import PolicyChain, export_onnx, parity
-from hardware.model import OnnxPolicy
-from perception.models import ObservationModel, Perception
-from sim.config import DeviceConfig
-from sim.device import FurutaSim
+from sensorimotor.control.export import PolicyChain, export_onnx, parity
+from sensorimotor.hardware.model import OnnxPolicy
+from sensorimotor.perception.models import ObservationModel, Perception
+from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.device import FurutaSim
 
 
 def _chain(bias: float = 0.0) -> PolicyChain:

@@ -17,7 +17,7 @@ REPORT_KEYS = {
 
 def _train(config: Path, preset: str, out: Path) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-m", "control.cli", "train", "--config", str(config), "--preset", preset, "--out", str(out)],
+        [sys.executable, "-m", "sensorimotor.control.cli", "train", "--config", str(config), "--preset", preset, "--out", str(out)],
         capture_output=True, text=True, timeout=3600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -40,7 +40,7 @@ def test_quick_preset_balances_in_sim_and_on_the_twin(config_path: Path, tmp_pat
     assert report["onnx_parity_max_abs_diff"] <= 1e-4 and report["onnx_parity_inputs"] >= 1000
     summary = tmp_path / "run.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "hardware.cli", "run", "--twin", "--config", str(config_path), "--model",
+        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--config", str(config_path), "--model",
          str(tmp_path / "policy.onnx"), "--duration", "10", "--json", str(summary)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

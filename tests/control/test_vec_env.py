@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from control.vec_env import PerceivedFurutaVecEnv
-from perception.models import OBS_NAMES, ObservationModel, Perception
-from sim.config import DeviceConfig
-from sim.task import TaskConfig
+from sensorimotor.control.vec_env import PerceivedFurutaVecEnv
+from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception
+from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.task import TaskConfig
 
 
 def _env(seed: int) -> PerceivedFurutaVecEnv:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from control.config import ExperimentConfig, load_experiment
-from hardware.config import ConfigError, LoopConfig, load_section
-from sim.config import DeviceConfig
+from sensorimotor.control.config import ExperimentConfig, load_experiment
+from sensorimotor.hardware.config import ConfigError, LoopConfig, load_section
+from sensorimotor.sim.config import DeviceConfig
 
 
 def test_shipped_config_and_presets_load(config_path: Path) -> None:
@@ -52,8 +52,8 @@ def test_cli_reports_config_errors_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("device:\n  encoder_cpr: many\nloop:\n  rate_hz: fast\n")
     cases = [
-        (["control.cli", "train", "--config", str(bad), "--out", str(tmp_path / "o")], "device.encoder_cpr: expected an integer"),
-        (["hardware.cli", "run", "--twin", "--model", "x.onnx", "--config", str(bad)], "loop.rate_hz: expected a number"),
+        (["sensorimotor.control.cli", "train", "--config", str(bad), "--out", str(tmp_path / "o")], "device.encoder_cpr: expected an integer"),
+        (["sensorimotor.hardware.cli", "run", "--twin", "--model", "x.onnx", "--config", str(bad)], "loop.rate_hz: expected a number"),
     ]
     for cmd, expected in cases:
         proc = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, timeout=120)

@@ -1,4 +1,4 @@
-"""Tests of hardware.framing: COBS vectors, CRC, frame encode/decode, stream resync, seq numbers."""
+"""Tests of sensorimotor.hardware.framing: COBS vectors, CRC, frame encode/decode, stream resync, seq numbers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hardware.framing import (
+from sensorimotor.hardware.framing import (
     HEADER,
     MAX_BODY,
     MAX_ENCODED,

@@ -1,4 +1,4 @@
-"""Tests for hardware.mcaplog: round trips, counts, truncated and invalid logs."""
+"""Tests for sensorimotor.hardware.mcaplog: round trips, counts, truncated and invalid logs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mcap.reader import make_reader
 
-from hardware.mcaplog import (
+from sensorimotor.hardware.mcaplog import (
     FRAME_ENCODING,
     TOPIC_COMMAND,
     TOPIC_EVENT,

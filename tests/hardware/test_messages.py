@@ -1,4 +1,4 @@
-"""Tests of hardware.messages: exact layouts, round trips through the framing, payload validation."""
+"""Tests of sensorimotor.hardware.messages: exact layouts, round trips through the framing, payload validation."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hardware.framing import MAX_ENCODED, MAX_PAYLOAD, Frame, StreamDecoder, encode_frame
-from hardware.messages import (
+from sensorimotor.hardware.framing import MAX_ENCODED, MAX_PAYLOAD, Frame, StreamDecoder, encode_frame
+from sensorimotor.hardware.messages import (
     MAX_SAMPLES,
     Command,
     DeviceInfo,

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 
-from hardware.messages import ImageFrame, SensorBatch
-from hardware.safety import clamp_command, command_limits
-from hardware.windows import SensorWindows
+from sensorimotor.hardware.messages import ImageFrame, SensorBatch
+from sensorimotor.hardware.safety import clamp_command, command_limits
+from sensorimotor.hardware.windows import SensorWindows
 
 
 def test_clamp_command() -> None:

@@ -17,17 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from hardware.cli import TwinProcess
-from hardware.device import DeviceClient
-from hardware.errors import SensorTimeoutError
-from hardware.framing import decode_body
-from hardware.loop import ControlLoop
-from hardware.mcaplog import TOPIC_COMMAND, TOPIC_RX, TOPIC_TX, LogWriter, iter_log, summarize_log
-from hardware.messages import Command, parse_message
-from hardware.model import OnnxPolicy
-from hardware.replay import replay
-from hardware.safety import command_limits
-from hardware.transport import SerialTransport
+from sensorimotor.hardware.cli import TwinProcess
+from sensorimotor.hardware.device import DeviceClient
+from sensorimotor.hardware.errors import SensorTimeoutError
+from sensorimotor.hardware.framing import decode_body
+from sensorimotor.hardware.loop import ControlLoop
+from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_RX, TOPIC_TX, LogWriter, iter_log, summarize_log
+from sensorimotor.hardware.messages import Command, parse_message
+from sensorimotor.hardware.model import OnnxPolicy
+from sensorimotor.hardware.replay import replay
+from sensorimotor.hardware.safety import command_limits
+from sensorimotor.hardware.transport import SerialTransport
 
 pytestmark = pytest.mark.hil
 
@@ -44,7 +44,7 @@ def device_port(request: pytest.FixtureRequest, config_path: Path):
 
 
 def _hw(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hardware.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "sensorimotor.hardware.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_frames_flow_both_ways_log_holds_every_frame_and_replay_reproduces(device_port, small_model, tmp_path) -> None:
@@ -150,9 +150,9 @@ def test_model_that_does_not_fit_the_device_is_refused(tmp_path) -> None:
     import torch
     from torch import nn
 
-    from control.export import PolicyChain, export_onnx
-    from perception.models import ObservationModel, Perception
-    from sim.config import DeviceConfig
+    from sensorimotor.control.export import PolicyChain, export_onnx
+    from sensorimotor.perception.models import ObservationModel, Perception
+    from sensorimotor.sim.config import DeviceConfig
 
     dev = dataclasses.replace(DeviceConfig(), encoder_cpr=4096)
     chain = PolicyChain(ObservationModel(Perception(), 4096, 1000), nn.Linear(8, 1), dev.v_max)
@@ -182,7 +182,7 @@ def test_replay_of_a_file_that_is_not_a_log(small_model, tmp_path) -> None:
 
 
 def test_device_watchdog_zeroes_the_motor_when_commands_stop(config_path) -> None:
-    from hardware.messages import Status, StatusFlags
+    from sensorimotor.hardware.messages import Status, StatusFlags
 
     twin = TwinProcess(config_path, seed=2)
     transport = SerialTransport(twin.port)

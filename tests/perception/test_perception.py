@@ -7,10 +7,10 @@ import dataclasses
 import numpy as np
 import torch
 
-from perception.data import generate
-from perception.models import OBS_NAMES, ObservationModel, Perception, slope_weights
-from perception.train import PerceptionConfig, evaluate, finetune, pretrain
-from sim.config import DeviceConfig
+from sensorimotor.perception.data import generate
+from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception, slope_weights
+from sensorimotor.perception.train import PerceptionConfig, evaluate, finetune, pretrain
+from sensorimotor.sim.config import DeviceConfig
 
 
 def test_generation_is_seeded_bit_for_bit() -> None:

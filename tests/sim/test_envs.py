@@ -10,10 +10,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-import sim.envs  # noqa: F401  (registers the env)
-from sim.config import DeviceConfig
-from sim.device import FurutaSim
-from sim.envs import ENV_ID, FurutaBalanceEnv, make_env
+import sensorimotor.sim.envs  # noqa: F401  (registers the env)
+from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.device import FurutaSim
+from sensorimotor.sim.envs import ENV_ID, FurutaBalanceEnv, make_env
 
 
 def test_registered_env_passes_gymnasium_and_sb3_checkers() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.furuta import FurutaParams, accelerations, derivative, energy, motor_torque, rk4_step, wrap_angle
+from sensorimotor.sim.furuta import FurutaParams, accelerations, derivative, energy, motor_torque, rk4_step, wrap_angle
 
 P = FurutaParams()
 

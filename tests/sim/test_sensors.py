@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.furuta import FurutaParams, derivative, rk4_step
-from sim.sensors import (
+from sensorimotor.sim.furuta import FurutaParams, derivative, rk4_step
+from sensorimotor.sim.sensors import (
     ImuNoise,
     ImuNoiseParams,
     encoder_counts,
