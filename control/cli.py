@@ -10,11 +10,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from sensorimotor.hardware.config import ConfigError
+from sensorimotor.hardware.config import ConfigError, add_config_arguments
 
 EPILOG = """examples:
-  sim train --config configs/furuta.yaml --preset quick --out runs/quick
-  sim twin --config configs/furuta.yaml
+  sim train --preset quick --out runs/quick
+  sim train --config runs/quick/config.yaml --preset tiny --out runs/again
+  sim train --preset quick --set rl.total_timesteps=300000 --set device.camera.rate_hz=25
+  sim twin --set device.stream_rate_hz=200
 """
 
 
@@ -30,10 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
         "controller with perception in the loop, evaluate it, export raw-sensors-to-volts as one ONNX file, "
         "and write report.json and plots into --out.",
     )  # fmt: skip
-    train.add_argument("--config", type=Path, default=Path("configs/furuta.yaml"), help="YAML config (default: %(default)s)")
-    train.add_argument("--preset", default=None, help="preset from the config's `presets:` section, e.g. quick")
+    add_config_arguments(train, "every section")
+    train.add_argument("--preset", default=None, help="preset from the config's `presets:` section, e.g. quick or tiny")
     train.add_argument("--out", type=Path, default=Path("runs/quick"), help="output folder (default: %(default)s)")
-    train.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    train.add_argument("--seed", type=int, default=None, help="override the config's seed (same as --set seed=N)")
 
     twin = sub.add_parser(
         "twin", help="serve the simulated device on a pseudo-terminal",
@@ -61,16 +63,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import dataclasses
+    from sensorimotor.control.config import load_experiment, resolved_yaml
+    from sensorimotor.hardware.config import DEFAULT_CONFIG, read_yaml
 
-    from sensorimotor.control.config import load_experiment
-
-    cfg = load_experiment(args.config, args.preset)
-    if args.seed is not None:
-        cfg = dataclasses.replace(cfg, seed=args.seed)
+    overrides = [*args.overrides, *([f"seed={args.seed}"] if args.seed is not None else [])]
+    cfg = load_experiment(args.config, args.preset, overrides)
+    source = args.config or DEFAULT_CONFIG
+    provenance = (
+        f"Resolved by `sim train` from {source}" + (f", preset {args.preset}" if args.preset else "")
+        + "".join(f", --set {o}" for o in overrides)
+        + f".\nLoads back as it is: sim train --config {args.out / 'config.yaml'} reproduces this run."
+    )  # fmt: skip
+    config_text = resolved_yaml(cfg, read_yaml(source).get("presets") or {}, provenance)
     from sensorimotor.control.train import run  # heavy: torch, SB3
 
-    report = run(cfg, args.out, args.preset)
+    report = run(cfg, args.out, args.preset, config_text)
     print(f"sim train: wrote {args.out / 'policy.onnx'} and {args.out / 'report.json'}")
     print(
         f"  IMU angle RMSE {report['imu_angle_rmse_deg']:.2f} deg, image angle RMSE {report['image_angle_rmse_deg']:.2f} deg, "

@@ -8,57 +8,61 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Sequence
 
-from sensorimotor.hardware.config import LoopConfig, apply_preset, build, doc, nested, read_yaml
+import yaml
+
+from sensorimotor.hardware.config import LoopConfig, Section, build, doc, nested, resolve, to_dict
 from sensorimotor.perception.train import PerceptionConfig
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import TaskConfig
 
 
 @dataclass(frozen=True)
-class RLConfig:
+class RLConfig(Section):
     """stable-baselines3 PPO on the vectorized simulator with perception in the loop."""
 
     algo: Literal["ppo"] = doc("RL algorithm.", "ppo")
-    total_timesteps: int = doc("Environment steps of training.", 400_000)
-    n_envs: int = doc("Simulated pendulums stepping in parallel.", 32)
-    n_steps: int = doc("Rollout length per env between updates.", 64)
-    batch_size: int = doc("PPO minibatch size.", 512)
-    n_epochs: int = doc("PPO epochs per update.", 5)
-    learning_rate: float = doc("Adam learning rate at the start; decays linearly to 0.", 5e-4)
-    gamma: float = doc("Discount factor.", 0.98)
-    gae_lambda: float = doc("GAE lambda.", 0.95)
-    clip_range: float = doc("PPO clip range.", 0.2)
-    ent_coef: float = doc("Entropy bonus.", 0.0)
-    net_arch: tuple[int, ...] = doc("Hidden layers of policy and value networks.", (64, 64))
-    log_std_init: float = doc("Initial log std of the Gaussian policy.", -1.0)
+    total_timesteps: int = doc("Environment steps of training.", 400_000, gt=0)
+    n_envs: int = doc("Simulated pendulums stepping in parallel.", 32, gt=0, le=65536)
+    n_steps: int = doc("Rollout length per env between updates.", 64, gt=0)
+    batch_size: int = doc("PPO minibatch size; must divide n_envs * n_steps.", 512, gt=1)
+    n_epochs: int = doc("PPO epochs per update.", 5, gt=0)
+    learning_rate: float = doc("Adam learning rate at the start; decays linearly to 0.", 5e-4, gt=0, le=1)
+    gamma: float = doc("Discount factor.", 0.98, gt=0, le=1)
+    gae_lambda: float = doc("GAE lambda.", 0.95, ge=0, le=1)
+    clip_range: float = doc("PPO clip range.", 0.2, gt=0, le=1)
+    ent_coef: float = doc("Entropy bonus.", 0.0, ge=0)
+    net_arch: tuple[int, ...] = doc("Hidden layers of policy and value networks.", (64, 64), gt=0, le=4096)
+    log_std_init: float = doc("Initial log std of the Gaussian policy.", -1.0, ge=-20, le=2)
     init_angle_deg: float = doc(
         "Training episodes start within +-this of upright: wider than the evaluation's "
-        "device.initial.angle_deg, so the edge of the evaluated range is not the edge of experience.", 15.0
+        "device.initial.angle_deg, so the edge of the evaluated range is not the edge of experience.", 15.0,
+        ge=0, le=180,
     )
 
-    def __post_init__(self) -> None:
-        if self.total_timesteps <= 0 or self.n_envs <= 0 or self.n_steps <= 0:
-            raise ValueError("total_timesteps: total_timesteps, n_envs and n_steps must be > 0")
+    def check(self) -> None:
         if (self.n_envs * self.n_steps) % self.batch_size:
-            raise ValueError("batch_size: must divide n_envs * n_steps")
+            raise ValueError(
+                f"batch_size: {self.batch_size} does not divide n_envs * n_steps = {self.n_envs * self.n_steps} "
+                "(allowed: a divisor of the rollout size)"
+            )
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalConfig(Section):
     """Evaluation in simulation."""
 
-    episodes: int = doc("Evaluation episodes (parallel).", 100)
-    episode_s: float = doc("Evaluation episode length (s).", 10.0)
-    parity_inputs: int = doc("Sensor inputs compared between onnxruntime and torch.", 1000)
+    episodes: int = doc("Evaluation episodes (parallel).", 100, gt=0)
+    episode_s: float = doc("Evaluation episode length (s).", 10.0, gt=0)
+    parity_inputs: int = doc("Sensor inputs compared between onnxruntime and torch.", 1000, gt=0)
 
 
 @dataclass(frozen=True)
-class ExperimentConfig:
+class ExperimentConfig(Section):
     """Everything ``sim train`` needs."""
 
-    seed: int = doc("Master seed: same seed, same run.", 0)
+    seed: int = doc("Master seed: same seed, same run.", 0, ge=0, lt=2**31)
     device: DeviceConfig = nested(DeviceConfig, "The (simulated) device.")
     task: TaskConfig = nested(TaskConfig, "The balancing task.")
     perception: PerceptionConfig = nested(PerceptionConfig, "Perception training.")
@@ -67,7 +71,21 @@ class ExperimentConfig:
     loop: LoopConfig = nested(LoopConfig, "Host control loop.")
 
 
-def load_experiment(path: str | Path, preset: str | None = None) -> ExperimentConfig:
-    """Load and validate the whole config file (with an optional preset applied)."""
-    data = apply_preset(read_yaml(path), preset, str(path))
-    return build(ExperimentConfig, data, source=str(path))
+def load_experiment(
+    path: str | Path | None = None, preset: str | None = None, overrides: Sequence[str] = ()
+) -> ExperimentConfig:
+    """Load and validate the whole config (``path`` None: the shipped default), preset and ``--set`` applied."""
+    data, source = resolve(path, preset, overrides)
+    return build(ExperimentConfig, data, source=source)
+
+
+def resolved_yaml(cfg: ExperimentConfig, presets: dict[str, Any], provenance: str) -> str:
+    """The config as ``sim train`` resolved it, as YAML that loads back to ``cfg``.
+
+    The ``presets`` section is carried over so the file accepts ``--preset`` like the
+    original; ``provenance`` (where it came from) goes into a comment.
+    """
+    body = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    tail = yaml.safe_dump({"presets": presets}, sort_keys=False) if presets else ""
+    header = "".join(f"# {line}\n" for line in provenance.splitlines())
+    return header + body + tail

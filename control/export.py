@@ -4,14 +4,16 @@ Graph inputs (batch 1 at run time, dynamic batch allowed)::
 
     imu      float32 (B, 6, W)        gyro rad/s, accel m/s^2, oldest sample first
     encoder  float32 (B, W)           motor encoder counts, sampled with the IMU
-    image    uint8   (B, 1, 64, 64)   latest camera frame
+    image    uint8   (B, 1, H, W)     latest camera frame
 
-Outputs: ``volts`` float32 (B, 1), already clipped to +-v_max; ``estimates`` float32
-(B, 8), the perception outputs the policy saw (names in the metadata).
+Outputs: ``volts`` float32 (B, n_actuators), already clipped to the actuator range;
+``estimates`` float32 (B, 8), the perception outputs the policy saw (names in the metadata).
 
 Input scaling, the encoder-rate filter, the policy, action clipping and scaling all live
 in the graph (stable-baselines3's own recipe leaves the last two out). Metadata key
-``sensorimotor`` holds a JSON description the runtime checks against the device.
+``sensorimotor`` holds the format tag and the device's
+:class:`~sensorimotor.hardware.spec.DeviceSpec`, which the runtime checks at load time and
+against the device's handshake (:mod:`sensorimotor.hardware.model`).
 """
 
 from __future__ import annotations
@@ -26,12 +28,9 @@ import onnx
 import torch
 from torch import nn
 
-from sensorimotor.hardware.framing import PROTOCOL_VERSION
+from sensorimotor.hardware.model import FORMAT, INPUT_NAMES, OUTPUT_NAMES, io_signature
 from sensorimotor.perception.models import OBS_NAMES, ObservationModel
 from sensorimotor.sim.config import DeviceConfig
-
-INPUT_NAMES = ("imu", "encoder", "image")
-OUTPUT_NAMES = ("volts", "estimates")
 
 
 class PolicyChain(nn.Module):
@@ -55,32 +54,22 @@ def sb3_actor(policy: Any) -> nn.Module:
 
 
 def model_metadata(device: DeviceConfig, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What the runtime needs to know to refuse a device the model does not fit."""
-    w = device.imu.window
-    meta = {
-        "format": "sensorimotor.policy.v1",
-        "protocol_version": PROTOCOL_VERSION,
-        "inputs": {
-            "imu": {"dtype": "float32", "shape": [1, 6, w], "units": "gyro rad/s xyz, accel m/s^2 xyz"},
-            "encoder": {"dtype": "float32", "shape": [1, w], "units": "counts"},
-            "image": {"dtype": "uint8", "shape": [1, 1, 64, 64], "units": "grayscale 0-255"},
-        },
-        "outputs": {"volts": {"shape": [1, 1], "units": "V"}, "estimates": {"names": list(OBS_NAMES)}},
-        "imu_rate_hz": device.imu.rate_hz,
-        "imu_window": w,
-        "encoder_cpr": device.encoder_cpr,
-        "image_height": 64,
-        "image_width": 64,
-        "control_rate_hz": device.stream_rate_hz,
-        "v_max": device.v_max,
+    """What the runtime needs to check the model and refuse a device it does not fit."""
+    spec = device.spec()
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "device": spec.to_dict(),
+        "inputs": {name: {"dtype": dtype, "shape": ["batch", *shape[1:]]}
+                   for name, (dtype, shape) in io_signature(spec).items() if name in INPUT_NAMES},  # fmt: skip
+        "estimates": list(OBS_NAMES),
     }
     meta.update(extra or {})
     return meta
 
 
 def example_inputs(device: DeviceConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    w = device.imu.window
-    return torch.zeros(1, 6, w), torch.zeros(1, w), torch.zeros(1, 1, 64, 64, dtype=torch.uint8)
+    w, (h, wd) = device.imu.window, device.image_shape
+    return torch.zeros(1, 6, w), torch.zeros(1, w), torch.zeros(1, 1, h, wd, dtype=torch.uint8)
 
 
 def export_onnx(chain: PolicyChain, device: DeviceConfig, path: Path, extra_meta: dict[str, Any] | None = None) -> None:

@@ -51,7 +51,7 @@ def train_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict
     train = generate(cfg.device, pc.train_samples, seed=cfg.seed)
     test = generate(cfg.device, pc.test_samples, seed=cfg.seed + 10_000)
     log(f"perception data: {len(train)} train / {len(test)} test samples in {time.time() - t0:.0f} s")
-    model = Perception(cfg.device.imu.window, pc.dim)
+    model = Perception(cfg.device.imu.window, pc.dim, cfg.device.image_shape)
     pre_losses = pretrain(model, train, pc, cfg.seed)
     ft_losses = finetune(model, train, pc, cfg.seed)
     metrics = evaluate_perception(model, test)
@@ -120,12 +120,16 @@ def train_controller(cfg: ExperimentConfig, obs_model: ObservationModel, out: Pa
     return model, progress.curve
 
 
-def run(cfg: ExperimentConfig, out: Path, preset: str | None = None) -> dict[str, Any]:
-    """The whole pipeline; returns the report (also written to report.json)."""
+def run(cfg: ExperimentConfig, out: Path, preset: str | None = None, config_text: str | None = None) -> dict[str, Any]:
+    """The whole pipeline; returns the report (also written to report.json).
+
+    ``config_text``: the resolved config to write as ``config.yaml`` (it must load back to
+    ``cfg``); by default the config alone, without presets.
+    """
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    (out / "config.yaml").write_text(yaml.safe_dump({"preset": preset, **to_dict(cfg)}, sort_keys=False))
+    (out / "config.yaml").write_text(config_text or yaml.safe_dump(to_dict(cfg), sort_keys=False))
     t_start = time.time()
 
     perception, perception_metrics = train_perception(cfg, out)

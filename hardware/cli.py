@@ -8,21 +8,22 @@ or log) print one line naming the problem and the fix, and exit non-zero.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
+import math
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Sequence
 
-from sensorimotor.hardware.config import ConfigError, LoopConfig, load_section
+from sensorimotor.hardware.config import ConfigError, LoopConfig, add_config_arguments, load_section
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.errors import HardwareError, PortError
 from sensorimotor.hardware.loop import ControlLoop
 from sensorimotor.hardware.mcaplog import TOPIC_DEVICE, TOPIC_META, LogError, LogWriter
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.hardware.safety import command_limits
+from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
 
 EPILOG = """examples:
@@ -48,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--port", help="serial port of the device, e.g. /dev/ttyUSB0")
     where.add_argument("--twin", action="store_true", help="start the simulated device on a pty and use that port")
     run.add_argument("--model", type=Path, required=True, help="policy.onnx exported by `sim train`")
-    run.add_argument("--config", type=Path, default=Path("configs/furuta.yaml"), help="YAML config: `loop` section, and `device` for --twin (default: %(default)s)")
-    run.add_argument("--rate", type=float, default=None, help="control rate in Hz (default: loop.rate_hz, 100)")
-    run.add_argument("--duration", type=float, default=10.0, help="seconds to run (default: %(default)s)")
+    add_config_arguments(run, "`loop` section, and `device` + `task` for --twin")
+    run.add_argument("--rate", type=positive_float, default=None, help="control rate in Hz (default: loop.rate_hz, 100)")
+    run.add_argument("--duration", type=positive_float, default=10.0, help="seconds to run (default: %(default)s)")
     run.add_argument("--record", type=Path, default=None, help="write an MCAP log of every frame and command here")
     run.add_argument("--seed", type=int, default=0, help="--twin only: seed of the twin's randomization and noise")
     run.add_argument("--json", type=Path, default=None, help="also write the run summary as JSON here")
@@ -68,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--tolerance", type=float, default=1e-5, help="max |divergence| (V) to call it reproduced (default: %(default)s)")
     replay.add_argument("--json", type=Path, default=None, help="also write the replay summary as JSON here")
     return parser
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (``nan``, ``inf`` and ``0`` are refused with a clear message)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,9 +100,12 @@ def main(argv: list[str] | None = None) -> int:
 class TwinProcess:
     """``python -m sensorimotor.sim.twin`` in a subprocess; the host reaches it through its pty like real hardware."""
 
-    def __init__(self, config: Path, seed: int, garbage_prob: float = 0.0) -> None:
+    def __init__(self, config: Path | None, seed: int, garbage_prob: float = 0.0, overrides: Sequence[str] = ()) -> None:
         self.truth_path = Path(tempfile.mkstemp(prefix="twin-truth-", suffix=".json")[1])
-        cmd = [sys.executable, "-m", "sensorimotor.sim.twin", "--config", str(config), "--seed", str(seed), "--truth", str(self.truth_path)]
+        cmd = [sys.executable, "-m", "sensorimotor.sim.twin", "--seed", str(seed), "--truth", str(self.truth_path)]
+        cmd += ["--config", str(config)] if config is not None else []
+        for item in overrides:
+            cmd += ["--set", item]
         if garbage_prob:
             cmd += ["--inject-garbage", str(garbage_prob)]
         self.proc = subprocess.Popen(
@@ -119,12 +134,13 @@ class TwinProcess:
 
 
 def _run(args: argparse.Namespace) -> int:
-    loop_cfg = load_section(args.config, "loop", LoopConfig)
+    loop_cfg = load_section(args.config, "loop", LoopConfig, overrides=args.overrides)
     rate = args.rate or loop_cfg.rate_hz
-    if args.duration <= 0 or rate <= 0:
-        raise ConfigError("--duration and --rate must be > 0")
-    policy = OnnxPolicy(args.model)
-    twin = TwinProcess(args.config, args.seed, args.twin_garbage) if args.twin else None
+    for path in (args.record, args.json):
+        if path is not None and not path.parent.is_dir():
+            raise ConfigError(f"{path}: folder {path.parent} does not exist; create it or choose another path")
+    policy = OnnxPolicy(args.model)  # checked before anything is sent to a device
+    twin = TwinProcess(args.config, args.seed, args.twin_garbage, args.overrides) if args.twin else None
     try:
         summary = _run_on_port(twin.port if twin else args.port, policy, loop_cfg, rate, args)
     finally:
@@ -142,12 +158,11 @@ def _run_on_port(port: str, policy: OnnxPolicy, loop_cfg: LoopConfig, rate: floa
     recorder = LogWriter(args.record, metadata={"model": str(args.model), "port": port}) if args.record else None
     client = DeviceClient(transport, recorder)
     try:
-        info = client.connect(loop_cfg.handshake_timeout_s)
-        policy.check_device(info, rate)
-        limits = command_limits(info.v_min, info.v_max, loop_cfg.v_limit)
+        spec = client.connect(loop_cfg.handshake_timeout_s)
+        policy.check_device(spec, rate)
+        limits = actuator_limits([(a.min, a.max) for a in spec.actuators], loop_cfg.v_limit)
         if recorder is not None:
-            recorder.write_json(TOPIC_DEVICE, {**dataclasses.asdict(info), "limit_lo": limits[0], "limit_hi": limits[1]},
-                                log_time_ns=client.now_ns())  # fmt: skip
+            recorder.write_json(TOPIC_DEVICE, {"spec": spec.to_dict(), "limits": limits}, log_time_ns=client.now_ns())
             recorder.write_json(TOPIC_META, {"model": str(args.model), "rate_hz": rate, "duration_s": args.duration,
                                              "port": port, "twin": bool(args.twin)}, log_time_ns=client.now_ns())  # fmt: skip
         loop = ControlLoop(client, policy, rate, limits, loop_cfg.sensor_timeout_s, recorder)
@@ -158,7 +173,7 @@ def _run_on_port(port: str, policy: OnnxPolicy, loop_cfg: LoopConfig, rate: floa
             client.stop()
         d = client.decoder.stats
         return {
-            "port": port, "device": info.name, "duration_s": args.duration, "rate_hz": rate,
+            "port": port, "device": spec.name, "duration_s": args.duration, "rate_hz": rate,
             **stats.summary(), "frames_in": client.stats.frames_in, "frames_out": client.stats.frames_out,
             "frames_lost": client.stats.frames_lost, "frames_bad": d.frames_bad, "garbage_bytes": d.bytes_discarded,
             "record": str(args.record) if args.record else None,
@@ -191,12 +206,15 @@ def _print_summary(s: dict) -> None:
 def _replay(args: argparse.Namespace) -> int:
     from sensorimotor.hardware.replay import plot_replay, replay
 
+    for path in (args.json, args.plot):
+        if path is not None and not path.parent.is_dir():
+            raise ConfigError(f"{path}: folder {path.parent} does not exist; create it or choose another path")
     policy = OnnxPolicy(args.model)
     t0 = time.perf_counter()
     result = replay(args.log, policy)
     div = result.max_divergence
     plot = args.plot or args.log.with_suffix(".replay.png")
-    rate = float(policy.meta.get("control_rate_hz", 100))
+    rate = float(policy.spec.control_rate_hz)
     plot_replay(result, policy.estimate_names, plot, rate)
     ok = div <= args.tolerance
     print(f"hw replay: {len(result.cycles)} commands recomputed from {result.frames} logged frames "

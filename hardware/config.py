@@ -1,43 +1,62 @@
 """Typed YAML configuration: dataclasses filled from YAML, validated at load.
 
-Every command shares one YAML file (``configs/furuta.yaml``). Each layer owns the
-dataclass of the section it uses (``device`` in :mod:`sensorimotor.sim.config`, ``loop`` here,
-``perception`` / ``control`` higher up) and validates only that, so the light runtime
-path never imports the training stack.
+Every command shares one YAML file (the default, ``configs/furuta.yaml``, ships inside the
+package). Each layer owns the dataclass of the section it uses (``device`` in
+:mod:`sensorimotor.sim.config`, ``loop`` here, ``perception`` / ``rl`` higher up) and
+validates only that, so the light runtime path never imports the training stack.
 
-A bad value fails at load with the field's path in the message::
+A field declares its help text and its allowed range in one place::
 
-    configs/furuta.yaml: device.imu.rate_hz: expected an integer, got 'fast'
+    rate_hz: float = doc("Control loop rate (Hz).", 100.0, gt=0)
 
-Field documentation lives in ``field(metadata={"help": ...})``; it doubles as the
-configuration reference in ``docs/configs.md``.
+and a bad value fails at load with the file, the field's path and the allowed range::
+
+    configs/furuta.yaml: device.stream_rate_hz: 0 is out of range (allowed: > 0)
+
+Cross-field rules (a rate that must divide another, an ordered range) live in each
+section's ``check()``. Values come from the YAML file, then ``presets.<name>``, then
+``--set a.b.c=VALUE`` overrides (parsed as YAML, validated like the file). The field
+table in ``docs/configs.md`` is generated from the same metadata (``make docs``).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, Mapping, TypeVar, get_args, get_origin
+from typing import Any, Literal, Mapping, Sequence, TypeVar, get_args, get_origin
 
 import yaml
 
 T = TypeVar("T")
+
+#: The config shipped with the package: commands use it when no --config is given.
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "furuta.yaml"
 
 
 class ConfigError(ValueError):
     """A configuration file or value is wrong; the message names the file and field."""
 
 
-def doc(help_text: str, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
-    """A dataclass field with a help text (shown in docs and error messages)."""
+def doc(
+    help_text: str, default: Any = dataclasses.MISSING, *, gt: float | None = None, ge: float | None = None,
+    lt: float | None = None, le: float | None = None,
+) -> Any:  # fmt: skip
+    """A dataclass field with a help text and optional bounds (checked at construction).
+
+    Bounds apply to a number, or to every element of a tuple of numbers.
+    """
+    bounds = {k: v for k, v in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)) if v is not None}
+    metadata = {"help": help_text, "bounds": bounds}
     if default is dataclasses.MISSING:
-        return dataclasses.field(metadata={"help": help_text}, **kw)
+        return dataclasses.field(metadata=metadata)
     if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
-        return dataclasses.field(default_factory=lambda: default, metadata={"help": help_text})
-    return dataclasses.field(default=default, metadata={"help": help_text})
+        return dataclasses.field(default_factory=lambda: default, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def nested(cls: type, help_text: str) -> Any:
@@ -45,50 +64,128 @@ def nested(cls: type, help_text: str) -> Any:
     return dataclasses.field(default_factory=cls, metadata={"help": help_text})
 
 
-@dataclasses.dataclass(frozen=True)
-class LoopConfig:
-    """Host control loop (``hw run``)."""
+_SYMBOLS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
-    rate_hz: float = doc("Control loop rate (cycles per second).", 100.0)
-    handshake_timeout_s: float = doc(
-        "Give up when the device does not describe itself within this time.", 1.0
-    )
-    sensor_timeout_s: float = doc(
-        "Send a zero command and stop when no sensor frame arrives for this long.", 0.25
-    )
-    baudrate: int = doc("Serial baud rate (ignored by pseudo-terminals).", 2_000_000)
-    v_limit: float = doc("Host-side voltage clamp (V); the tighter of this and the device range wins.", 5.0)
+
+def bounds_text(bounds: Mapping[str, float]) -> str:
+    """Human form of a field's bounds: ``> 0``, ``0 ..= 1`` style, e.g. ``>= 0 and <= 1``."""
+    return " and ".join(f"{_SYMBOLS[k]} {v:g}" for k, v in bounds.items())
+
+
+def _in_bounds(value: float, bounds: Mapping[str, float]) -> bool:
+    checks = {"gt": value > bounds.get("gt", 0), "ge": value >= bounds.get("ge", 0),
+              "lt": value < bounds.get("lt", 0), "le": value <= bounds.get("le", 0)}  # fmt: skip
+    return all(checks[k] for k in bounds)  # NaN fails every comparison, so it is refused
+
+
+class Section:
+    """Mixin of every config dataclass: field bounds and finiteness, then ``check()``.
+
+    ``check()`` holds cross-field rules; it raises ``ValueError("field: what is wrong")``
+    and the loader prefixes the section path and the file.
+    """
 
     def __post_init__(self) -> None:
-        _check_positive(self, "rate_hz", "handshake_timeout_s", "sensor_timeout_s", "baudrate", "v_limit")
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            items = value if isinstance(value, tuple) else (value,)
+            for item in items:
+                if isinstance(item, float) and not math.isfinite(item):
+                    raise ValueError(f"{f.name}: must be a finite number, got {item!r}")
+            bounds = f.metadata.get("bounds")
+            if bounds and not all(_in_bounds(v, bounds) for v in items if isinstance(v, (int, float))):
+                raise ValueError(f"{f.name}: {value!r} is out of range (allowed: {bounds_text(bounds)})")
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field rules; override in sections that have them."""
 
 
-def _check_positive(obj: Any, *names: str) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        if not value > 0:
-            raise ValueError(f"{name}: must be > 0, got {value!r}")
+@dataclasses.dataclass(frozen=True)
+class LoopConfig(Section):
+    """Host control loop (``hw run``)."""
+
+    rate_hz: float = doc("Control loop rate (cycles per second); the model's control rate.", 100.0, gt=0, le=10_000)
+    handshake_timeout_s: float = doc(
+        "Give up when the device does not describe itself within this time (s).", 1.0, gt=0, le=60
+    )
+    sensor_timeout_s: float = doc(
+        "Send a zero command and stop when no sensor frame arrives for this long (s).", 0.25, gt=0, le=10
+    )
+    baudrate: int = doc("Serial baud rate (ignored by pseudo-terminals).", 2_000_000, gt=0)
+    v_limit: float = doc("Host-side voltage clamp (V); the tighter of this and the device range wins.", 5.0, gt=0)
 
 
 # ----------------------------------------------------------------------------- loading
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, sections: str) -> None:
+    """``--config`` and repeatable ``--set``, shared by every command that reads a config."""
+    parser.add_argument(
+        "--config", type=Path, default=None,
+        help=f"YAML config ({sections}); default: the furuta.yaml shipped with sensorimotor ({DEFAULT_CONFIG})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="A.B.C=VALUE",
+        help="override one config field, value in YAML syntax, validated like the file; repeatable "
+        "(e.g. --set device.stream_rate_hz=200 --set device.randomization.action_delay_substeps=[0,4])",
+    )  # fmt: skip
+
+
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, turning every failure into a ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no such config file (try configs/furuta.yaml)")
+        raise ConfigError(f"{path}: no such config file (omit --config to use the default shipped with sensorimotor)")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
     return data
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=[8, 0]"]`` -> ``{"a": {"b": 1}, "c": [8, 0]}``; values are parsed as YAML."""
+    out: dict[str, Any] = {}
+    for item in items:
+        path, sep, text = item.partition("=")
+        keys = path.strip().split(".")
+        if not sep or not all(k.strip() for k in keys):
+            raise ConfigError(f"--set {item!r}: expected a.b.c=VALUE, e.g. --set device.stream_rate_hz=100")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: {text!r} is not a valid YAML value") from None
+        node = out
+        for key in keys[:-1]:
+            child = node.setdefault(key.strip(), {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {key} is set to a value elsewhere and cannot also be a section")
+            node = child
+        node[keys[-1].strip()] = value
+    return out
+
+
+def resolve(path: str | Path | None, preset: str | None = None, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], str]:
+    """(data, source label): the YAML file with a preset and ``--set`` overrides merged in.
+
+    ``path`` None means :data:`DEFAULT_CONFIG`. The label names the file and the overrides,
+    for error messages.
+    """
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    data = apply_preset(read_yaml(path), preset, str(path))
+    source = str(path) + (f" (with --set {' '.join(overrides)})" if overrides else "")
+    return deep_merge(data, parse_overrides(overrides)), source
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,11 +211,12 @@ def apply_preset(data: Mapping[str, Any], preset: str | None, source: str = "con
     return deep_merge(base, presets[preset])
 
 
-def load_section(path: str | Path, section: str, cls: type[T], preset: str | None = None) -> T:
-    """Load one top-level section of a YAML config into dataclass ``cls``."""
-    data = apply_preset(read_yaml(path), preset, str(path))
-    raw = data.get(section, {})
-    return build(cls, raw, source=str(path), prefix=section)
+def load_section(
+    path: str | Path | None, section: str, cls: type[T], preset: str | None = None, overrides: Sequence[str] = ()
+) -> T:
+    """Load one top-level section of a YAML config into dataclass ``cls`` (``path`` None: the default)."""
+    data, source = resolve(path, preset, overrides)
+    return build(cls, data.get(section, {}), source=source, prefix=section)
 
 
 def build(cls: type[T], raw: Any, *, source: str = "config", prefix: str = "") -> T:
@@ -222,15 +320,19 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-def field_docs(cls: type, prefix: str = "") -> list[tuple[str, str, Any]]:
-    """(path, help, default) for every leaf field: the configuration reference."""
-    rows: list[tuple[str, str, Any]] = []
+def field_docs(cls: type, prefix: str = "") -> list[tuple[str, str, Any, str]]:
+    """(path, help, default, allowed range) for every leaf field: the configuration reference."""
+    rows: list[tuple[str, str, Any, str]] = []
     hints = typing.get_type_hints(cls)
     defaults = cls()
     for f in dataclasses.fields(cls):
         path = _join(prefix, f.name)
-        if dataclasses.is_dataclass(hints[f.name]):
-            rows.extend(field_docs(hints[f.name], path))
-        else:
-            rows.append((path, f.metadata.get("help", ""), to_dict(getattr(defaults, f.name))))
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            rows.extend(field_docs(tp, path))  # type: ignore[arg-type]
+            continue
+        allowed = bounds_text(f.metadata.get("bounds") or {})
+        if get_origin(tp) is Literal:
+            allowed = ", ".join(repr(a) for a in get_args(tp))
+        rows.append((path, f.metadata.get("help", ""), to_dict(getattr(defaults, f.name)), allowed))
     return rows

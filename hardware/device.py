@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
-from sensorimotor.hardware.errors import DeviceNotRespondingError
+from sensorimotor.hardware.errors import DeviceNotRespondingError, ProtocolVersionError
 from sensorimotor.hardware.framing import CRC, HEADER, PROTOCOL_VERSION, Frame, SeqTracker, StreamDecoder, crc16, encode_frame
 from sensorimotor.hardware.mcaplog import TOPIC_RX, TOPIC_TX, LogWriter
 from sensorimotor.hardware.messages import (
     Command,
-    DeviceInfo,
+    Describe,
     Hello,
     Message,
     MessageError,
@@ -26,6 +26,7 @@ from sensorimotor.hardware.messages import (
     make_frame,
     parse_message,
 )
+from sensorimotor.hardware.spec import DeviceSpec
 from sensorimotor.hardware.transport import Transport
 
 HELLO_INTERVAL_S = 0.2
@@ -67,7 +68,7 @@ class DeviceClient:
         self.recorder = recorder
         self.decoder = StreamDecoder()
         self.stats = LinkStats()
-        self.info: DeviceInfo | None = None
+        self.spec: DeviceSpec | None = None  # the device's description, from its DESCRIBE
         self._seq = 0
         self._t0 = time.monotonic_ns()
 
@@ -85,8 +86,13 @@ class DeviceClient:
             self.recorder.write_frame(TOPIC_TX, frame_body(frame), log_time_ns=self.now_ns(), seq=frame.seq)
         return frame
 
-    def send_command(self, volts: float) -> Frame:
-        return self._send(MsgType.COMMAND, Command((volts,)))
+    def send_command(self, volts: Sequence[float]) -> Frame:
+        """One COMMAND: a voltage per actuator (already clamped by the caller)."""
+        return self._send(MsgType.COMMAND, Command(tuple(float(v) for v in volts)))
+
+    def zero_command(self) -> Frame:
+        """0 V on every actuator the device described (one if it has not described itself)."""
+        return self.send_command([0.0] * (self.spec.n_actuators if self.spec else 1))
 
     def start(self) -> None:
         self._send(MsgType.START, Start())
@@ -94,7 +100,7 @@ class DeviceClient:
     def stop(self) -> None:
         """Zero the motor and stop streaming (best effort: the link may already be gone)."""
         try:
-            self.send_command(0.0)
+            self.zero_command()
             self._send(MsgType.STOP, Stop())
         except Exception:  # noqa: BLE001 - shutting down; the device watchdog is the backstop
             pass
@@ -113,20 +119,28 @@ class DeviceClient:
                 self.recorder.write_frame(TOPIC_RX, frame_body(frame), log_time_ns=t, seq=frame.seq)
             self.stats.frames_in += 1
             self.stats.seq.update(frame.seq)
+            if frame.msg_type == MsgType.DESCRIBE and Describe.peek_version(frame.payload) not in (None, PROTOCOL_VERSION):
+                raise _version_error(self.transport.name, Describe.peek_version(frame.payload) or 0)
             try:
                 out.append(Received(frame, parse_message(frame), t))
             except MessageError:
                 self.stats.unknown_messages += 1
         return out
 
-    def connect(self, timeout_s: float, on_other: Callable[[Received], None] | None = None) -> DeviceInfo:
-        """Handshake: send HELLO every 200 ms until DESCRIBE arrives; raise after ``timeout_s``."""
+    def connect(self, timeout_s: float, on_other: Callable[[Received], None] | None = None) -> DeviceSpec:
+        """Handshake: send HELLO every 200 ms until DESCRIBE arrives; raise after ``timeout_s``.
+
+        A device of another protocol version is named as such (ProtocolVersionError),
+        whether its DESCRIBE says so or only its frames' version byte does.
+        """
         self.transport.write(b"\x00")  # flush byte: ends any partial frame in the device's buffer
         deadline = time.monotonic() + timeout_s
         next_hello = 0.0
         while True:
             now = time.monotonic()
             if now >= deadline:
+                if self.decoder.foreign_version is not None:
+                    raise _version_error(self.transport.name, self.decoder.foreign_version)
                 raise DeviceNotRespondingError(
                     f"no answer from {self.transport.name} within {timeout_s:.1f} s "
                     f"({self.decoder.stats.frames_ok} valid frames, {self.decoder.stats.bytes_discarded} garbage bytes). "
@@ -137,8 +151,16 @@ class DeviceClient:
                 next_hello = now + HELLO_INTERVAL_S
             self.transport.wait_readable(min(deadline, next_hello) - now)
             for rx in self.poll():
-                if isinstance(rx.message, DeviceInfo):
-                    self.info = rx.message
-                    return rx.message
+                if isinstance(rx.message, Describe):
+                    self.spec = rx.message.spec
+                    return rx.message.spec
                 if on_other is not None:
                     on_other(rx)
+
+
+def _version_error(port: str, version: int) -> ProtocolVersionError:
+    return ProtocolVersionError(
+        f"protocol_version: the device on {port} speaks protocol version {version}, this host speaks "
+        f"{PROTOCOL_VERSION}. Flash firmware for protocol {PROTOCOL_VERSION}, or install the sensorimotor "
+        "release that speaks the device's version."
+    )

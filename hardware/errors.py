@@ -20,6 +20,10 @@ class DeviceNotRespondingError(HardwareError):
     """Nothing answered the handshake in time."""
 
 
+class ProtocolVersionError(HardwareError):
+    """The device speaks another version of the protocol."""
+
+
 class ModelError(HardwareError):
     """The model file is missing, unreadable or not a sensorimotor policy."""
 

@@ -16,7 +16,11 @@ import re
 import struct
 from dataclasses import dataclass
 
-PROTOCOL_VERSION = 1
+from sensorimotor.hardware.spec import PROTOCOL_VERSION
+
+#: HELLO and DESCRIBE are accepted whatever the frame's version: their payloads start with
+#: the sender's protocol version, so two sides of different versions can say what they speak.
+VERSION_FREE_TYPES = frozenset({0x01, 0x02})
 
 #: version u8, msg_type u8, seq u16, timestamp_us u32 (little-endian).
 HEADER = struct.Struct("<BBHI")
@@ -53,7 +57,11 @@ class CrcError(FramingError):
 
 
 class VersionError(FramingError):
-    """The frame was built for another protocol version."""
+    """The frame was built for another protocol version (``.version``)."""
+
+    def __init__(self, message: str, version: int = -1) -> None:
+        super().__init__(message)
+        self.version = version
 
 
 class FrameSizeError(FramingError):
@@ -160,8 +168,8 @@ def encode_frame(frame: Frame) -> bytes:
     return cobs_encode(unsigned + CRC.pack(crc16(unsigned))) + b"\x00"
 
 
-def decode_body(body: bytes) -> Frame:
-    """COBS-decoded body -> Frame, checking size, then CRC, then version.
+def decode_body(body: bytes, version: int = PROTOCOL_VERSION) -> Frame:
+    """COBS-decoded body -> Frame, checking size, then CRC, then ``version`` (except HELLO, DESCRIBE).
 
     Raises :class:`FrameSizeError`, :class:`CrcError` or :class:`VersionError`.
     """
@@ -176,10 +184,10 @@ def decode_body(body: bytes) -> Frame:
     computed = crc16(body[: -CRC.size])
     if sent != computed:
         raise CrcError(f"CRC mismatch: frame says 0x{sent:04X}, computed 0x{computed:04X}")
-    version, msg_type, seq, timestamp_us = HEADER.unpack_from(body)
-    if version != PROTOCOL_VERSION:
-        raise VersionError(f"protocol version {version}, expected {PROTOCOL_VERSION}")
-    return Frame(msg_type, seq, timestamp_us, body[HEADER.size : -CRC.size], version)
+    got, msg_type, seq, timestamp_us = HEADER.unpack_from(body)
+    if got != version and msg_type not in VERSION_FREE_TYPES:
+        raise VersionError(f"protocol version {got}, expected {version}", got)
+    return Frame(msg_type, seq, timestamp_us, body[HEADER.size : -CRC.size], got)
 
 
 # ----------------------------------------------------------------------------- stream
@@ -211,7 +219,9 @@ class StreamDecoder:
     ``size_errors``) together with the rest of it up to the next 0x00.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, version: int = PROTOCOL_VERSION) -> None:
+        self.version = version  # frames of another version are dropped (but HELLO, DESCRIBE)
+        self.foreign_version: int | None = None  # the last other version seen, for error messages
         self.stats = DecoderStats()
         self.last_error: str | None = None
         self._buf = bytearray()
@@ -244,10 +254,11 @@ class StreamDecoder:
             self._drop(block, "size_errors", f"frame of {len(block)} encoded bytes is too long")
             return
         try:
-            frame = decode_body(cobs_decode(block))
+            frame = decode_body(cobs_decode(block), self.version)
         except CrcError as exc:
             self._drop(block, "crc_errors", str(exc))
         except VersionError as exc:
+            self.foreign_version = exc.version
             self._drop(block, "version_errors", str(exc))
         except FrameSizeError as exc:
             self._drop(block, "size_errors", str(exc))

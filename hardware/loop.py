@@ -7,14 +7,18 @@ an overrun skips the missed cycles instead of catching up, and is counted. Betwe
 deadlines the loop waits on the port, so frames are timestamped as they arrive and the
 reported latency is from the arrival of the newest SENSOR frame to the command write.
 
-Safety: every command passes :func:`sensorimotor.hardware.safety.clamp_command`; if sensor frames
-stop for ``sensor_timeout_s`` the loop sends 0 V and stops with SensorTimeoutError.
+Sizes come from the device's handshake (:class:`~sensorimotor.hardware.spec.DeviceSpec`):
+window length, image shape, number of actuators and their limits.
+
+Safety: every command passes :func:`sensorimotor.hardware.safety.clamp_commands`; if sensor
+frames stop for ``sensor_timeout_s`` the loop sends 0 V and stops with SensorTimeoutError.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -23,7 +27,7 @@ from sensorimotor.hardware.errors import SensorTimeoutError
 from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, TOPIC_EVENT, LogWriter
 from sensorimotor.hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.hardware.safety import clamp_command
+from sensorimotor.hardware.safety import clamp_commands
 from sensorimotor.hardware.windows import SensorWindows
 
 
@@ -63,15 +67,16 @@ class ControlLoop:
     """Runs ``policy`` against ``client`` at ``rate_hz`` for a duration."""
 
     def __init__(
-        self, client: DeviceClient, policy: OnnxPolicy, rate_hz: float, limits: tuple[float, float],
+        self, client: DeviceClient, policy: OnnxPolicy, rate_hz: float, limits: Sequence[tuple[float, float]],
         sensor_timeout_s: float, recorder: LogWriter | None = None,
     ) -> None:  # fmt: skip
-        assert client.info is not None, "connect() the client before building the loop"
+        if client.spec is None:
+            raise RuntimeError("connect() the client before building the loop")
         self.client, self.policy, self.recorder = client, policy, recorder
         self.period_ns = int(round(1e9 / rate_hz))
-        self.lo, self.hi = limits
+        self.limits = list(limits)  # one (lo, hi) per actuator the device described
         self.sensor_timeout_ns = int(sensor_timeout_s * 1e9)
-        self.windows = SensorWindows(int(policy.meta["imu_window"]))
+        self.windows = SensorWindows.for_device(client.spec)
         self.stats = LoopStats()
         self.last_sensor_ns: int | None = None
         self.last_sensor_seq = -1
@@ -110,7 +115,7 @@ class ControlLoop:
     def _cycle(self, cycle: int) -> None:
         now = self.client.now_ns()
         if self.last_sensor_ns is not None and now - self.last_sensor_ns > self.sensor_timeout_ns:
-            self.client.send_command(0.0)
+            self.client.zero_command()
             gap = (now - self.last_sensor_ns) / 1e9
             self._event(now, "sensor_timeout", f"no sensor frame for {gap:.3f} s; sent 0 V and stopped")
             raise SensorTimeoutError(
@@ -122,7 +127,7 @@ class ControlLoop:
             return
         t_start = time.perf_counter_ns()
         requested, estimates = self.policy.run(self.windows.inputs())
-        sent, clamped = clamp_command(requested, self.lo, self.hi)
+        sent, clamped = clamp_commands(requested, self.limits)
         self.client.send_command(sent)
         t_sent = self.client.now_ns()
         self.stats.compute_ns.append(time.perf_counter_ns() - t_start)
@@ -133,7 +138,7 @@ class ControlLoop:
         if self.recorder is not None:
             self.recorder.write_json(
                 TOPIC_COMMAND,
-                {"cycle": cycle, "t_host_ns": t_sent, "volts": [sent], "requested_volts": [requested],
+                {"cycle": cycle, "t_host_ns": t_sent, "volts": list(sent), "requested_volts": requested.tolist(),
                  "clamped": clamped, "sensor_seq": self.last_sensor_seq, "image_seq": self.last_image_seq},
                 log_time_ns=t_sent, seq=cycle,
             )  # fmt: skip

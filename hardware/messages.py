@@ -19,7 +19,8 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from sensorimotor.hardware.framing import MAX_PAYLOAD, Frame
+from sensorimotor.hardware.framing import MAX_PAYLOAD, PROTOCOL_VERSION, Frame
+from sensorimotor.hardware.spec import MAX_SAMPLES_PER_FRAME, Actuator, Channel, DeviceSpec, SpecError
 
 
 class MsgType(IntEnum):
@@ -47,7 +48,7 @@ class MessageError(ValueError):
     """A payload or message value is invalid; the text names the message."""
 
 
-MAX_SAMPLES = 64  # SensorBatch records per frame
+MAX_SAMPLES = MAX_SAMPLES_PER_FRAME  # SensorBatch records per frame
 SENSOR_RECORD = np.dtype([("imu", "<f4", (6,)), ("enc", "<i4")])  # gyro xyz, accel xyz; counts
 
 
@@ -107,49 +108,75 @@ class Hello:
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceInfo:
-    """DESCRIBE (device -> host): what the device is and how it streams."""
+class Describe:
+    """DESCRIBE (device -> host): the device's :class:`~sensorimotor.hardware.spec.DeviceSpec`.
+
+    Fixed part (39 bytes), then 16 bytes per IMU channel (name, unit) and 24 per actuator
+    (name, unit, f32 min, f32 max). Layout: ``docs/protocol.md``.
+    """
 
     MSG_TYPE: ClassVar[MsgType] = MsgType.DESCRIBE
-    FORMAT: ClassVar[struct.Struct] = struct.Struct("<H16sHBBHIBBHBffH")
+    FIXED: ClassVar[struct.Struct] = struct.Struct("<H16sHHBHHIBBHHBB")
+    CHANNEL: ClassVar[struct.Struct] = struct.Struct("<8s8s")
+    ACTUATOR: ClassVar[struct.Struct] = struct.Struct("<8s8sff")
 
-    protocol_version: int
-    name: str  # UTF-8, at most 16 bytes
-    imu_rate_hz: int  # IMU samples per second
-    imu_channels: int  # 6: gyro xyz (rad/s), accel xyz (m/s^2)
-    samples_per_frame: int  # IMU samples per SENSOR frame
-    stream_rate_hz: int  # SENSOR frames per second
-    encoder_cpr: int  # encoder counts per revolution
-    image_height: int
-    image_width: int
-    camera_rate_hz: int  # IMAGE frames per second
-    n_actuators: int
-    v_min: float  # actuator command range (V)
-    v_max: float
-    watchdog_ms: int  # actuators zeroed after this long without a COMMAND
-
-    def __post_init__(self) -> None:
-        if len(self.name.encode()) > 16 or "\0" in self.name:
-            raise MessageError(f"DeviceInfo.name must be 16 UTF-8 bytes at most, no NUL: {self.name!r}")
-        _check_range("DeviceInfo.samples_per_frame", self.samples_per_frame, 1, MAX_SAMPLES)
-        object.__setattr__(self, "v_min", _f32("DeviceInfo.v_min", self.v_min))
-        object.__setattr__(self, "v_max", _f32("DeviceInfo.v_max", self.v_max))
-        if not self.v_min <= self.v_max:
-            raise MessageError(f"DeviceInfo: v_min {self.v_min} > v_max {self.v_max}")
+    spec: DeviceSpec
 
     def pack(self) -> bytes:
-        values = [getattr(self, f.name) for f in dataclasses.fields(self)]
-        values[1] = self.name.encode()  # struct pads "16s" with NUL
-        return _pack(self.FORMAT, "DeviceInfo", *values)
+        s = self.spec
+        head = _pack(
+            self.FIXED, "Describe", s.protocol_version, s.name.encode(), s.imu_rate_hz, s.imu_window,
+            s.samples_per_frame, s.stream_rate_hz, s.control_rate_hz, s.encoder_cpr, s.image_height, s.image_width,
+            s.camera_rate_hz, s.watchdog_ms, len(s.imu_channels), len(s.actuators),
+        )  # fmt: skip
+        channels = b"".join(self.CHANNEL.pack(c.name.encode(), c.unit.encode()) for c in s.imu_channels)
+        actuators = b"".join(
+            _pack(self.ACTUATOR, "Describe", a.name.encode(), a.unit.encode(), a.min, a.max) for a in s.actuators
+        )
+        return head + channels + actuators
+
+    @staticmethod
+    def peek_version(payload: bytes) -> int | None:
+        """The protocol version a DESCRIBE payload announces (its first u16), before parsing the rest."""
+        return int.from_bytes(payload[:2], "little") if len(payload) >= 2 else None
 
     @classmethod
     def unpack(cls, payload: bytes) -> Self:
-        values = list(_unpack(cls.FORMAT, "DeviceInfo", payload))
+        if len(payload) < cls.FIXED.size:
+            raise MessageError(f"Describe payload must be at least {cls.FIXED.size} bytes, got {len(payload)}")
+        (version, name, imu_rate, window, spf, stream, control, cpr, height, width, cam, wd, n_ch, n_act) = (
+            cls.FIXED.unpack_from(payload)
+        )
+        size = cls.FIXED.size + n_ch * cls.CHANNEL.size + n_act * cls.ACTUATOR.size
+        _check_len("Describe", payload, size, f" for {n_ch} channels and {n_act} actuators")
+        at = cls.FIXED.size
+        channels = []
+        for _ in range(n_ch):
+            cname, unit = cls.CHANNEL.unpack_from(payload, at)
+            channels.append(Channel(_text("channel name", cname), _text("channel unit", unit)))
+            at += cls.CHANNEL.size
+        actuators = []
+        for _ in range(n_act):
+            aname, unit, lo, hi = cls.ACTUATOR.unpack_from(payload, at)
+            actuators.append(Actuator(_text("actuator name", aname), _text("actuator unit", unit), lo, hi))
+            at += cls.ACTUATOR.size
         try:
-            values[1] = values[1].rstrip(b"\0").decode()
-        except UnicodeDecodeError:
-            raise MessageError(f"DeviceInfo.name is not UTF-8: {values[1]!r}") from None
-        return cls(*values)
+            spec = DeviceSpec(
+                protocol_version=version, name=_text("name", name), imu_rate_hz=imu_rate, imu_channels=tuple(channels),
+                imu_window=window, samples_per_frame=spf, stream_rate_hz=stream, control_rate_hz=control,
+                encoder_cpr=cpr, image_height=height, image_width=width, camera_rate_hz=cam,
+                actuators=tuple(actuators), watchdog_ms=wd,
+            )  # fmt: skip
+        except SpecError as exc:
+            raise MessageError(f"Describe: {exc}") from None
+        return cls(spec)
+
+
+def _text(what: str, raw: bytes) -> str:
+    try:
+        return raw.rstrip(b"\0").decode()
+    except UnicodeDecodeError:
+        raise MessageError(f"Describe {what} is not UTF-8: {raw!r}") from None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -311,22 +338,24 @@ class Stop:
         return cls()
 
 
-Message = Hello | DeviceInfo | Start | Stop | SensorBatch | ImageFrame | Status | Command
+Message = Hello | Describe | Start | Stop | SensorBatch | ImageFrame | Status | Command
 
 MESSAGE_CLASSES: dict[MsgType, type[Message]] = {
-    cls.MSG_TYPE: cls for cls in (Hello, DeviceInfo, Start, Stop, SensorBatch, ImageFrame, Status, Command)
+    cls.MSG_TYPE: cls for cls in (Hello, Describe, Start, Stop, SensorBatch, ImageFrame, Status, Command)
 }
 
 
 # ----------------------------------------------------------------------------- frames
 
 
-def make_frame(msg_type: MsgType | int, seq: int, timestamp_us: int, message: Message) -> Frame:
+def make_frame(
+    msg_type: MsgType | int, seq: int, timestamp_us: int, message: Message, version: int = PROTOCOL_VERSION
+) -> Frame:
     """Wrap ``message`` in a Frame; ``msg_type`` must be the message's own type."""
     if msg_type != message.MSG_TYPE:
         name = type(message).__name__
         raise MessageError(f"{name} is sent as {message.MSG_TYPE.name}, not as msg_type {msg_type}")
-    return Frame(int(msg_type), seq, timestamp_us, message.pack())
+    return Frame(int(msg_type), seq, timestamp_us, message.pack(), version)
 
 
 def parse_message(frame: Frame) -> Message:

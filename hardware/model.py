@@ -1,8 +1,12 @@
-"""The exported policy run by onnxruntime, and its compatibility check against a device.
+"""The exported policy run by onnxruntime, checked when loaded and against the device it drives.
 
 The ONNX file carries a JSON metadata entry ``sensorimotor`` (written by
-``sensorimotor.control.export``): input shapes, rates, encoder resolution, actuator range and
-protocol version. ``check_device`` refuses a device that does not match.
+:mod:`sensorimotor.control.export`): the format tag, the
+:class:`~sensorimotor.hardware.spec.DeviceSpec` the model was trained for, and the names of
+its estimates. :class:`OnnxPolicy` refuses, at load time and before anything reaches the
+device, a file that is not a model, has no or malformed metadata, or whose input and
+output names, dtypes and shapes do not match that spec. :meth:`OnnxPolicy.check_device`
+then compares the model's spec with the device's handshake field by field.
 """
 
 from __future__ import annotations
@@ -15,13 +19,28 @@ import numpy as np
 import onnxruntime as ort
 
 from sensorimotor.hardware.errors import ModelError, ModelMismatchError
-from sensorimotor.hardware.messages import DeviceInfo
+from sensorimotor.hardware.spec import DeviceSpec, SpecError, compare
 
+FORMAT = "sensorimotor.policy.v2"
 INPUT_NAMES = ("imu", "encoder", "image")
+OUTPUT_NAMES = ("volts", "estimates")
+_ORT_TYPES = {"float32": "tensor(float)", "uint8": "tensor(uint8)"}
+
+
+def io_signature(spec: DeviceSpec, n_estimates: int | None = None) -> dict[str, tuple[str, tuple[int | None, ...]]]:
+    """name -> (dtype, shape) the model must have for ``spec``; None marks the batch (or a free) axis."""
+    c, w = len(spec.imu_channels), spec.imu_window
+    return {
+        "imu": ("float32", (None, c, w)),
+        "encoder": ("float32", (None, w)),
+        "image": ("uint8", (None, 1, spec.image_height, spec.image_width)),
+        "volts": ("float32", (None, spec.n_actuators)),
+        "estimates": ("float32", (None, n_estimates)),
+    }
 
 
 class OnnxPolicy:
-    """Raw sensor inputs -> (volts, estimates), batch 1, one CPU thread."""
+    """Raw sensor inputs -> (volts per actuator, estimates), batch 1, one CPU thread."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -33,41 +52,59 @@ class OnnxPolicy:
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"{self.path} is not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
+        self.meta = self._read_metadata()
+        try:
+            self.spec = DeviceSpec.from_dict(self.meta["device"])
+        except (KeyError, SpecError) as exc:
+            raise ModelError(f"{self.path}: malformed device description in its metadata ({exc}); re-export it with `sim train`") from None
+        names = self.meta.get("estimates", [])
+        self.estimate_names: list[str] = [str(n) for n in names] if isinstance(names, list) else []
+        self._check_io()
+
+    def _read_metadata(self) -> dict[str, Any]:
         raw = self.session.get_modelmeta().custom_metadata_map.get("sensorimotor")
         if raw is None:
-            raise ModelError(f"{self.path} has no 'sensorimotor' metadata: export it with `sim train`")
-        self.meta: dict[str, Any] = json.loads(raw)
-        names = tuple(i.name for i in self.session.get_inputs())
-        if sorted(names) != sorted(INPUT_NAMES):
-            raise ModelError(f"{self.path} has inputs {names}, expected {INPUT_NAMES}")
-        self.estimate_names: list[str] = self.meta.get("outputs", {}).get("estimates", {}).get("names", [])
+            raise ModelError(f"{self.path} has no 'sensorimotor' metadata: it was not exported by `sim train`")
+        try:
+            meta = json.loads(raw)
+        except ValueError:
+            raise ModelError(f"{self.path}: its 'sensorimotor' metadata is not valid JSON; re-export it with `sim train`") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise ModelError(f"{self.path}: metadata format {found!r}, this runtime reads {FORMAT!r}; re-export it with `sim train`")
+        return meta
 
-    def run(self, inputs: dict[str, np.ndarray]) -> tuple[float, np.ndarray]:
-        """(volts, estimates) for one set of inputs."""
-        volts, estimates = self.session.run(None, inputs)
-        return float(volts[0, 0]), estimates[0]
-
-    def check_device(self, info: DeviceInfo, control_rate_hz: float | None = None) -> None:
-        """Raise ModelMismatchError naming every way the device does not fit the model."""
-        m = self.meta
+    def _check_io(self) -> None:
+        """Input/output names, dtypes and shapes against the model's own device description."""
+        want = io_signature(self.spec, len(self.estimate_names) or None)
+        have = {a.name: a for a in [*self.session.get_inputs(), *self.session.get_outputs()]}
+        inputs = tuple(a.name for a in self.session.get_inputs())
+        outputs = tuple(a.name for a in self.session.get_outputs())
+        if sorted(inputs) != sorted(INPUT_NAMES) or tuple(outputs) != OUTPUT_NAMES:
+            raise ModelError(f"{self.path} has inputs {inputs} and outputs {outputs}; expected {INPUT_NAMES} and {OUTPUT_NAMES}")
         problems = []
-        pairs = [
-            ("protocol version", m["protocol_version"], info.protocol_version),
-            ("IMU rate (Hz)", m["imu_rate_hz"], info.imu_rate_hz),
-            ("IMU channels", 6, info.imu_channels),
-            ("encoder counts/rev", m["encoder_cpr"], info.encoder_cpr),
-            ("image size", f"{m['image_height']}x{m['image_width']}", f"{info.image_height}x{info.image_width}"),
-            ("actuators", 1, info.n_actuators),
-        ]
-        for what, want, got in pairs:
-            if want != got:
-                problems.append(f"{what}: model expects {want}, device has {got}")
-        if info.v_max < m["v_max"] * 0.999 or info.v_min > -m["v_max"] * 0.999:
-            problems.append(f"actuator range: model commands +-{m['v_max']} V, device accepts [{info.v_min}, {info.v_max}] V")
-        if control_rate_hz is not None and abs(control_rate_hz - m["control_rate_hz"]) > 1e-6:
-            problems.append(f"control rate: model was trained at {m['control_rate_hz']} Hz, --rate is {control_rate_hz}")
+        for name, (dtype, shape) in want.items():
+            arg = have[name]
+            if arg.type != _ORT_TYPES[dtype]:
+                problems.append(f"{name} is {arg.type}, expected {_ORT_TYPES[dtype]}")
+            got = tuple(d if isinstance(d, int) else None for d in arg.shape)
+            if len(got) != len(shape) or any(w is not None and g is not None and w != g for w, g in zip(shape, got)):
+                problems.append(f"{name} has shape {list(arg.shape)}, expected {['batch' if d is None else d for d in shape]}")
+        if problems:
+            raise ModelError(f"{self.path} does not match the device it describes: " + "; ".join(problems))
+
+    def run(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(volts (n_actuators,) float64, estimates) for one set of batch-1 inputs."""
+        volts, estimates = self.session.run(None, inputs)
+        return volts[0].astype(np.float64), estimates[0]
+
+    def check_device(self, device: DeviceSpec, control_rate_hz: float | None = None) -> None:
+        """Raise ModelMismatchError naming every field in which ``device`` does not fit the model."""
+        problems = compare(self.spec, device)
+        if control_rate_hz is not None and abs(control_rate_hz - self.spec.control_rate_hz) > 1e-6:
+            problems.append(f"control rate: model runs at {self.spec.control_rate_hz} Hz, --rate is {control_rate_hz:g}")
         if problems:
             raise ModelMismatchError(
-                f"model {self.path.name} does not fit device '{info.name}': " + "; ".join(problems)
+                f"model {self.path.name} does not fit device '{device.name}': " + "; ".join(problems)
                 + ". Train a model for this device (sim train with a matching config) or use the matching model."
             )

@@ -3,7 +3,7 @@
 Messages are processed in file order: each logged received frame updates the same
 :class:`SensorWindows` the loop used, and each logged command is recomputed from the
 windows as they stood. Divergence = |recomputed - logged| for the model's requested
-voltage (before the safety clamp) and for the voltage actually sent.
+voltage (before the safety clamp) and for the voltage actually sent, first actuator.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from sensorimotor.hardware.framing import FramingError, decode_body
 from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_DEVICE, TOPIC_RX, LogError, iter_log
 from sensorimotor.hardware.messages import ImageFrame, MessageError, SensorBatch, parse_message
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.hardware.safety import clamp_command
+from sensorimotor.hardware.safety import clamp_commands
+from sensorimotor.hardware.spec import DeviceSpec, SpecError
 from sensorimotor.hardware.windows import SensorWindows
 
 
@@ -41,15 +42,20 @@ class ReplayResult:
         return float(max(a.max(), b.max()))
 
 
-def replay(log_path: str | Path, policy: OnnxPolicy, limits: tuple[float, float] | None = None) -> ReplayResult:
-    """Recompute every logged command with ``policy``; see the module docstring."""
-    windows = SensorWindows(int(policy.meta["imu_window"]))
+def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
+    """Recompute every logged command with ``policy``; see the module docstring.
+
+    Windows and limits are sized from the device description the log recorded at the
+    handshake; a model that does not fit that device is refused (ModelMismatchError).
+    """
+    windows = SensorWindows.for_device(policy.spec)
+    limits: list[tuple[float, float]] = [(-np.inf, np.inf)] * policy.spec.n_actuators
     out = ReplayResult()
-    lo_hi = limits
     for msg in iter_log(log_path):
-        if msg.topic == TOPIC_DEVICE and lo_hi is None:
-            info = msg.json()
-            lo_hi = (float(info.get("limit_lo", info["v_min"])), float(info.get("limit_hi", info["v_max"])))
+        if msg.topic == TOPIC_DEVICE:
+            spec, limits = _device(log_path, msg.json())
+            policy.check_device(spec)
+            windows = SensorWindows.for_device(spec)
         elif msg.topic == TOPIC_RX:
             out.frames += 1
             try:
@@ -64,17 +70,29 @@ def replay(log_path: str | Path, policy: OnnxPolicy, limits: tuple[float, float]
         elif msg.topic == TOPIC_COMMAND:
             rec = msg.json()
             requested, estimates = policy.run(windows.inputs())
-            lo, hi = lo_hi if lo_hi is not None else (-np.inf, np.inf)
-            sent, _ = clamp_command(requested, lo, hi)
+            sent, _ = clamp_commands(requested, limits)
             out.cycles.append(int(rec["cycle"]))
             out.logged.append(float(rec["requested_volts"][0]))
-            out.replayed.append(requested)
+            out.replayed.append(float(requested[0]))
             out.sent_logged.append(float(rec["volts"][0]))
-            out.sent_replayed.append(sent)
+            out.sent_replayed.append(sent[0])
             out.estimates.append(estimates)
     if not out.cycles:
         raise LogError(f"{log_path} holds no commands to replay (was it recorded with `hw run --record`?)")
     return out
+
+
+def _device(log_path: str | Path, info: dict) -> tuple[DeviceSpec, list[tuple[float, float]]]:
+    """The device description and command limits logged at the handshake."""
+    try:
+        spec = DeviceSpec.from_dict(info["spec"])
+        limits = [(float(lo), float(hi)) for lo, hi in info["limits"]]
+    except (KeyError, TypeError, ValueError, SpecError) as exc:
+        raise LogError(
+            f"{log_path}: its {TOPIC_DEVICE} record is not a device description this version reads ({exc}); "
+            "record the log again with this version's `hw run --record`"
+        ) from None
+    return spec, limits
 
 
 def plot_replay(result: ReplayResult, names: list[str], path: Path, rate_hz: float) -> None:

@@ -26,8 +26,8 @@ class SensorDataset:
 
     imu: torch.Tensor  # (N, 6, W) float32
     encoder: torch.Tensor  # (N, W) float32
-    image: torch.Tensor  # (N, 1, 64, 64) uint8
-    clean: torch.Tensor  # (N, 1, 64, 64) uint8, noise-free render of the same frame
+    image: torch.Tensor  # (N, 1, H, W) uint8
+    clean: torch.Tensor  # (N, 1, H, W) uint8, noise-free render of the same frame
     state: torch.Tensor  # (N, 4) float32, true state at the last IMU sample
     image_state: torch.Tensor  # (N, 4) float32, true state when the frame was captured
     camera_class: torch.Tensor  # (N,) int64
@@ -69,7 +69,7 @@ def generate(cfg: DeviceConfig, n_samples: int, seed: int, envs: int = 256, ever
 
 def _snapshot(sim: FurutaSim) -> dict[str, np.ndarray]:
     obs = sim.observation()
-    clean = render_clean(sim.image_state, sim.params)
+    clean = render_clean(sim.image_state, sim.params, shape=sim.cfg.image_shape)
     return {
         "imu": obs["imu"],
         "encoder": obs["encoder"],

@@ -1,7 +1,7 @@
 """Perception networks: IMU and image encoders, their heads, and the controller observation.
 
 * :class:`ImuEncoder` — 1-D CNN over an IMU window (B, 6, W) -> (B, D).
-* :class:`ImageEncoder` — 2-D CNN over a camera frame (B, 1, 64, 64) uint8 -> (B, D).
+* :class:`ImageEncoder` — 2-D CNN over a camera frame (B, 1, H, W) uint8 -> (B, D).
 * :class:`Perception` — both encoders plus heads:
   regression from the IMU (sin alpha, cos alpha, alpha_dot / RATE_SCALE), regression
   from the image (sin alpha, cos alpha) and classification of the camera's health
@@ -45,16 +45,17 @@ class ImuEncoder(nn.Module):
 
 
 class ImageEncoder(nn.Module):
-    """(B, 1, 64, 64) uint8 -> (B, dim)."""
+    """(B, 1, H, W) uint8 -> (B, dim); (H, W) = ``shape``, 64x64 by default."""
 
-    def __init__(self, dim: int = 128) -> None:
+    def __init__(self, dim: int = 128, shape: tuple[int, int] = (64, 64)) -> None:
         super().__init__()
         self.conv = nn.Sequential(
             nn.Conv2d(1, 8, 4, stride=2, padding=1), nn.ReLU(),  # (B, 8, 32, 32)
             nn.Conv2d(8, 32, 3, stride=2, padding=1), nn.ReLU(),  # (B, 32, 16, 16)
             nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),  # (B, 32, 8, 8)
         )  # fmt: skip
-        self.proj = nn.Sequential(nn.Flatten(), nn.Linear(32 * 8 * 8, dim), nn.LayerNorm(dim), nn.ReLU())
+        side = [math.ceil(s / 8) for s in shape]  # three stride-2 convolutions: 64 -> 8
+        self.proj = nn.Sequential(nn.Flatten(), nn.Linear(32 * side[0] * side[1], dim), nn.LayerNorm(dim), nn.ReLU())
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image.to(torch.float32) * (1.0 / 255.0) - 0.5
@@ -64,10 +65,10 @@ class ImageEncoder(nn.Module):
 class Perception(nn.Module):
     """Encoders and heads. Outputs: imu_est (B, 3), img_est (B, 2), camera logits (B, 3)."""
 
-    def __init__(self, window: int = 64, dim: int = 128) -> None:
+    def __init__(self, window: int = 64, dim: int = 128, image_shape: tuple[int, int] = (64, 64)) -> None:
         super().__init__()
         self.imu_encoder = ImuEncoder(window, dim)
-        self.image_encoder = ImageEncoder(dim)
+        self.image_encoder = ImageEncoder(dim, image_shape)
         self.imu_head = nn.Linear(dim, 3)
         self.image_head = nn.Linear(dim, 2)
         self.camera_head = nn.Linear(dim, N_CAMERA_CLASSES)

@@ -16,34 +16,38 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from sensorimotor.hardware.config import doc
+from sensorimotor.hardware.config import Section, doc
 from sensorimotor.perception.data import SensorDataset
 from sensorimotor.perception.models import IMU_SCALE, RATE_SCALE, Perception, angle_from_sincos
 from sensorimotor.sim.sensors import CAMERA_OK
 
 
 @dataclass(frozen=True)
-class PerceptionConfig:
+class PerceptionConfig(Section):
     """Perception data and training budgets."""
 
-    train_samples: int = doc("Simulated samples for pretraining and fine-tuning.", 60000)
-    test_samples: int = doc("Held-out simulated samples for the reported metrics.", 8000)
-    label_fraction: float = doc("Fraction of training samples whose labels fine-tuning may use.", 1.0)
-    dim: int = doc("Encoder feature size.", 128)
-    pretrain_steps: int = doc("Self-supervised pretraining steps (0: skip).", 1500)
-    finetune_steps: int = doc("Supervised fine-tuning steps.", 4000)
-    batch_size: int = doc("Minibatch size.", 128)
-    lr: float = doc("Adam learning rate (cosine-decayed).", 1e-3)
+    train_samples: int = doc("Simulated samples for pretraining and fine-tuning.", 60000, gt=0)
+    test_samples: int = doc("Held-out simulated samples for the reported metrics.", 8000, gt=0)
+    label_fraction: float = doc("Fraction of training samples whose labels fine-tuning may use.", 1.0, gt=0, le=1)
+    dim: int = doc("Encoder feature size.", 128, gt=0, le=4096)
+    pretrain_steps: int = doc("Self-supervised pretraining steps (0: skip).", 1500, ge=0)
+    finetune_steps: int = doc("Supervised fine-tuning steps.", 4000, gt=0)
+    batch_size: int = doc("Minibatch size (<= train_samples).", 128, gt=0)
+    lr: float = doc("Adam learning rate (cosine-decayed).", 1e-3, gt=0, le=1)
+
+    def check(self) -> None:
+        if self.batch_size > self.train_samples:
+            raise ValueError(f"batch_size: {self.batch_size} exceeds train_samples {self.train_samples} (allowed: <= train_samples)")
 
 
 class Decoders(nn.Module):
     """Pretraining decoders: IMU window and clean image from encoder features."""
 
-    def __init__(self, window: int, dim: int) -> None:
+    def __init__(self, window: int, dim: int, pixels: int) -> None:
         super().__init__()
         self.window = window
         self.imu = nn.Linear(dim, 6 * window)
-        self.image = nn.Linear(dim, 64 * 64)
+        self.image = nn.Linear(dim, pixels)
 
 
 def _batches(n: int, batch: int, steps: int, gen: torch.Generator) -> list[torch.Tensor]:
@@ -76,7 +80,7 @@ def pretrain(model: Perception, data: SensorDataset, cfg: PerceptionConfig, seed
         return []
     gen = torch.Generator().manual_seed(seed)
     window = data.imu.shape[-1]
-    dec = Decoders(window, cfg.dim)
+    dec = Decoders(window, cfg.dim, data.clean[0].numel())
     scale = 1.0 / torch.tensor(IMU_SCALE).view(1, 6, 1)
 
     def loss_fn(b: torch.Tensor) -> torch.Tensor:

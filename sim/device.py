@@ -9,7 +9,7 @@ Raw observation (what the device streams and the exported model consumes)::
 
     imu      (N, 6, W) float32  gyro xyz rad/s, accel xyz m/s^2, oldest sample first
     encoder  (N, W)    float32  motor encoder counts, sampled with the IMU
-    image    (N, 1, 64, 64) uint8  latest camera frame
+    image    (N, 1, H, W) uint8    latest camera frame (camera.height x camera.width)
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.furuta import FurutaParams, rk4_step
 from sensorimotor.sim.sensors import (
     CAMERA_OK,
-    IMAGE_SIZE,
     CameraRandomization,
     ImuNoise,
     ImuNoiseParams,
@@ -78,7 +77,7 @@ class FurutaSim:
         self.state = np.zeros((n, 4))
         self.imu = np.zeros((n, w, 6), np.float32)
         self.enc = np.zeros((n, w), np.int32)
-        self.image = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+        self.image = np.zeros((n, *cfg.image_shape), np.uint8)
         self.cam_label = np.full(n, CAMERA_OK, np.int64)
         self.image_state = np.zeros((n, 4))  # true state when the latest frame was captured
         self.volts = np.zeros(n)  # voltage at the motor now
@@ -183,7 +182,7 @@ class FurutaSim:
 
     def _render(self, which: Array) -> None:
         p = FurutaParams(**{k: v[which] for k, v in self._p.items()})
-        img, label = render_camera(self.state[which], p, self.cam_rand, self.rng)
+        img, label = render_camera(self.state[which], p, self.cam_rand, self.rng, self.cfg.image_shape)
         self.image[which] = img
         self.cam_label[which] = label
         self.image_state[which] = self.state[which]
@@ -195,7 +194,7 @@ class FurutaSim:
         return {
             "imu": np.ascontiguousarray(self.imu.transpose(0, 2, 1)),  # (N, 6, W)
             "encoder": self.enc.astype(np.float32),  # (N, W)
-            "image": self.image[:, None].copy(),  # (N, 1, 64, 64)
+            "image": self.image[:, None].copy(),  # (N, 1, H, W)
         }
 
     def latest_samples(self, k: int) -> tuple[Array, Array]:

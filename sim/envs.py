@@ -32,7 +32,6 @@ from gymnasium import spaces
 
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
-from sensorimotor.sim.sensors import IMAGE_SIZE
 from sensorimotor.sim.task import TaskConfig, balance_reward, fallen
 
 ENV_ID = "sensorimotor/FurutaBalance-v0"
@@ -45,7 +44,7 @@ def raw_observation_space(cfg: DeviceConfig) -> spaces.Dict:
         {
             "imu": spaces.Box(-np.inf, np.inf, (6, w), np.float32),
             "encoder": spaces.Box(-np.inf, np.inf, (w,), np.float32),
-            "image": spaces.Box(0, 255, (1, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+            "image": spaces.Box(0, 255, (1, *cfg.image_shape), np.uint8),
         }
     )
 

@@ -6,7 +6,7 @@
   y = z cross x. Gyro reads angular velocity, accelerometer reads specific force
   (acceleration minus gravity); noise is Kalibr/PX4 style (white noise density plus a
   Gauss-Markov bias, see :class:`ImuNoise`).
-* Camera: a 64x64 grayscale orthographic view from the arm hub along the arm, rendered
+* Camera: a grayscale (64x64 by default) orthographic view from the arm hub along the arm, rendered
   from the state with domain randomization (lighting, exposure, blur, noise, pose offset)
   and optional faults (occlusion, blackout) — the classes the perception head predicts.
 """
@@ -131,22 +131,32 @@ def _segment_distance(px: Array, a: Array, b: Array) -> Array:
     return np.sqrt((d * d).sum(-1))
 
 
-_GRID = None
+Shape = tuple[int, int]
+DEFAULT_SHAPE: Shape = (IMAGE_SIZE, IMAGE_SIZE)
+_GRIDS: dict[Shape, Array] = {}
 
 
-def _pixel_grid() -> Array:
-    global _GRID
-    if _GRID is None:
-        scale = 2 * VIEW_HALF_WIDTH_M / IMAGE_SIZE
-        cols = (np.arange(IMAGE_SIZE) + 0.5) * scale - VIEW_HALF_WIDTH_M
-        rows = VIEW_HALF_WIDTH_M - (np.arange(IMAGE_SIZE) + 0.5) * scale  # row 0 at the top
+def metres_per_pixel(shape: Shape) -> float:
+    """Square pixels; the image height spans +-VIEW_HALF_WIDTH_M."""
+    return 2 * VIEW_HALF_WIDTH_M / shape[0]
+
+
+def _pixel_grid(shape: Shape) -> Array:
+    """Pixel centres (H*W, 2) in metres, pivot at the image centre (cached per shape)."""
+    if shape not in _GRIDS:
+        h, w = shape
+        scale = metres_per_pixel(shape)
+        cols = (np.arange(w) + 0.5) * scale - w * scale / 2
+        rows = h * scale / 2 - (np.arange(h) + 0.5) * scale  # row 0 at the top
         yy, xx = np.meshgrid(rows, cols, indexing="ij")
-        _GRID = np.stack([xx.ravel(), yy.ravel()], axis=-1)  # (H*W, 2)
-    return _GRID
+        _GRIDS[shape] = np.stack([xx.ravel(), yy.ravel()], axis=-1)
+    return _GRIDS[shape]
 
 
-def render_clean(x: Array, p: FurutaParams, shift_m: Array | None = None, roll: Array | None = None) -> Array:
-    """Noise-free intensity images in [0, 1], shape (N, 64, 64): hub, rod and tip."""
+def render_clean(
+    x: Array, p: FurutaParams, shift_m: Array | None = None, roll: Array | None = None, shape: Shape = DEFAULT_SHAPE
+) -> Array:
+    """Noise-free intensity images in [0, 1], shape (N, H, W): hub, rod and tip."""
     n = x.shape[0]
     pivot, tip = pendulum_segments(x, p)
     if roll is not None:
@@ -154,12 +164,12 @@ def render_clean(x: Array, p: FurutaParams, shift_m: Array | None = None, roll: 
         pivot, tip = (np.einsum("nij,nj->ni", rot, q) for q in (pivot, tip))
     if shift_m is not None:
         pivot, tip = pivot + shift_m, tip + shift_m
-    px = _pixel_grid()
-    m_per_px = 2 * VIEW_HALF_WIDTH_M / IMAGE_SIZE
+    px = _pixel_grid(shape)
+    m_per_px = metres_per_pixel(shape)
     rod = np.clip(1.6 - _segment_distance(px, pivot, tip) / m_per_px, 0.0, 1.0)  # ~3 px wide
     hub = np.clip(2.0 - np.linalg.norm(px[None] - pivot[:, None], axis=-1) / m_per_px, 0.0, 1.0) * 0.6
     bob = np.clip(2.5 - np.linalg.norm(px[None] - tip[:, None], axis=-1) / m_per_px, 0.0, 1.0)
-    return np.maximum(np.maximum(rod, hub), bob).reshape(n, IMAGE_SIZE, IMAGE_SIZE)
+    return np.maximum(np.maximum(rod, hub), bob).reshape(n, *shape)
 
 
 def _box_blur(img: Array) -> Array:
@@ -173,19 +183,22 @@ def _box_blur(img: Array) -> Array:
 
 
 def render_camera(
-    x: Array, p: FurutaParams, rand: CameraRandomization, rng: np.random.Generator
+    x: Array, p: FurutaParams, rand: CameraRandomization, rng: np.random.Generator, shape: Shape = DEFAULT_SHAPE
 ) -> tuple[Array, Array]:
-    """Randomized uint8 frames (N, 64, 64) and their camera-fault class labels (N,)."""
+    """Randomized uint8 frames (N, H, W) and their camera-fault class labels (N,)."""
     n = x.shape[0]
-    m_per_px = 2 * VIEW_HALF_WIDTH_M / IMAGE_SIZE
+    m_per_px = metres_per_pixel(shape)
     shift = rng.uniform(-rand.shift_px, rand.shift_px, size=(n, 2)) * m_per_px
     roll = np.deg2rad(rng.uniform(-rand.roll_deg, rand.roll_deg, size=n))
-    clean = render_clean(x, p, shift, roll)
-    u = lambda lo_hi: rng.uniform(lo_hi[0], lo_hi[1], size=(n, 1, 1))  # noqa: E731
+    clean = render_clean(x, p, shift, roll, shape)
+
+    def u(lo_hi: tuple[float, float]) -> Array:
+        return rng.uniform(lo_hi[0], lo_hi[1], size=(n, 1, 1))
+
     bg = u(rand.background)
-    ramp = np.linspace(-1.0, 1.0, IMAGE_SIZE)
     grad = rng.uniform(-rand.gradient, rand.gradient, size=(n, 2, 1, 1))
-    lighting = bg + grad[:, 0] * ramp[None, :, None] + grad[:, 1] * ramp[None, None, :]
+    rows, cols = np.linspace(-1.0, 1.0, shape[0]), np.linspace(-1.0, 1.0, shape[1])
+    lighting = bg + grad[:, 0] * rows[None, :, None] + grad[:, 1] * cols[None, None, :]
     img = lighting + clean * (u(rand.brightness) - bg)
     labels = np.full(n, CAMERA_OK, dtype=np.int64)
     occl = rng.random(n) < rand.occlusion_prob
@@ -206,10 +219,11 @@ def render_camera(
 def _occlude(img: Array, rng: np.random.Generator) -> Array:
     """Cover the upper half-plane region around the pivot with an opaque patch (a hand, a cable)."""
     out = img.copy()
+    rows, cols = out.shape[1:]
     for k in range(out.shape[0]):
-        h = rng.integers(24, 40)
-        w = rng.integers(28, 56)
-        top = rng.integers(0, 32 - h // 2 + 1)
-        left = rng.integers(0, IMAGE_SIZE - w + 1)
+        h = rng.integers(rows * 3 // 8, rows * 5 // 8)  # 24..39 of 64
+        w = rng.integers(cols * 7 // 16, cols * 7 // 8)  # 28..55 of 64
+        top = rng.integers(0, rows // 2 - h // 2 + 1)
+        left = rng.integers(0, cols - w + 1)
         out[k, top : top + h, left : left + w] = rng.uniform(0.0, 0.5)
     return out

@@ -23,16 +23,18 @@ import time
 import tty
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-from sensorimotor.hardware.config import ConfigError, load_section
-from sensorimotor.hardware.framing import PROTOCOL_VERSION, StreamDecoder, encode_frame
+from sensorimotor.hardware.config import ConfigError, add_config_arguments, load_section
+from sensorimotor.hardware.framing import StreamDecoder, encode_frame
 from sensorimotor.hardware.messages import (
+    MAX_SAMPLES,
     Command,
-    DeviceInfo,
+    Describe,
     Hello,
+    Message,
     ImageFrame,
     MessageError,
     MsgType,
@@ -50,16 +52,6 @@ from sensorimotor.sim.furuta import wrap_angle
 from sensorimotor.sim.task import TaskConfig
 
 MAX_OUTBOX = 256 * 1024  # bytes queued for a host that is not reading before we drop
-
-
-def device_info(cfg: DeviceConfig) -> DeviceInfo:
-    """What the twin says about itself in the handshake."""
-    return DeviceInfo(
-        protocol_version=PROTOCOL_VERSION, name=cfg.name[:16], imu_rate_hz=cfg.imu.rate_hz, imu_channels=6,
-        samples_per_frame=cfg.substeps_per_control, stream_rate_hz=cfg.stream_rate_hz, encoder_cpr=cfg.encoder_cpr,
-        image_height=64, image_width=64, camera_rate_hz=cfg.camera.rate_hz, n_actuators=1,
-        v_min=-cfg.v_max, v_max=cfg.v_max, watchdog_ms=cfg.watchdog_ms,
-    )  # fmt: skip
 
 
 @dataclass
@@ -89,8 +81,8 @@ class Twin:
         self.garbage_prob = garbage_prob  # fault injection: random bytes between frames
         self.fault_rng = np.random.default_rng(seed + 7919)
         self.sim = FurutaSim(cfg, 1, seed=seed, randomize=randomize)
-        self.info = device_info(cfg)
-        self.decoder = StreamDecoder()
+        self.spec = cfg.spec()  # what DESCRIBE says, encoded from the same config the physics uses
+        self.decoder = StreamDecoder(self.spec.protocol_version)
         self.truth = Truth()
         self.streaming = False
         self.watchdog_tripped = False
@@ -106,8 +98,8 @@ class Twin:
     def _stamp_us(self) -> int:
         return int(self.substeps * self.dt * 1e6)
 
-    def _send(self, msg_type: MsgType, message: object) -> None:
-        frame = make_frame(msg_type, self.seq, self._stamp_us(), message)  # type: ignore[arg-type]
+    def _send(self, msg_type: MsgType, message: Message) -> None:
+        frame = make_frame(msg_type, self.seq, self._stamp_us(), message, self.spec.protocol_version)
         self.seq = (self.seq + 1) & 0xFFFF
         data = encode_frame(frame)
         if len(self.outbox) + len(data) > MAX_OUTBOX:
@@ -145,14 +137,14 @@ class Twin:
                 self.truth.bad_frames_received += 1
                 continue
             if isinstance(msg, Hello):
-                self._send(MsgType.DESCRIBE, self.info)
+                self._send(MsgType.DESCRIBE, Describe(self.spec))
             elif isinstance(msg, Start):
                 self._start(now_s)
             elif isinstance(msg, Stop):
                 self.streaming = False
                 self._set_volts(0.0)
                 self._send(MsgType.STATUS, self._status())
-            elif isinstance(msg, Command) and self.streaming and len(msg.volts) == 1:
+            elif isinstance(msg, Command) and self.streaming and len(msg.volts) == self.spec.n_actuators:
                 self._set_volts(float(np.clip(msg.volts[0], -self.cfg.v_max, self.cfg.v_max)))
                 self.truth.commands_applied += 1
                 self.last_command_s = now_s
@@ -172,7 +164,8 @@ class Twin:
         # Send the warm-up window at once so the host can act from its first cycle,
         # exactly as the training env's first observation is the warm-up window.
         imu, enc = self.sim.latest_samples(self.cfg.imu.window)
-        self._send(MsgType.SENSOR, SensorBatch(imu[0], enc[0]))
+        for k in range(0, self.cfg.imu.window, MAX_SAMPLES):  # a window longer than a frame holds: several
+            self._send(MsgType.SENSOR, SensorBatch(imu[0, k : k + MAX_SAMPLES], enc[0, k : k + MAX_SAMPLES]))
         self._send(MsgType.IMAGE, ImageFrame(self.sim.image[0]))
         self.last_command_s = now_s
         self.watchdog_tripped = False
@@ -244,13 +237,13 @@ def open_pty() -> tuple[int, int, str]:
 
 
 def serve_forever(
-    config: str | Path, seed: int = 0, link: Path | None = None, truth_path: Path | None = None, randomize: bool = True,
-    garbage_prob: float = 0.0,
-) -> int:
+    config: str | Path | None, seed: int = 0, link: Path | None = None, truth_path: Path | None = None,
+    randomize: bool = True, garbage_prob: float = 0.0, overrides: Sequence[str] = (),
+) -> int:  # fmt: skip
     """``sim twin``: serve on a pty, print the port path, run until SIGINT/SIGTERM."""
     try:
-        cfg = load_section(config, "device", DeviceConfig)
-        task = load_section(config, "task", TaskConfig)
+        cfg = load_section(config, "device", DeviceConfig, overrides=overrides)
+        task = load_section(config, "task", TaskConfig, overrides=overrides)
     except ConfigError as exc:
         print(f"sim twin: config error: {exc}", file=sys.stderr)
         return 2
@@ -280,7 +273,7 @@ def serve_forever(
 
 def add_twin_arguments(parser: argparse.ArgumentParser) -> None:
     """The twin's options, shared by ``sim twin`` and ``python -m sensorimotor.sim.twin``."""
-    parser.add_argument("--config", type=Path, default=Path("configs/furuta.yaml"), help="YAML config (default: %(default)s)")
+    add_config_arguments(parser, "`device` and `task` sections")
     parser.add_argument("--seed", type=int, default=0, help="seed for physics randomization and sensor noise")
     parser.add_argument("--link", type=Path, default=None, help="also create a symlink to the port at this path")
     parser.add_argument("--truth", type=Path, default=None, help="write ground-truth statistics (JSON) here on exit")
@@ -290,7 +283,9 @@ def add_twin_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    return serve_forever(args.config, args.seed, args.link, args.truth, not args.nominal, args.inject_garbage)
+    return serve_forever(
+        args.config, args.seed, args.link, args.truth, not args.nominal, args.inject_garbage, args.overrides
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from torch import nn
 
 from sensorimotor.control.export import PolicyChain, export_onnx, parity
 from sensorimotor.hardware.model import OnnxPolicy
+from sensorimotor.hardware.spec import DeviceSpec
 from sensorimotor.perception.models import ObservationModel, Perception
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
@@ -61,9 +62,10 @@ def test_action_clipping_and_scaling_are_inside_the_graph(tmp_path, bias: float)
     assert volts == pytest.approx(np.sign(bias) * DeviceConfig().v_max)
 
 
-def test_metadata_describes_inputs_and_device(small_model) -> None:
+def test_metadata_embeds_the_device_spec(small_model) -> None:
     meta = json.loads({p.key: p.value for p in onnx.load(str(small_model)).metadata_props}["sensorimotor"])
-    assert meta["inputs"]["imu"]["shape"] == [1, 6, 64]
-    assert meta["inputs"]["image"]["dtype"] == "uint8"
-    assert meta["imu_rate_hz"] == 1000 and meta["encoder_cpr"] == 2048 and meta["protocol_version"] == 1
-    assert meta["control_rate_hz"] == 100 and meta["v_max"] == 5.0
+    assert meta["format"] == "sensorimotor.policy.v2"
+    assert DeviceSpec.from_dict(meta["device"]) == DeviceConfig().spec()
+    assert meta["inputs"]["imu"] == {"dtype": "float32", "shape": ["batch", 6, 64]}
+    assert meta["inputs"]["image"] == {"dtype": "uint8", "shape": ["batch", 1, 64, 64]}
+    assert OnnxPolicy(small_model).spec == DeviceConfig().spec()

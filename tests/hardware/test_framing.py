@@ -159,7 +159,7 @@ def test_decode_body_errors() -> None:
     with pytest.raises(CrcError):
         decode_body(bytes(corrupted))
     with pytest.raises(VersionError):
-        decode_body(cobs_decode(encode_frame(Frame(0x10, 0, 0, b"", version=2))[:-1]))
+        decode_body(cobs_decode(encode_frame(Frame(0x10, 0, 0, b"", version=PROTOCOL_VERSION + 1))[:-1]))
     unsigned = HEADER.pack(PROTOCOL_VERSION, 0x10, 0, 0) + bytes(MAX_PAYLOAD + 1)
     with pytest.raises(FrameSizeError):
         decode_body(unsigned + crc16(unsigned).to_bytes(2, "little"))

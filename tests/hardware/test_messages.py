@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sensorimotor.hardware.framing import MAX_ENCODED, MAX_PAYLOAD, Frame, StreamDecoder, encode_frame
+from sensorimotor.hardware.framing import MAX_ENCODED, MAX_PAYLOAD, PROTOCOL_VERSION, Frame, StreamDecoder, encode_frame
 from sensorimotor.hardware.messages import (
     MAX_SAMPLES,
     Command,
-    DeviceInfo,
+    Describe,
     Hello,
     ImageFrame,
     Message,
@@ -29,23 +29,25 @@ from sensorimotor.hardware.messages import (
     make_frame,
     parse_message,
 )
+from sensorimotor.hardware.spec import IMU_CHANNELS, Actuator, DeviceSpec, SpecError
 
-INFO = DeviceInfo(
-    protocol_version=1,
+SPEC = DeviceSpec(
+    protocol_version=PROTOCOL_VERSION,
     name="furuta-01",
     imu_rate_hz=1000,
-    imu_channels=6,
+    imu_channels=IMU_CHANNELS,
+    imu_window=64,
     samples_per_frame=5,
     stream_rate_hz=200,
+    control_rate_hz=200,
     encoder_cpr=2048,
-    image_height=64,
+    image_height=48,
     image_width=64,
     camera_rate_hz=30,
-    n_actuators=1,
-    v_min=-12.0,
-    v_max=12.0,
+    actuators=(Actuator("motor", "V", -12.0, 12.0), Actuator("brake", "V", 0.0, 3.5)),
     watchdog_ms=100,
 )
+INFO = Describe(SPEC)
 RNG = np.random.default_rng(0)
 MESSAGES: list[Message] = [
     Hello(1),
@@ -80,7 +82,7 @@ def test_round_trip(message: Message) -> None:
 def test_worked_example_command_frame() -> None:
     # The example in docs/protocol.md: COMMAND 1.5 V, seq 7, timestamp 1000 us.
     wire = encode_frame(make_frame(MsgType.COMMAND, 7, 1000, Command((1.5,))))
-    assert wire == bytes.fromhex("04 01 20 07 03 e8 03 01 02 01 01 05 c0 3f d6 f7 00")
+    assert wire == bytes.fromhex("04 02 20 07 03 e8 03 01 02 01 01 05 c0 3f 73 38 00")
 
 
 def test_sensor_layout_matches_struct() -> None:
@@ -96,11 +98,14 @@ def test_max_sensor_batch_fits_a_frame() -> None:
     assert len(SensorBatch(np.zeros((MAX_SAMPLES, 6)), np.zeros(MAX_SAMPLES)).pack()) <= MAX_PAYLOAD
 
 
-def test_device_info_layout() -> None:
+def test_describe_layout_carries_the_whole_device_spec() -> None:
     payload = INFO.pack()
-    assert len(payload) == 43
+    assert len(payload) == 39 + 16 * 6 + 24 * 2
+    assert payload[:2] == PROTOCOL_VERSION.to_bytes(2, "little")
     assert payload[2:18] == b"furuta-01" + bytes(7)
-    assert DeviceInfo.unpack(payload).name == "furuta-01"
+    assert payload[39:55] == b"gyro_x\0\0rad/s\0\0\0"
+    assert Describe.unpack(payload).spec == SPEC
+    assert Describe.peek_version(payload) == PROTOCOL_VERSION
 
 
 def test_status_flags_and_layout() -> None:
@@ -142,7 +147,8 @@ def test_command_rejects_non_finite(bad: float) -> None:
     ("cls", "payload"),
     [
         (Hello, b"\x01"),
-        (DeviceInfo, bytes(42)),
+        (Describe, bytes(38)),
+        (Describe, INFO.pack()[:-1]),
         (Start, b"\x00"),
         (Stop, b"\x00"),
         (SensorBatch, b""),
@@ -161,16 +167,18 @@ def test_bad_payload_raises_message_error_naming_the_message(cls: type[Message],
         cls.unpack(payload)
 
 
-def test_device_info_validation() -> None:
+def test_describe_validation_names_the_field() -> None:
     values = INFO.pack()
     with pytest.raises(MessageError, match="name"):
-        DeviceInfo.unpack(values[:2] + b"\xff" * 16 + values[18:])
-    with pytest.raises(MessageError, match="name"):
-        dataclasses.replace(INFO, name="x" * 17)
-    with pytest.raises(MessageError, match="v_min"):
-        dataclasses.replace(INFO, v_min=5.0, v_max=-5.0)
-    with pytest.raises(MessageError, match="DeviceInfo"):
-        dataclasses.replace(INFO, encoder_cpr=-1).pack()
+        Describe.unpack(values[:2] + b"\xff" * 16 + values[18:])
+    with pytest.raises(MessageError, match="samples_per_frame"):  # 7 x 200 Hz is not 1000 Hz
+        Describe.unpack(values[:22] + bytes([7]) + values[23:])
+    with pytest.raises(SpecError, match="name"):
+        dataclasses.replace(SPEC, name="x" * 17)
+    with pytest.raises(SpecError, match=r"actuators\[0\]: range"):
+        dataclasses.replace(SPEC, actuators=(Actuator("motor", "V", 5.0, -5.0),))
+    with pytest.raises(SpecError, match="encoder_cpr"):
+        dataclasses.replace(SPEC, encoder_cpr=-1)
 
 
 def test_message_shape_validation() -> None:

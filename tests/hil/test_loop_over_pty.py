@@ -26,7 +26,7 @@ from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_RX, TOPIC_TX, Log
 from sensorimotor.hardware.messages import Command, parse_message
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.hardware.replay import replay
-from sensorimotor.hardware.safety import command_limits
+from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
 
 pytestmark = pytest.mark.hil
@@ -56,7 +56,7 @@ def test_frames_flow_both_ways_log_holds_every_frame_and_replay_reproduces(devic
     client = DeviceClient(transport, recorder)
     info = client.connect(1.0)
     policy.check_device(info, 100.0)
-    loop = ControlLoop(client, policy, 100.0, command_limits(info.v_min, info.v_max, 5.0), 0.5, recorder)
+    loop = ControlLoop(client, policy, 100.0, actuator_limits([(a.min, a.max) for a in info.actuators], 5.0), 0.5, recorder)
     client.start()
     stats = loop.run(2.0)
     client.stop()
@@ -85,7 +85,7 @@ def test_sensor_silence_sends_zero_volts_and_stops(small_model, config_path, tmp
     client = DeviceClient(transport, recorder)
     policy = OnnxPolicy(small_model)
     info = client.connect(1.0)
-    loop = ControlLoop(client, policy, 100.0, command_limits(info.v_min, info.v_max, 5.0), 0.2, recorder)
+    loop = ControlLoop(client, policy, 100.0, actuator_limits([(a.min, a.max) for a in info.actuators], 5.0), 0.2, recorder)
     client.start()
     threading.Timer(0.5, os.kill, (twin.proc.pid, signal.SIGSTOP)).start()  # the device freezes
     try:
@@ -161,7 +161,7 @@ def test_model_that_does_not_fit_the_device_is_refused(tmp_path) -> None:
     export_onnx(chain, dev, path)
     proc = _hw("run", "--twin", "--model", str(path), "--duration", "1")
     assert proc.returncode == 2
-    assert "encoder counts/rev: model expects 4096, device has 2048" in proc.stderr
+    assert "encoder_cpr: model expects 4096, device has 2048" in proc.stderr
 
 
 @pytest.mark.parametrize("content", [None, b"not an onnx model"])
@@ -190,7 +190,7 @@ def test_device_watchdog_zeroes_the_motor_when_commands_stop(config_path) -> Non
     try:
         client.connect(1.0)
         client.start()
-        client.send_command(1.0)
+        client.send_command([1.0])
         statuses: list[Status] = []
         deadline = time.monotonic() + 1.0  # watchdog_ms is 100: far inside this
         while time.monotonic() < deadline and not any(s.flags & StatusFlags.WATCHDOG_TRIPPED for s in statuses):
