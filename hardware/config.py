@@ -68,8 +68,8 @@ _SYMBOLS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
 def bounds_text(bounds: Mapping[str, float]) -> str:
-    """Human form of a field's bounds: ``> 0``, ``0 ..= 1`` style, e.g. ``>= 0 and <= 1``."""
-    return " and ".join(f"{_SYMBOLS[k]} {v:g}" for k, v in bounds.items())
+    """Human form of a field's bounds, e.g. ``> 0`` or ``>= 0 and <= 1``."""
+    return " and ".join(f"{_SYMBOLS[k]} {v:g}" if isinstance(v, float) else f"{_SYMBOLS[k]} {v}" for k, v in bounds.items())
 
 
 def _in_bounds(value: float, bounds: Mapping[str, float]) -> bool:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from sensorimotor.sim.config import DeviceConfig
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "furuta.yaml"
 
@@ -22,20 +24,29 @@ def config_path() -> Path:
     return CONFIG
 
 
-@pytest.fixture(scope="session")
-def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """policy.onnx of a randomly initialised chain for the default device (seeded)."""
+def export_untrained(device: DeviceConfig, path: Path, seed: int = 0) -> Path:
+    """policy.onnx of a randomly initialised chain for ``device`` (seeded), through the real exporter."""
     import torch
     from torch import nn
 
     from sensorimotor.control.export import PolicyChain, export_onnx
     from sensorimotor.perception.models import ObservationModel, Perception
-    from sensorimotor.sim.config import DeviceConfig
 
-    torch.manual_seed(0)
-    dev = DeviceConfig()
-    obs = ObservationModel(Perception(dev.imu.window), dev.encoder_cpr, dev.imu.rate_hz)
-    chain = PolicyChain(obs, nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1)), dev.v_max).eval()
-    path = tmp_path_factory.mktemp("model") / "policy.onnx"
-    export_onnx(chain, dev, path)
+    torch.manual_seed(seed)
+    perception = Perception(device.imu.window, image_shape=device.image_shape)
+    obs = ObservationModel(perception, device.encoder_cpr, device.imu.rate_hz)
+    chain = PolicyChain(obs, nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1)), device.v_max).eval()
+    export_onnx(chain, device, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """policy.onnx of a randomly initialised chain for the default device (seeded)."""
+    return export_untrained(DeviceConfig(), tmp_path_factory.mktemp("model") / "policy.onnx")
+
+
+@pytest.fixture(scope="session")
+def export_model():
+    """The :func:`export_untrained` function, for tests that need a model for another device."""
+    return export_untrained

@@ -60,3 +60,93 @@ def test_cli_reports_config_errors_without_traceback(tmp_path: Path) -> None:
         assert proc.returncode == 2, proc.stderr
         assert expected in proc.stderr and str(bad) in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+# Ten malformed configs: each is refused by the CLI with one line naming the field and the
+# allowed range, exit status 2, no traceback.
+MALFORMED = [
+    ("device:\n  stream_rate_hz: 0\n", "device.stream_rate_hz: 0 is out of range (allowed: > 0"),
+    ("rl:\n  batch_size: 0\n", "rl.batch_size: 0 is out of range (allowed: > 1)"),
+    ("device:\n  randomization:\n    action_delay_substeps: [8, 0]\n", "device.randomization.action_delay_substeps: [8, 0] is not an ordered range"),
+    ("device:\n  camera:\n    occlusion_prob: 1.5\n", "device.camera.occlusion_prob: 1.5 is out of range (allowed: >= 0 and <= 1)"),
+    ("device:\n  stream_rate_hz: 300\n", "device.stream_rate_hz: 300 does not divide imu.rate_hz 1000"),
+    ("device:\n  stream_rate_hz: 10\n", "device.stream_rate_hz: 10 puts 100 IMU samples in a SENSOR frame"),
+    ("device:\n  camera:\n    height: 100\n    width: 100\n", "device.camera.height: 100x100 = 10000 pixels does not fit one IMAGE frame"),
+    ("task:\n  fall_deg: -5\n", "task.fall_deg: -5.0 is out of range (allowed: > 0 and <= 180)"),
+    ("loop:\n  rate_hz: .nan\n", "loop.rate_hz: must be a finite number"),
+    ("rl:\n  gamma: 1.5\n", "rl.gamma: 1.5 is out of range (allowed: > 0 and <= 1)"),
+    ("device:\n  imu:\n    window: 4\n", "device.imu.window: 4 is out of range (allowed: >= 8 and <= 4096)"),
+    ("perception:\n  batch_size: 128\n  train_samples: 64\n", "perception.batch_size: 128 exceeds train_samples 64"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MALFORMED, ids=[e.split(":")[0] for _, e in MALFORMED])
+def test_malformed_config_is_one_line_naming_field_and_range(tmp_path: Path, text: str, expected: str) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(ConfigError) as err:  # the library raises it ...
+        load_experiment(bad)
+    assert expected in str(err.value) and str(bad) in str(err.value)
+    proc = subprocess.run(  # ... and the command prints it as one line, exit 2
+        [sys.executable, "-m", "sensorimotor.control.cli", "train", "--config", str(bad), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and expected in proc.stderr, proc.stderr
+    assert not (tmp_path / "o").exists()  # nothing written
+
+
+def test_set_overrides_are_parsed_as_yaml_and_validated(config_path: Path) -> None:
+    cfg = load_experiment(
+        config_path, "tiny",
+        ["device.randomization.action_delay_substeps=[0, 4]", "rl.total_timesteps=1024", "device.camera.randomize=false"],
+    )  # fmt: skip
+    assert cfg.device.randomization.action_delay_substeps == (0, 4)
+    assert cfg.rl.total_timesteps == 1024 and cfg.device.camera.randomize is False
+    assert cfg.rl.n_envs == 4  # the preset still applies underneath
+    with pytest.raises(ConfigError, match=r"with --set device.stream_rate_hz=0\): device.stream_rate_hz: 0 is out of range"):
+        load_experiment(config_path, None, ["device.stream_rate_hz=0"])
+    with pytest.raises(ConfigError, match="device.imu.rat_hz: unknown field"):
+        load_experiment(config_path, None, ["device.imu.rat_hz=5"])
+    with pytest.raises(ConfigError, match="expected a.b.c=VALUE"):
+        load_experiment(config_path, None, ["device.stream_rate_hz"])
+
+
+@pytest.mark.parametrize(
+    ("cmd", "expected"),
+    [
+        (["sensorimotor.sim.twin", "--set", "device.camera.rate_hz=7"], "device.camera.rate_hz: 7 does not divide"),
+        (["sensorimotor.hardware.cli", "run", "--twin", "--model", "m.onnx", "--set", "loop.rate_hz=-1"], "loop.rate_hz: -1.0 is out of range"),
+        (["sensorimotor.control.cli", "train", "--set", "rl.n_envs=0"], "rl.n_envs: 0 is out of range"),
+        (["sensorimotor.hardware.cli", "run", "--twin", "--model", "m.onnx", "--config", "/no/such.yaml"], "/no/such.yaml: no such config file"),
+    ],
+)
+def test_every_command_takes_set_and_reports_bad_values(tmp_path: Path, cmd: list[str], expected: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert expected in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_resolved_config_loads_back_to_the_same_config(config_path: Path, tmp_path: Path) -> None:
+    from sensorimotor.control.config import resolved_yaml
+    from sensorimotor.hardware.config import read_yaml
+
+    cfg = load_experiment(config_path, "quick", ["seed=3"])
+    out = tmp_path / "config.yaml"
+    out.write_text(resolved_yaml(cfg, read_yaml(config_path)["presets"], "from a test"))
+    assert load_experiment(out) == cfg
+    assert load_experiment(out, "tiny").rl.total_timesteps == load_experiment(config_path, "tiny").rl.total_timesteps
+
+
+def test_default_config_is_shipped_with_the_package() -> None:
+    from sensorimotor.hardware.config import DEFAULT_CONFIG
+
+    assert DEFAULT_CONFIG.is_file()
+    assert load_experiment(None) == load_experiment(DEFAULT_CONFIG)
+
+
+def test_config_reference_doc_is_generated_from_the_code() -> None:
+    from sensorimotor.control.config_docs import render
+
+    committed = (Path(__file__).resolve().parents[2] / "docs" / "configs.md").read_text()
+    assert committed == render(), "docs/configs.md is stale: run `make docs` and commit it"
