@@ -1,35 +1,19 @@
-"""Gymnasium envs of the rotary pendulum (importing this module registers them).
+"""Gymnasium envs of the rotary pendulum. Importing ``sensorimotor.sim.envs`` registers them.
 
-``sensorimotor/FurutaBalance-v0`` — balance from near upright, observed through the raw
-sensors only (the pendulum angle is NOT in the observation):
-
-=========== ======================== ===============================================
-key         shape / dtype            meaning
-=========== ======================== ===============================================
-imu         (6, W) float32           gyro xyz (rad/s), accel xyz (m/s^2), oldest first
-encoder     (W,) float32             motor encoder counts, sampled with the IMU
-image       (1, 64, 64) uint8        latest camera frame
-=========== ======================== ===============================================
-
-Action: ``Box(-1, 1, (1,))``, the motor voltage as a fraction of ``v_max``.
-Reward: :func:`sensorimotor.sim.task.balance_reward`, at most 1 per step.
-Start: pendulum held still within +-``initial.angle_deg`` of upright for one IMU window (so the
-first observation is a full window), then released with a small random rate; physics
-randomized per episode.
-Termination: |alpha| > ``fall_deg`` or |theta| > ``arm_limit_rad``; truncation after
-``episode_s`` (a TimeLimit wrapper). ``info["state"]`` carries the true state for evaluation.
-
-v0: first version.
+(``sensorimotor.sim`` itself does not import gymnasium: the twin shares the package and
+must stay on the light runtime path.)
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sensorimotor.hardware.config import load_section
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
 from sensorimotor.sim.task import TaskConfig, balance_reward, fallen
@@ -50,7 +34,60 @@ def raw_observation_space(cfg: DeviceConfig) -> spaces.Dict:
 
 
 class FurutaBalanceEnv(gym.Env):
-    """Single rotary pendulum seen through its sensors; see the module docstring for the spec."""
+    """``sensorimotor/FurutaBalance-v0``: balance a rotary (Furuta) pendulum seen only through its sensors.
+
+    A Quanser Qube-Servo 2 model (docs/architecture.md): a motor turns the arm, the
+    pendulum swings freely at its tip. The pendulum angle has no encoder; the policy sees
+    the raw streams the device sends, exactly what the exported ONNX model consumes.
+
+    **Action space** ``Box(-1, 1, (1,), float32)``
+
+    ===== ====================================== ==========
+    index meaning                                unit
+    ===== ====================================== ==========
+    0     motor voltage as a fraction of v_max   V / v_max
+    ===== ====================================== ==========
+
+    The command reaches the motor after a delay drawn each control step from
+    ``device.randomization.action_delay_substeps`` (1 substep = 1 / imu.rate_hz).
+
+    **Observation space** ``Dict`` (W = ``device.imu.window``, H x W' = camera height x width)
+
+    ======= ================ ================ ================================================
+    key     shape            dtype            meaning
+    ======= ================ ================ ================================================
+    imu     (6, W)           float32          gyro x, y, z (rad/s), accel x, y, z (m/s^2), oldest first
+    encoder (W,)             float32          motor encoder counts (2 pi / encoder_cpr rad each)
+    image   (1, H, W')       uint8            latest camera frame, grayscale 0-255
+    ======= ================ ================ ================================================
+
+    **Reward** per control step (:func:`sensorimotor.sim.task.balance_reward`), at most 1::
+
+        r = 1 - 5 (1 - cos alpha) - arm_weight theta^2 - 0.002 alpha_dot^2 - action_weight a^2
+
+    with alpha the pendulum angle from upright (rad), theta the arm angle (rad) and ``a``
+    the action. Unbounded below; about 1 per step when upright, centred and still.
+
+    **Starting state**: the pendulum is held still within +-``device.initial.angle_deg`` of
+    upright, the arm within +-``initial.arm_rad``, for one IMU window (so the first
+    observation is a full window), then released with a rate within +-``initial.rate_rad_s``.
+    Physics parameters are randomized per episode (``device.randomization``).
+
+    **Termination**: |alpha| > ``task.fall_deg`` or |theta| > ``task.arm_limit_rad``
+    (the cable limit). **Truncation**: after ``task.episode_s`` x ``device.stream_rate_hz``
+    steps, by the ``TimeLimit`` wrapper that registration (or :func:`make_env`) adds;
+    ``max_episode_steps`` comes from the config, 500 with the shipped one.
+    ``info["state"]`` holds the true state ``[theta, alpha, theta_dot, alpha_dot]`` for
+    evaluation only.
+
+    **Arguments**: ``device`` and ``task`` configs, or ``config`` (a YAML path; default the
+    shipped ``configs/furuta.yaml``) and ``overrides`` (``["a.b=value", ...]`` as ``--set``);
+    ``randomize`` (False: nominal physics); ``render_mode`` ``"rgb_array"`` (the camera frame).
+    Use :func:`make_env` for a config other than the shipped one, so that the time limit
+    follows it.
+
+    **Version history**: v0, first version.
+    """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
@@ -60,9 +97,12 @@ class FurutaBalanceEnv(gym.Env):
         task: TaskConfig | None = None,
         randomize: bool = True,
         render_mode: str | None = None,
+        config: str | Path | None = None,
+        overrides: Sequence[str] = (),
     ) -> None:
-        self.device_cfg = device or DeviceConfig()
-        self.task = task or TaskConfig()
+        loaded_device, loaded_task = load_env_config(config, overrides)
+        self.device_cfg = device or loaded_device
+        self.task = task or loaded_task
         self.randomize = randomize
         self.render_mode = render_mode
         self.observation_space = raw_observation_space(self.device_cfg)
@@ -96,13 +136,31 @@ class FurutaBalanceEnv(gym.Env):
         return {k: v[0] for k, v in self.sim.observation().items()}
 
 
-def make_env(device: DeviceConfig | None = None, task: TaskConfig | None = None, **kw: Any) -> gym.Env:
-    """FurutaBalanceEnv with its TimeLimit, as registered."""
-    task = task or TaskConfig()
-    device = device or DeviceConfig()
-    steps = int(round(task.episode_s * device.stream_rate_hz))
-    return gym.wrappers.TimeLimit(FurutaBalanceEnv(device, task, **kw), max_episode_steps=steps)
+def load_env_config(config: str | Path | None = None, overrides: Sequence[str] = ()) -> tuple[DeviceConfig, TaskConfig]:
+    """The ``device`` and ``task`` sections of a config (default: the one shipped with the package)."""
+    return (
+        load_section(config, "device", DeviceConfig, overrides=overrides),
+        load_section(config, "task", TaskConfig, overrides=overrides),
+    )
+
+
+def episode_steps(device: DeviceConfig, task: TaskConfig) -> int:
+    """Control steps in one episode: the TimeLimit."""
+    return int(round(task.episode_s * device.stream_rate_hz))
+
+
+def make_env(
+    device: DeviceConfig | None = None, task: TaskConfig | None = None, *, config: str | Path | None = None,
+    overrides: Sequence[str] = (), **kw: Any,
+) -> gym.Env:  # fmt: skip
+    """FurutaBalanceEnv with the TimeLimit its config implies (as registered for the shipped config)."""
+    loaded_device, loaded_task = load_env_config(config, overrides)
+    device, task = device or loaded_device, task or loaded_task
+    return gym.wrappers.TimeLimit(FurutaBalanceEnv(device, task, **kw), max_episode_steps=episode_steps(device, task))
 
 
 if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="sensorimotor.sim.envs:FurutaBalanceEnv", max_episode_steps=500)
+    gym.register(
+        id=ENV_ID, entry_point="sensorimotor.sim.envs:FurutaBalanceEnv",
+        max_episode_steps=episode_steps(*load_env_config()),
+    )  # fmt: skip

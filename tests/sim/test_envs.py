@@ -66,3 +66,17 @@ def test_command_lands_after_the_configured_delay() -> None:
         sim.substep()
         volts.append(sim.volts[0])
     assert volts[:4] == [0.0] * 4 and volts[4:] == [3.0] * 4
+
+
+def test_registration_time_limit_comes_from_the_config(tmp_path) -> None:
+    from sensorimotor.sim.envs import episode_steps, load_env_config
+
+    assert gym.spec(ENV_ID).max_episode_steps == episode_steps(*load_env_config()) == 500
+    still = ["device.initial.angle_deg=0", "device.initial.rate_rad_s=0", "device.initial.arm_rad=0"]
+    env = make_env(overrides=["task.episode_s=0.5", "device.stream_rate_hz=200", *still], randomize=False)
+    env.reset(seed=0)  # balanced exactly upright with no noise in the physics: only the time limit ends it
+    steps, truncated, terminated = 0, False, False
+    while not (truncated or terminated):
+        _, _, terminated, truncated, _ = env.step(np.zeros(1, np.float32))
+        steps += 1
+    assert truncated and not terminated and steps == 100
