@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= runs/quick
 
-.PHONY: demo test test-slow test-all bench docs venv clean
+.PHONY: demo test test-slow test-all bench docs lint venv clean
 
 venv: $(STAMP)
 
@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml requirements/ci.txt
 
 ## demo: train the quick preset, run it 10 s on the twin over a pty while recording, replay, summarize
 demo: venv
-	$(BIN)/sim train --config configs/furuta.yaml --preset quick --out $(RUN)
-	$(BIN)/hw run --twin --config configs/furuta.yaml --model $(RUN)/policy.onnx --duration 10 \
+	$(BIN)/sim train --preset quick --out $(RUN)
+	$(BIN)/hw run --twin --model $(RUN)/policy.onnx --duration 10 \
 		--record $(RUN)/run.mcap --json $(RUN)/run.json
 	$(BIN)/hw replay $(RUN)/run.mcap --model $(RUN)/policy.onnx --json $(RUN)/replay.json
 	$(PY) -m sensorimotor.control.summary $(RUN)
@@ -38,9 +38,19 @@ test-all: test test-slow
 bench: venv
 	$(PY) benchmarks/run_all.py
 
+## lint: ruff (lint + format check) and mypy; CI runs it
+## mypy checks the installed names (sensorimotor.*): a symlink tree maps them onto the top-level folders
+TYPECHECK := build/typecheck
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/sensorimotor
+	for p in control hardware perception sim; do ln -s ../../../$$p $(TYPECHECK)/sensorimotor/$$p; done
+	cd $(TYPECHECK) && MYPYPATH=. ../../$(BIN)/mypy --config-file ../../pyproject.toml --explicit-package-bases -p sensorimotor
+
 ## docs: regenerate docs/configs.md from the typed config
 docs: venv
 	$(PY) -m sensorimotor.control.config_docs > docs/configs.md
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache build

@@ -30,9 +30,13 @@ def run() -> dict[str, dict[str, float]]:
     }  # fmt: skip
     frames = [encode_frame(Frame(0x10, i, i, sensor)) for i in range(100)]
     stream = b"".join(frames)
-    out["decode_sensor"] = report("decode one SENSOR frame (281 B payload)", median_s(lambda: StreamDecoder().feed(stream), 50) / 100)
+    out["decode_sensor"] = report(
+        "decode one SENSOR frame (281 B payload)", median_s(lambda: StreamDecoder().feed(stream), 50) / 100
+    )
     img_frame = encode_frame(Frame(0x11, 0, 0, image))
-    out["decode_image"] = report("decode one IMAGE frame (4 KiB payload)", median_s(lambda: StreamDecoder().feed(img_frame)))
+    out["decode_image"] = report(
+        "decode one IMAGE frame (4 KiB payload)", median_s(lambda: StreamDecoder().feed(img_frame))
+    )
     out["encode_image"] = report("encode one IMAGE frame", median_s(lambda: encode_frame(Frame(0x11, 0, 0, image))))
     return out
 

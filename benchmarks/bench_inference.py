@@ -18,7 +18,9 @@ def run(tmpdir: str = "/tmp") -> dict[str, dict[str, float]]:
     torch.set_num_threads(1)
     dev = DeviceConfig()
     obs = ObservationModel(Perception(dev.imu.window), dev.encoder_cpr, dev.imu.rate_hz)
-    chain = PolicyChain(obs, nn.Sequential(nn.Linear(8, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1)), dev.v_max).eval()
+    chain = PolicyChain(
+        obs, nn.Sequential(nn.Linear(8, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1)), dev.v_max
+    ).eval()
     path = f"{tmpdir}/bench_policy.onnx"
     export_onnx(chain, dev, path)  # type: ignore[arg-type]
     sim = FurutaSim(dev, 1, seed=0)
@@ -28,7 +30,14 @@ def run(tmpdir: str = "/tmp") -> dict[str, dict[str, float]]:
     t_in = tuple(torch.from_numpy(raw[k]) for k in ("imu", "encoder", "image"))
     with torch.no_grad():
         t_torch = median_s(lambda: chain(*t_in), 300)
-    out = {"chain": report("full chain (IMU CNN + image CNN + MLP), onnxruntime", median_s(lambda: policy.run(raw), 300), t_torch, "torch eager")}
+    out = {
+        "chain": report(
+            "full chain (IMU CNN + image CNN + MLP), onnxruntime",
+            median_s(lambda: policy.run(raw), 300),
+            t_torch,
+            "torch eager",
+        )
+    }
     return out
 
 

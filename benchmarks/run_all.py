@@ -9,12 +9,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_framing, bench_inference, bench_pty, bench_sim  # noqa: E402
+from benchmarks import bench_framing, bench_inference, bench_pty, bench_sim
 
 
 def main() -> None:
-    results = {"host": {"python": platform.python_version(), "machine": platform.machine(), "cpus": __import__("os").cpu_count()}}
-    for name, mod in (("framing", bench_framing), ("inference", bench_inference), ("sim", bench_sim), ("pty", bench_pty)):
+    results = {
+        "host": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": __import__("os").cpu_count(),
+        }
+    }
+    for name, mod in (
+        ("framing", bench_framing),
+        ("inference", bench_inference),
+        ("sim", bench_sim),
+        ("pty", bench_pty),
+    ):
         print(f"--- {name}")
         results[name] = mod.run()
     out = Path(__file__).with_name("results.json")

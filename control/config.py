@@ -6,9 +6,10 @@ sections they use (see :func:`sensorimotor.hardware.config.load_section`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import yaml
 
@@ -37,8 +38,10 @@ class RLConfig(Section):
     log_std_init: float = doc("Initial log std of the Gaussian policy.", -1.0, ge=-20, le=2)
     init_angle_deg: float = doc(
         "Training episodes start within +-this of upright: wider than the evaluation's "
-        "device.initial.angle_deg, so the edge of the evaluated range is not the edge of experience.", 15.0,
-        ge=0, le=180,
+        "device.initial.angle_deg, so the edge of the evaluated range is not the edge of experience.",
+        15.0,
+        ge=0,
+        le=180,
     )
 
     def check(self) -> None:

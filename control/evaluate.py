@@ -6,8 +6,8 @@ started within ``initial.angle_deg`` with physics randomized as in training.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -51,7 +51,7 @@ def evaluate(
     """Run ``episodes`` parallel episodes; optionally collect ``collect`` raw inputs for parity checks."""
     sim = FurutaSim(device, episodes, seed=seed)
     sim.reset()
-    steps = int(round(episode_s * device.stream_rate_hz))
+    steps = round(episode_s * device.stream_rate_hz)
     ok = np.ones(episodes, bool)
     up_steps = np.zeros(episodes)
     abs_alpha, abs_theta = [], []

@@ -42,7 +42,9 @@ class PolicyChain(nn.Module):
         self.actor = actor
         self.v_max = float(v_max)
 
-    def forward(self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         obs = self.obs_model(imu, encoder, image)
         action = torch.clamp(self.actor(obs), -1.0, 1.0)
         return action * self.v_max, obs
@@ -59,8 +61,11 @@ def model_metadata(device: DeviceConfig, extra: dict[str, Any] | None = None) ->
     meta: dict[str, Any] = {
         "format": FORMAT,
         "device": spec.to_dict(),
-        "inputs": {name: {"dtype": dtype, "shape": ["batch", *shape[1:]]}
-                   for name, (dtype, shape) in io_signature(spec).items() if name in INPUT_NAMES},  # fmt: skip
+        "inputs": {
+            name: {"dtype": dtype, "shape": ["batch", *shape[1:]]}
+            for name, (dtype, shape) in io_signature(spec).items()
+            if name in INPUT_NAMES
+        },
         "estimates": list(OBS_NAMES),
     }
     meta.update(extra or {})
@@ -101,7 +106,7 @@ def parity(chain: PolicyChain, path: Path, inputs: dict[str, np.ndarray]) -> flo
             one = {k: v[i : i + 1] for k, v in inputs.items()}
             ort_out = sess.run(None, one)
             torch_out = chain(*(torch.from_numpy(one[k]) for k in INPUT_NAMES))
-            for a, b in zip(ort_out, torch_out):
+            for a, b in zip(ort_out, torch_out, strict=False):
                 worst = max(worst, float(np.max(np.abs(a - b.numpy()))))
     return worst
 

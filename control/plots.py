@@ -7,13 +7,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-from sensorimotor.perception.data import SensorDataset  # noqa: E402
-from sensorimotor.perception.models import Perception, angle_from_sincos  # noqa: E402
-from sensorimotor.sim.sensors import CAMERA_CLASSES, CAMERA_OK  # noqa: E402
+from sensorimotor.perception.data import SensorDataset
+from sensorimotor.perception.models import Perception, angle_from_sincos
+from sensorimotor.sim.sensors import CAMERA_CLASSES, CAMERA_OK
 
 
 def plot_training(curve: list[dict[str, float]], path: Path) -> None:

@@ -11,8 +11,9 @@ import json
 import platform
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -104,7 +105,9 @@ def train_controller(cfg: ExperimentConfig, obs_model: ObservationModel, out: Pa
     """PPO on the vectorized simulator with the perception model in the loop."""
     rl = cfg.rl
     torch.set_num_threads(1)  # small MLPs: extra threads only contend (and oversubscribe a 2-core box)
-    device = dataclasses.replace(cfg.device, initial=dataclasses.replace(cfg.device.initial, angle_deg=rl.init_angle_deg))
+    device = dataclasses.replace(
+        cfg.device, initial=dataclasses.replace(cfg.device.initial, angle_deg=rl.init_angle_deg)
+    )
     env = VecMonitor(PerceivedFurutaVecEnv(device, cfg.task, obs_model, rl.n_envs, seed=cfg.seed + 1))
     model = PPO(
         "MlpPolicy", env, n_steps=rl.n_steps, batch_size=rl.batch_size, n_epochs=rl.n_epochs,
@@ -143,10 +146,14 @@ def run(cfg: ExperimentConfig, out: Path, preset: str | None = None, config_text
         torch_policy(chain), cfg.device, cfg.task, cfg.evaluation.episodes, cfg.evaluation.episode_s,
         seed=cfg.seed + 20_000, collect=cfg.evaluation.parity_inputs,
     )  # fmt: skip
-    log(f"evaluation: success {ev.success_rate:.0%} of {ev.episodes} episodes, mean |alpha| {ev.mean_abs_alpha_deg:.2f} deg")
+    log(
+        f"evaluation: success {ev.success_rate:.0%} of {ev.episodes} episodes, mean |alpha| {ev.mean_abs_alpha_deg:.2f} deg"
+    )
 
     onnx_path = out / "policy.onnx"
-    export_onnx(chain, cfg.device, onnx_path, {"preset": preset, "seed": cfg.seed, "eval_success_rate": ev.success_rate})
+    export_onnx(
+        chain, cfg.device, onnx_path, {"preset": preset, "seed": cfg.seed, "eval_success_rate": ev.success_rate}
+    )
     max_diff = parity(chain, onnx_path, ev.samples)
     lat = latency_us(chain, onnx_path, ev.samples)
     log(f"onnx parity max |diff| {max_diff:.2e} over {len(ev.samples['imu'])} inputs; "
@@ -163,7 +170,7 @@ def run(cfg: ExperimentConfig, out: Path, preset: str | None = None, config_text
         "evaluation": ev.as_dict(),
         "eval_success_rate": ev.success_rate,
         "onnx_parity_max_abs_diff": max_diff,
-        "onnx_parity_inputs": int(len(ev.samples["imu"])),
+        "onnx_parity_inputs": len(ev.samples["imu"]),
         "latency_batch1": lat,
         "rl_curve": curve,
         "rl_timesteps": cfg.rl.total_timesteps,

@@ -8,7 +8,8 @@ termination are the same pure functions the Gymnasium env uses.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -34,7 +35,7 @@ class PerceivedFurutaVecEnv(VecEnv):
         self.device_cfg, self.task = device, task
         self.obs_model = obs_model.eval()
         self.sim = FurutaSim(device, n_envs, seed=seed)
-        self.max_steps = int(round((episode_s or task.episode_s) * device.stream_rate_hz))
+        self.max_steps = round((episode_s or task.episode_s) * device.stream_rate_hz)
         self.steps = np.zeros(n_envs, np.int64)
         self._actions = np.zeros((n_envs, 1), np.float32)
 

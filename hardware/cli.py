@@ -14,8 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from sensorimotor.hardware.config import ConfigError, LoopConfig, add_config_arguments, load_section
 from sensorimotor.hardware.device import DeviceClient
@@ -50,13 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--twin", action="store_true", help="start the simulated device on a pty and use that port")
     run.add_argument("--model", type=Path, required=True, help="policy.onnx exported by `sim train`")
     add_config_arguments(run, "`loop` section, and `device` + `task` for --twin")
-    run.add_argument("--rate", type=positive_float, default=None, help="control rate in Hz (default: loop.rate_hz, 100)")
+    run.add_argument(
+        "--rate", type=positive_float, default=None, help="control rate in Hz (default: loop.rate_hz, 100)"
+    )
     run.add_argument("--duration", type=positive_float, default=10.0, help="seconds to run (default: %(default)s)")
     run.add_argument("--record", type=Path, default=None, help="write an MCAP log of every frame and command here")
     run.add_argument("--seed", type=int, default=0, help="--twin only: seed of the twin's randomization and noise")
     run.add_argument("--json", type=Path, default=None, help="also write the run summary as JSON here")
-    run.add_argument("--twin-garbage", type=float, default=0.0, metavar="P",
-                     help="--twin only, fault injection: the twin sends random bytes before a frame with probability P")
+    run.add_argument(
+        "--twin-garbage",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="--twin only, fault injection: the twin sends random bytes before a frame with probability P",
+    )
 
     replay = sub.add_parser(
         "replay", help="recompute every logged action from the logged sensor frames",
@@ -66,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("log", type=Path, help="MCAP log written by `hw run --record`")
     replay.add_argument("--model", type=Path, required=True, help="policy.onnx to replay through")
     replay.add_argument("--plot", type=Path, default=None, help="plot path (default: next to the log, .replay.png)")
-    replay.add_argument("--tolerance", type=float, default=1e-5, help="max |divergence| (V) to call it reproduced (default: %(default)s)")
+    replay.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-5,
+        help="max |divergence| (V) to call it reproduced (default: %(default)s)",
+    )
     replay.add_argument("--json", type=Path, default=None, help="also write the replay summary as JSON here")
     return parser
 
@@ -100,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
 class TwinProcess:
     """``python -m sensorimotor.sim.twin`` in a subprocess; the host reaches it through its pty like real hardware."""
 
-    def __init__(self, config: Path | None, seed: int, garbage_prob: float = 0.0, overrides: Sequence[str] = ()) -> None:
+    def __init__(
+        self, config: Path | None, seed: int, garbage_prob: float = 0.0, overrides: Sequence[str] = ()
+    ) -> None:
         self.truth_path = Path(tempfile.mkstemp(prefix="twin-truth-", suffix=".json")[1])
         cmd = [sys.executable, "-m", "sensorimotor.sim.twin", "--seed", str(seed), "--truth", str(self.truth_path)]
         cmd += ["--config", str(config)] if config is not None else []
@@ -190,7 +204,9 @@ def _print_summary(s: dict) -> None:
           f"{s['commands']} commands ({s['clamped']} clamped)")  # fmt: skip
     print(f"  latency sensor->command p50 {s['latency_us_p50'] / 1e3:.2f} ms, p99 {s['latency_us_p99'] / 1e3:.2f} ms; "
           f"compute p50 {s['compute_us_p50']:.0f} us")  # fmt: skip
-    print(f"  frames in {s['frames_in']}, lost {s['frames_lost']}, bad {s['frames_bad']}, garbage bytes {s['garbage_bytes']}")
+    print(
+        f"  frames in {s['frames_in']}, lost {s['frames_lost']}, bad {s['frames_bad']}, garbage bytes {s['garbage_bytes']}"
+    )
     if s.get("record"):
         print(f"  recorded to {s['record']}")
     twin = s.get("twin")
@@ -219,7 +235,9 @@ def _replay(args: argparse.Namespace) -> int:
     ok = div <= args.tolerance
     print(f"hw replay: {len(result.cycles)} commands recomputed from {result.frames} logged frames "
           f"in {time.perf_counter() - t0:.1f} s")  # fmt: skip
-    print(f"  max |replayed - logged| = {div:.3g} V ({'reproduced' if ok else 'DIVERGED'}, tolerance {args.tolerance:g} V)")
+    print(
+        f"  max |replayed - logged| = {div:.3g} V ({'reproduced' if ok else 'DIVERGED'}, tolerance {args.tolerance:g} V)"
+    )
     print(f"  plot: {plot}")
     if args.json:
         args.json.write_text(json.dumps({"commands": len(result.cycles), "frames": result.frames,

@@ -27,8 +27,9 @@ import difflib
 import math
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence, TypeVar, get_args, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
@@ -69,7 +70,9 @@ _SYMBOLS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 def bounds_text(bounds: Mapping[str, float]) -> str:
     """Human form of a field's bounds, e.g. ``> 0`` or ``>= 0 and <= 1``."""
-    return " and ".join(f"{_SYMBOLS[k]} {v:g}" if isinstance(v, float) else f"{_SYMBOLS[k]} {v}" for k, v in bounds.items())
+    return " and ".join(
+        f"{_SYMBOLS[k]} {v:g}" if isinstance(v, float) else f"{_SYMBOLS[k]} {v}" for k, v in bounds.items()
+    )
 
 
 def _in_bounds(value: float, bounds: Mapping[str, float]) -> bool:
@@ -132,8 +135,6 @@ def add_config_arguments(parser: argparse.ArgumentParser, sections: str) -> None
     )  # fmt: skip
 
 
-
-
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, turning every failure into a ConfigError naming the file."""
     path = Path(path)
@@ -176,7 +177,9 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def resolve(path: str | Path | None, preset: str | None = None, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], str]:
+def resolve(
+    path: str | Path | None, preset: str | None = None, overrides: Sequence[str] = ()
+) -> tuple[dict[str, Any], str]:
     """(data, source label): the YAML file with a preset and ``--set`` overrides merged in.
 
     ``path`` None means :data:`DEFAULT_CONFIG`. The label names the file and the overrides,
@@ -257,7 +260,7 @@ def _join(prefix: str, name: str) -> str:
 
 def _coerce(tp: Any, value: Any, path: str) -> Any:
     origin = get_origin(tp)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, path)
     if origin is Literal:
         if value not in get_args(tp):
@@ -288,7 +291,7 @@ def _coerce_tuple(tp: Any, value: Any, path: str) -> tuple:
         return tuple(_coerce(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
     if len(value) != len(args):
         raise ConfigError(f"{path}: expected a list of {len(args)} values, got {len(value)}")
-    return tuple(_coerce(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    return tuple(_coerce(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=False)))
 
 
 def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:

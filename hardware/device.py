@@ -8,11 +8,20 @@ out is handed to the recorder when one is attached.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from sensorimotor.hardware.errors import DeviceNotRespondingError, ProtocolVersionError
-from sensorimotor.hardware.framing import CRC, HEADER, PROTOCOL_VERSION, Frame, SeqTracker, StreamDecoder, crc16, encode_frame
+from sensorimotor.hardware.framing import (
+    CRC,
+    HEADER,
+    PROTOCOL_VERSION,
+    Frame,
+    SeqTracker,
+    StreamDecoder,
+    crc16,
+    encode_frame,
+)
 from sensorimotor.hardware.mcaplog import TOPIC_RX, TOPIC_TX, LogWriter
 from sensorimotor.hardware.messages import (
     Command,
@@ -102,7 +111,7 @@ class DeviceClient:
         try:
             self.zero_command()
             self._send(MsgType.STOP, Stop())
-        except Exception:  # noqa: BLE001 - shutting down; the device watchdog is the backstop
+        except Exception:
             pass
 
     # ------------------------------------------------------------------ in
@@ -119,7 +128,10 @@ class DeviceClient:
                 self.recorder.write_frame(TOPIC_RX, frame_body(frame), log_time_ns=t, seq=frame.seq)
             self.stats.frames_in += 1
             self.stats.seq.update(frame.seq)
-            if frame.msg_type == MsgType.DESCRIBE and Describe.peek_version(frame.payload) not in (None, PROTOCOL_VERSION):
+            if frame.msg_type == MsgType.DESCRIBE and Describe.peek_version(frame.payload) not in (
+                None,
+                PROTOCOL_VERSION,
+            ):
                 raise _version_error(self.transport.name, Describe.peek_version(frame.payload) or 0)
             try:
                 out.append(Received(frame, parse_message(frame), t))

@@ -17,8 +17,8 @@ frames stop for ``sensor_timeout_s`` the loop sends 0 V and stops with SensorTim
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -29,7 +29,6 @@ from sensorimotor.hardware.messages import ImageFrame, SensorBatch, Status, Stat
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.hardware.safety import clamp_commands
 from sensorimotor.hardware.windows import SensorWindows
-
 
 PHASE_NS = 300_000  # cycle deadlines sit this long after the sensor stream's arrivals
 
@@ -73,7 +72,7 @@ class ControlLoop:
         if client.spec is None:
             raise RuntimeError("connect() the client before building the loop")
         self.client, self.policy, self.recorder = client, policy, recorder
-        self.period_ns = int(round(1e9 / rate_hz))
+        self.period_ns = round(1e9 / rate_hz)
         self.limits = list(limits)  # one (lo, hi) per actuator the device described
         self.sensor_timeout_ns = int(sensor_timeout_s * 1e9)
         self.windows = SensorWindows.for_device(client.spec)
@@ -127,7 +126,7 @@ class ControlLoop:
             return
         t_start = time.perf_counter_ns()
         requested, estimates = self.policy.run(self.windows.inputs())
-        sent, clamped = clamp_commands(requested, self.limits)
+        sent, clamped = clamp_commands(requested.tolist(), self.limits)
         self.client.send_command(sent)
         t_sent = self.client.now_ns()
         self.stats.compute_ns.append(time.perf_counter_ns() - t_start)
@@ -144,7 +143,7 @@ class ControlLoop:
             )  # fmt: skip
             names = self.policy.estimate_names or [f"e{i}" for i in range(len(estimates))]
             self.recorder.write_json(
-                TOPIC_ESTIMATE, {"cycle": cycle, "estimates": dict(zip(names, map(float, estimates)))},
+                TOPIC_ESTIMATE, {"cycle": cycle, "estimates": dict(zip(names, map(float, estimates), strict=False))},
                 log_time_ns=t_sent, seq=cycle,
             )  # fmt: skip
 

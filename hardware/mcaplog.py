@@ -109,10 +109,8 @@ class LogWriter:
         self.counts: dict[str, int] = {}
         self._channels: dict[str, tuple[int, str]] = {}
         self._closed = False
-        self._file = open(self.path, "wb")
-        self._writer = Writer(
-            self._file, chunk_size=chunk_size, compression=_COMPRESSION[compression]
-        )
+        self._file = open(self.path, "wb")  # noqa: SIM115 - the writer owns it until close()
+        self._writer = Writer(self._file, chunk_size=chunk_size, compression=_COMPRESSION[compression])
         self._writer.start(profile=profile)
         meta = {"log_format": LOG_FORMAT_VERSION, **(metadata or {})}
         self._writer.add_metadata(METADATA_NAME, meta)
@@ -134,9 +132,7 @@ class LogWriter:
         """Log a raw frame body (header+payload+crc); `seq` is the frame's protocol seq."""
         self._write(topic, FRAME_ENCODING, bytes(body), log_time_ns, seq)
 
-    def write_json(
-        self, topic: str, obj: Mapping[str, Any], *, log_time_ns: int, seq: int = 0
-    ) -> None:
+    def write_json(self, topic: str, obj: Mapping[str, Any], *, log_time_ns: int, seq: int = 0) -> None:
         """Log `obj` as compact JSON (numpy values are converted)."""
         self._write(topic, JSON_ENCODING, encode_json(obj), log_time_ns, seq)
 
@@ -156,9 +152,7 @@ class LogWriter:
         if not 0 <= seq <= _MAX_SEQUENCE:
             raise ValueError(f"sequence {seq} does not fit in uint32")
         channel_id = self._channel(topic, encoding)
-        self._writer.add_message(
-            channel_id, log_time=log_time_ns, data=data, publish_time=log_time_ns, sequence=seq
-        )
+        self._writer.add_message(channel_id, log_time=log_time_ns, data=data, publish_time=log_time_ns, sequence=seq)
         self.counts[topic] = self.counts.get(topic, 0) + 1
         self._flush_finished_chunk()
 
@@ -222,9 +216,7 @@ def _has_magic(path: Path, stream: _ExactReader) -> bool:
     """True if the file starts with MCAP magic, False if it stops inside it; raise if wrong."""
     head = stream.peek(len(MAGIC))[: len(MAGIC)]
     if not MAGIC.startswith(head):
-        raise LogError(
-            f"{path} is not an MCAP file (bad magic); was it written by `hw run --record`?"
-        )
+        raise LogError(f"{path} is not an MCAP file (bad magic); was it written by `hw run --record`?")
     if len(head) < len(MAGIC):
         return False
     stream.read(len(MAGIC))
@@ -237,9 +229,7 @@ def _records(path: str | Path, *, emit_chunks: bool) -> Iterator[McapRecord]:
     with _open(path) as stream:
         if not _has_magic(path, stream):
             return
-        reader = StreamReader(
-            stream, skip_magic=True, emit_chunks=emit_chunks, validate_crcs=True
-        )
+        reader = StreamReader(stream, skip_magic=True, emit_chunks=emit_chunks, validate_crcs=True)
         try:
             yield from reader.records
         except _Truncated:

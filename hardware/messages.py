@@ -10,7 +10,6 @@ Byte layouts and units: ``docs/protocol.md``. Only the standard library and nump
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import struct
 from dataclasses import dataclass

@@ -56,7 +56,9 @@ class OnnxPolicy:
         try:
             self.spec = DeviceSpec.from_dict(self.meta["device"])
         except (KeyError, SpecError) as exc:
-            raise ModelError(f"{self.path}: malformed device description in its metadata ({exc}); re-export it with `sim train`") from None
+            raise ModelError(
+                f"{self.path}: malformed device description in its metadata ({exc}); re-export it with `sim train`"
+            ) from None
         names = self.meta.get("estimates", [])
         self.estimate_names: list[str] = [str(n) for n in names] if isinstance(names, list) else []
         self._check_io()
@@ -68,10 +70,14 @@ class OnnxPolicy:
         try:
             meta = json.loads(raw)
         except ValueError:
-            raise ModelError(f"{self.path}: its 'sensorimotor' metadata is not valid JSON; re-export it with `sim train`") from None
+            raise ModelError(
+                f"{self.path}: its 'sensorimotor' metadata is not valid JSON; re-export it with `sim train`"
+            ) from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-            raise ModelError(f"{self.path}: metadata format {found!r}, this runtime reads {FORMAT!r}; re-export it with `sim train`")
+            raise ModelError(
+                f"{self.path}: metadata format {found!r}, this runtime reads {FORMAT!r}; re-export it with `sim train`"
+            )
         return meta
 
     def _check_io(self) -> None:
@@ -81,15 +87,21 @@ class OnnxPolicy:
         inputs = tuple(a.name for a in self.session.get_inputs())
         outputs = tuple(a.name for a in self.session.get_outputs())
         if sorted(inputs) != sorted(INPUT_NAMES) or tuple(outputs) != OUTPUT_NAMES:
-            raise ModelError(f"{self.path} has inputs {inputs} and outputs {outputs}; expected {INPUT_NAMES} and {OUTPUT_NAMES}")
+            raise ModelError(
+                f"{self.path} has inputs {inputs} and outputs {outputs}; expected {INPUT_NAMES} and {OUTPUT_NAMES}"
+            )
         problems = []
         for name, (dtype, shape) in want.items():
             arg = have[name]
             if arg.type != _ORT_TYPES[dtype]:
                 problems.append(f"{name} is {arg.type}, expected {_ORT_TYPES[dtype]}")
             got = tuple(d if isinstance(d, int) else None for d in arg.shape)
-            if len(got) != len(shape) or any(w is not None and g is not None and w != g for w, g in zip(shape, got)):
-                problems.append(f"{name} has shape {list(arg.shape)}, expected {['batch' if d is None else d for d in shape]}")
+            if len(got) != len(shape) or any(
+                w is not None and g is not None and w != g for w, g in zip(shape, got, strict=False)
+            ):
+                problems.append(
+                    f"{name} has shape {list(arg.shape)}, expected {['batch' if d is None else d for d in shape]}"
+                )
         if problems:
             raise ModelError(f"{self.path} does not match the device it describes: " + "; ".join(problems))
 
@@ -102,9 +114,12 @@ class OnnxPolicy:
         """Raise ModelMismatchError naming every field in which ``device`` does not fit the model."""
         problems = compare(self.spec, device)
         if control_rate_hz is not None and abs(control_rate_hz - self.spec.control_rate_hz) > 1e-6:
-            problems.append(f"control rate: model runs at {self.spec.control_rate_hz} Hz, --rate is {control_rate_hz:g}")
+            problems.append(
+                f"control rate: model runs at {self.spec.control_rate_hz} Hz, --rate is {control_rate_hz:g}"
+            )
         if problems:
             raise ModelMismatchError(
-                f"model {self.path.name} does not fit device '{device.name}': " + "; ".join(problems)
+                f"model {self.path.name} does not fit device '{device.name}': "
+                + "; ".join(problems)
                 + ". Train a model for this device (sim train with a matching config) or use the matching model."
             )

@@ -70,7 +70,7 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
         elif msg.topic == TOPIC_COMMAND:
             rec = msg.json()
             requested, estimates = policy.run(windows.inputs())
-            sent, _ = clamp_commands(requested, limits)
+            sent, _ = clamp_commands(requested.tolist(), limits)
             out.cycles.append(int(rec["cycle"]))
             out.logged.append(float(rec["requested_volts"][0]))
             out.replayed.append(float(requested[0]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def command_limits(device_min: float, device_max: float, host_limit: float) -> tuple[float, float]:
@@ -31,5 +31,5 @@ def clamp_commands(volts: Sequence[float], limits: Sequence[tuple[float, float]]
     """
     if len(volts) != len(limits):
         return tuple(0.0 for _ in limits), True
-    pairs = [clamp_command(float(v), lo, hi) for v, (lo, hi) in zip(volts, limits)]
+    pairs = [clamp_command(float(v), lo, hi) for v, (lo, hi) in zip(volts, limits, strict=False)]
     return tuple(s for s, _ in pairs), any(c for _, c in pairs)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 PROTOCOL_VERSION = 2
 
@@ -96,7 +97,9 @@ class DeviceSpec:
                 f"must equal imu_rate_hz {self.imu_rate_hz}"
             )
         if self.image_height * self.image_width > MAX_IMAGE_PIXELS:
-            out.append(f"image: {self.image_height}x{self.image_width} exceeds the {MAX_IMAGE_PIXELS} pixels a frame carries")
+            out.append(
+                f"image: {self.image_height}x{self.image_width} exceeds the {MAX_IMAGE_PIXELS} pixels a frame carries"
+            )
         if not self.imu_channels or not self.actuators:
             out.append("imu_channels and actuators: at least one of each")
         for i, ch in enumerate(self.imu_channels):
@@ -131,7 +134,9 @@ class DeviceSpec:
         try:
             values = dict(data)
             values["imu_channels"] = tuple(Channel(**c) for c in data["imu_channels"])
-            values["actuators"] = tuple(Actuator(c["name"], c["unit"], float(c["min"]), float(c["max"])) for c in data["actuators"])
+            values["actuators"] = tuple(
+                Actuator(c["name"], c["unit"], float(c["min"]), float(c["max"])) for c in data["actuators"]
+            )
         except (TypeError, KeyError, ValueError) as exc:
             raise SpecError(f"device description: malformed channel or actuator list ({exc})") from None
         return cls(**values)
@@ -152,7 +157,9 @@ def _label_problems(where: str, name: str, unit: str) -> list[str]:
 
 #: Fields a model is compared on. ``name`` and ``watchdog_ms`` describe the unit, not
 #: what the model was trained for; actuator ranges are compared by containment below.
-COMPARED_FIELDS = tuple(f.name for f in dataclasses.fields(DeviceSpec) if f.name not in ("name", "watchdog_ms", "actuators"))
+COMPARED_FIELDS = tuple(
+    f.name for f in dataclasses.fields(DeviceSpec) if f.name not in ("name", "watchdog_ms", "actuators")
+)
 
 
 def compare(model: DeviceSpec, device: DeviceSpec) -> list[str]:
@@ -169,7 +176,7 @@ def compare(model: DeviceSpec, device: DeviceSpec) -> list[str]:
     if len(model.actuators) != len(device.actuators):
         out.append(f"actuators: model drives {len(model.actuators)}, device has {len(device.actuators)}")
     else:
-        for i, (m, d) in enumerate(zip(model.actuators, device.actuators)):
+        for i, (m, d) in enumerate(zip(model.actuators, device.actuators, strict=False)):
             if (m.name, m.unit) != (d.name, d.unit):
                 out.append(f"actuators[{i}]: model drives {m.name} ({m.unit}), device has {d.name} ({d.unit})")
             tol = 1e-6 * max(1.0, abs(m.min), abs(m.max))  # the wire carries float32

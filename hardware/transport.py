@@ -6,6 +6,7 @@ and ``close``; framing lives in :mod:`sensorimotor.hardware.framing`, apart from
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import select
 from typing import Protocol
@@ -38,10 +39,10 @@ class SerialTransport:
             self.ser = serial.Serial(port, baudrate=baudrate, timeout=0, write_timeout=1.0)
         except serial.SerialException as exc:
             raise PortError(_explain_open_error(port, exc)) from None
-        try:  # FTDI adapters hold bytes up to 16 ms by default; ask for 1 ms (DESIGN.md)
+        # FTDI adapters hold bytes up to 16 ms by default; ask for 1 ms. A pty (or another
+        # kind of port) refuses: nothing to tune there.
+        with contextlib.suppress(AttributeError, ValueError, OSError, NotImplementedError):
             self.ser.set_low_latency_mode(True)
-        except (AttributeError, ValueError, OSError, NotImplementedError):
-            pass  # not a USB-serial adapter (e.g. a pty): nothing to tune
         self.ser.reset_input_buffer()
 
     def write(self, data: bytes) -> None:
@@ -68,16 +69,14 @@ class SerialTransport:
         return bool(ready)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(serial.SerialException, OSError):
             self.ser.close()
-        except (serial.SerialException, OSError):
-            pass
 
 
 def _explain_open_error(port: str, exc: serial.SerialException) -> str:
     code = getattr(exc, "errno", None)
     text = str(exc)
-    if code == errno.ENOENT or "No such file" in text or "could not open port" in text and "[Errno 2]" in text:
+    if code == errno.ENOENT or "No such file" in text or ("could not open port" in text and "[Errno 2]" in text):
         return (
             f"serial port {port} does not exist. List ports with `python -m serial.tools.list_ports`, "
             "check the cable, or run against the simulator with `hw run --twin`."

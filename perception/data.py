@@ -35,7 +35,7 @@ class SensorDataset:
     def __len__(self) -> int:
         return self.imu.shape[0]
 
-    def subset(self, idx: torch.Tensor | slice) -> "SensorDataset":
+    def subset(self, idx: torch.Tensor | slice) -> SensorDataset:
         return SensorDataset(**{f.name: getattr(self, f.name)[idx] for f in dataclasses.fields(self)})
 
 

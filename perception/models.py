@@ -29,6 +29,8 @@ OBS_NAMES = ("imu_sin", "imu_cos", "imu_rate", "img_sin", "img_cos", "camera_ok"
 class ImuEncoder(nn.Module):
     """(B, 6, W) float SI units -> (B, dim)."""
 
+    scale: torch.Tensor  # (1, 6, 1) buffer: 1 / IMU_SCALE
+
     def __init__(self, window: int = 64, dim: int = 128) -> None:
         super().__init__()
         self.register_buffer("scale", 1.0 / torch.tensor(IMU_SCALE).view(1, 6, 1))
@@ -91,6 +93,8 @@ class ObservationModel(nn.Module):
     Arm angle = counts * 2 pi / cpr; arm rate = least-squares slope of the last
     ``rate_samples`` encoder counts (a fixed linear filter, so the graph stays pure).
     """
+
+    slope: torch.Tensor  # (rate_samples,) buffer: least-squares slope weights in rad/s per count
 
     def __init__(self, perception: Perception, cpr: int, imu_rate_hz: float, rate_samples: int = 24) -> None:
         super().__init__()

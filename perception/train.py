@@ -7,8 +7,8 @@ starts from those weights and trains encoders and heads on labelled samples.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -37,7 +37,9 @@ class PerceptionConfig(Section):
 
     def check(self) -> None:
         if self.batch_size > self.train_samples:
-            raise ValueError(f"batch_size: {self.batch_size} exceeds train_samples {self.train_samples} (allowed: <= train_samples)")
+            raise ValueError(
+                f"batch_size: {self.batch_size} exceeds train_samples {self.train_samples} (allowed: <= train_samples)"
+            )
 
 
 class Decoders(nn.Module):
@@ -132,7 +134,7 @@ def evaluate(model: Perception, data: SensorDataset, batch: int = 1024) -> dict[
     """Angle RMSE (deg) for IMU and image, rate RMSE (rad/s), camera-class accuracy."""
     model.eval()
     outs = [model(data.imu[i : i + batch], data.image[i : i + batch]) for i in range(0, len(data), batch)]
-    imu_est, img_est, logits = (torch.cat(o) for o in zip(*outs))
+    imu_est, img_est, logits = (torch.cat(o) for o in zip(*outs, strict=False))
     wrap = lambda d: torch.remainder(d + np.pi, 2 * np.pi) - np.pi  # noqa: E731
     imu_err = torch.rad2deg(wrap(angle_from_sincos(imu_est) - data.state[:, 1]))
     ok = data.camera_class == CAMERA_OK

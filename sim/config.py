@@ -54,7 +54,9 @@ class CameraConfig(Section):
     """Camera facing the pendulum."""
 
     rate_hz: int = doc("Frame rate (Hz); must divide the IMU rate.", 50, gt=0, le=65535)
-    height: int = doc(f"Image height (pixels); height x width <= {MAX_IMAGE_PIXELS} (one IMAGE frame).", 64, ge=8, le=255)
+    height: int = doc(
+        f"Image height (pixels); height x width <= {MAX_IMAGE_PIXELS} (one IMAGE frame).", 64, ge=8, le=255
+    )
     width: int = doc("Image width (pixels).", 64, ge=8, le=255)
     randomize: bool = doc("Domain randomization of lighting, exposure, blur, noise, pose.", True)
     occlusion_prob: float = doc("Per-frame probability of a partial occlusion fault.", 0.05, ge=0, le=1)
@@ -84,7 +86,9 @@ class RandomizationConfig(Section):
     def check(self) -> None:
         lo, hi = self.action_delay_substeps
         if lo > hi:
-            raise ValueError(f"action_delay_substeps: [{lo}, {hi}] is not an ordered range (allowed: [min, max], min <= max)")
+            raise ValueError(
+                f"action_delay_substeps: [{lo}, {hi}] is not an ordered range (allowed: [min, max], min <= max)"
+            )
 
 
 @dataclass(frozen=True)
@@ -122,16 +126,22 @@ class DeviceConfig(Section):
         if not self.name or len(self.name.encode()) > MAX_NAME_BYTES or "\0" in self.name:
             raise ValueError(f"name: {self.name!r} must be 1..{MAX_NAME_BYTES} UTF-8 bytes")
         if self.imu.rate_hz % self.stream_rate_hz:
-            raise ValueError(f"stream_rate_hz: {self.stream_rate_hz} does not divide imu.rate_hz {self.imu.rate_hz} (allowed: a divisor)")
+            raise ValueError(
+                f"stream_rate_hz: {self.stream_rate_hz} does not divide imu.rate_hz {self.imu.rate_hz} (allowed: a divisor)"
+            )
         if self.imu.rate_hz % self.camera.rate_hz:
-            raise ValueError(f"camera.rate_hz: {self.camera.rate_hz} does not divide imu.rate_hz {self.imu.rate_hz} (allowed: a divisor)")
+            raise ValueError(
+                f"camera.rate_hz: {self.camera.rate_hz} does not divide imu.rate_hz {self.imu.rate_hz} (allowed: a divisor)"
+            )
         if self.substeps_per_control > MAX_SAMPLES_PER_FRAME:
             raise ValueError(
                 f"stream_rate_hz: {self.stream_rate_hz} puts {self.substeps_per_control} IMU samples in a SENSOR frame "
                 f"(allowed: >= imu.rate_hz / {MAX_SAMPLES_PER_FRAME} = {self.imu.rate_hz / MAX_SAMPLES_PER_FRAME:g})"
             )
         if self.imu.position_m > self.physics.Lp:
-            raise ValueError(f"imu.position_m: {self.imu.position_m} m is beyond the pendulum (allowed: <= physics.Lp {self.physics.Lp})")
+            raise ValueError(
+                f"imu.position_m: {self.imu.position_m} m is beyond the pendulum (allowed: <= physics.Lp {self.physics.Lp})"
+            )
 
     @property
     def substeps_per_control(self) -> int:

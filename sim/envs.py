@@ -6,8 +6,9 @@ must stay on the light runtime path.)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -89,7 +90,7 @@ class FurutaBalanceEnv(gym.Env):
     **Version history**: v0, first version.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}  # noqa: RUF012 - gymnasium declares it so
 
     def __init__(
         self,
@@ -146,7 +147,7 @@ def load_env_config(config: str | Path | None = None, overrides: Sequence[str] =
 
 def episode_steps(device: DeviceConfig, task: TaskConfig) -> int:
     """Control steps in one episode: the TimeLimit."""
-    return int(round(task.episode_s * device.stream_rate_hz))
+    return round(task.episode_s * device.stream_rate_hz)
 
 
 def make_env(

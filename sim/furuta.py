@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
 Array = np.ndarray
-Scalar = Union[float, Array]
+Scalar = float | Array
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class FurutaParams:
         """Pendulum inertia about its centre of mass (mp Lp^2 / 12)."""
         return self.mp * self.Lp**2 / 12.0
 
-    def scaled(self, **factors: Scalar) -> "FurutaParams":
+    def scaled(self, **factors: Scalar) -> FurutaParams:
         """A copy with named parameters multiplied by factors (floats or (N,) arrays)."""
         return dataclasses.replace(self, **{k: getattr(self, k) * v for k, v in factors.items()})
 

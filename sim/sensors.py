@@ -201,15 +201,15 @@ def render_camera(
     lighting = bg + grad[:, 0] * rows[None, :, None] + grad[:, 1] * cols[None, None, :]
     img = lighting + clean * (u(rand.brightness) - bg)
     labels = np.full(n, CAMERA_OK, dtype=np.int64)
-    occl = rng.random(n) < rand.occlusion_prob
+    occl = np.less(rng.random(n), rand.occlusion_prob)
     if occl.any():
         img[occl] = _occlude(img[occl], rng)
         labels[occl] = CAMERA_OCCLUDED
-    black = rng.random(n) < rand.blackout_prob
+    black = np.less(rng.random(n), rand.blackout_prob)
     if black.any():
         img[black] = rng.uniform(0.0, 0.04, size=(int(black.sum()), 1, 1))
         labels[black] = CAMERA_BLACKOUT
-    blur = rng.random(n) < rand.blur_prob
+    blur = np.less(rng.random(n), rand.blur_prob)
     if blur.any():
         img[blur] = _box_blur(img[blur])
     img = img + rng.normal(size=img.shape) * u(rand.noise_sigma)

@@ -21,7 +21,9 @@ class TaskConfig(Section):
     """Balance upright, keep the arm near centre."""
 
     episode_s: float = doc("Episode length (s).", 5.0, gt=0, le=3600)
-    upright_deg: float = doc("|alpha| below this counts as upright; an episode succeeds if it never leaves.", 20.0, gt=0, le=180)
+    upright_deg: float = doc(
+        "|alpha| below this counts as upright; an episode succeeds if it never leaves.", 20.0, gt=0, le=180
+    )
     fall_deg: float = doc("Training episodes end when |alpha| exceeds this (>= upright_deg).", 30.0, gt=0, le=180)
     arm_limit_rad: float = doc("Episodes end when |theta| exceeds this (cable limits).", 2.5, gt=0)
     arm_weight: float = doc("Reward penalty weight on theta^2.", 0.5, ge=0)
@@ -29,7 +31,9 @@ class TaskConfig(Section):
 
     def check(self) -> None:
         if self.fall_deg < self.upright_deg:
-            raise ValueError(f"fall_deg: {self.fall_deg} is below upright_deg {self.upright_deg} (allowed: >= upright_deg)")
+            raise ValueError(
+                f"fall_deg: {self.fall_deg} is below upright_deg {self.upright_deg} (allowed: >= upright_deg)"
+            )
 
 
 def balance_reward(state: Array, action: Array, cfg: TaskConfig) -> Array:

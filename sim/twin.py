@@ -21,9 +21,9 @@ import signal
 import sys
 import time
 import tty
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -34,8 +34,8 @@ from sensorimotor.hardware.messages import (
     Command,
     Describe,
     Hello,
-    Message,
     ImageFrame,
+    Message,
     MessageError,
     MsgType,
     SensorBatch,
@@ -193,11 +193,13 @@ class Twin:
             self._send(MsgType.STATUS, self._status())
 
     def _status(self) -> Status:
-        flags = (StatusFlags.WATCHDOG_TRIPPED if self.watchdog_tripped else 0) | (
-            StatusFlags.STREAMING if self.streaming else 0
-        )
+        flags = StatusFlags.NONE
+        if self.watchdog_tripped:
+            flags |= StatusFlags.WATCHDOG_TRIPPED
+        if self.streaming:
+            flags |= StatusFlags.STREAMING
         d = self.decoder.stats
-        return Status(int(flags), d.frames_ok, d.frames_bad, self.truth.commands_applied)
+        return Status(flags, d.frames_ok, d.frames_bad, self.truth.commands_applied)
 
     def _track_truth(self) -> None:
         alpha = abs(float(wrap_angle(self.sim.state[0, 1])))
@@ -289,7 +291,9 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sensorimotor.sim.twin", description="Serve the simulated device on a pty.")
+    parser = argparse.ArgumentParser(
+        prog="python -m sensorimotor.sim.twin", description="Serve the simulated device on a pty."
+    )
     add_twin_arguments(parser)
     return run_from_args(parser.parse_args(argv))
 

@@ -74,7 +74,9 @@ def test_namespace_does_not_clash_with_python_control_and_training_stack_is_abse
     )
     out = json.loads(_run([runtime_venv / "python", "-c", code], cwd=tmp_path, timeout=HW_TIMEOUT_S).stdout)
     assert out["has_lqr"], f"`control` is not python-control: {out['control_file']}"
-    assert Path(out["cli_file"]).is_relative_to(runtime_venv.parent), f"imported from outside the venv: {out['cli_file']}"
+    assert Path(out["cli_file"]).is_relative_to(runtime_venv.parent), (
+        f"imported from outside the venv: {out['cli_file']}"
+    )
     assert not Path(out["cli_file"]).is_relative_to(ROOT), f"imported from the source tree: {out['cli_file']}"
     assert out["present"] == [], f"the runtime install pulled in the training stack: {out['present']}"
 

@@ -23,7 +23,7 @@ def test_rollout_is_seeded_and_resets_finished_episodes() -> None:
         obs = [env.reset()]
         dones = 0
         for k in range(40):
-            o, r, d, infos = env.step(np.full((4, 1), np.sin(k / 5.0), np.float32))
+            o, _r, d, infos = env.step(np.full((4, 1), np.sin(k / 5.0), np.float32))
             obs.append(o)
             dones += int(d.sum())
             for i in np.flatnonzero(d):

@@ -17,7 +17,10 @@ def test_shipped_config_and_presets_load(config_path: Path) -> None:
     for preset in (None, "quick", "tiny"):
         cfg = load_experiment(config_path, preset)
         assert isinstance(cfg, ExperimentConfig)
-    assert load_experiment(config_path, "tiny").rl.total_timesteps < load_experiment(config_path, "quick").rl.total_timesteps
+    assert (
+        load_experiment(config_path, "tiny").rl.total_timesteps
+        < load_experiment(config_path, "quick").rl.total_timesteps
+    )
     assert load_section(config_path, "device", DeviceConfig).imu.window == 64
     assert load_section(config_path, "loop", LoopConfig).rate_hz == 100
 
@@ -52,8 +55,14 @@ def test_cli_reports_config_errors_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("device:\n  encoder_cpr: many\nloop:\n  rate_hz: fast\n")
     cases = [
-        (["sensorimotor.control.cli", "train", "--config", str(bad), "--out", str(tmp_path / "o")], "device.encoder_cpr: expected an integer"),
-        (["sensorimotor.hardware.cli", "run", "--twin", "--model", "x.onnx", "--config", str(bad)], "loop.rate_hz: expected a number"),
+        (
+            ["sensorimotor.control.cli", "train", "--config", str(bad), "--out", str(tmp_path / "o")],
+            "device.encoder_cpr: expected an integer",
+        ),
+        (
+            ["sensorimotor.hardware.cli", "run", "--twin", "--model", "x.onnx", "--config", str(bad)],
+            "loop.rate_hz: expected a number",
+        ),
     ]
     for cmd, expected in cases:
         proc = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, timeout=120)
@@ -67,11 +76,20 @@ def test_cli_reports_config_errors_without_traceback(tmp_path: Path) -> None:
 MALFORMED = [
     ("device:\n  stream_rate_hz: 0\n", "device.stream_rate_hz: 0 is out of range (allowed: > 0"),
     ("rl:\n  batch_size: 0\n", "rl.batch_size: 0 is out of range (allowed: > 1)"),
-    ("device:\n  randomization:\n    action_delay_substeps: [8, 0]\n", "device.randomization.action_delay_substeps: [8, 0] is not an ordered range"),
-    ("device:\n  camera:\n    occlusion_prob: 1.5\n", "device.camera.occlusion_prob: 1.5 is out of range (allowed: >= 0 and <= 1)"),
+    (
+        "device:\n  randomization:\n    action_delay_substeps: [8, 0]\n",
+        "device.randomization.action_delay_substeps: [8, 0] is not an ordered range",
+    ),
+    (
+        "device:\n  camera:\n    occlusion_prob: 1.5\n",
+        "device.camera.occlusion_prob: 1.5 is out of range (allowed: >= 0 and <= 1)",
+    ),
     ("device:\n  stream_rate_hz: 300\n", "device.stream_rate_hz: 300 does not divide imu.rate_hz 1000"),
     ("device:\n  stream_rate_hz: 10\n", "device.stream_rate_hz: 10 puts 100 IMU samples in a SENSOR frame"),
-    ("device:\n  camera:\n    height: 100\n    width: 100\n", "device.camera.height: 100x100 = 10000 pixels does not fit one IMAGE frame"),
+    (
+        "device:\n  camera:\n    height: 100\n    width: 100\n",
+        "device.camera.height: 100x100 = 10000 pixels does not fit one IMAGE frame",
+    ),
     ("task:\n  fall_deg: -5\n", "task.fall_deg: -5.0 is out of range (allowed: > 0 and <= 180)"),
     ("loop:\n  rate_hz: .nan\n", "loop.rate_hz: must be a finite number"),
     ("rl:\n  gamma: 1.5\n", "rl.gamma: 1.5 is out of range (allowed: > 0 and <= 1)"),
@@ -104,7 +122,9 @@ def test_set_overrides_are_parsed_as_yaml_and_validated(config_path: Path) -> No
     assert cfg.device.randomization.action_delay_substeps == (0, 4)
     assert cfg.rl.total_timesteps == 1024 and cfg.device.camera.randomize is False
     assert cfg.rl.n_envs == 4  # the preset still applies underneath
-    with pytest.raises(ConfigError, match=r"with --set device.stream_rate_hz=0\): device.stream_rate_hz: 0 is out of range"):
+    with pytest.raises(
+        ConfigError, match=r"with --set device.stream_rate_hz=0\): device.stream_rate_hz: 0 is out of range"
+    ):
         load_experiment(config_path, None, ["device.stream_rate_hz=0"])
     with pytest.raises(ConfigError, match="device.imu.rat_hz: unknown field"):
         load_experiment(config_path, None, ["device.imu.rat_hz=5"])
@@ -116,9 +136,15 @@ def test_set_overrides_are_parsed_as_yaml_and_validated(config_path: Path) -> No
     ("cmd", "expected"),
     [
         (["sensorimotor.sim.twin", "--set", "device.camera.rate_hz=7"], "device.camera.rate_hz: 7 does not divide"),
-        (["sensorimotor.hardware.cli", "run", "--twin", "--model", "m.onnx", "--set", "loop.rate_hz=-1"], "loop.rate_hz: -1.0 is out of range"),
+        (
+            ["sensorimotor.hardware.cli", "run", "--twin", "--model", "m.onnx", "--set", "loop.rate_hz=-1"],
+            "loop.rate_hz: -1.0 is out of range",
+        ),
         (["sensorimotor.control.cli", "train", "--set", "rl.n_envs=0"], "rl.n_envs: 0 is out of range"),
-        (["sensorimotor.hardware.cli", "run", "--twin", "--model", "m.onnx", "--config", "/no/such.yaml"], "/no/such.yaml: no such config file"),
+        (
+            ["sensorimotor.hardware.cli", "run", "--twin", "--model", "m.onnx", "--config", "/no/such.yaml"],
+            "/no/such.yaml: no such config file",
+        ),
     ],
 )
 def test_every_command_takes_set_and_reports_bad_values(tmp_path: Path, cmd: list[str], expected: str) -> None:

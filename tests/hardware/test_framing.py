@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 
 import pytest
 from hypothesis import given
@@ -117,7 +118,7 @@ def test_crc16_check_value() -> None:
 
 
 def test_max_encoded_is_tight() -> None:
-    assert MAX_BODY == HEADER.size + MAX_PAYLOAD + 2
+    assert HEADER.size + MAX_PAYLOAD + 2 == MAX_BODY
     assert len(cobs_encode(b"\x01" * MAX_BODY)) + 1 == MAX_ENCODED
     largest = Frame(0x11, 0x0101, 0x01010101, b"\x01" * MAX_PAYLOAD)
     assert len(encode_frame(largest)) <= MAX_ENCODED
@@ -173,7 +174,7 @@ def test_stream_decoder_any_chunking(frames: list[Frame], cuts: list[int]) -> No
     stream = b"".join(encode_frame(f) for f in frames)
     bounds = sorted({0, len(stream), *(c % (len(stream) + 1) for c in cuts)})
     decoder = StreamDecoder()
-    out = [f for a, b in zip(bounds, bounds[1:]) for f in decoder.feed(stream[a:b])]
+    out = [f for a, b in itertools.pairwise(bounds) for f in decoder.feed(stream[a:b])]
     assert out == frames
     assert decoder.stats.frames_ok == len(frames)
     assert decoder.stats.frames_bad == decoder.stats.bytes_discarded == decoder.buffered == 0
@@ -196,7 +197,7 @@ def test_leading_and_repeated_delimiters_are_silent() -> None:
 def test_garbage_before_and_between_frames_is_skipped_and_counted() -> None:
     garbage = [b"\x13\x37\x42", b"\xff\xfe\xfd\x01\x02", b"\x05\x01"]
     frames = [frame(i) for i in range(3)]
-    stream = b"".join(g + b"\x00" + encode_frame(f) for g, f in zip(garbage, frames))
+    stream = b"".join(g + b"\x00" + encode_frame(f) for g, f in zip(garbage, frames, strict=False))
     decoder = StreamDecoder()
     assert decoder.feed(stream) == frames
     assert decoder.stats.frames_bad == 3

@@ -118,9 +118,7 @@ def test_truncation_at_chunk_boundaries_yields_whole_chunks(
         previous_end_time = end_time
 
 
-def test_truncation_anywhere_yields_a_growing_prefix(
-    sample: tuple[Path, list[LogMessage]], tmp_path: Path
-) -> None:
+def test_truncation_anywhere_yields_a_growing_prefix(sample: tuple[Path, list[LogMessage]], tmp_path: Path) -> None:
     path, expected = sample
     size = path.stat().st_size
     offsets = [*range(0, 40), *range(40, size, 37), size - 1, size]
@@ -164,9 +162,7 @@ def test_missing_file_raises_log_error_naming_file(tmp_path: Path) -> None:
         read_metadata(tmp_path / "nowhere.mcap")
 
 
-def test_corrupt_chunk_raises_log_error(
-    sample: tuple[Path, list[LogMessage]], tmp_path: Path
-) -> None:
+def test_corrupt_chunk_raises_log_error(sample: tuple[Path, list[LogMessage]], tmp_path: Path) -> None:
     path, _ = sample
     data = bytearray(path.read_bytes())
     end, _ = _chunk_ends(path)[1]
@@ -189,9 +185,7 @@ def test_numpy_values_are_serialized(tmp_path: Path) -> None:
         log.write_json(TOPIC_COMMAND, obj, log_time_ns=1)
     (message,) = iter_log(path)
     estimates = {"angle": 0.25, "speed": 2.0}
-    assert message.data == _compact(
-        {"cycle": 3, "volts": [0.5, -1.25], "clamped": True, "estimates": estimates}
-    )
+    assert message.data == _compact({"cycle": 3, "volts": [0.5, -1.25], "clamped": True, "estimates": estimates})
 
 
 @pytest.mark.parametrize("compression", ["zstd", "lz4", "none"])
@@ -217,9 +211,7 @@ def test_bad_arguments_are_rejected(tmp_path: Path) -> None:
 
 
 _frames = st.lists(
-    st.tuples(
-        st.sampled_from([TOPIC_RX, TOPIC_TX]), st.binary(max_size=64), st.integers(0, 2**32 - 1)
-    ),
+    st.tuples(st.sampled_from([TOPIC_RX, TOPIC_TX]), st.binary(max_size=64), st.integers(0, 2**32 - 1)),
     max_size=40,
 )
 

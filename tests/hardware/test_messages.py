@@ -132,7 +132,7 @@ def test_sensor_batch_round_trip(data: tuple[list[float], list[int]]) -> None:
 def test_command_round_trip(volts: list[float]) -> None:
     command = Command(tuple(volts))
     assert Command.unpack(command.pack()) == command
-    assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-30) for a, b in zip(command.volts, volts))
+    assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-30) for a, b in zip(command.volts, volts, strict=False))
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])

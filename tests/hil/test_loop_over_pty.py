@@ -44,7 +44,9 @@ def device_port(request: pytest.FixtureRequest, config_path: Path):
 
 
 def _hw(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sensorimotor.hardware.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "sensorimotor.hardware.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_frames_flow_both_ways_log_holds_every_frame_and_replay_reproduces(device_port, small_model, tmp_path) -> None:
@@ -56,7 +58,9 @@ def test_frames_flow_both_ways_log_holds_every_frame_and_replay_reproduces(devic
     client = DeviceClient(transport, recorder)
     info = client.connect(1.0)
     policy.check_device(info, 100.0)
-    loop = ControlLoop(client, policy, 100.0, actuator_limits([(a.min, a.max) for a in info.actuators], 5.0), 0.5, recorder)
+    loop = ControlLoop(
+        client, policy, 100.0, actuator_limits([(a.min, a.max) for a in info.actuators], 5.0), 0.5, recorder
+    )
     client.start()
     stats = loop.run(2.0)
     client.stop()
@@ -85,7 +89,9 @@ def test_sensor_silence_sends_zero_volts_and_stops(small_model, config_path, tmp
     client = DeviceClient(transport, recorder)
     policy = OnnxPolicy(small_model)
     info = client.connect(1.0)
-    loop = ControlLoop(client, policy, 100.0, actuator_limits([(a.min, a.max) for a in info.actuators], 5.0), 0.2, recorder)
+    loop = ControlLoop(
+        client, policy, 100.0, actuator_limits([(a.min, a.max) for a in info.actuators], 5.0), 0.2, recorder
+    )
     client.start()
     threading.Timer(0.5, os.kill, (twin.proc.pid, signal.SIGSTOP)).start()  # the device freezes
     try:
@@ -102,7 +108,9 @@ def test_sensor_silence_sends_zero_volts_and_stops(small_model, config_path, tmp
 
 def test_hw_run_twin_then_replay_cli(small_model, tmp_path) -> None:
     log, summary = tmp_path / "run.mcap", tmp_path / "s.json"
-    proc = _hw("run", "--twin", "--model", str(small_model), "--duration", "2", "--record", str(log), "--json", str(summary))
+    proc = _hw(
+        "run", "--twin", "--model", str(small_model), "--duration", "2", "--record", str(log), "--json", str(summary)
+    )
     assert proc.returncode == 0, proc.stderr
     s = json.loads(summary.read_text())
     assert s["commands"] > 150 and s["frames_lost"] == 0 and "twin" in s

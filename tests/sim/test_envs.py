@@ -40,8 +40,8 @@ def test_same_seed_same_trajectory_bit_for_bit() -> None:
         return out
 
     a, b, c = rollout(3), rollout(3), rollout(4)
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
-    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=False))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=False))
 
 
 def test_episode_starts_near_upright_and_terminates_after_a_fall() -> None:
@@ -49,7 +49,7 @@ def test_episode_starts_near_upright_and_terminates_after_a_fall() -> None:
     _, info = env.reset(seed=1)
     assert abs(info["state"][1]) <= np.deg2rad(10)  # held still during the warm-up, then released
     for _ in range(300):
-        _, _, terminated, truncated, info = env.step(np.zeros(1, np.float32))
+        _, _, terminated, _truncated, info = env.step(np.zeros(1, np.float32))
         if terminated:
             break
     assert terminated and abs(info["state"][1]) > np.deg2rad(30)

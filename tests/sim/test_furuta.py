@@ -25,7 +25,9 @@ def test_power_balance_with_motor_and_damping() -> None:
         x = rng.normal(size=4) * np.array([1.0, 2.0, 5.0, 5.0])
         v = rng.uniform(-5, 5)
         h = 1e-6
-        de = (energy(x + h * derivative(x, np.array(v), P), P) - energy(x - h * derivative(x, np.array(v), P), P)) / (2 * h)
+        de = (energy(x + h * derivative(x, np.array(v), P), P) - energy(x - h * derivative(x, np.array(v), P), P)) / (
+            2 * h
+        )
         power = motor_torque(v, x[2], P) * x[2] - P.Dr * x[2] ** 2 - P.Dp * x[3] ** 2
         assert np.isclose(de, power, rtol=1e-5, atol=1e-9)
 

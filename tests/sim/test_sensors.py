@@ -71,7 +71,9 @@ def test_encoder_quantization() -> None:
 
 def test_white_noise_sigma_is_density_over_sqrt_dt() -> None:
     dt = 1e-3
-    params = ImuNoiseParams(gyro_random_walk=0.0, accel_random_walk=0.0, gyro_turn_on_sigma=0.0, accel_turn_on_sigma=0.0)
+    params = ImuNoiseParams(
+        gyro_random_walk=0.0, accel_random_walk=0.0, gyro_turn_on_sigma=0.0, accel_turn_on_sigma=0.0
+    )
     noise = ImuNoise(20000, dt, params, np.random.default_rng(0))
     sample = noise.sample(np.zeros((20000, 6)))
     expected = np.array([params.gyro_noise_density] * 3 + [params.accel_noise_density] * 3) / np.sqrt(dt)
