@@ -1,6 +1,6 @@
 """The fixed-rate control loop: sensor frames in, ONNX model, clamped command out, all logged.
 
-Timing (DESIGN.md): cycles run on absolute monotonic deadlines ``t0 + k * period``,
+Timing (the ros2_control way): cycles run on absolute monotonic deadlines ``t0 + k * period``,
 with ``t0`` just after the first SENSOR frame's arrival so that, at matching rates, each
 cycle acts on a fresh frame;
 an overrun skips the missed cycles instead of catching up, and is counted. Between

@@ -34,7 +34,7 @@ Scalar = float | Array
 
 @dataclass(frozen=True)
 class FurutaParams:
-    """Physical parameters (SI). Defaults: Quanser Qube-Servo 2 (DESIGN.md table)."""
+    """Physical parameters (SI). Defaults: Quanser Qube-Servo 2 (rotary pendulum workbook values; docs/configs.md)."""
 
     Rm: Scalar = 8.4  # motor resistance, ohm
     kt: Scalar = 0.042  # torque constant, N*m/A
