@@ -16,7 +16,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-from sensorimotor.hardware.spec import PROTOCOL_VERSION
+PROTOCOL_VERSION = 2
 
 #: HELLO and DESCRIBE are accepted whatever the frame's version: their payloads start with
 #: the sender's protocol version, so two sides of different versions can say what they speak.

@@ -18,8 +18,8 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from sensorimotor.hardware.framing import MAX_PAYLOAD, PROTOCOL_VERSION, Frame
-from sensorimotor.hardware.spec import MAX_SAMPLES_PER_FRAME, Actuator, Channel, DeviceSpec, SpecError
+from sensorimotor.hardware.framing import PROTOCOL_VERSION, Frame
+from sensorimotor.hardware.spec import MAX_IMAGE_PIXELS, MAX_SAMPLES_PER_FRAME, Actuator, Channel, DeviceSpec, SpecError
 
 
 class MsgType(IntEnum):
@@ -229,7 +229,7 @@ class ImageFrame:
     """IMAGE (device -> host): one grayscale image, row-major uint8."""
 
     MSG_TYPE: ClassVar[MsgType] = MsgType.IMAGE
-    MAX_PIXELS: ClassVar[int] = MAX_PAYLOAD - 2  # the payload starts with height, width
+    MAX_PIXELS: ClassVar[int] = MAX_IMAGE_PIXELS
 
     pixels: np.ndarray  # (height, width) uint8
 

@@ -18,11 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-PROTOCOL_VERSION = 2
+from sensorimotor.hardware.framing import MAX_PAYLOAD, PROTOCOL_VERSION
+
+__all__ = ["PROTOCOL_VERSION", "Actuator", "Channel", "DeviceSpec", "SpecError", "compare"]
 
 #: Limits that come from the wire format (u8/u16 fields, the payload size).
 MAX_SAMPLES_PER_FRAME = 64
-MAX_IMAGE_PIXELS = 4606  # MAX_PAYLOAD - 2 header bytes of an IMAGE frame
+MAX_IMAGE_PIXELS = MAX_PAYLOAD - 2  # an IMAGE payload: height, width, pixels
 MAX_NAME_BYTES = 16
 MAX_LABEL_BYTES = 8
 

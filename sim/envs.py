@@ -101,9 +101,10 @@ class FurutaBalanceEnv(gym.Env):
         config: str | Path | None = None,
         overrides: Sequence[str] = (),
     ) -> None:
-        loaded_device, loaded_task = load_env_config(config, overrides)
-        self.device_cfg = device or loaded_device
-        self.task = task or loaded_task
+        if device is None or task is None:  # read the file only for what was not given
+            loaded_device, loaded_task = load_env_config(config, overrides)
+            device, task = device or loaded_device, task or loaded_task
+        self.device_cfg, self.task = device, task
         self.randomize = randomize
         self.render_mode = render_mode
         self.observation_space = raw_observation_space(self.device_cfg)
@@ -155,8 +156,9 @@ def make_env(
     overrides: Sequence[str] = (), **kw: Any,
 ) -> gym.Env:  # fmt: skip
     """FurutaBalanceEnv with the TimeLimit its config implies (as registered for the shipped config)."""
-    loaded_device, loaded_task = load_env_config(config, overrides)
-    device, task = device or loaded_device, task or loaded_task
+    if device is None or task is None:
+        loaded_device, loaded_task = load_env_config(config, overrides)
+        device, task = device or loaded_device, task or loaded_task
     return gym.wrappers.TimeLimit(FurutaBalanceEnv(device, task, **kw), max_episode_steps=episode_steps(device, task))
 
 
