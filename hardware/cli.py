@@ -147,12 +147,17 @@ class TwinProcess:
             self.truth_path.unlink(missing_ok=True)
 
 
+def _check_output_folders(*paths: Path | None) -> None:
+    """Refuse, before any work, an output path whose folder does not exist."""
+    for path in paths:
+        if path is not None and not path.parent.is_dir():
+            raise ConfigError(f"{path}: folder {path.parent} does not exist; create it or choose another path")
+
+
 def _run(args: argparse.Namespace) -> int:
     loop_cfg = load_section(args.config, "loop", LoopConfig, overrides=args.overrides)
     rate = args.rate or loop_cfg.rate_hz
-    for path in (args.record, args.json):
-        if path is not None and not path.parent.is_dir():
-            raise ConfigError(f"{path}: folder {path.parent} does not exist; create it or choose another path")
+    _check_output_folders(args.record, args.json)
     policy = OnnxPolicy(args.model)  # checked before anything is sent to a device
     twin = TwinProcess(args.config, args.seed, args.twin_garbage, args.overrides) if args.twin else None
     try:
@@ -222,9 +227,7 @@ def _print_summary(s: dict) -> None:
 def _replay(args: argparse.Namespace) -> int:
     from sensorimotor.hardware.replay import plot_replay, replay
 
-    for path in (args.json, args.plot):
-        if path is not None and not path.parent.is_dir():
-            raise ConfigError(f"{path}: folder {path.parent} does not exist; create it or choose another path")
+    _check_output_folders(args.json, args.plot)
     policy = OnnxPolicy(args.model)
     t0 = time.perf_counter()
     result = replay(args.log, policy)

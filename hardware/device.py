@@ -128,11 +128,9 @@ class DeviceClient:
                 self.recorder.write_frame(TOPIC_RX, frame_body(frame), log_time_ns=t, seq=frame.seq)
             self.stats.frames_in += 1
             self.stats.seq.update(frame.seq)
-            if frame.msg_type == MsgType.DESCRIBE and Describe.peek_version(frame.payload) not in (
-                None,
-                PROTOCOL_VERSION,
-            ):
-                raise _version_error(self.transport.name, Describe.peek_version(frame.payload) or 0)
+            version = Describe.peek_version(frame.payload) if frame.msg_type == MsgType.DESCRIBE else None
+            if version not in (None, PROTOCOL_VERSION):
+                raise _version_error(self.transport.name, version or 0)
             try:
                 out.append(Received(frame, parse_message(frame), t))
             except MessageError:

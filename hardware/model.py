@@ -86,7 +86,7 @@ class OnnxPolicy:
         have = {a.name: a for a in [*self.session.get_inputs(), *self.session.get_outputs()]}
         inputs = tuple(a.name for a in self.session.get_inputs())
         outputs = tuple(a.name for a in self.session.get_outputs())
-        if sorted(inputs) != sorted(INPUT_NAMES) or tuple(outputs) != OUTPUT_NAMES:
+        if sorted(inputs) != sorted(INPUT_NAMES) or outputs != OUTPUT_NAMES:
             raise ModelError(
                 f"{self.path} has inputs {inputs} and outputs {outputs}; expected {INPUT_NAMES} and {OUTPUT_NAMES}"
             )
