@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="--twin only: seed of the twin's randomization and noise")
     run.add_argument("--json", type=Path, default=None, help="also write the run summary as JSON here")
     run.add_argument(
+        "--lockstep", action="store_true",
+        help="--twin only: the twin advances one control period per command and the loop acts on each sensor "
+             "frame as it comes; deterministic (same seed, same log) and faster than real time",
+    )  # fmt: skip
+    run.add_argument(
         "--twin-garbage",
         type=float,
         default=0.0,
@@ -113,8 +118,9 @@ class TwinProcess:
     """``python -m sensorimotor.sim.twin`` in a subprocess; the host reaches it through its pty like real hardware."""
 
     def __init__(
-        self, config: Path | None, seed: int, garbage_prob: float = 0.0, overrides: Sequence[str] = ()
-    ) -> None:
+        self, config: Path | None, seed: int, garbage_prob: float = 0.0, overrides: Sequence[str] = (),
+        lockstep: bool = False,
+    ) -> None:  # fmt: skip
         self.truth_path = Path(tempfile.mkstemp(prefix="twin-truth-", suffix=".json")[1])
         cmd = [sys.executable, "-m", "sensorimotor.sim.twin", "--seed", str(seed), "--truth", str(self.truth_path)]
         cmd += ["--config", str(config)] if config is not None else []
@@ -122,6 +128,8 @@ class TwinProcess:
             cmd += ["--set", item]
         if garbage_prob:
             cmd += ["--inject-garbage", str(garbage_prob)]
+        if lockstep:
+            cmd += ["--lockstep"]
         self.proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -159,7 +167,9 @@ def _run(args: argparse.Namespace) -> int:
     rate = args.rate or loop_cfg.rate_hz
     _check_output_folders(args.record, args.json)
     policy = OnnxPolicy(args.model)  # checked before anything is sent to a device
-    twin = TwinProcess(args.config, args.seed, args.twin_garbage, args.overrides) if args.twin else None
+    if args.lockstep and not args.twin:
+        raise ConfigError("--lockstep needs --twin: only the simulated device can wait for each command")
+    twin = TwinProcess(args.config, args.seed, args.twin_garbage, args.overrides, args.lockstep) if args.twin else None
     try:
         summary = _run_on_port(twin.port if twin else args.port, policy, loop_cfg, rate, args)
     finally:
@@ -187,7 +197,7 @@ def _run_on_port(port: str, policy: OnnxPolicy, loop_cfg: LoopConfig, rate: floa
         loop = ControlLoop(client, policy, rate, limits, loop_cfg.sensor_timeout_s, recorder)
         client.start()
         try:
-            stats = loop.run(args.duration)
+            stats = loop.run_lockstep(args.duration) if args.lockstep else loop.run(args.duration)
         finally:
             client.stop()
         d = client.decoder.stats

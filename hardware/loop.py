@@ -162,6 +162,28 @@ class ControlLoop:
             self._absorb(self.client.poll())
         return self.last_sensor_ns + PHASE_NS
 
+    def run_lockstep(self, duration_s: float) -> LoopStats:
+        """Against a lockstep twin: one cycle per fresh SENSOR frame, no wall-clock pacing.
+
+        The twin advances one control period per command, so ``duration_s`` is device
+        time (``duration_s * rate`` cycles) and the run takes as long as the host needs.
+        """
+        cycles = round(duration_s * 1e9 / self.period_ns)
+        t0 = self.client.now_ns()
+        self.last_sensor_ns = t0
+        acted_on = -1
+        for k in range(cycles):
+            while self.last_sensor_seq == acted_on or not self.windows.ready:
+                if self.client.now_ns() - self.last_sensor_ns > self.sensor_timeout_ns:
+                    break  # the cycle reports the sensor timeout
+                self.client.transport.wait_readable(0.01)
+                self._absorb(self.client.poll())
+            acted_on = self.last_sensor_seq
+            self._cycle(k)
+            self.stats.cycles += 1
+        self.stats.elapsed_s = (self.client.now_ns() - t0) / 1e9
+        return self.stats
+
     def run(self, duration_s: float) -> LoopStats:
         """Run cycles on absolute deadlines for ``duration_s`` seconds."""
         t0 = self._align(self.sensor_timeout_ns / 1e9)

@@ -36,6 +36,27 @@ class PhysicsConfig(Section):
     Lp: float = doc("Pendulum length (m).", 0.129, gt=0)
     Dp: float = doc("Pendulum viscous damping (N*m*s/rad).", 0.00005, ge=0)
     g: float = doc("Gravity (m/s^2).", 9.81, gt=0)
+    coulomb_r: float = doc("Arm Coulomb friction (N*m).", 4e-4, ge=0, le=0.1)
+    static_r: float = doc("Arm breakaway (static) friction near rest (N*m).", 6e-4, ge=0, le=0.1)
+    coulomb_p: float = doc("Pendulum bearing Coulomb friction (N*m).", 2e-6, ge=0, le=0.01)
+    static_p: float = doc("Pendulum bearing breakaway friction (N*m).", 4e-6, ge=0, le=0.01)
+    v_stribeck: float = doc("Stribeck velocity: static friction fades to Coulomb above it (rad/s).", 0.05, gt=0)
+    v_smooth: float = doc(
+        "Friction regularization velocity (rad/s); below ~0.002 explicit RK4 at 1 kHz turns stiff.", 0.005,
+        ge=0.001, le=1,
+    )  # fmt: skip
+    v_deadzone: float = doc("Amplifier deadzone: commands below it move nothing (V).", 0.05, ge=0, le=2)
+    v_sat: float = doc("Amplifier output saturation (V).", 10.0, gt=0, le=48)
+    theta_stop: float = doc("Arm end-stop, the cable limit (rad).", 3.0, gt=0, le=10)
+    k_stop: float = doc("End-stop stiffness (N*m/rad); above ~2000 RK4 at 1 kHz turns unstable.", 20.0, gt=0, le=2000)
+    c_stop: float = doc("End-stop damping per rad of penetration (N*m*s/rad^2).", 4.0, ge=0, le=50)
+
+    def check(self) -> None:
+        if self.static_r < self.coulomb_r or self.static_p < self.coulomb_p:
+            raise ValueError(
+                f"static_r/static_p: breakaway friction ({self.static_r}, {self.static_p}) below Coulomb "
+                f"({self.coulomb_r}, {self.coulomb_p}) (allowed: static >= coulomb on each joint)"
+            )
 
 
 @dataclass(frozen=True)
@@ -45,8 +66,19 @@ class ImuConfig(Section):
     rate_hz: int = doc("IMU sample rate = physics substep rate (Hz).", 1000, gt=0, le=65535)
     window: int = doc("IMU samples per model input window.", 64, ge=8, le=4096)
     position_m: float = doc("IMU distance from the pendulum pivot along the link (m).", 0.1, ge=0)
-    noise: bool = doc("Apply white noise and bias (false: ideal IMU).", True)
+    noise: bool = doc("Apply white noise, bias, saturation and scale error (false: ideal IMU).", True)
     noise_scale: float = doc("Multiplier on every noise density and bias sigma.", 1.0, ge=0)
+    gyro_noise_density: float = doc("Gyro white noise density (rad/s/sqrt(Hz)).", 3.39e-4, ge=0)
+    gyro_random_walk: float = doc("Gyro bias random walk (rad/s^2/sqrt(Hz)).", 3.88e-5, ge=0)
+    gyro_bias_tau: float = doc("Gyro bias correlation time (s).", 1000.0, gt=0)
+    gyro_turn_on_sigma: float = doc("Gyro turn-on bias sigma, drawn per episode (rad/s).", 8.7e-3, ge=0)
+    accel_noise_density: float = doc("Accelerometer white noise density (m/s^2/sqrt(Hz)).", 4e-3, ge=0)
+    accel_random_walk: float = doc("Accelerometer bias random walk (m/s^3/sqrt(Hz)).", 6e-3, ge=0)
+    accel_bias_tau: float = doc("Accelerometer bias correlation time (s).", 300.0, gt=0)
+    accel_turn_on_sigma: float = doc("Accelerometer turn-on bias sigma, drawn per episode (m/s^2).", 0.196, ge=0)
+    gyro_range: float = doc("Gyro saturation (rad/s; 34.9 = 2000 deg/s).", 34.9, gt=0)
+    accel_range: float = doc("Accelerometer saturation (m/s^2; 156.9 = 16 g).", 156.9, gt=0)
+    scale_error: float = doc("Scale-factor error sigma per axis, drawn per episode (fraction).", 0.0, ge=0, le=0.5)
 
 
 @dataclass(frozen=True)
@@ -61,8 +93,23 @@ class CameraConfig(Section):
     randomize: bool = doc("Domain randomization of lighting, exposure, blur, noise, pose.", True)
     occlusion_prob: float = doc("Per-frame probability of a partial occlusion fault.", 0.05, ge=0, le=1)
     blackout_prob: float = doc("Per-frame probability of a blackout fault.", 0.03, ge=0, le=1)
+    exposure_ms: tuple[float, float] = doc(
+        "Exposure time range [min, max] (ms), drawn per episode; the pendulum's motion during it blurs the frame.",
+        (0.5, 6.0), ge=0, le=100,
+    )  # fmt: skip
+    background: tuple[float, float] = doc("Background level range (0-1), per episode.", (0.05, 0.35), ge=0, le=1)
+    brightness: tuple[float, float] = doc("Pendulum intensity range (0-1), per episode.", (0.6, 1.0), ge=0, le=1)
+    gradient: float = doc("Largest lighting gradient across the image (intensity), per episode.", 0.15, ge=0, le=1)
+    texture: float = doc("Largest background texture amplitude (intensity), per episode.", 0.08, ge=0, le=1)
+    noise_sigma: tuple[float, float] = doc("Pixel noise sigma range (intensity), per episode.", (0.0, 0.06), ge=0, le=1)
+    shift_px: float = doc("Camera pose offset: translation up to +-shift_px pixels, per episode.", 2.0, ge=0, le=16)
+    roll_deg: float = doc("Camera pose offset: roll up to +-roll_deg, per episode.", 2.0, ge=0, le=45)
 
     def check(self) -> None:
+        for name in ("exposure_ms", "background", "brightness", "noise_sigma"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise ValueError(f"{name}: [{lo}, {hi}] is not an ordered range (allowed: [min, max], min <= max)")
         if self.height * self.width > MAX_IMAGE_PIXELS:
             raise ValueError(
                 f"height: {self.height}x{self.width} = {self.height * self.width} pixels does not fit one IMAGE "
@@ -78,17 +125,24 @@ class RandomizationConfig(Section):
     length: float = doc("Relative spread of arm and pendulum lengths.", 0.05, ge=0, lt=1)
     damping: float = doc("Relative spread of viscous damping.", 0.5, ge=0, le=1)
     motor: float = doc("Relative spread of Rm, kt, km.", 0.1, ge=0, lt=1)
+    friction: float = doc("Relative spread of Coulomb and static friction (both joints).", 0.5, ge=0, le=1)
+    deadzone: float = doc("Relative spread of the amplifier deadzone.", 0.5, ge=0, le=1)
     action_delay_substeps: tuple[int, int] = doc(
-        "Command-to-actuator delay range [min, max] in physics substeps, drawn each control step "
-        "(the loop acts < 1 ms after a sensor frame; the rest is margin for USB-serial latency).", (0, 8), ge=0, le=1000,
+        "Command-to-actuator delay range [min, max] (physics substeps), drawn per episode; a FIFO, so a delay "
+        "longer than a control period loses no command.", (0, 8), ge=0, le=1000,
     )  # fmt: skip
+    imu_delay_substeps: tuple[int, int] = doc(
+        "IMU/encoder-to-host delay range [min, max] (substeps), drawn per episode.", (0, 2), ge=0, le=1000
+    )
+    camera_delay_substeps: tuple[int, int] = doc(
+        "Camera-to-host latency range [min, max] (substeps), drawn per episode.", (5, 20), ge=0, le=1000
+    )
 
     def check(self) -> None:
-        lo, hi = self.action_delay_substeps
-        if lo > hi:
-            raise ValueError(
-                f"action_delay_substeps: [{lo}, {hi}] is not an ordered range (allowed: [min, max], min <= max)"
-            )
+        for name in ("action_delay_substeps", "imu_delay_substeps", "camera_delay_substeps"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise ValueError(f"{name}: [{lo}, {hi}] is not an ordered range (allowed: [min, max], min <= max)")
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,20 @@
 """Batched simulated device: N Furuta pendulums with sensors, latency and randomization.
 
-This is the numpy core under the Gymnasium envs, the perception data generator, the
-vectorized RL env and the twin. One *substep* is one physics step and one IMU/encoder
-sample (``imu.rate_hz``); a *control step* is ``substeps_per_control`` substeps, with
-the new command taking effect after a randomized delay (Isaac Lab style, in substeps).
+The Python face of the compiled core (:mod:`sensorimotor.sim.core`), used by the
+Gymnasium envs, the vector envs, the perception data generator, evaluation and the twin.
+One *substep* is one physics step and one IMU/encoder sample (``imu.rate_hz``); a
+*control step* is ``substeps_per_control`` substeps. Commands pass through a FIFO and
+reach the motor after the episode's actuator delay; sensor data reaches the host after
+its stream's delay (all in substeps, drawn per episode from ``device.randomization``).
 
 Raw observation (what the device streams and the exported model consumes)::
 
     imu      (N, 6, W) float32  gyro xyz rad/s, accel xyz m/s^2, oldest sample first
     encoder  (N, W)    float32  motor encoder counts, sampled with the IMU
-    image    (N, 1, H, W) uint8    latest camera frame (camera.height x camera.width)
+    image    (N, 1, H, W) uint8    latest camera frame that has reached the host
+
+Seeding: env ``i`` of ``FurutaSim(cfg, n, seed)`` is the env of ``FurutaSim(cfg, 1, seed + i)``,
+bit for bit, and its k-th episode depends only on (seed + i, k).
 """
 
 from __future__ import annotations
@@ -18,21 +23,19 @@ import dataclasses
 
 import numpy as np
 
+from sensorimotor.sim import core
 from sensorimotor.sim.config import DeviceConfig
-from sensorimotor.sim.furuta import FurutaParams, rk4_step
-from sensorimotor.sim.sensors import (
-    CAMERA_OK,
-    CameraRandomization,
-    ImuNoise,
-    ImuNoiseParams,
-    encoder_counts,
-    imu_ideal,
-    render_camera,
-)
+from sensorimotor.sim.furuta import PARAM_NAMES, FurutaParams
+from sensorimotor.sim.rng import env_keys
+from sensorimotor.sim.sensors import metres_per_pixel
 
 Array = np.ndarray
 
-_GROUPS = {"mass": ("mr", "mp"), "length": ("Lr", "Lp"), "damping": ("Dr", "Dp"), "motor": ("Rm", "kt", "km")}
+_GROUPS = {
+    "mass": ("mr", "mp"), "length": ("Lr", "Lp"), "damping": ("Dr", "Dp"), "motor": ("Rm", "kt", "km"),
+    "friction": ("coulomb_r", "static_r", "coulomb_p", "static_p"), "deadzone": ("v_deadzone",),
+}  # fmt: skip
+PARALLEL_MIN_ENVS = 8  # below this, one thread is faster than waking the pool
 
 
 def nominal_params(cfg: DeviceConfig) -> FurutaParams:
@@ -40,163 +43,203 @@ def nominal_params(cfg: DeviceConfig) -> FurutaParams:
     return FurutaParams(**dataclasses.asdict(cfg.physics))
 
 
-def camera_randomization(cfg: DeviceConfig) -> CameraRandomization:
-    """Camera randomization ranges from the config (identity ranges when disabled)."""
+def settings(cfg: DeviceConfig, imu: bool = True, camera: bool = True) -> core.Settings:
+    """Sizes, rates and noise model of the compiled core for a device config."""
+    r = cfg.randomization
+    ring = cfg.imu.window + r.imu_delay_substeps[1] + 1
+    spf = cfg.substeps_per_frame
+    return core.Settings(
+        dt=1.0 / cfg.imu.rate_hz, substeps=cfg.substeps_per_control, window=cfg.imu.window, ring=ring,
+        frame_substeps=spf, frames=r.camera_delay_substeps[1] // spf + 2,
+        queue=r.action_delay_substeps[1] // cfg.substeps_per_control + 2,
+        warmup=max(ring, spf + r.camera_delay_substeps[1] + 1), cpr=float(cfg.encoder_cpr),
+        use_imu=imu, use_camera=camera, imu_noise=cfg.imu.noise, imu_position=cfg.imu.position_m,
+        height=cfg.camera.height, width=cfg.camera.width, m_per_px=metres_per_pixel(cfg.image_shape),
+        occlusion_prob=cfg.camera.occlusion_prob, blackout_prob=cfg.camera.blackout_prob, v_max=cfg.v_max,
+    )  # fmt: skip
+
+
+def imu_noise_table(cfg: DeviceConfig) -> Array:
+    """(6, 6) per channel: white sigma per sample, walk sigma per sample, bias decay, turn-on sigma, range, scale sigma."""
+    i, dt = cfg.imu, 1.0 / cfg.imu.rate_hz
+    k = i.noise_scale if i.noise else 0.0
+    rows = []
+    for gyro in (True, False):
+        dens, walk, tau, on, rng = (
+            (i.gyro_noise_density, i.gyro_random_walk, i.gyro_bias_tau, i.gyro_turn_on_sigma, i.gyro_range)
+            if gyro
+            else (i.accel_noise_density, i.accel_random_walk, i.accel_bias_tau, i.accel_turn_on_sigma, i.accel_range)
+        )
+        rows += [
+            [k * dens / np.sqrt(dt), k * walk * np.sqrt(dt), np.exp(-dt / tau), k * on, rng, k * i.scale_error]
+        ] * 3
+    return np.array(rows, np.float64)
+
+
+def ranges(cfg: DeviceConfig, randomize: bool = True) -> core.Ranges:
+    """What each reset draws from. ``randomize=False``: nominal physics and the shortest delays."""
+    nominal = nominal_params(cfg)
+    r = cfg.randomization
+    scale = np.ones((len(PARAM_NAMES), 2))
+    if randomize:
+        for group, names in _GROUPS.items():
+            spread = getattr(r, group)
+            for name in names:
+                scale[PARAM_NAMES.index(name)] = (1.0 - spread, 1.0 + spread)
+    delays = [r.action_delay_substeps, r.imu_delay_substeps, r.camera_delay_substeps]
+    delay = np.array([d if randomize else (d[0], d[0]) for d in delays], np.int64)
+    ini = cfg.initial
+    a = np.deg2rad(ini.angle_deg)
+    initial = np.array([[-ini.arm_rad, ini.arm_rad], [-a, a], [0.0, 0.0], [-ini.rate_rad_s, ini.rate_rad_s]])
+    return core.Ranges(
+        nominal=np.array([float(getattr(nominal, n)) for n in PARAM_NAMES]), scale=scale, delay=delay,
+        initial=initial, camera=camera_ranges(cfg),
+    )  # fmt: skip
+
+
+def camera_ranges(cfg: DeviceConfig) -> Array:
+    """(N_CAM, 2) per-episode camera parameter ranges (fixed, plain values when ``camera.randomize`` is off)."""
     c = cfg.camera
     if not c.randomize:
-        return CameraRandomization(
-            brightness=(0.9, 0.9), background=(0.2, 0.2), gradient=0.0, noise_sigma=(0.0, 0.0),
-            blur_prob=0.0, shift_px=0.0, roll_deg=0.0,
-            occlusion_prob=c.occlusion_prob, blackout_prob=c.blackout_prob,
-        )  # fmt: skip
-    return CameraRandomization(occlusion_prob=c.occlusion_prob, blackout_prob=c.blackout_prob)
-
-
-def imu_noise_params(cfg: DeviceConfig) -> ImuNoiseParams:
-    """IMU noise parameters scaled by ``imu.noise_scale`` (zero when noise is off)."""
-    scale = cfg.imu.noise_scale if cfg.imu.noise else 0.0
-    base = ImuNoiseParams()
-    return dataclasses.replace(
-        base, **{f.name: getattr(base, f.name) * scale for f in dataclasses.fields(base) if not f.name.endswith("tau")}
-    )
+        fixed = {"background": 0.2, "brightness": 0.9}
+        return np.array([[fixed.get(n, 0.0)] * 2 for n in core.CAM_EPISODE_NAMES])
+    roll = np.deg2rad(c.roll_deg)
+    table = {
+        "background": c.background, "brightness": c.brightness, "gradient_rows": (-c.gradient, c.gradient),
+        "gradient_cols": (-c.gradient, c.gradient), "texture_amplitude": (0.0, c.texture),
+        "texture_cycles": (1.0, 6.0), "texture_angle": (0.0, np.pi), "texture_phase": (0.0, 2 * np.pi),
+        "noise_sigma": c.noise_sigma, "shift_x_px": (-c.shift_px, c.shift_px), "shift_y_px": (-c.shift_px, c.shift_px),
+        "roll_rad": (-roll, roll), "exposure_s": (c.exposure_ms[0] / 1000.0, c.exposure_ms[1] / 1000.0),
+    }  # fmt: skip
+    return np.array([table[n] for n in core.CAM_EPISODE_NAMES], np.float64)
 
 
 class FurutaSim:
-    """N simulated devices stepping in lockstep (pure numpy, seeded)."""
+    """N simulated devices stepping in lockstep (compiled, seeded, per-env independent).
 
-    def __init__(self, cfg: DeviceConfig, n: int = 1, seed: int = 0, randomize: bool = True) -> None:
+    ``imu`` / ``camera`` False skip those sensors entirely (the state-only and IMU-only
+    observation modes pay nothing for them).
+    """
+
+    def __init__(
+        self, cfg: DeviceConfig, n: int = 1, seed: int = 0, randomize: bool = True, imu: bool = True,
+        camera: bool = True,
+    ) -> None:  # fmt: skip
         self.cfg, self.n, self.randomize = cfg, n, randomize
-        self.rng = np.random.default_rng(seed)
         self.dt = 1.0 / cfg.imu.rate_hz
-        self.nominal = nominal_params(cfg)
-        self._p = {f.name: np.full(n, float(getattr(self.nominal, f.name))) for f in dataclasses.fields(FurutaParams)}
-        self.params = FurutaParams(**self._p)  # arrays mutated in place on reset
-        self.cam_rand = camera_randomization(cfg)
-        self.noise = ImuNoise(n, self.dt, imu_noise_params(cfg), self.rng)
-        w = cfg.imu.window
-        self.state = np.zeros((n, 4))
-        self.imu = np.zeros((n, w, 6), np.float32)
-        self.enc = np.zeros((n, w), np.int32)
-        self.image = np.zeros((n, *cfg.image_shape), np.uint8)
-        self.cam_label = np.full(n, CAMERA_OK, np.int64)
-        self.image_state = np.zeros((n, 4))  # true state when the latest frame was captured
-        self.volts = np.zeros(n)  # voltage at the motor now
-        self.pending = np.zeros(n)  # commanded voltage not yet applied
-        self.pending_at = np.zeros(n, np.int64)  # tick at which `pending` takes effect
-        self.tick = np.zeros(n, np.int64)
+        self.settings = settings(cfg, imu, camera)
+        self.ranges = ranges(cfg, randomize)
+        s = self.settings
+        h, w = cfg.image_shape
+        cam_n = n if camera else 0  # no image memory when there is no camera
+        self.buffers = core.Buffers(
+            state=np.zeros((n, 4)), params=np.tile(self.ranges.nominal, (n, 1)), volts=np.zeros(n),
+            tick=np.zeros(n, np.int64), key=env_keys(seed, n), episode=np.zeros(n, np.int64),
+            queue_v=np.zeros((n, s.queue)), queue_t=np.zeros((n, s.queue), np.int64), queue_n=np.zeros(n, np.int64),
+            dropped=np.zeros(n, np.int64), delay=np.zeros((n, 3), np.int64), cam_phase=np.zeros(n, np.int64),
+            imu=np.zeros((n, s.ring, 6), np.float32), enc=np.zeros((n, s.ring), np.int32),
+            bias=np.zeros((n, 6)), imu_scale=np.zeros((n, 6)), imu_noise=imu_noise_table(cfg),
+            cam_ep=np.zeros((n, core.N_CAM)), background=np.zeros((cam_n, h, w), np.float32),
+            frames=np.zeros((cam_n, s.frames, h, w), np.uint8), frame_tick=np.full((cam_n, s.frames), -1, np.int64),
+            frame_label=np.zeros((cam_n, s.frames), np.int64), frame_state=np.zeros((cam_n, s.frames, 4)),
+        )  # fmt: skip
+        self._step = core.step_parallel if n >= PARALLEL_MIN_ENVS else core.step_serial
 
-    # ------------------------------------------------------------------ reset
+    # ------------------------------------------------------------------ state views
+
+    @property
+    def state(self) -> Array:
+        """True state (N, 4) [theta, alpha, theta_dot, alpha_dot]; a view, do not write."""
+        return self.buffers.state
+
+    @property
+    def tick(self) -> Array:
+        """Substeps since each env's reset (N,)."""
+        return self.buffers.tick
+
+    @property
+    def volts(self) -> Array:
+        """Voltage reaching the amplifier now (N,)."""
+        return self.buffers.volts
+
+    @property
+    def delays(self) -> Array:
+        """This episode's delays (N, 3) in substeps: actuator, IMU/encoder to host, camera to host."""
+        return self.buffers.delay
+
+    @property
+    def params(self) -> FurutaParams:
+        """This episode's physical parameters, each an (N,) array."""
+        cols = self.buffers.params
+        return FurutaParams(**{name: cols[:, j] for j, name in enumerate(PARAM_NAMES)})
+
+    # ------------------------------------------------------------------ reset / step
 
     def reset(self, idx: Array | None = None, state: Array | None = None) -> None:
-        """Reset envs ``idx`` (all by default): new params, initial state, and a sensor warm-up.
+        """New episodes for envs ``idx`` (all by default): new params and delays, an initial state, a sensor warm-up.
 
-        Warm-up: the pendulum is *held still* at its initial angle for one IMU window of
-        substeps (an operator holding it while the device streams a window's worth of
-        samples), then released with its initial rate. The first observation is
-        therefore a full window and the episode really starts at the initial state.
+        Warm-up: the pendulum is *held still* at its initial angle while the sensors fill
+        their buffers (an operator holding it while the device streams), then released
+        with its initial rate, so the first observation is a full window. ``state``
+        (len(idx), 4) overrides the drawn initial states.
         """
-        idx = np.arange(self.n) if idx is None else np.asarray(idx)
-        if len(idx) == 0:
+        which = np.arange(self.n) if idx is None else np.asarray(idx, np.int64).reshape(-1)
+        if len(which) == 0:
             return
-        self._sample_params(idx)
-        start = self._initial_state(len(idx)) if state is None else np.asarray(state, float)
-        self.state[idx] = start * np.array([1.0, 1.0, 0.0, 0.0])  # held: no velocity
-        self.noise.reset(idx)
-        self.volts[idx] = self.pending[idx] = 0.0
-        self.tick[idx] = 0
-        self.pending_at[idx] = 0
-        self._warm_up(idx)
-        self.state[idx, 2:] = start[:, 2:]  # released
-
-    def _sample_params(self, idx: Array) -> None:
-        r = self.cfg.randomization
-        for group, names in _GROUPS.items():
-            spread = getattr(r, group) if self.randomize else 0.0
-            for name in names:
-                scale = self.rng.uniform(1.0 - spread, 1.0 + spread, size=len(idx))
-                self._p[name][idx] = float(getattr(self.nominal, name)) * scale
-
-    def _initial_state(self, k: int) -> Array:
-        i = self.cfg.initial
-        a = np.deg2rad(i.angle_deg)
-        return np.stack(
-            [
-                self.rng.uniform(-i.arm_rad, i.arm_rad, k),
-                self.rng.uniform(-a, a, k),
-                np.zeros(k),
-                self.rng.uniform(-i.rate_rad_s, i.rate_rad_s, k),
-            ],
-            axis=-1,
-        )
-
-    def _warm_up(self, idx: Array) -> None:
-        mask = np.zeros(self.n, bool)
-        mask[idx] = True
-        for _ in range(self.cfg.imu.window):
-            self._substep(mask, hold=True)
-
-    # ------------------------------------------------------------------ stepping
-
-    def command(self, volts: Array) -> None:
-        """Issue new motor commands (V, clipped to +-v_max); they land after a random delay."""
-        lo, hi = self.cfg.randomization.action_delay_substeps
-        delay = self.rng.integers(lo, hi + 1, size=self.n) if self.randomize else np.full(self.n, lo)
-        self.pending = np.clip(np.asarray(volts, float).reshape(self.n), -self.cfg.v_max, self.cfg.v_max)
-        self.pending_at = self.tick + delay
+        start = np.zeros((len(which), 4)) if state is None else np.asarray(state, np.float64).reshape(len(which), 4)
+        core.reset_envs(self.buffers, self.settings, self.ranges, which, start, state is not None)
 
     def step(self, volts: Array) -> None:
-        """One control step: command, then ``substeps_per_control`` substeps."""
-        self.command(volts)
-        for _ in range(self.cfg.substeps_per_control):
-            self._substep(None)
+        """One control step: queue the commands (V, clipped to +-v_max), then ``substeps_per_control`` substeps."""
+        self._step(self.buffers, self.settings, np.asarray(volts, np.float64).reshape(self.n))
 
-    def substep(self) -> None:
-        """One physics substep and sensor sample for every env (the twin's real-time tick)."""
-        self._substep(None)
+    def command(self, volts: Array) -> None:
+        """Queue commands without advancing; they reach the motor after each env's actuator delay."""
+        core.push_commands(self.buffers, self.settings, np.asarray(volts, np.float64).reshape(self.n))
 
-    def _substep(self, mask: Array | None, hold: bool = False) -> None:
-        sel = slice(None) if mask is None else mask
-        p = self.params if mask is None else FurutaParams(**{k: v[mask] for k, v in self._p.items()})
-        due = self.tick[sel] >= self.pending_at[sel]
-        self.volts[sel] = np.where(due, self.pending[sel], self.volts[sel])
-        x = self.state[sel] if hold else rk4_step(self.state[sel], self.volts[sel], p, self.dt)
-        self.state[sel] = x
-        self.tick[sel] += 1
-        reading = imu_ideal(x, self.volts[sel], p, self.cfg.imu.position_m, held=hold)
-        noisy = self.noise.sample(reading) if mask is None else self._noisy_subset(reading, mask)
-        self.imu[sel] = np.concatenate([self.imu[sel][:, 1:], noisy[:, None].astype(np.float32)], axis=1)
-        enc = encoder_counts(x[:, 0], self.cfg.encoder_cpr)
-        self.enc[sel] = np.concatenate([self.enc[sel][:, 1:], enc[:, None]], axis=1)
-        frame_due = np.zeros(self.n, bool)
-        frame_due[sel] = (self.tick[sel] % self.cfg.substeps_per_frame) == 0
-        if frame_due.any():
-            self._render(frame_due)
-
-    def _noisy_subset(self, reading: Array, mask: Array) -> Array:
-        full = np.zeros((self.n, 6))
-        full[mask] = reading
-        bias = self.noise.bias.copy()
-        out = self.noise.sample(full)[mask]
-        self.noise.bias[~mask] = bias[~mask]  # only the selected envs' bias advances
-        return out
-
-    def _render(self, which: Array) -> None:
-        p = FurutaParams(**{k: v[which] for k, v in self._p.items()})
-        img, label = render_camera(self.state[which], p, self.cam_rand, self.rng, self.cfg.image_shape)
-        self.image[which] = img
-        self.cam_label[which] = label
-        self.image_state[which] = self.state[which]
+    def substep(self, count: int = 1) -> None:
+        """Advance ``count`` substeps with no new command (the twin's real-time tick)."""
+        core.advance(self.buffers, self.settings, count)
 
     # ------------------------------------------------------------------ outputs
 
+    def received(self, count: int | None = None) -> dict[str, Array]:
+        """What has reached the host: the last ``count`` (default: window) samples, the newest frame, its label and state."""
+        n, s = self.n, self.settings
+        k = s.window if count is None else count
+        h, w = self.cfg.image_shape
+        cam_n = n if s.use_camera else 0
+        out = {
+            "imu": np.zeros((n, 6, k), np.float32), "encoder": np.zeros((n, k), np.float32),
+            "image": np.zeros((n, 1, h, w), np.uint8), "camera_class": np.zeros(n, np.int64),
+            "image_state": np.zeros((n, 4)),
+        }  # fmt: skip
+        if cam_n or s.use_imu:
+            core.gather(self.buffers, s, k, out["imu"], out["encoder"], out["image"], out["camera_class"],
+                        out["image_state"])  # fmt: skip
+        return out
+
     def observation(self) -> dict[str, Array]:
         """Raw sensor windows, the exported model's inputs (see module docstring)."""
-        return {
-            "imu": np.ascontiguousarray(self.imu.transpose(0, 2, 1)),  # (N, 6, W)
-            "encoder": self.enc.astype(np.float32),  # (N, W)
-            "image": self.image[:, None].copy(),  # (N, 1, H, W)
-        }
+        r = self.received()
+        return {"imu": r["imu"], "encoder": r["encoder"], "image": r["image"]}
 
     def latest_samples(self, k: int) -> tuple[Array, Array]:
-        """The last ``k`` IMU samples (N, k, 6) and encoder counts (N, k): one SENSOR frame's worth."""
-        return self.imu[:, -k:].copy(), self.enc[:, -k:].copy()
+        """The last ``k`` IMU samples (N, k, 6) and encoder counts (N, k) the host has received."""
+        r = self.received(k)
+        return r["imu"].transpose(0, 2, 1).copy(), r["encoder"].astype(np.int32)
+
+    @property
+    def image(self) -> Array:
+        """Newest received frames (N, H, W)."""
+        return self.received()["image"][:, 0]
+
+    @property
+    def cam_label(self) -> Array:
+        """Fault class of the newest received frames (N,)."""
+        return self.received()["camera_class"]
+
+    @property
+    def image_state(self) -> Array:
+        """True state when the newest received frames were captured (N, 4)."""
+        return self.received()["image_state"]

@@ -20,18 +20,45 @@ from sensorimotor.sim.device import FurutaSim
 from sensorimotor.sim.task import TaskConfig, balance_reward, fallen
 
 ENV_ID = "sensorimotor/FurutaBalance-v0"
+OBS_MODES = ("raw", "sensors", "state")
+STATE_NAMES = ("theta", "sin_alpha", "cos_alpha", "theta_dot", "alpha_dot")
 
 
 def raw_observation_space(cfg: DeviceConfig) -> spaces.Dict:
     """The raw sensor observation space for a device config."""
+    return observation_space(cfg, "raw")  # type: ignore[return-value]
+
+
+def observation_space(cfg: DeviceConfig, obs_mode: str = "raw") -> spaces.Space:
+    """One env's observation space in an observation mode (see :class:`FurutaBalanceEnv`)."""
+    if obs_mode not in OBS_MODES:
+        raise ValueError(f"obs_mode: {obs_mode!r} is not one of {', '.join(OBS_MODES)}")
+    if obs_mode == "state":
+        return spaces.Box(-np.inf, np.inf, (len(STATE_NAMES),), np.float32)
     w = cfg.imu.window
-    return spaces.Dict(
-        {
-            "imu": spaces.Box(-np.inf, np.inf, (6, w), np.float32),
-            "encoder": spaces.Box(-np.inf, np.inf, (w,), np.float32),
-            "image": spaces.Box(0, 255, (1, *cfg.image_shape), np.uint8),
-        }
-    )
+    keys = {
+        "imu": spaces.Box(-np.inf, np.inf, (6, w), np.float32),
+        "encoder": spaces.Box(-np.inf, np.inf, (w,), np.float32),
+    }
+    if obs_mode == "raw":
+        keys["image"] = spaces.Box(0, 255, (1, *cfg.image_shape), np.uint8)
+    return spaces.Dict(keys)
+
+
+def make_sim(cfg: DeviceConfig, n: int, seed: int, randomize: bool, obs_mode: str) -> FurutaSim:
+    """The core for an observation mode: sensors the mode does not show are not simulated."""
+    return FurutaSim(cfg, n, seed, randomize, imu=obs_mode != "state", camera=obs_mode == "raw")
+
+
+def observe(sim: FurutaSim, obs_mode: str) -> np.ndarray | dict[str, np.ndarray]:
+    """Batched observations (N, ...) of the core in an observation mode."""
+    if obs_mode == "state":
+        x = sim.state
+        return np.stack([x[:, 0], np.sin(x[:, 1]), np.cos(x[:, 1]), x[:, 2], x[:, 3]], axis=-1).astype(np.float32)
+    obs = sim.observation()
+    if obs_mode == "sensors":
+        del obs["image"]
+    return obs
 
 
 class FurutaBalanceEnv(gym.Env):
@@ -52,7 +79,11 @@ class FurutaBalanceEnv(gym.Env):
     The command reaches the motor after a delay drawn each control step from
     ``device.randomization.action_delay_substeps`` (1 substep = 1 / imu.rate_hz).
 
-    **Observation space** ``Dict`` (W = ``device.imu.window``, H x W' = camera height x width)
+    **Observation space**, by ``obs_mode``: ``"raw"`` (default) is the ``Dict`` below
+    (W = ``device.imu.window``, H x W' = camera height x width); ``"sensors"`` is the same
+    without ``image`` (the camera is not simulated); ``"state"`` is the true state
+    ``Box(5)`` = [theta, sin alpha, cos alpha, theta_dot, alpha_dot] (rad, rad/s), no
+    sensors simulated — for checking algorithms, not for a policy that goes on the device.
 
     ======= ================ ================ ================================================
     key     shape            dtype            meaning
@@ -83,7 +114,13 @@ class FurutaBalanceEnv(gym.Env):
 
     **Arguments**: ``device`` and ``task`` configs, or ``config`` (a YAML path; default the
     shipped ``configs/furuta.yaml``) and ``overrides`` (``["a.b=value", ...]`` as ``--set``);
-    ``randomize`` (False: nominal physics); ``render_mode`` ``"rgb_array"`` (the camera frame).
+    ``randomize`` (False: nominal physics, shortest delays); ``obs_mode``;
+    ``render_mode`` ``"rgb_array"`` (the camera frame, ``raw`` mode only).
+
+    **Seeding**: ``reset(seed=s)`` gives the trajectory of sub-env ``i`` of
+    ``gym.make_vec(ENV_ID, num_envs, vectorization_mode="vector_entry_point")`` reset with
+    seed ``s - i``, bit for bit (:mod:`sensorimotor.sim.vector`); later resets without a
+    seed start the env's next episode.
     Use :func:`make_env` for a config other than the shipped one, so that the time limit
     follows it.
 
@@ -100,6 +137,7 @@ class FurutaBalanceEnv(gym.Env):
         render_mode: str | None = None,
         config: str | Path | None = None,
         overrides: Sequence[str] = (),
+        obs_mode: str = "raw",
     ) -> None:
         if device is None or task is None:  # read the file only for what was not given
             loaded_device, loaded_task = load_env_config(config, overrides)
@@ -107,19 +145,21 @@ class FurutaBalanceEnv(gym.Env):
         self.device_cfg, self.task = device, task
         self.randomize = randomize
         self.render_mode = render_mode
-        self.observation_space = raw_observation_space(self.device_cfg)
+        self.obs_mode = obs_mode
+        self.observation_space = observation_space(self.device_cfg, obs_mode)
         self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.sim: FurutaSim | None = None
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
         if self.sim is None or seed is not None:
-            self.sim = FurutaSim(self.device_cfg, 1, int(self.np_random.integers(2**31)), self.randomize)
+            sim_seed = seed if seed is not None else int(self.np_random.integers(2**31))
+            self.sim = make_sim(self.device_cfg, 1, sim_seed, self.randomize, self.obs_mode)
         state = None if not options or "state" not in options else np.asarray(options["state"], float)[None]
         self.sim.reset(state=state)
         return self._obs(), {"state": self.sim.state[0].copy()}
 
-    def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
+    def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict]:
         assert self.sim is not None, "call reset() before step()"
         a = np.asarray(action, np.float64).reshape(1)
         self.sim.step(a * self.device_cfg.v_max)
@@ -129,13 +169,14 @@ class FurutaBalanceEnv(gym.Env):
         return self._obs(), reward, terminated, False, {"state": state.copy()}
 
     def render(self) -> np.ndarray | None:
-        if self.sim is None:
+        if self.sim is None or self.obs_mode != "raw":
             return None
         return np.repeat(self.sim.image[0][..., None], 3, axis=-1)
 
-    def _obs(self) -> dict[str, np.ndarray]:
+    def _obs(self) -> Any:
         assert self.sim is not None
-        return {k: v[0] for k, v in self.sim.observation().items()}
+        obs = observe(self.sim, self.obs_mode)
+        return obs[0] if isinstance(obs, np.ndarray) else {k: v[0] for k, v in obs.items()}
 
 
 def load_env_config(config: str | Path | None = None, overrides: Sequence[str] = ()) -> tuple[DeviceConfig, TaskConfig]:
@@ -165,5 +206,6 @@ def make_env(
 if ENV_ID not in gym.registry:
     gym.register(
         id=ENV_ID, entry_point="sensorimotor.sim.envs:FurutaBalanceEnv",
+        vector_entry_point="sensorimotor.sim.vector:FurutaVectorEnv",
         max_episode_steps=episode_steps(*load_env_config()),
     )  # fmt: skip

@@ -1,13 +1,27 @@
-"""The twin: the simulator playing the device on a pseudo-terminal, speaking the real protocol.
+"""The twin: the simulator (the same compiled core, N = 1) playing the device, speaking the real protocol.
 
-Real time: one physics substep (and IMU sample) per ``1 / imu.rate_hz`` of wall clock;
-when the process is late it simulates the missed substeps at once (physics does not
-pause). It answers HELLO with DESCRIBE, starts a new episode on START (pendulum held
-near upright for one IMU window, whose samples it sends at once, then released), streams SENSOR frames at ``stream_rate_hz`` and IMAGE frames at
-``camera.rate_hz``, applies each COMMAND from the next substep on (clamped to
-+-v_max), and zeroes the motor when commands stop for ``watchdog_ms`` (STATUS reports it).
+It answers HELLO with DESCRIBE, starts a new episode on START (pendulum held near
+upright while the sensors warm up, then released) and sends the warm-up window at once;
+then it streams SENSOR frames at ``stream_rate_hz``, each continuing the previous one
+sample for sample, and an IMAGE frame whenever a camera frame reaches the host (after
+the camera latency). Each COMMAND (clamped to +-v_max) enters the actuator FIFO and
+reaches the motor after the episode's actuator delay. Sensor data leaves after its
+stream's delay. The host therefore sees exactly what the simulator's observation holds.
 
-Light runtime path: numpy and the hardware protocol only.
+Two clocks:
+
+* **real time** (default): one physics substep per ``1 / imu.rate_hz`` of wall clock; when
+  the process is late it simulates the missed substeps at once (physics does not pause).
+  The device zeroes the motor when commands stop for ``watchdog_ms`` (STATUS reports it).
+* **lockstep** (``--lockstep``): time advances exactly one control period per COMMAND,
+  as PX4's lockstep simulator does, so a run is deterministic — same seed, same frames,
+  bit for bit, the same trajectory as the simulator — and as fast as the host answers.
+  No watchdog: time stops while the host thinks.
+
+The twin runs behind a pty (:func:`serve_forever`, ``sim twin``) or in-process behind a
+loopback transport (:class:`LoopbackTransport`), which needs no subprocess.
+
+Light runtime path: numpy, numba and the hardware protocol only.
 """
 
 from __future__ import annotations
@@ -71,16 +85,17 @@ class Truth:
 
 
 class Twin:
-    """The simulated device behind a file descriptor (the pty master)."""
+    """The simulated device; bytes in through :meth:`feed`, out through :meth:`take_output`."""
 
     def __init__(
-        self, cfg: DeviceConfig, task: TaskConfig, fd: int, seed: int = 0, randomize: bool = True,
-        garbage_prob: float = 0.0,
+        self, cfg: DeviceConfig, task: TaskConfig, seed: int = 0, randomize: bool = True,
+        garbage_prob: float = 0.0, lockstep: bool = False,
     ) -> None:  # fmt: skip
-        self.cfg, self.task, self.fd = cfg, task, fd
+        self.cfg, self.task, self.lockstep = cfg, task, lockstep
         self.garbage_prob = garbage_prob  # fault injection: random bytes between frames
         self.fault_rng = np.random.default_rng(seed + 7919)
         self.sim = FurutaSim(cfg, 1, seed=seed, randomize=randomize)
+        _load_kernels(cfg)  # now, not at START: a cold compile would outlast the host's sensor timeout
         self.spec = cfg.spec()  # what DESCRIBE says, encoded from the same config the physics uses
         self.decoder = StreamDecoder(self.spec.protocol_version)
         self.truth = Truth()
@@ -88,8 +103,9 @@ class Twin:
         self.watchdog_tripped = False
         self.seq = 0
         self.outbox = bytearray()
-        self.t0 = time.monotonic()
-        self.substeps = 0  # substeps simulated since the twin started
+        self.substeps = 0  # substeps simulated since the twin started (device clock)
+        self.stream_start = 0  # sim tick at which streaming began (control periods count from it)
+        self.last_frame_tick = -1  # capture tick of the last IMAGE sent
         self.last_command_s = 0.0
         self.dt = 1.0 / cfg.imu.rate_hz
 
@@ -112,24 +128,17 @@ class Twin:
         self.outbox += data
         self.truth.frames_sent += 1
 
-    def _flush(self) -> None:
-        while self.outbox:
-            try:
-                n = os.write(self.fd, self.outbox)
-            except BlockingIOError:
-                return
-            except OSError:  # host side closed: keep simulating, drop output
-                self.outbox.clear()
-                return
-            del self.outbox[:n]
+    def take_output(self, limit: int | None = None) -> bytes:
+        """Remove and return up to ``limit`` queued output bytes (all by default)."""
+        n = len(self.outbox) if limit is None else min(limit, len(self.outbox))
+        data = bytes(self.outbox[:n])
+        del self.outbox[:n]
+        return data
 
     # ------------------------------------------------------------------ input
 
-    def _handle(self, now_s: float) -> None:
-        try:
-            data = os.read(self.fd, 65536)
-        except (BlockingIOError, OSError):
-            return
+    def feed(self, data: bytes, now_s: float = 0.0) -> None:
+        """Bytes from the host: decode, act on each message (in lockstep a COMMAND advances the simulation)."""
         for frame in self.decoder.feed(data):
             try:
                 msg = parse_message(frame)
@@ -142,35 +151,43 @@ class Twin:
                 self._start(now_s)
             elif isinstance(msg, Stop):
                 self.streaming = False
-                self._set_volts(0.0)
+                self.sim.command(np.zeros(1))
                 self._send(MsgType.STATUS, self._status())
             elif isinstance(msg, Command) and self.streaming and len(msg.volts) == self.spec.n_actuators:
-                self._set_volts(float(np.clip(msg.volts[0], -self.cfg.v_max, self.cfg.v_max)))
+                self.sim.command(np.array([msg.volts[0]]))  # clamped to +-v_max; lands after the actuator delay
                 self.truth.commands_applied += 1
                 self.last_command_s = now_s
                 if self.watchdog_tripped:
                     self.watchdog_tripped = False
                     self._send(MsgType.STATUS, self._status())  # flag cleared
+                if self.lockstep:
+                    for _ in range(self.cfg.substeps_per_control):
+                        self._substep(now_s)
         self.truth.bad_frames_received = self.decoder.stats.frames_bad
 
-    def _set_volts(self, volts: float) -> None:
-        # Applied from the next substep: the real latency is the host's and the link's.
-        self.sim.pending[0] = volts
-        self.sim.pending_at[0] = self.sim.tick[0]
-
     def _start(self, now_s: float) -> None:
-        self.sim.reset()  # new episode near upright; its warm-up fills the sensor window
+        self.sim.reset()  # new episode near upright; its warm-up fills the sensor buffers
         self.streaming = True
+        self.stream_start = int(self.sim.tick[0])
         # Send the warm-up window at once so the host can act from its first cycle,
         # exactly as the training env's first observation is the warm-up window.
         imu, enc = self.sim.latest_samples(self.cfg.imu.window)
         for k in range(0, self.cfg.imu.window, MAX_SAMPLES):  # a window longer than a frame holds: several
             self._send(MsgType.SENSOR, SensorBatch(imu[0, k : k + MAX_SAMPLES], enc[0, k : k + MAX_SAMPLES]))
-        self._send(MsgType.IMAGE, ImageFrame(self.sim.image[0]))
+        received = self.sim.received(1)
+        self.last_frame_tick = self._newest_frame_tick()
+        self._send(MsgType.IMAGE, ImageFrame(received["image"][0, 0]))
         self.last_command_s = now_s
         self.watchdog_tripped = False
 
     # ------------------------------------------------------------------ physics
+
+    def _newest_frame_tick(self) -> int:
+        b = self.sim.buffers
+        visible = b.tick[0] - b.delay[0, 2]
+        ticks = b.frame_tick[0]
+        ok = (ticks >= 0) & (ticks <= visible)
+        return int(ticks[ok].max()) if ok.any() else -1
 
     def _substep(self, now_s: float) -> None:
         self.sim.substep()
@@ -178,16 +195,22 @@ class Twin:
         if not self.streaming:
             return
         self._track_truth()
-        tick = int(self.sim.tick[0])
-        if tick % self.cfg.substeps_per_control == 0:
+        newest = self._newest_frame_tick()
+        if newest != self.last_frame_tick:  # a frame reached the host side of the link
+            self.last_frame_tick = newest
+            self._send(MsgType.IMAGE, ImageFrame(self.sim.image[0]))
+        since = int(self.sim.tick[0]) - self.stream_start
+        if since % self.cfg.substeps_per_control == 0:  # continues the last frame, sample for sample
             imu, enc = self.sim.latest_samples(self.cfg.substeps_per_control)
             self._send(MsgType.SENSOR, SensorBatch(imu[0], enc[0]))
-        if tick % self.cfg.substeps_per_frame == 0:
-            self._send(MsgType.IMAGE, ImageFrame(self.sim.image[0]))
-        if tick % self.cfg.imu.rate_hz == 0:  # STATUS at least once a second while streaming
+        if since % self.cfg.imu.rate_hz == 0:  # STATUS at least once a second while streaming
             self._send(MsgType.STATUS, self._status())
-        if not self.watchdog_tripped and now_s - self.last_command_s > self.cfg.watchdog_ms / 1000.0:
-            self._set_volts(0.0)
+        if (
+            not self.lockstep
+            and not self.watchdog_tripped
+            and now_s - self.last_command_s > self.cfg.watchdog_ms / 1000.0
+        ):
+            self.sim.command(np.zeros(1))
             self.watchdog_tripped = True
             self.truth.watchdog_trips += 1
             self._send(MsgType.STATUS, self._status())
@@ -211,22 +234,77 @@ class Twin:
         else:
             t.upright_whole_run = False
 
-    # ------------------------------------------------------------------ main loop
+    # ------------------------------------------------------------------ main loop (pty)
 
-    def run(self, should_stop: Callable[[], bool]) -> None:
-        """Run in real time until ``should_stop()`` is true."""
-        self.t0 = time.monotonic()
+    def run(self, fd: int, should_stop: Callable[[], bool]) -> None:
+        """Serve on file descriptor ``fd`` (a pty master) until ``should_stop()`` is true."""
+        t0 = time.monotonic()
         while not should_stop():
             now = time.monotonic()
-            self._handle(now)
-            due = int((now - self.t0) / self.dt)
-            while self.substeps < due:
-                self._substep(now)
-            self._flush()
-            next_t = self.t0 + (self.substeps + 1) * self.dt
-            timeout = max(0.0, next_t - time.monotonic())
-            select.select([self.fd], [], [], timeout)
-        self._handle(time.monotonic())  # whatever the host sent before stopping us
+            self._read(fd, now)
+            if not self.lockstep:
+                due = int((now - t0) / self.dt)
+                while self.substeps < due:
+                    self._substep(now)
+            self._flush(fd)
+            timeout = 0.05 if self.lockstep else max(0.0, t0 + (self.substeps + 1) * self.dt - time.monotonic())
+            select.select([fd], [], [], timeout)
+        self._read(fd, time.monotonic())  # whatever the host sent before stopping us
+
+    def _read(self, fd: int, now_s: float) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except (BlockingIOError, OSError):
+            return
+        self.feed(data, now_s)
+
+    def _flush(self, fd: int) -> None:
+        while self.outbox:
+            try:
+                n = os.write(fd, self.outbox)
+            except BlockingIOError:
+                return
+            except OSError:  # host side closed: keep simulating, drop output
+                self.outbox.clear()
+                return
+            del self.outbox[:n]
+
+
+def _load_kernels(cfg: DeviceConfig) -> None:
+    """Run every core kernel once on a throwaway sim (numba compiles or loads them on first call)."""
+    sim = FurutaSim(cfg, 1, seed=0)
+    sim.reset()
+    sim.step(np.zeros(1))
+    sim.command(np.zeros(1))
+    sim.substep()
+    sim.received(1)
+
+
+class LoopbackTransport:
+    """The host's side of an in-process link to a lockstep twin (pyserial's ``loop://`` idea).
+
+    Implements :class:`sensorimotor.hardware.transport.Transport`: what the host writes is
+    fed to the twin at once; the twin's answers are what the host reads. Single-threaded
+    and deterministic, so unit tests need no subprocess and no pty.
+    """
+
+    def __init__(self, twin: Twin) -> None:
+        if not twin.lockstep:
+            raise ValueError("a loopback twin must run in lockstep: nothing else advances its clock")
+        self.twin = twin
+        self.name = "loop://twin"
+
+    def write(self, data: bytes) -> None:
+        self.twin.feed(data)
+
+    def read_available(self) -> bytes:
+        return self.twin.take_output()
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        return bool(self.twin.outbox)
+
+    def close(self) -> None:
+        pass
 
 
 def open_pty() -> tuple[int, int, str]:
@@ -240,7 +318,7 @@ def open_pty() -> tuple[int, int, str]:
 
 def serve_forever(
     config: str | Path | None, seed: int = 0, link: Path | None = None, truth_path: Path | None = None,
-    randomize: bool = True, garbage_prob: float = 0.0, overrides: Sequence[str] = (),
+    randomize: bool = True, garbage_prob: float = 0.0, overrides: Sequence[str] = (), lockstep: bool = False,
 ) -> int:  # fmt: skip
     """``sim twin``: serve on a pty, print the port path, run until SIGINT/SIGTERM."""
     try:
@@ -249,6 +327,9 @@ def serve_forever(
     except ConfigError as exc:
         print(f"sim twin: config error: {exc}", file=sys.stderr)
         return 2
+    # Built (and its kernels compiled or loaded) before the port is announced: a host that
+    # connects at once must get an answer within its handshake timeout.
+    twin = Twin(cfg, task, seed=seed, randomize=randomize, garbage_prob=garbage_prob, lockstep=lockstep)
     master, slave, path = open_pty()
     if link is not None:
         link.unlink(missing_ok=True)
@@ -262,8 +343,7 @@ def serve_forever(
     signal.signal(signal.SIGINT, _stop)
     print(path, flush=True)
     print(f"sim twin: serving '{cfg.name}' on {path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    twin = Twin(cfg, task, master, seed=seed, randomize=randomize, garbage_prob=garbage_prob)
-    twin.run(lambda: stop["flag"])
+    twin.run(master, lambda: stop["flag"])
     if truth_path is not None:
         truth_path.write_text(json.dumps(twin.truth.__dict__, indent=2))
     if link is not None:
@@ -282,11 +362,21 @@ def add_twin_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nominal", action="store_true", help="nominal physics (no per-run randomization)")
     parser.add_argument("--inject-garbage", type=float, default=0.0, metavar="P",
                         help="fault injection: before each frame, with probability P, send 1-39 random bytes")  # fmt: skip
+    parser.add_argument("--lockstep", action="store_true",
+                        help="advance one control period per COMMAND instead of in real time: deterministic, "
+                             "as fast as the host")  # fmt: skip
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     return serve_forever(
-        args.config, args.seed, args.link, args.truth, not args.nominal, args.inject_garbage, args.overrides
+        args.config,
+        args.seed,
+        args.link,
+        args.truth,
+        not args.nominal,
+        args.inject_garbage,
+        args.overrides,
+        args.lockstep,
     )
 
 

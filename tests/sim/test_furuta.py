@@ -1,16 +1,26 @@
-"""Physics: conservation, power balance, equilibria, motor direction, batching."""
+"""Reference physics (numpy): conservation, power balance, equilibria, motor direction, batching."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from sensorimotor.sim.furuta import FurutaParams, accelerations, derivative, energy, motor_torque, rk4_step, wrap_angle
+from sensorimotor.sim.furuta import (
+    FurutaParams,
+    accelerations,
+    derivative,
+    endstop_torque,
+    energy,
+    friction,
+    motor_torque,
+    rk4_step,
+    wrap_angle,
+)
 
 P = FurutaParams()
 
 
 def test_energy_conserved_without_damping_or_motor() -> None:
-    p = FurutaParams(Dr=0.0, Dp=0.0, km=0.0)
+    p = FurutaParams(Dr=0.0, Dp=0.0, km=0.0, theta_stop=np.inf).ideal()  # kt with km=0 still drives; V = 0
     x = np.array([0.0, 0.3, 2.0, -1.0])
     e0 = energy(x, p)
     for _ in range(5000):  # 5 s at 1 kHz
@@ -19,16 +29,21 @@ def test_energy_conserved_without_damping_or_motor() -> None:
 
 
 def test_power_balance_with_motor_and_damping() -> None:
-    """dE/dt = tau * theta_dot - Dr theta_dot^2 - Dp alpha_dot^2: an independent check of the EOM."""
+    """dE/dt = (tau_motor + tau_stop - Dr theta_dot - F_r) theta_dot - (Dp alpha_dot + F_p) alpha_dot.
+
+    An independent check of the equations of motion, friction, deadzone and end-stop included.
+    """
     rng = np.random.default_rng(1)
     for _ in range(20):
-        x = rng.normal(size=4) * np.array([1.0, 2.0, 5.0, 5.0])
+        x = rng.normal(size=4) * np.array([1.5, 2.0, 5.0, 5.0])
+        x[2:] *= rng.choice([1.0, 0.01])  # sometimes near rest, where static friction dominates
         v = rng.uniform(-5, 5)
         h = 1e-6
         de = (energy(x + h * derivative(x, np.array(v), P), P) - energy(x - h * derivative(x, np.array(v), P), P)) / (
             2 * h
         )
-        power = motor_torque(v, x[2], P) * x[2] - P.Dr * x[2] ** 2 - P.Dp * x[3] ** 2
+        arm = motor_torque(v, x[2], P) + endstop_torque(x[0], x[2], P) - P.Dr * x[2] - friction(x[2], P.coulomb_r, P.static_r, P)
+        power = arm * x[2] - (P.Dp * x[3] + friction(x[3], P.coulomb_p, P.static_p, P)) * x[3]
         assert np.isclose(de, power, rtol=1e-5, atol=1e-9)
 
 
@@ -48,10 +63,12 @@ def test_upright_is_an_unstable_equilibrium_and_hanging_a_stable_one() -> None:
 def test_positive_voltage_turns_the_arm_positive_and_back_emf_limits_speed() -> None:
     th_dd, _ = accelerations(np.zeros(4), np.array(1.0), P)
     assert th_dd > 0
-    x = np.array([0.0, np.pi, 0.0, 0.0])  # hanging: the arm spins up until back-EMF + damping balance
+    p = P.scaled(theta_stop=np.inf)  # no cable: let it spin
+    x = np.array([0.0, np.pi, 0.0, 0.0])  # hanging: the arm spins up until back-EMF, damping and friction balance
     for _ in range(20000):
-        x = rk4_step(x, np.array(1.0), P, 1e-3)
-    steady = P.kt * 1.0 / (P.Rm * P.Dr + P.kt * P.km)  # kt (V - km w) / Rm = Dr w
+        x = rk4_step(x, np.array(1.0), p, 1e-3)
+    # kt (V - deadzone - km w) / Rm = Dr w + Coulomb (the Stribeck rise has faded at this speed)
+    steady = (p.kt * (1.0 - p.v_deadzone) / p.Rm - p.coulomb_r) / (p.Dr + p.kt * p.km / p.Rm)
     assert np.isclose(x[2], steady, rtol=1e-3)
 
 

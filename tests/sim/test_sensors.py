@@ -1,17 +1,11 @@
-"""Sensors against independent references: finite differences, image moments, noise statistics."""
+"""Noise-free sensor references against independent ones: finite differences, rotation, image moments."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from sensorimotor.sim.furuta import FurutaParams, derivative, rk4_step
-from sensorimotor.sim.sensors import (
-    ImuNoise,
-    ImuNoiseParams,
-    encoder_counts,
-    imu_ideal,
-    render_clean,
-)
+from sensorimotor.sim.sensors import encoder_counts, imu_ideal, render_clean
 
 P = FurutaParams()
 R = 0.1
@@ -67,17 +61,6 @@ def test_static_upright_and_hanging_accelerometer_reads_gravity() -> None:
 
 def test_encoder_quantization() -> None:
     assert encoder_counts(np.array([0.0, 2 * np.pi, -1e-9, np.pi]), 2048).tolist() == [0, 2048, -1, 1024]
-
-
-def test_white_noise_sigma_is_density_over_sqrt_dt() -> None:
-    dt = 1e-3
-    params = ImuNoiseParams(
-        gyro_random_walk=0.0, accel_random_walk=0.0, gyro_turn_on_sigma=0.0, accel_turn_on_sigma=0.0
-    )
-    noise = ImuNoise(20000, dt, params, np.random.default_rng(0))
-    sample = noise.sample(np.zeros((20000, 6)))
-    expected = np.array([params.gyro_noise_density] * 3 + [params.accel_noise_density] * 3) / np.sqrt(dt)
-    assert np.allclose(sample.std(0), expected, rtol=0.03)
 
 
 def test_camera_shows_the_pendulum_angle() -> None:
