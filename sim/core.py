@@ -27,7 +27,7 @@ silently drops such writes), so each parallel loop only calls a per-env function
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numba as nb
 import numpy as np
@@ -71,7 +71,7 @@ D_ACT, D_IMU, D_CAM = 0, 1, 2
 
 MAX_BLUR_POSES = 8  # motion blur renders at most this many poses over the exposure
 
-_FLAGS = {"cache": True, "error_model": "numpy", "fastmath": False}
+_FLAGS: dict[str, Any] = {"cache": True, "error_model": "numpy", "fastmath": False}
 
 
 class Settings(NamedTuple):

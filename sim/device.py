@@ -209,7 +209,7 @@ class FurutaSim:
         k = s.window if count is None else count
         h, w = self.cfg.image_shape
         cam_n = n if s.use_camera else 0
-        out = {
+        out: dict[str, Array] = {
             "imu": np.zeros((n, 6, k), np.float32), "encoder": np.zeros((n, k), np.float32),
             "image": np.zeros((n, 1, h, w), np.uint8), "camera_class": np.zeros(n, np.int64),
             "image_state": np.zeros((n, 4)),

@@ -36,7 +36,7 @@ def observation_space(cfg: DeviceConfig, obs_mode: str = "raw") -> spaces.Space:
     if obs_mode == "state":
         return spaces.Box(-np.inf, np.inf, (len(STATE_NAMES),), np.float32)
     w = cfg.imu.window
-    keys = {
+    keys: dict[str, spaces.Space] = {
         "imu": spaces.Box(-np.inf, np.inf, (6, w), np.float32),
         "encoder": spaces.Box(-np.inf, np.inf, (w,), np.float32),
     }

@@ -41,7 +41,7 @@ def mix(z: np.uint64) -> np.uint64:
 
 
 @nb.njit(cache=True, inline="always")
-def hash4(key: np.uint64, a: np.int64, b: np.int64, c: np.int64) -> np.uint64:
+def hash4(key: np.uint64, a: int, b: int, c: int) -> np.uint64:
     """A 64-bit hash of (key, a, b, c)."""
     h = mix(key + GOLDEN * np.uint64(a + 1))
     h = mix(h + GOLDEN * np.uint64(b + 1))

@@ -33,7 +33,7 @@ class FurutaSB3VecEnv(VecEnv):
         self._seed: int | None = seed
         self._actions = np.zeros((num_envs, 1), np.float32)
 
-    def seed(self, seed: int | None = None) -> Sequence[int | None]:  # type: ignore[override]
+    def seed(self, seed: int | None = None) -> Sequence[int | None]:
         self._seed = seed
         return [None if seed is None else seed + i for i in range(self.num_envs)]
 
@@ -53,13 +53,13 @@ class FurutaSB3VecEnv(VecEnv):
         idx = np.flatnonzero(done)
         if len(idx):
             for i in idx:
-                infos[i]["terminal_observation"] = _pick(obs, i)
+                infos[i]["terminal_observation"] = _pick(obs, int(i))
                 infos[i]["TimeLimit.truncated"] = bool(truncated[i])
             self.batch.reset_envs(idx)
             fresh = observe(self.batch.sim, self.batch.obs_mode)
             if isinstance(obs, dict):
                 for k in obs:
-                    obs[k][idx] = fresh[k][idx]  # type: ignore[index]
+                    obs[k][idx] = fresh[k][idx]
             else:
                 obs[idx] = fresh[idx]  # type: ignore[index]
         return obs, reward, done, infos

@@ -42,7 +42,12 @@ def test_power_balance_with_motor_and_damping() -> None:
         de = (energy(x + h * derivative(x, np.array(v), P), P) - energy(x - h * derivative(x, np.array(v), P), P)) / (
             2 * h
         )
-        arm = motor_torque(v, x[2], P) + endstop_torque(x[0], x[2], P) - P.Dr * x[2] - friction(x[2], P.coulomb_r, P.static_r, P)
+        arm = (
+            motor_torque(v, x[2], P)
+            + endstop_torque(x[0], x[2], P)
+            - P.Dr * x[2]
+            - friction(x[2], P.coulomb_r, P.static_r, P)
+        )
         power = arm * x[2] - (P.Dp * x[3] + friction(x[3], P.coulomb_p, P.static_p, P)) * x[3]
         assert np.isclose(de, power, rtol=1e-5, atol=1e-9)
 

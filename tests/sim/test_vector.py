@@ -41,7 +41,7 @@ def test_vector_env_keeps_gymnasiums_contract(obs_mode: str) -> None:
     assert env.observation_space.contains(obs)
     done_before = np.zeros(3, bool)
     for k in range(120):
-        obs, reward, terminated, truncated, info = env.step(_action(k, 3))
+        obs, reward, terminated, truncated, _ = env.step(_action(k, 3))
         assert env.observation_space.contains(obs) and reward.shape == (3,) and reward.dtype == np.float32
         assert not (terminated & done_before).any()  # next-step autoreset: the step after an end is a reset
         assert (reward[done_before] == 0).all()
