@@ -5,7 +5,8 @@ upright while the sensors warm up, then released) and sends the warm-up window a
 then it streams SENSOR frames at ``stream_rate_hz``, each continuing the previous one
 sample for sample, and an IMAGE frame whenever a camera frame reaches the host (after
 the camera latency). Each COMMAND (clamped to +-v_max) enters the actuator FIFO and
-reaches the motor after the episode's actuator delay. Sensor data leaves after its
+reaches the motor after the episode's actuator delay in lockstep, at the next substep
+in real time (where the link's own latency is the delay). Sensor data leaves after its
 stream's delay. The host therefore sees exactly what the simulator's observation holds.
 
 Two clocks:
@@ -167,6 +168,10 @@ class Twin:
 
     def _start(self, now_s: float) -> None:
         self.sim.reset()  # new episode near upright; its warm-up fills the sensor buffers
+        if not self.lockstep:
+            # In real time the pty and the host add the real command latency; the simulated
+            # one (which models exactly that link in training) would count it twice.
+            self.sim.buffers.delay[0, 0] = 0
         self.streaming = True
         self.stream_start = int(self.sim.tick[0])
         # Send the warm-up window at once so the host can act from its first cycle,
