@@ -52,11 +52,13 @@ class PhysicsConfig(Section):
     c_stop: float = doc("End-stop damping per rad of penetration (N*m*s/rad^2).", 4.0, ge=0, le=50)
 
     def check(self) -> None:
-        if self.static_r < self.coulomb_r or self.static_p < self.coulomb_p:
-            raise ValueError(
-                f"static_r/static_p: breakaway friction ({self.static_r}, {self.static_p}) below Coulomb "
-                f"({self.coulomb_r}, {self.coulomb_p}) (allowed: static >= coulomb on each joint)"
-            )
+        for joint in ("r", "p"):
+            static, coulomb = getattr(self, f"static_{joint}"), getattr(self, f"coulomb_{joint}")
+            if static < coulomb:
+                raise ValueError(
+                    f"static_{joint}: breakaway friction {static} N*m is below coulomb_{joint} {coulomb} "
+                    f"(allowed: static_{joint} >= coulomb_{joint})"
+                )
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ def test_cli_reports_config_errors_without_traceback(tmp_path: Path) -> None:
         assert "Traceback" not in proc.stderr
 
 
-# Ten malformed configs: each is refused by the CLI with one line naming the field and the
+# Malformed configs: each is refused by the CLI with one line naming the field and the
 # allowed range, exit status 2, no traceback.
 MALFORMED = [
     ("device:\n  stream_rate_hz: 0\n", "device.stream_rate_hz: 0 is out of range (allowed: > 0"),
@@ -95,6 +95,20 @@ MALFORMED = [
     ("rl:\n  gamma: 1.5\n", "rl.gamma: 1.5 is out of range (allowed: > 0 and <= 1)"),
     ("device:\n  imu:\n    window: 4\n", "device.imu.window: 4 is out of range (allowed: >= 8 and <= 4096)"),
     ("perception:\n  batch_size: 128\n  train_samples: 64\n", "perception.batch_size: 128 exceeds train_samples 64"),
+    (
+        "device:\n  randomization:\n    camera_delay_substeps: [20, 5]\n",
+        "device.randomization.camera_delay_substeps: [20, 5] is not an ordered range",
+    ),
+    (
+        "device:\n  camera:\n    exposure_ms: [6.0, 0.5]\n",
+        "device.camera.exposure_ms: [6.0, 0.5] is not an ordered range",
+    ),
+    (
+        "device:\n  physics:\n    static_r: 0.0001\n",
+        "device.physics.static_r: breakaway friction 0.0001 N*m is below coulomb_r 0.0004",
+    ),
+    ("device:\n  physics:\n    v_sat: -1\n", "device.physics.v_sat: -1.0 is out of range (allowed: > 0"),
+    ("device:\n  physics:\n    Frobnicate: 1\n", "device.physics.Frobnicate: unknown field"),
 ]
 
 
