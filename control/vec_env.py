@@ -31,6 +31,7 @@ class PerceivedFurutaVecEnv(VecEnv):
     ) -> None:  # fmt: skip
         obs_space = gym.spaces.Box(-np.inf, np.inf, (len(OBS_NAMES),), np.float32)
         act_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.render_mode = None  # nothing to render; set before SB3 asks for it
         super().__init__(n_envs, obs_space, act_space)
         self.device_cfg, self.task = device, task
         self.obs_model = obs_model.eval()

@@ -29,6 +29,8 @@ from sensorimotor.sim.task import TaskConfig, balance_reward, fallen
 class FurutaBatch:
     """The shared part of the vector envs: N episodes on one core, stepping, scoring, resetting."""
 
+    render_mode: str | None = None  # no rendering; SB3's VecEnv asks every sub-env for it
+
     def __init__(
         self, num_envs: int, device: DeviceConfig | None, task: TaskConfig | None, config: str | Path | None,
         overrides: Sequence[str], randomize: bool, obs_mode: str, max_episode_steps: int | None,
