@@ -8,23 +8,37 @@ or log) print one line naming the problem and the fix, and exit non-zero.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from sensorimotor.hardware.config import ConfigError, LoopConfig, add_config_arguments, load_section
 from sensorimotor.hardware.device import DeviceClient
-from sensorimotor.hardware.errors import HardwareError, PortError
-from sensorimotor.hardware.loop import ControlLoop
-from sensorimotor.hardware.mcaplog import TOPIC_DEVICE, TOPIC_META, LogError, LogWriter
+from sensorimotor.hardware.errors import (
+    HardwareError,
+    Interrupted,
+    PortError,
+    SafetyStopError,
+    SensorTimeoutError,
+    Terminated,
+)
+from sensorimotor.hardware.health import health_problems
+from sensorimotor.hardware.loop import ControlLoop, LoopStats
+from sensorimotor.hardware.mcaplog import TOPIC_DEVICE, TOPIC_META, TOPIC_SUMMARY, LogError, LogWriter
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 EPILOG = """examples:
   hw run --port /dev/ttyUSB0 --model runs/quick/policy.onnx --rate 100 --duration 10 --record run.mcap
@@ -130,9 +144,9 @@ class TwinProcess:
             cmd += ["--inject-garbage", str(garbage_prob)]
         if lockstep:
             cmd += ["--lockstep"]
+        cmd += ["--parent-pid", str(os.getpid())]
         self.proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent,
         )  # fmt: skip
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
@@ -155,73 +169,155 @@ class TwinProcess:
             self.truth_path.unlink(missing_ok=True)
 
 
-def _check_output_folders(*paths: Path | None) -> None:
-    """Refuse, before any work, an output path whose folder does not exist."""
+def _die_with_parent() -> None:
+    """In the twin's process before exec: the kernel sends it SIGTERM when hw run dies, even by kill -9 (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _check_output_paths(*paths: Path | None) -> None:
+    """Refuse, before any work, an output path that cannot be written (missing folder, no permission)."""
     for path in paths:
-        if path is not None and not path.parent.is_dir():
+        if path is None:
+            continue
+        if not path.parent.is_dir():
             raise ConfigError(f"{path}: folder {path.parent} does not exist; create it or choose another path")
+        if path.is_dir():
+            raise ConfigError(f"{path}: is a folder; give a file path")
+        if not os.access(path if path.exists() else path.parent, os.W_OK):
+            raise ConfigError(f"{path}: not writable (permission denied); choose another path")
+
+
+@contextlib.contextmanager
+def _terminate_raises() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` in the main thread, once, so the run winds down safely."""
+
+    def handler(signum: int, frame: object) -> None:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second signal must not interrupt the wind-down
+        raise Terminated(f"stopped by {signal.Signals(signum).name}: sent 0 V and STOP, log closed")
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 def _run(args: argparse.Namespace) -> int:
     loop_cfg = load_section(args.config, "loop", LoopConfig, overrides=args.overrides)
     rate = args.rate or loop_cfg.rate_hz
-    _check_output_folders(args.record, args.json)
+    _check_output_paths(args.record, args.json)
     policy = OnnxPolicy(args.model)  # checked before anything is sent to a device
     if args.lockstep and not args.twin:
         raise ConfigError("--lockstep needs --twin: only the simulated device can wait for each command")
-    twin = TwinProcess(args.config, args.seed, args.twin_garbage, args.overrides, args.lockstep) if args.twin else None
-    try:
-        summary = _run_on_port(twin.port if twin else args.port, policy, loop_cfg, rate, args)
-    finally:
-        truth = twin.stop() if twin else {}
-    if twin:
-        summary["twin"] = truth
-    _print_summary(summary)
-    if args.json:
-        args.json.write_text(json.dumps(summary, indent=2))
-    return 0
+    with _terminate_raises():
+        twin = (
+            TwinProcess(args.config, args.seed, args.twin_garbage, args.overrides, args.lockstep) if args.twin else None
+        )
+        try:
+            summary, stopped = _run_on_port(twin.port if twin else args.port, policy, loop_cfg, rate, args)
+        finally:
+            truth = twin.stop() if twin else {}
+        if twin:
+            summary["twin"] = truth
+        problems = health_problems(summary, loop_cfg.health, rate, args.lockstep)
+        summary["health_problems"] = problems
+        summary["exit_code"] = stopped.exit_code if stopped else (1 if problems else 0)
+        _print_summary(summary, stopped)
+        if args.json:
+            args.json.write_text(json.dumps(summary, indent=2))
+    return int(summary["exit_code"])
 
 
-def _run_on_port(port: str, policy: OnnxPolicy, loop_cfg: LoopConfig, rate: float, args: argparse.Namespace) -> dict:
+def _run_on_port(
+    port: str, policy: OnnxPolicy, loop_cfg: LoopConfig, rate: float, args: argparse.Namespace
+) -> tuple[dict, HardwareError | None]:  # fmt: skip
+    """Handshake, check, stream, run; (summary, the error that stopped the run early or None).
+
+    Errors before streaming (no answer, wrong model) propagate. Once streaming, a stop
+    (sensor timeout, safety stop, SIGTERM, Ctrl-C, a vanished port) still ends with 0 V,
+    STOP, the device's counters and a closed log, and is returned with the summary.
+    """
     transport = SerialTransport(port, loop_cfg.baudrate)
     recorder = LogWriter(args.record, metadata={"model": str(args.model), "port": port}) if args.record else None
     client = DeviceClient(transport, recorder)
+    stopped: HardwareError | None = None
     try:
         spec = client.connect(loop_cfg.handshake_timeout_s)
         policy.check_device(spec, rate)
         limits = actuator_limits([(a.min, a.max) for a in spec.actuators], loop_cfg.v_limit)
         if recorder is not None:
-            recorder.write_json(TOPIC_DEVICE, {"spec": spec.to_dict(), "limits": limits}, log_time_ns=client.now_ns())
+            recorder.write_json(TOPIC_DEVICE, {"spec": spec.to_dict(), "limits": limits,
+                                               "slew_step_v": loop_cfg.slew_v_per_s / rate}, log_time_ns=client.now_ns())  # fmt: skip
             recorder.write_json(TOPIC_META, {"model": str(args.model), "rate_hz": rate, "duration_s": args.duration,
                                              "port": port, "twin": bool(args.twin)}, log_time_ns=client.now_ns())  # fmt: skip
-        loop = ControlLoop(client, policy, rate, limits, loop_cfg.sensor_timeout_s, recorder)
+        loop = ControlLoop(client, policy, rate, limits, loop_cfg, recorder)
+        loop.progress = _status_line if sys.stderr.isatty() else None
         client.start()
         try:
-            stats = loop.run_lockstep(args.duration) if args.lockstep else loop.run(args.duration)
+            if args.lockstep:
+                loop.run_lockstep(args.duration)
+            else:
+                loop.run(args.duration)
+        except (SensorTimeoutError, SafetyStopError, Terminated, PortError) as exc:
+            stopped = exc
+        except KeyboardInterrupt:
+            stopped = Interrupted("interrupted (Ctrl-C): sent 0 V and STOP, log closed")
         finally:
-            client.stop()
+            loop.finish()
+            if loop.progress is not None:
+                print(file=sys.stderr)  # end the status line
         d = client.decoder.stats
-        return {
+        summary = {
             "port": port, "device": spec.name, "duration_s": args.duration, "rate_hz": rate,
-            **stats.summary(), "frames_in": client.stats.frames_in, "frames_out": client.stats.frames_out,
+            **loop.stats.summary(1.0 / rate), "frames_in": client.stats.frames_in, "frames_out": client.stats.frames_out,
             "frames_lost": client.stats.frames_lost, "frames_bad": d.frames_bad, "garbage_bytes": d.bytes_discarded,
+            "frames_duplicated": loop.windows.duplicates, "frames_out_of_order": loop.windows.out_of_order,
+            "sensor_gaps": loop.windows.gaps, "stopped_by": str(stopped) if stopped else None,
             "record": str(args.record) if args.record else None,
         }  # fmt: skip
+        if recorder is not None:
+            recorder.write_json(TOPIC_SUMMARY, summary, log_time_ns=client.now_ns())
+        return summary, stopped
     finally:
         if recorder is not None:
             recorder.close()
         transport.close()
 
 
-def _print_summary(s: dict) -> None:
-    print(f"hw run: {s['device']} on {s['port']}, {s['duration_s']:.1f} s at {s['rate_hz']:.0f} Hz")
-    print(f"  achieved rate {s['achieved_rate_hz']:.1f} Hz over {s['cycles']} cycles, {s['overruns']} overruns, "
-          f"{s['commands']} commands ({s['clamped']} clamped)")  # fmt: skip
-    print(f"  latency sensor->command p50 {s['latency_us_p50'] / 1e3:.2f} ms, p99 {s['latency_us_p99'] / 1e3:.2f} ms; "
-          f"compute p50 {s['compute_us_p50']:.0f} us")  # fmt: skip
+def _status_line(stats: LoopStats, elapsed_s: float, duration_s: float) -> None:
+    """The live one-line status on a terminal (overwritten in place once a second)."""
+    lat = sorted(stats.latency_ns[-200:]) or [0]
     print(
-        f"  frames in {s['frames_in']}, lost {s['frames_lost']}, bad {s['frames_bad']}, garbage bytes {s['garbage_bytes']}"
-    )
+        f"\r  {elapsed_s:5.1f}/{duration_s:.0f} s  {stats.cycles / max(elapsed_s, 1e-9):7.1f} Hz  "
+        f"latency p50 {lat[len(lat) // 2] / 1e6:5.2f} ms  missed {stats.missed}  safe {stats.safe_commands}  "
+        f"watchdog trips {stats.watchdog_trips}   ",
+        end="", file=sys.stderr, flush=True,
+    )  # fmt: skip
+
+
+def _print_summary(s: dict, stopped: HardwareError | None) -> None:
+    print(f"hw run: {s['device']} on {s['port']}, {s['duration_s']:.1f} s at {s['rate_hz']:.0f} Hz")
+    if stopped is not None:
+        print(f"  STOPPED EARLY: {stopped}")
+    print(f"  achieved rate {s['achieved_rate_hz']:.1f} Hz over {s['cycles']} cycles, {s['missed_cycles']} missed; "
+          f"{s['commands']} model commands ({s['clamped']} clamped, {s['slew_limited']} slew-limited), "
+          f"{s['safe_commands']} safe")  # fmt: skip
+    print(f"  latency sensor->command p50 {s['latency_us_p50'] / 1e3:.2f} ms, p99 {s['latency_us_p99'] / 1e3:.2f} ms, "
+          f"max {s['latency_us_max'] / 1e3:.2f} ms; jitter p99 {s['jitter_us_p99'] / 1e3:.2f} ms; "
+          f"compute p50 {s['compute_us_p50']:.0f} us")  # fmt: skip
+    print(f"  frames in {s['frames_in']}, lost {s['frames_lost']}, bad {s['frames_bad']}, garbage bytes "
+          f"{s['garbage_bytes']}, duplicated {s['frames_duplicated']}, out of order {s['frames_out_of_order']}")  # fmt: skip
+    applied = s["device_commands_applied"]
+    print(f"  device: applied {'?' if applied is None else applied} of {s['commands_sent']} commands sent, "
+          f"watchdog trips {s['device_watchdog_trips']}, "
+          f"{'acknowledged STOP' if s['device_acknowledged_stop'] else 'did NOT acknowledge STOP'}")  # fmt: skip
+    if s["failsafe_events"]:
+        print(f"  failsafe: {s['failsafe_events']} sensor stall(s), {s['failsafe_cycles']} safe cycles, "
+              f"longest gap {s['max_stale_ms']:.0f} ms")  # fmt: skip
     if s.get("record"):
         print(f"  recorded to {s['record']}")
     twin = s.get("twin")
@@ -229,6 +325,8 @@ def _print_summary(s: dict) -> None:
         verdict = "upright the whole run" if twin.get("upright_whole_run") else "FELL"
         print(f"  twin: pendulum upright {twin.get('upright_s', 0):.2f} s of {twin.get('streaming_s', 0):.2f} s "
               f"({verdict}), max |alpha| {twin.get('max_abs_alpha_deg', 0):.1f} deg")  # fmt: skip
+    problems = s.get("health_problems") or []
+    print("  health: " + ("OK" if not problems else "UNHEALTHY: " + "; ".join(problems)))
 
 
 # ---------------------------------------------------------------------------- replay
@@ -237,7 +335,7 @@ def _print_summary(s: dict) -> None:
 def _replay(args: argparse.Namespace) -> int:
     from sensorimotor.hardware.replay import plot_replay, replay
 
-    _check_output_folders(args.json, args.plot)
+    _check_output_paths(args.json, args.plot)
     policy = OnnxPolicy(args.model)
     t0 = time.perf_counter()
     result = replay(args.log, policy)

@@ -105,6 +105,25 @@ class Section:
 
 
 @dataclasses.dataclass(frozen=True)
+class HealthConfig(Section):
+    """When `hw run` calls a finished run unhealthy (exit 1): any threshold breached."""
+
+    min_rate_fraction: float = doc("Achieved rate at least this fraction of the target.", 0.99, gt=0, le=1)
+    max_missed_fraction: float = doc("Cycles missed (loop too slow) at most this fraction.", 0.01, ge=0, le=1)
+    max_latency_p99_periods: float = doc(
+        "Sensor-arrival-to-command latency p99 at most this many control periods.", 0.5, gt=0
+    )
+    max_lost_fraction: float = doc("Frames lost or corrupted (device -> host) at most this fraction.", 0.01, ge=0, le=1)
+    max_unapplied_fraction: float = doc(
+        "Commands sent but not applied by the device (its STATUS counters) at most this fraction.", 0.01, ge=0, le=1
+    )
+    max_failsafe_cycles: int = doc(
+        "Cycles on the safe command after sensor stalls, at most (a frame late now and then is not a failure).",
+        10, ge=0,
+    )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
 class LoopConfig(Section):
     """Host control loop (``hw run``)."""
 
@@ -113,10 +132,22 @@ class LoopConfig(Section):
         "Give up when the device does not describe itself within this time (s).", 1.0, gt=0, le=60
     )
     sensor_timeout_s: float = doc(
-        "Send a zero command and stop when no sensor frame arrives for this long (s).", 0.25, gt=0, le=10
-    )
+        "With no fresh sensor frame the loop sends the safe command (0 V) within 2 control periods and holds it; "
+        "after this long without one it stops: 0 V, STOP, exit 3 (s).", 0.5, gt=0, le=10,
+    )  # fmt: skip
     baudrate: int = doc("Serial baud rate (ignored by pseudo-terminals).", 2_000_000, gt=0)
     v_limit: float = doc("Host-side voltage clamp (V); the tighter of this and the device range wins.", 5.0, gt=0)
+    slew_v_per_s: float = doc(
+        "Largest change of a model command per second (V/s); the safe command is never slowed.", 2000.0, gt=0
+    )
+    arm_limit_rad: float = doc(
+        "Stop (0 V, STOP, exit 4) when the arm's encoder angle leaves +-this (rad): the cable limit.", 2.8, gt=0
+    )
+    fall_stop_deg: float = doc(
+        "Stop when the model's pendulum estimate is farther than this from upright (deg); 0 = off (swing-up).",
+        0.0, ge=0, le=180,
+    )  # fmt: skip
+    health: HealthConfig = nested(HealthConfig, "When a finished run counts as unhealthy (exit 1).")
 
 
 # ----------------------------------------------------------------------------- loading

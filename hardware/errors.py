@@ -36,3 +36,25 @@ class SensorTimeoutError(HardwareError):
     """Sensor frames stopped arriving while running."""
 
     exit_code = 3
+
+
+class ConfigMismatchError(HardwareError):
+    """The loop's configuration cannot work with what the device described (rates, watchdog)."""
+
+
+class SafetyStopError(HardwareError):
+    """A state-based stop fired (arm past its limit, pendulum fallen): 0 V and STOP were sent."""
+
+    exit_code = 4
+
+
+class Terminated(HardwareError):
+    """SIGTERM (or SIGHUP) arrived: the run was wound down safely."""
+
+    exit_code = 143
+
+
+class Interrupted(HardwareError):
+    """Ctrl-C (SIGINT) while running: the run was wound down safely."""
+
+    exit_code = 130

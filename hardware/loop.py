@@ -1,86 +1,163 @@
-"""The fixed-rate control loop: sensor frames in, ONNX model, clamped command out, all logged.
+"""The control loop: sensor frames in, ONNX model, limited command out, all logged.
 
-Timing (the ros2_control way): cycles run on absolute monotonic deadlines ``t0 + k * period``,
-with ``t0`` just after the first SENSOR frame's arrival so that, at matching rates, each
-cycle acts on a fresh frame;
-an overrun skips the missed cycles instead of catching up, and is counted. Between
-deadlines the loop waits on the port, so frames are timestamped as they arrive and the
-reported latency is from the arrival of the newest SENSOR frame to the command write.
+Pacing: cycles are triggered by the sensor stream, not by a free-running clock. Every
+``frames_per_cycle`` fresh SENSOR frames (stream rate / control rate, normally 1) the loop
+runs the model once on the newest window and writes the command, so each fresh frame is
+used exactly once, whatever the host clock's drift against the device's. When the loop
+falls behind and more frames than one cycle's worth wait, it acts once on the newest and
+counts the skipped cycles as missed (never catching up).
 
-Sizes come from the device's handshake (:class:`~sensorimotor.hardware.spec.DeviceSpec`):
-window length, image shape, number of actuators and their limits.
+Staged failsafe (docs/protocol.md, section 5):
 
-Safety: every command passes :func:`sensorimotor.hardware.safety.clamp_commands`; if sensor
-frames stop for ``sensor_timeout_s`` the loop sends 0 V and stops with SensorTimeoutError.
+1. no fresh SENSOR frame 1.75 control periods after the last one → the **safe command**
+   (0 V) goes out, never a model output computed on a stale window;
+2. while no fresh frame arrives, the safe command is repeated every control period
+   (it also feeds the device's watchdog with a safe value);
+3. frames return → the model resumes once the window holds a whole window of
+   contiguous samples again (lost frames leave a hole; the safe command until then);
+4. no fresh frame for ``sensor_timeout_s`` → 0 V, STOP, :class:`SensorTimeoutError`.
+
+Safety on every model command (pure functions in :mod:`sensorimotor.hardware.safety`):
+voltage limits, slew-rate limit, and a state-based stop (arm past its cable limit,
+pendulum fallen when configured) that sends 0 V and raises :class:`SafetyStopError`.
+The command actually sent is what gets logged.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.hardware.device import DeviceClient, Received
-from sensorimotor.hardware.errors import SensorTimeoutError
+from sensorimotor.hardware.errors import ConfigMismatchError, SafetyStopError, SensorTimeoutError
 from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, TOPIC_EVENT, LogWriter
 from sensorimotor.hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.hardware.safety import clamp_commands
+from sensorimotor.hardware.safety import (
+    STALL_PERIODS,
+    clamp_commands,
+    failsafe_window_ok,
+    pendulum_deg_from_estimates,
+    slew_limit,
+    stale_deadline_ns,
+    state_stop_reason,
+)
 from sensorimotor.hardware.windows import SensorWindows
 
-PHASE_NS = 300_000  # cycle deadlines sit this long after the sensor stream's arrivals
+
+@dataclass
+class DeviceCounters:
+    """The device's STATUS counters at the start of streaming and at the end (its view of the link)."""
+
+    first: Status | None = None
+    last: Status | None = None
+    stopped_ack: bool = False  # a STATUS without STREAMING arrived after our STOP
+
+    def delta(self, name: str) -> int | None:
+        if self.first is None or self.last is None:
+            return None
+        return (getattr(self.last, name) - getattr(self.first, name)) % (1 << 32)
 
 
 @dataclass
 class LoopStats:
-    cycles: int = 0
-    commands: int = 0
-    overruns: int = 0  # cycles skipped because the loop fell behind
+    cycles: int = 0  # cycles run: model commands + safe commands
+    commands: int = 0  # model commands sent
+    safe_commands: int = 0  # safe commands sent by the failsafe or while the window filled
+    missed: int = 0  # cycles skipped because the loop fell behind
     clamped: int = 0
-    warmup_cycles: int = 0  # cycles before a full sensor window had arrived
-    latency_ns: list[int] = field(default_factory=list)  # newest SENSOR arrival -> command written
-    compute_ns: list[int] = field(default_factory=list)  # model + clamp + encode + write
+    slewed: int = 0
+    warmup_cycles: int = 0  # safe cycles before the first whole window
+    failsafe_cycles: int = 0  # safe cycles after a stall or a gap
+    failsafe_events: int = 0
+    max_stale_ms: float = 0.0  # longest time without a fresh frame while streaming
+    latency_ns: list[int] = field(default_factory=list)  # newest SENSOR arrival -> model command written
+    compute_ns: list[int] = field(default_factory=list)  # model + limits + encode + write
+    command_ns: list[int] = field(default_factory=list)  # when each command was written (jitter)
     elapsed_s: float = 0.0
     watchdog_trips: int = 0
+    commands_sent_streaming: int = 0  # every COMMAND after START, including the final zero
+    device: DeviceCounters = field(default_factory=DeviceCounters)
+    stop_reason: str | None = None
 
-    def summary(self) -> dict[str, float]:
+    def summary(self, period_s: float) -> dict[str, float | int | str | None]:
         lat = np.array(self.latency_ns or [0]) / 1e3
         comp = np.array(self.compute_ns or [0]) / 1e3
+        gaps = np.diff(np.array(self.command_ns)) / 1e3 if len(self.command_ns) > 2 else np.zeros(1)
+        applied = self.device.delta("commands_applied")
         return {
             "cycles": self.cycles,
             "commands": self.commands,
+            "safe_commands": self.safe_commands,
             "achieved_rate_hz": self.cycles / self.elapsed_s if self.elapsed_s else 0.0,
-            "overruns": self.overruns,
+            "missed_cycles": self.missed,
             "clamped": self.clamped,
+            "slew_limited": self.slewed,
+            "warmup_cycles": self.warmup_cycles,
+            "failsafe_cycles": self.failsafe_cycles,
+            "failsafe_events": self.failsafe_events,
+            "max_stale_ms": self.max_stale_ms,
             "latency_us_p50": float(np.percentile(lat, 50)),
             "latency_us_p99": float(np.percentile(lat, 99)),
+            "latency_us_max": float(lat.max()),
+            "jitter_us_p99": float(np.percentile(np.abs(gaps - period_s * 1e6), 99)),
             "compute_us_p50": float(np.percentile(comp, 50)),
             "compute_us_p99": float(np.percentile(comp, 99)),
             "device_watchdog_trips": self.watchdog_trips,
+            "commands_sent": self.commands_sent_streaming,
+            "device_commands_applied": applied,
+            "device_frames_bad": self.device.delta("frames_bad"),
+            "device_acknowledged_stop": self.device.stopped_ack,
+            "stop_reason": self.stop_reason,
         }
 
 
 class ControlLoop:
-    """Runs ``policy`` against ``client`` at ``rate_hz`` for a duration."""
+    """Runs ``policy`` against ``client``, paced by the device's sensor stream."""
 
     def __init__(
         self, client: DeviceClient, policy: OnnxPolicy, rate_hz: float, limits: Sequence[tuple[float, float]],
-        sensor_timeout_s: float, recorder: LogWriter | None = None,
+        cfg: LoopConfig | None = None, recorder: LogWriter | None = None,
     ) -> None:  # fmt: skip
         if client.spec is None:
             raise RuntimeError("connect() the client before building the loop")
+        spec = client.spec
         self.client, self.policy, self.recorder = client, policy, recorder
+        self.cfg = cfg or LoopConfig()
         self.period_ns = round(1e9 / rate_hz)
+        ratio = spec.stream_rate_hz / rate_hz
+        if ratio < 1 or abs(ratio - round(ratio)) > 1e-9:
+            raise ConfigMismatchError(
+                f"control rate {rate_hz:g} Hz must divide the device's stream rate {spec.stream_rate_hz} Hz "
+                "(one cycle per whole number of SENSOR frames)"
+            )
+        if not failsafe_window_ok(1.0 / rate_hz, spec.watchdog_ms / 1000.0):
+            raise ConfigMismatchError(
+                f"at {rate_hz:g} Hz the host would notice a sensor stall after {STALL_PERIODS * 1e3 / rate_hz:.0f} ms, later than "
+                f"the device's {spec.watchdog_ms} ms watchdog; run faster or raise the device's watchdog_ms"
+            )
+        self.frames_per_cycle = round(ratio)
         self.limits = list(limits)  # one (lo, hi) per actuator the device described
-        self.sensor_timeout_ns = int(sensor_timeout_s * 1e9)
-        self.windows = SensorWindows.for_device(client.spec)
+        self.max_step = self.cfg.slew_v_per_s / rate_hz
+        self.sensor_timeout_ns = int(self.cfg.sensor_timeout_s * 1e9)
+        self.rad_per_count = 2.0 * math.pi / spec.encoder_cpr
+        self.windows = SensorWindows.for_device(spec)
         self.stats = LoopStats()
-        self.last_sensor_ns: int | None = None
+        self.previous: tuple[float, ...] = tuple(0.0 for _ in self.limits)  # last command sent
+        self.fresh = 0  # fresh SENSOR frames since the last cycle
+        self.last_fresh_ns = 0  # arrival of the newest fresh SENSOR frame
+        self.safe_due_ns = 0  # without a fresh frame by then, the next cycle sends the safe command
         self.last_sensor_seq = -1
         self.last_image_seq = -1
         self.device_tripped = False
+        self.in_failsafe = False
+        self.started = False  # a whole window has been seen: later safe cycles are failsafe, not warm-up
+        self.progress: Callable[[LoopStats, float, float], None] | None = None  # (stats, elapsed, duration), 1/s
 
     # ------------------------------------------------------------------ frames
 
@@ -88,119 +165,204 @@ class ControlLoop:
         for rx in frames:
             msg = rx.message
             if isinstance(msg, SensorBatch):
-                self.windows.add_sensor(msg)
-                self.last_sensor_ns, self.last_sensor_seq = rx.t_ns, rx.frame.seq
+                if self.windows.add_sensor(msg, rx.frame.timestamp_us):
+                    self.fresh += 1
+                    self.stats.max_stale_ms = max(self.stats.max_stale_ms, (rx.t_ns - self.last_fresh_ns) / 1e6)
+                    self.last_fresh_ns, self.last_sensor_seq = rx.t_ns, rx.frame.seq
+                    self.safe_due_ns = stale_deadline_ns(rx.t_ns, self.period_ns, in_failsafe=False)
             elif isinstance(msg, ImageFrame):
                 self.windows.add_image(msg)
                 self.last_image_seq = rx.frame.seq
             elif isinstance(msg, Status):
-                tripped = bool(msg.flags & StatusFlags.WATCHDOG_TRIPPED)
-                if tripped and not self.device_tripped:  # count rising edges: STATUS repeats
-                    self.stats.watchdog_trips += 1
-                    self._event(rx.t_ns, "device_watchdog", "device reports its command watchdog tripped")
-                self.device_tripped = tripped
+                self._status(rx, msg)
 
-    def _wait_until(self, deadline_ns: int) -> None:
-        """Absorb frames as they arrive until the deadline (monotonic ns since connect)."""
-        while True:
-            self._absorb(self.client.poll())
-            remaining = deadline_ns - self.client.now_ns()
-            if remaining <= 0:
-                return
-            self.client.transport.wait_readable(remaining / 1e9)
+    def _status(self, rx: Received, msg: Status) -> None:
+        dev = self.stats.device
+        streaming = bool(msg.flags & StatusFlags.STREAMING)
+        if streaming and dev.first is None:
+            dev.first = msg
+        if dev.first is not None:
+            dev.last = msg
+            dev.stopped_ack = dev.stopped_ack or not streaming
+        tripped = bool(msg.flags & StatusFlags.WATCHDOG_TRIPPED)
+        if tripped and not self.device_tripped:  # count rising edges: STATUS repeats
+            self.stats.watchdog_trips += 1
+            self._event(rx.t_ns, "device_watchdog", "device reports its command watchdog tripped")
+        self.device_tripped = tripped
 
-    # ------------------------------------------------------------------ cycle
+    def _poll(self) -> None:
+        self._absorb(self.client.poll())
 
-    def _cycle(self, cycle: int) -> None:
-        now = self.client.now_ns()
-        if self.last_sensor_ns is not None and now - self.last_sensor_ns > self.sensor_timeout_ns:
-            self.client.zero_command()
-            gap = (now - self.last_sensor_ns) / 1e9
-            self._event(now, "sensor_timeout", f"no sensor frame for {gap:.3f} s; sent 0 V and stopped")
-            raise SensorTimeoutError(
-                f"no sensor frame from {self.client.transport.name} for {gap:.2f} s: sent 0 V and stopped. "
-                "Check the cable and the device's power."
-            )
-        if not self.windows.ready:
+    # ------------------------------------------------------------------ commands
+
+    def _send(self, volts: Sequence[float]) -> int:
+        self.client.send_command(volts)
+        self.stats.commands_sent_streaming += 1
+        self.previous = tuple(volts)
+        t = self.client.now_ns()
+        self.stats.command_ns.append(t)
+        return t
+
+    def _safe(self, cycle: int, why: str) -> None:
+        """One safe cycle: 0 V on every actuator (never slew-limited), logged as such."""
+        volts = tuple(0.0 for _ in self.limits)
+        t = self._send(volts)
+        self.stats.safe_commands += 1
+        if self.started:
+            self.stats.failsafe_cycles += 1
+        else:
             self.stats.warmup_cycles += 1
-            return
+        self._log_command(cycle, t, volts, None, why)
+
+    def _act(self, cycle: int) -> None:
+        """One model cycle on the current (whole, fresh) window."""
         t_start = time.perf_counter_ns()
         requested, estimates = self.policy.run(self.windows.inputs())
-        sent, clamped = clamp_commands(requested.tolist(), self.limits)
-        self.client.send_command(sent)
-        t_sent = self.client.now_ns()
+        clamped_v, clamped = clamp_commands(requested.tolist(), self.limits)
+        sent, slewed = slew_limit(clamped_v, self.previous, self.max_step)
+        names = self.policy.estimate_names or [f"e{i}" for i in range(len(estimates))]
+        named = dict(zip(names, map(float, estimates), strict=False))
+        reason = state_stop_reason(
+            float(self.windows.encoder[-1]) * self.rad_per_count, self.cfg.arm_limit_rad,
+            pendulum_deg_from_estimates(named), self.cfg.fall_stop_deg,
+        )  # fmt: skip
+        if reason is not None:
+            self._safe(cycle, "safety_stop")
+            self.stats.stop_reason = reason
+            self._event(self.client.now_ns(), "safety_stop", f"{reason}; sent 0 V and stopped")
+            raise SafetyStopError(f"safety stop: {reason}. Sent 0 V and STOP.")
+        t_sent = self._send(sent)
         self.stats.compute_ns.append(time.perf_counter_ns() - t_start)
-        if self.last_sensor_ns is not None:
-            self.stats.latency_ns.append(t_sent - self.last_sensor_ns)
+        self.stats.latency_ns.append(t_sent - self.last_fresh_ns)
         self.stats.commands += 1
         self.stats.clamped += int(clamped)
+        self.stats.slewed += int(slewed)
+        self._log_command(cycle, t_sent, sent, requested.tolist(), None, clamped or slewed)
         if self.recorder is not None:
             self.recorder.write_json(
-                TOPIC_COMMAND,
-                {"cycle": cycle, "t_host_ns": t_sent, "volts": list(sent), "requested_volts": requested.tolist(),
-                 "clamped": clamped, "sensor_seq": self.last_sensor_seq, "image_seq": self.last_image_seq},
-                log_time_ns=t_sent, seq=cycle,
-            )  # fmt: skip
-            names = self.policy.estimate_names or [f"e{i}" for i in range(len(estimates))]
-            self.recorder.write_json(
-                TOPIC_ESTIMATE, {"cycle": cycle, "estimates": dict(zip(names, map(float, estimates), strict=False))},
-                log_time_ns=t_sent, seq=cycle,
-            )  # fmt: skip
+                TOPIC_ESTIMATE, {"cycle": cycle, "estimates": named}, log_time_ns=t_sent, seq=cycle
+            )
+
+    def _log_command(
+        self, cycle: int, t: int, volts: Sequence[float], requested: list[float] | None, safe: str | None,
+        limited: bool = False,
+    ) -> None:  # fmt: skip
+        if self.recorder is None:
+            return
+        self.recorder.write_json(
+            TOPIC_COMMAND,
+            {"cycle": cycle, "t_host_ns": t, "volts": list(volts),
+             "requested_volts": requested if requested is not None else list(volts), "clamped": limited,
+             "safe": safe, "sensor_seq": self.last_sensor_seq, "image_seq": self.last_image_seq},
+            log_time_ns=t, seq=cycle,
+        )  # fmt: skip
 
     def _event(self, t_ns: int, kind: str, message: str) -> None:
         if self.recorder is not None:
             self.recorder.write_json(TOPIC_EVENT, {"kind": kind, "message": message}, log_time_ns=t_ns)
 
-    def _align(self, timeout_s: float) -> int:
-        """Wait for the first SENSOR frame; cycles start just after sensor arrivals (low latency)."""
-        start = self.client.now_ns()
-        self.last_sensor_ns = start  # the sensor timeout counts from the start of streaming
-        while self.windows.samples == 0:
-            if self.client.now_ns() - start > timeout_s * 1e9:
-                return self.client.now_ns()  # let the first cycle report the sensor timeout
-            self.client.transport.wait_readable(0.001)
-            self._absorb(self.client.poll())
-        return self.last_sensor_ns + PHASE_NS
+    # ------------------------------------------------------------------ one cycle
+
+    def _cycle(self, cycle: int, now: int) -> bool:
+        """Act if a cycle is due at ``now``; True if a command went out."""
+        if self.fresh >= self.frames_per_cycle:
+            due = self.fresh // self.frames_per_cycle
+            self.fresh %= self.frames_per_cycle
+            if self.started:
+                self.stats.missed += due - 1  # acted once on the newest window, never catching up
+            if self.windows.ready:
+                if self.in_failsafe:
+                    self.in_failsafe = False
+                    self._event(now, "failsafe_end", "a whole window of fresh sensor samples again: model resumed")
+                self.started = True
+                self._act(cycle)
+            else:
+                self._safe(cycle, "window_filling")
+            return True
+        if now < self.safe_due_ns:
+            return False
+        stale = now - self.last_fresh_ns
+        if stale > self.sensor_timeout_ns:
+            self._safe(cycle, "sensor_timeout")
+            gap = stale / 1e9
+            self.stats.stop_reason = f"no sensor frame for {gap:.2f} s"
+            self._event(now, "sensor_timeout", f"no sensor frame for {gap:.3f} s; sent 0 V and stopped")
+            raise SensorTimeoutError(
+                f"no sensor frame from {self.client.transport.name} for {gap:.2f} s: sent 0 V and stopped. "
+                "Check the cable and the device's power."
+            )
+        if not self.in_failsafe and self.started:
+            self.in_failsafe = True
+            self.stats.failsafe_events += 1
+            self._event(now, "failsafe", f"no fresh sensor frame for {stale / 1e6:.1f} ms: safe command")
+        self._safe(cycle, "sensor_stall")
+        self.safe_due_ns = stale_deadline_ns(now, self.period_ns, in_failsafe=True)  # repeat every period
+        return True
+
+    # ------------------------------------------------------------------ runs
+
+    def run(self, duration_s: float) -> LoopStats:
+        """Run for ``duration_s`` seconds of wall time, paced by the sensor stream."""
+        t0 = self.client.now_ns()
+        self.last_fresh_ns = t0  # stall timing counts from the start of streaming
+        self.safe_due_ns = stale_deadline_ns(t0, self.period_ns, in_failsafe=False)
+        end = t0 + int(duration_s * 1e9)
+        cycle = 0
+        next_progress = t0 + 1_000_000_000
+        try:
+            while True:
+                now = self.client.now_ns()
+                if now >= end:
+                    break
+                if self.progress is not None and now >= next_progress:
+                    self.progress(self.stats, (now - t0) / 1e9, duration_s)
+                    next_progress += 1_000_000_000
+                if self._cycle(cycle, now):
+                    self.stats.cycles += 1
+                    cycle += 1
+                    continue
+                wake = min(end, self.safe_due_ns)
+                self.client.transport.wait_readable(max(0.0, (wake - self.client.now_ns()) / 1e9))
+                self._poll()
+        finally:
+            self.stats.elapsed_s = (self.client.now_ns() - t0) / 1e9
+        return self.stats
 
     def run_lockstep(self, duration_s: float) -> LoopStats:
-        """Against a lockstep twin: one cycle per fresh SENSOR frame, no wall-clock pacing.
+        """Against a lockstep twin: ``duration_s`` of device time, as fast as the host answers.
 
-        The twin advances one control period per command, so ``duration_s`` is device
-        time (``duration_s * rate`` cycles) and the run takes as long as the host needs.
+        The twin advances one control period per command and only then sends the next
+        frame, so every cycle waits for its frame; the failsafe still guards a twin that
+        stops answering (its stall counts in wall time).
         """
         cycles = round(duration_s * 1e9 / self.period_ns)
         t0 = self.client.now_ns()
-        self.last_sensor_ns = t0
-        acted_on = -1
-        for k in range(cycles):
-            while self.last_sensor_seq == acted_on or not self.windows.ready:
-                if self.client.now_ns() - self.last_sensor_ns > self.sensor_timeout_ns:
-                    break  # the cycle reports the sensor timeout
+        self.last_fresh_ns = t0
+        self.safe_due_ns = t0 + self.sensor_timeout_ns  # no stall cycles: a safe COMMAND would advance the twin
+        try:
+            while self.stats.cycles < cycles:
+                now = self.client.now_ns()
+                # Wait for a whole window (the START burst's image may come in a later read):
+                # any command, even a safe one, advances a lockstep twin.
+                fresh = self.fresh >= self.frames_per_cycle and self.windows.ready
+                if fresh or now - self.last_fresh_ns > self.sensor_timeout_ns:
+                    self._cycle(self.stats.cycles, now)
+                    self.stats.cycles += 1
+                    continue
                 self.client.transport.wait_readable(0.01)
-                self._absorb(self.client.poll())
-            acted_on = self.last_sensor_seq
-            self._cycle(k)
-            self.stats.cycles += 1
-        self.stats.elapsed_s = (self.client.now_ns() - t0) / 1e9
+                self._poll()
+        finally:
+            self.stats.elapsed_s = (self.client.now_ns() - t0) / 1e9
         return self.stats
 
-    def run(self, duration_s: float) -> LoopStats:
-        """Run cycles on absolute deadlines for ``duration_s`` seconds."""
-        t0 = self._align(self.sensor_timeout_ns / 1e9)
-        end = t0 + int(duration_s * 1e9)
-        k = 0
-        while True:
-            deadline = t0 + k * self.period_ns
-            if deadline >= end:
+    def finish(self, timeout_s: float = 0.3) -> None:
+        """0 V and STOP, then collect the device's final STATUS (its counters) for the summary."""
+        self.client.stop()
+        self.stats.commands_sent_streaming += 1  # stop() sends a zero COMMAND before STOP
+        deadline = time.monotonic() + timeout_s
+        while not self.stats.device.stopped_ack and time.monotonic() < deadline:
+            self.client.transport.wait_readable(0.02)
+            try:
+                self._poll()
+            except Exception:  # the link is going away: what we have is the summary
                 break
-            self._wait_until(deadline)
-            self._cycle(k)
-            self.stats.cycles += 1
-            k += 1
-            behind = self.client.now_ns() - (t0 + k * self.period_ns)
-            if behind > 0:  # overran: skip the missed cycles, do not catch up
-                skipped = behind // self.period_ns + 1
-                self.stats.overruns += int(skipped)
-                k += int(skipped)
-        self.stats.elapsed_s = (self.client.now_ns() - t0) / 1e9
-        return self.stats

@@ -33,6 +33,7 @@ TOPIC_ESTIMATE = "/control/estimate"
 TOPIC_EVENT = "/events"
 TOPIC_DEVICE = "/device/info"
 TOPIC_META = "/run/meta"
+TOPIC_SUMMARY = "/run/summary"
 
 PROFILE = "sensorimotor"
 METADATA_NAME = "sensorimotor"

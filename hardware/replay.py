@@ -17,7 +17,7 @@ from sensorimotor.hardware.framing import FramingError, decode_body
 from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_DEVICE, TOPIC_RX, LogError, iter_log
 from sensorimotor.hardware.messages import ImageFrame, MessageError, SensorBatch, parse_message
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.hardware.safety import clamp_commands
+from sensorimotor.hardware.safety import clamp_commands, slew_limit
 from sensorimotor.hardware.spec import DeviceSpec, SpecError
 from sensorimotor.hardware.windows import SensorWindows
 
@@ -51,26 +51,36 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
     windows = SensorWindows.for_device(policy.spec)
     limits: list[tuple[float, float]] = [(-np.inf, np.inf)] * policy.spec.n_actuators
     out = ReplayResult()
+    previous: tuple[float, ...] = (0.0,) * policy.spec.n_actuators  # the command sent before this one
+    slew_step = np.inf
     for msg in iter_log(log_path):
         if msg.topic == TOPIC_DEVICE:
-            spec, limits = _device(log_path, msg.json())
+            info = msg.json()
+            spec, limits = _device(log_path, info)
+            slew_step = float(info.get("slew_step_v", np.inf))
+            previous = (0.0,) * spec.n_actuators
             policy.check_device(spec)
             windows = SensorWindows.for_device(spec)
         elif msg.topic == TOPIC_RX:
             out.frames += 1
             try:
-                parsed = parse_message(decode_body(msg.data))
+                frame = decode_body(msg.data)
+                parsed = parse_message(frame)
             except (FramingError, MessageError):
                 out.bad_frames += 1
                 continue
             if isinstance(parsed, SensorBatch):
-                windows.add_sensor(parsed)
+                windows.add_sensor(parsed, frame.timestamp_us)  # the loop's freshness rule, same frames
             elif isinstance(parsed, ImageFrame):
                 windows.add_image(parsed)
         elif msg.topic == TOPIC_COMMAND:
             rec = msg.json()
+            if rec.get("safe"):  # a failsafe / warm-up command: no model output to recompute
+                previous = tuple(rec["volts"])
+                continue
             requested, estimates = policy.run(windows.inputs())
-            sent, _ = clamp_commands(requested.tolist(), limits)
+            sent, _ = slew_limit(clamp_commands(requested.tolist(), limits)[0], previous, slew_step)
+            previous = sent
             out.cycles.append(int(rec["cycle"]))
             out.logged.append(float(rec["requested_volts"][0]))
             out.replayed.append(float(requested[0]))

@@ -1,9 +1,9 @@
-"""Safety clamps as pure functions: what is actually sent is what these return."""
+"""Safety as pure functions: clamps, slew limit, failsafe timing, state-based stop. What is sent is what these return."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 def command_limits(device_min: float, device_max: float, host_limit: float) -> tuple[float, float]:
@@ -33,3 +33,55 @@ def clamp_commands(volts: Sequence[float], limits: Sequence[tuple[float, float]]
         return tuple(0.0 for _ in limits), True
     pairs = [clamp_command(float(v), lo, hi) for v, (lo, hi) in zip(volts, limits, strict=False)]
     return tuple(s for s, _ in pairs), any(c for _, c in pairs)
+
+
+def slew_limit(
+    target: Sequence[float], previous: Sequence[float], max_step: float
+) -> tuple[tuple[float, ...], bool]:  # fmt: skip
+    """(values moved from ``previous`` toward ``target`` by at most ``max_step`` each, whether any was limited)."""
+    out = tuple(p + min(max(t - p, -max_step), max_step) for t, p in zip(target, previous, strict=True))
+    return out, any(o != t for o, t in zip(out, target, strict=True))
+
+
+STALL_PERIODS = 1.75  # a frame this many control periods late is a stall: < 2, with room to wake and write
+
+
+def stale_deadline_ns(last_fresh_ns: int, period_ns: int, in_failsafe: bool) -> int:
+    """When the loop must act without a fresh sensor frame.
+
+    Normally ``STALL_PERIODS`` control periods after the last fresh frame (the next frame is
+    then most of a period late): the safe command goes out within 2 control periods of the
+    last frame, never a model output computed on a stale window. In failsafe the safe
+    command is repeated every control period (it also feeds the device's watchdog).
+    """
+    return last_fresh_ns + (period_ns if in_failsafe else round(STALL_PERIODS * period_ns))
+
+
+def failsafe_window_ok(period_s: float, device_watchdog_s: float) -> bool:
+    """The host must fall back to the safe command before the device's own watchdog would."""
+    return STALL_PERIODS * period_s < device_watchdog_s
+
+
+def state_stop_reason(
+    arm_rad: float, arm_limit_rad: float, pendulum_deg: float | None, fall_stop_deg: float
+) -> str | None:  # fmt: skip
+    """Why the run must stop now, from the measured state, or None.
+
+    ``arm_limit_rad``: the arm (motor encoder) must stay within +-this (the cable limit).
+    ``fall_stop_deg`` (0 = off): stop once the estimated pendulum angle from upright
+    exceeds it (a balance task that has lost the pendulum).
+    """
+    if not math.isfinite(arm_rad) or abs(arm_rad) > arm_limit_rad:
+        return f"arm at {arm_rad:+.2f} rad is past its limit +-{arm_limit_rad:g} rad"
+    if fall_stop_deg > 0 and pendulum_deg is not None and abs(pendulum_deg) > fall_stop_deg:
+        return f"pendulum at {pendulum_deg:+.0f} deg from upright is past fall_stop_deg {fall_stop_deg:g}"
+    return None
+
+
+def pendulum_deg_from_estimates(estimates: Mapping[str, float]) -> float | None:
+    """The model's pendulum angle estimate (deg from upright), camera when it reports ok, else IMU; None if absent."""
+    use_camera = estimates.get("camera_ok", 0.0) > 0.5 and {"img_sin", "img_cos"} <= estimates.keys()
+    prefix = "img" if use_camera else "imu"
+    if not {f"{prefix}_sin", f"{prefix}_cos"} <= estimates.keys():
+        return None
+    return math.degrees(math.atan2(estimates[f"{prefix}_sin"], estimates[f"{prefix}_cos"]))

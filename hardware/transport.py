@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import select
+from pathlib import Path
 from typing import Protocol
 
 import serial
@@ -36,7 +38,9 @@ class SerialTransport:
     def __init__(self, port: str, baudrate: int = 2_000_000) -> None:
         self.name = port
         try:
-            self.ser = serial.Serial(port, baudrate=baudrate, timeout=0, write_timeout=1.0)
+            # exclusive: an advisory lock (flock) on the port, so a second `hw run` cannot
+            # send HELLO and START into a running session.
+            self.ser = serial.Serial(port, baudrate=baudrate, timeout=0, write_timeout=1.0, exclusive=True)
         except serial.SerialException as exc:
             raise PortError(_explain_open_error(port, exc)) from None
         # FTDI adapters hold bytes up to 16 ms by default; ask for 1 ms. A pty (or another
@@ -83,6 +87,28 @@ def _explain_open_error(port: str, exc: serial.SerialException) -> str:
         )
     if code == errno.EACCES or "Permission denied" in text:
         return f"no permission to open {port}: add your user to the 'dialout' group (then log in again)."
-    if code == errno.EBUSY or "busy" in text.lower():
-        return f"{port} is busy: another program has it open (a serial monitor? another hw run?)."
+    if code == errno.EBUSY or "busy" in text.lower() or "exclusively lock" in text:
+        holder = port_holder(port)
+        who = f" by {holder}" if holder else " by another program (a serial monitor? another hw run?)"
+        return f"{port} is busy: it is held{who}. Stop that program first."
     return f"cannot open {port}: {text}"
+
+
+def port_holder(port: str) -> str | None:
+    """'pid N (command line)' of the process holding an exclusive lock on ``port``, if Linux tells us."""
+    try:
+        st = os.stat(port)
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in locks.splitlines():
+        fields = line.split()  # id: FLOCK ADVISORY WRITE pid maj:min:inode start end
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == dev:
+            pid = fields[4]
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                cmd = ""
+            return f"pid {pid}" + (f" ({cmd})" if cmd else "")
+    return None

@@ -115,8 +115,9 @@ class Twin:
     def _stamp_us(self) -> int:
         return int(self.substeps * self.dt * 1e6)
 
-    def _send(self, msg_type: MsgType, message: Message) -> None:
-        frame = make_frame(msg_type, self.seq, self._stamp_us(), message, self.spec.protocol_version)
+    def _send(self, msg_type: MsgType, message: Message, stamp_us: int | None = None) -> None:
+        stamp = (self._stamp_us() if stamp_us is None else stamp_us) & 0xFFFFFFFF
+        frame = make_frame(msg_type, self.seq, stamp, message, self.spec.protocol_version)
         self.seq = (self.seq + 1) & 0xFFFF
         data = encode_frame(frame)
         if len(self.outbox) + len(data) > MAX_OUTBOX:
@@ -173,12 +174,17 @@ class Twin:
             # one (which models exactly that link in training) would count it twice.
             self.sim.buffers.delay[0, 0] = 0
         self.streaming = True
+        self.watchdog_tripped = False
         self.stream_start = int(self.sim.tick[0])
+        self._send(MsgType.STATUS, self._status())  # START acknowledged: STREAMING set, counters as of now
         # Send the warm-up window at once so the host can act from its first cycle,
         # exactly as the training env's first observation is the warm-up window.
         imu, enc = self.sim.latest_samples(self.cfg.imu.window)
-        for k in range(0, self.cfg.imu.window, MAX_SAMPLES):  # a window longer than a frame holds: several
-            self._send(MsgType.SENSOR, SensorBatch(imu[0, k : k + MAX_SAMPLES], enc[0, k : k + MAX_SAMPLES]))
+        window, sample_us = self.cfg.imu.window, self.dt * 1e6
+        for k in range(0, window, MAX_SAMPLES):  # a window longer than a frame holds: several
+            last = min(k + MAX_SAMPLES, window) - 1  # stamped with its last sample's time, as the stream is
+            stamp = self._stamp_us() - round((window - 1 - last) * sample_us)
+            self._send(MsgType.SENSOR, SensorBatch(imu[0, k : last + 1], enc[0, k : last + 1]), stamp)
         received = self.sim.received(1)
         self.last_frame_tick = self._newest_frame_tick()
         self._send(MsgType.IMAGE, ImageFrame(received["image"][0, 0]))
@@ -324,6 +330,7 @@ def open_pty() -> tuple[int, int, str]:
 def serve_forever(
     config: str | Path | None, seed: int = 0, link: Path | None = None, truth_path: Path | None = None,
     randomize: bool = True, garbage_prob: float = 0.0, overrides: Sequence[str] = (), lockstep: bool = False,
+    parent_pid: int | None = None,
 ) -> int:  # fmt: skip
     """``sim twin``: serve on a pty, print the port path, run until SIGINT/SIGTERM."""
     try:
@@ -348,7 +355,9 @@ def serve_forever(
     signal.signal(signal.SIGINT, _stop)
     print(path, flush=True)
     print(f"sim twin: serving '{cfg.name}' on {path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    twin.run(master, lambda: stop["flag"])
+    # Started by `hw run --twin`: also stop when that parent is gone (it was killed: no SIGTERM reached us).
+    orphaned = (lambda: os.getppid() != parent_pid) if parent_pid else (lambda: False)
+    twin.run(master, lambda: stop["flag"] or orphaned())
     if truth_path is not None:
         truth_path.write_text(json.dumps(twin.truth.__dict__, indent=2))
     if link is not None:
@@ -370,6 +379,7 @@ def add_twin_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lockstep", action="store_true",
                         help="advance one control period per COMMAND instead of in real time: deterministic, "
                              "as fast as the host")  # fmt: skip
+    parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # stop when it is gone
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -382,6 +392,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         args.inject_garbage,
         args.overrides,
         args.lockstep,
+        args.parent_pid,
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import onnx
 import pytest
+from hil_options import LINK_ONLY
 
 from sensorimotor.hardware.errors import ModelError
 from sensorimotor.hardware.model import OnnxPolicy
@@ -62,7 +63,7 @@ def test_runtime_follows_the_handshake_for_another_window_image_and_camera_rate(
     config.write_text("device:\n  imu:\n    window: 32\n  camera:\n    rate_hz: 25\n    height: 48\n    width: 64\n")
     log, summary = tmp_path / "run.mcap", tmp_path / "run.json"
     proc = _hw("run", "--twin", "--config", str(config), "--model", str(model), "--duration", "2",
-               "--record", str(log), "--json", str(summary))  # fmt: skip
+               "--record", str(log), "--json", str(summary), *LINK_ONLY)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     s = json.loads(summary.read_text())
     assert s["commands"] > 150 and s["frames_lost"] == 0 and s["twin"]["commands_applied"] >= s["commands"]

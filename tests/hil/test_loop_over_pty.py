@@ -5,6 +5,7 @@ Pass ``--port /dev/ttyUSB0`` to run the loop tests against a real device instead
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pty
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hil_options import LINK_ONLY, LINK_ONLY_LOOP
 
 from sensorimotor.hardware.cli import TwinProcess
 from sensorimotor.hardware.device import DeviceClient
@@ -58,24 +60,24 @@ def test_frames_flow_both_ways_log_holds_every_frame_and_replay_reproduces(devic
     client = DeviceClient(transport, recorder)
     info = client.connect(1.0)
     policy.check_device(info, 100.0)
-    loop = ControlLoop(
-        client, policy, 100.0, actuator_limits([(a.min, a.max) for a in info.actuators], 5.0), 0.5, recorder
-    )
+    loop = ControlLoop(client, policy, 100.0, actuator_limits([(a.min, a.max) for a in info.actuators], 5.0),
+                       LINK_ONLY_LOOP, recorder)  # fmt: skip
     client.start()
     stats = loop.run(2.0)
-    client.stop()
+    loop.finish()
     recorder.close()
     transport.close()
     truth = twin.stop() if twin else {}
 
     assert client.stats.frames_in >= 0.8 * 2.0 * (info.stream_rate_hz + info.camera_rate_hz)
-    assert stats.commands >= 0.8 * stats.cycles > 0
+    assert stats.commands + stats.safe_commands == stats.cycles and stats.commands > 0
     if twin:
         assert truth["commands_applied"] >= stats.commands  # every command reached the device
     counts = summarize_log(log)
     assert counts[TOPIC_RX] == client.stats.frames_in
     assert counts[TOPIC_TX] == client.stats.frames_out
-    assert counts[TOPIC_COMMAND] == stats.commands
+    assert counts[TOPIC_COMMAND] == stats.commands + stats.safe_commands
+    assert stats.device.stopped_ack and stats.device.delta("commands_applied") == stats.commands_sent_streaming
     result = replay(log, policy)
     assert len(result.cycles) == stats.commands
     assert result.max_divergence <= 1e-5
@@ -89,9 +91,8 @@ def test_sensor_silence_sends_zero_volts_and_stops(small_model, config_path, tmp
     client = DeviceClient(transport, recorder)
     policy = OnnxPolicy(small_model)
     info = client.connect(1.0)
-    loop = ControlLoop(
-        client, policy, 100.0, actuator_limits([(a.min, a.max) for a in info.actuators], 5.0), 0.2, recorder
-    )
+    loop = ControlLoop(client, policy, 100.0, actuator_limits([(a.min, a.max) for a in info.actuators], 5.0),
+                       dataclasses.replace(LINK_ONLY_LOOP, sensor_timeout_s=0.2), recorder)  # fmt: skip
     client.start()
     threading.Timer(0.5, os.kill, (twin.proc.pid, signal.SIGSTOP)).start()  # the device freezes
     try:
@@ -109,8 +110,9 @@ def test_sensor_silence_sends_zero_volts_and_stops(small_model, config_path, tmp
 def test_hw_run_twin_then_replay_cli(small_model, tmp_path) -> None:
     log, summary = tmp_path / "run.mcap", tmp_path / "s.json"
     proc = _hw(
-        "run", "--twin", "--model", str(small_model), "--duration", "2", "--record", str(log), "--json", str(summary)
-    )
+        "run", "--twin", "--model", str(small_model), "--duration", "2", "--record", str(log), "--json", str(summary),
+        *LINK_ONLY,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     s = json.loads(summary.read_text())
     assert s["commands"] > 150 and s["frames_lost"] == 0 and "twin" in s
@@ -122,13 +124,14 @@ def test_hw_run_twin_then_replay_cli(small_model, tmp_path) -> None:
 
 def test_garbage_on_the_line_is_skipped_and_counted(small_model, tmp_path) -> None:
     summary = tmp_path / "s.json"
-    proc = _hw("run", "--twin", "--twin-garbage", "0.3", "--model", str(small_model), "--duration", "2",
-               "--json", str(summary))  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    proc = _hw("run", "--twin", "--twin-garbage", "0.05", "--model", str(small_model), "--duration", "2",
+               "--json", str(summary), *LINK_ONLY)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr  # the run went on, but losing frames to garbage is not healthy
+    assert "UNHEALTHY" in proc.stdout and "frames lost or corrupted" in proc.stdout
     s = json.loads(summary.read_text())
     assert s["twin"]["garbage_bytes_injected"] > 0
     assert s["garbage_bytes"] >= s["twin"]["garbage_bytes_injected"]
-    assert s["frames_bad"] > 0 and s["commands"] > 100  # kept running on the good frames
+    assert s["frames_bad"] > 0 and s["commands"] > 150  # kept running: one lost frame is interpolated over
 
 
 def test_port_that_does_not_exist(small_model) -> None:

@@ -1,0 +1,155 @@
+"""Faults over a real pty with the twin: a sensor stall, SIGTERM, kill -9, a busy port, unwritable output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hil_options import LINK_ONLY, LINK_ONLY_LOOP
+
+from sensorimotor.hardware.cli import TwinProcess
+from sensorimotor.hardware.device import DeviceClient
+from sensorimotor.hardware.framing import decode_body
+from sensorimotor.hardware.loop import ControlLoop
+from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_EVENT, TOPIC_TX, LogWriter, iter_log
+from sensorimotor.hardware.messages import Command, MsgType, parse_message
+from sensorimotor.hardware.model import OnnxPolicy
+from sensorimotor.hardware.replay import replay
+from sensorimotor.hardware.safety import actuator_limits
+from sensorimotor.hardware.transport import SerialTransport
+
+pytestmark = pytest.mark.hil
+
+
+def _wait_for(predicate, timeout_s: float = 10.0) -> bool:
+    """Poll ``predicate`` until true; a hang guard, not a timing assertion."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_sensor_stall_gets_the_safe_command_never_a_stale_output_and_the_model_resumes(
+    small_model, config_path, tmp_path
+) -> None:  # fmt: skip
+    twin = TwinProcess(config_path, seed=5)
+    log = tmp_path / "run.mcap"
+    transport = SerialTransport(twin.port)
+    recorder = LogWriter(log)
+    client = DeviceClient(transport, recorder)
+    policy = OnnxPolicy(small_model)
+    info = client.connect(1.0)
+    limits = actuator_limits([(a.min, a.max) for a in info.actuators], 5.0)
+    loop = ControlLoop(client, policy, 100.0, limits, LINK_ONLY_LOOP, recorder)
+    client.start()
+    # The device's sensor path freezes for 0.2 s (shorter than sensor_timeout_s 0.5), then comes back.
+    threading.Timer(0.6, os.kill, (twin.proc.pid, signal.SIGSTOP)).start()
+    threading.Timer(0.8, os.kill, (twin.proc.pid, signal.SIGCONT)).start()
+    try:
+        stats = loop.run(2.0)
+        loop.finish()
+    finally:
+        recorder.close()
+        transport.close()
+        twin.stop()
+    assert stats.failsafe_events >= 1 and stats.failsafe_cycles >= 5  # ~20 periods frozen
+    commands = [m.json() for m in iter_log(log) if m.topic == TOPIC_COMMAND]
+    model = [c for c in commands if not c["safe"]]
+    stall = [c for c in commands if c["safe"] == "sensor_stall"]
+    assert stall and all(c["volts"] == [0.0] for c in stall)
+    seqs = [c["sensor_seq"] for c in model]
+    assert len(seqs) == len(set(seqs))  # every model output from a fresh frame, none from a stale window
+    assert model[-1]["cycle"] > stall[-1]["cycle"]  # the model resumed after the stall
+    events = [m.json()["kind"] for m in iter_log(log) if m.topic == TOPIC_EVENT]
+    assert "failsafe" in events and "failsafe_end" in events
+    assert replay(log, policy).max_divergence <= 1e-5  # safe cycles and gaps replay exactly too
+
+
+def test_sigterm_winds_down_safely_and_the_twin_goes_with_it(small_model, tmp_path) -> None:
+    log, summary = tmp_path / "run.mcap", tmp_path / "s.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model", str(small_model),
+         "--duration", "30", "--record", str(log), "--json", str(summary), *LINK_ONLY],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert _wait_for(lambda: log.exists() and log.stat().st_size > 20_000, 60)  # streaming and recording
+    twin_pids = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert "stopped by SIGTERM" in out and "Traceback" not in err
+    s = json.loads(summary.read_text())
+    assert s["exit_code"] == 143 and s["device_acknowledged_stop"]
+    tx = [parse_message(decode_body(m.data)) for m in iter_log(log) if m.topic == TOPIC_TX]
+    assert decode_body([m for m in iter_log(log) if m.topic == TOPIC_TX][-1].data).msg_type == MsgType.STOP
+    assert tx[-2] == Command((0.0,))  # 0 V, then STOP
+    assert twin_pids and all(_wait_for(lambda p=p: not _alive(p)) for p in twin_pids)
+
+
+def test_kill_9_of_hw_run_does_not_orphan_the_twin(small_model, tmp_path) -> None:
+    log = tmp_path / "run.mcap"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model", str(small_model),
+         "--duration", "30", "--record", str(log), *LINK_ONLY],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert _wait_for(lambda: log.exists() and log.stat().st_size > 20_000, 60)
+    twin_pids = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    proc.kill()
+    proc.wait(timeout=10)
+    assert twin_pids and all(_wait_for(lambda p=p: not _alive(p)) for p in twin_pids)
+
+
+def test_a_second_hw_run_on_a_busy_port_is_refused_naming_the_holder(small_model, config_path) -> None:
+    twin = TwinProcess(config_path, seed=0)
+    first = SerialTransport(twin.port)  # this test process holds the port
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", twin.port, "--model",
+             str(small_model), "--duration", "1"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        first.close()
+        twin.stop()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{twin.port} is busy: it is held by pid {os.getpid()}" in proc.stderr
+
+
+def test_unwritable_outputs_are_refused_before_the_run(small_model, tmp_path) -> None:
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    locked.chmod(0o500)
+    cases = [("--record", tmp_path / "nowhere" / "r.mcap", "does not exist"), ("--json", tmp_path, "is a folder")]
+    if os.geteuid() != 0:  # root may write anywhere: permissions cannot be tested as root
+        cases.append(("--json", locked / "s.json", "not writable"))
+    try:
+        for flag, path, why in cases:
+            t0 = time.monotonic()
+            proc = subprocess.run(
+                [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model", str(small_model),
+                 "--duration", "30", flag, str(path)],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+            assert str(path) in proc.stderr and why in proc.stderr
+            assert time.monotonic() - t0 < 30  # refused up front, not after the 30 s run (a hang guard)
+    finally:
+        locked.chmod(0o700)
