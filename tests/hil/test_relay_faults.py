@@ -1,0 +1,83 @@
+"""A bad cable, for real: the twin on a pty, a fault-injecting relay, `hw run` on the relay's pty.
+
+Each direction is corrupted separately (sim/relay.py). The properties: a corrupted frame
+is never accepted; the decoder resyncs on the next valid frame; duplicated or reordered
+frames never reach the model; a lost command path trips the device's watchdog and the
+host reports it and calls the run unhealthy.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hil_options import LINK_ONLY
+
+from sensorimotor.hardware.cli import TwinProcess
+from sensorimotor.hardware.device import frame_body
+from sensorimotor.hardware.framing import StreamDecoder
+from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_RX, iter_log
+from sensorimotor.hardware.model import OnnxPolicy
+from sensorimotor.hardware.replay import replay
+from sensorimotor.sim.relay import Faults, Relay
+
+pytestmark = pytest.mark.hil
+
+
+def _run_through_relay(
+    model: Path, config: Path, tmp_path: Path, to_host: str = "", to_device: str = "", duration: float = 3.0
+) -> tuple[subprocess.CompletedProcess, dict, Relay, Path]:  # fmt: skip
+    twin = TwinProcess(config, seed=11)
+    relay = Relay(twin.port, Faults.parse(to_host), Faults.parse(to_device), seed=3).start()
+    log, summary = tmp_path / "run.mcap", tmp_path / "run.json"
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", relay.port, "--model", str(model),
+             "--duration", str(duration), "--record", str(log), "--json", str(summary), *LINK_ONLY],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        relay.stop()
+        truth = twin.stop()
+    s = json.loads(summary.read_text()) if summary.exists() else {}
+    s["twin"] = truth
+    return proc, s, relay, log
+
+
+def test_corrupted_frames_are_never_accepted_and_the_decoder_resyncs(small_model, config_path, tmp_path) -> None:
+    proc, s, relay, log = _run_through_relay(
+        small_model, config_path, tmp_path, to_host="flip=0.05,drop=0.05,garbage=0.05"
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # ran to the end, but a lossy link is not healthy
+    assert "frames lost or corrupted" in proc.stdout
+    c = relay.to_host.counts
+    hurt = c["flip"] + c["drop"] + c["garbage"]
+    assert hurt > 20  # the faults really happened
+    sent = {frame_body(f) for f in StreamDecoder().feed(b"".join(relay.to_host.intact))}
+    accepted = [m.data for m in iter_log(log) if m.topic == TOPIC_RX]
+    assert all(body in sent for body in accepted)  # 0 corrupted frames accepted
+    # Resync: a fault costs its own frame and at most the next (garbage glued to it); every other frame arrives.
+    assert len(accepted) >= c["frames"] - 2 * hurt
+    assert s["commands"] > 0 and s["device_commands_applied"] == s["commands_sent"]
+
+
+def test_duplicated_and_reordered_frames_never_reach_the_model(small_model, config_path, tmp_path) -> None:
+    proc, s, relay, log = _run_through_relay(small_model, config_path, tmp_path, to_host="dup=0.1,reorder=0.05")
+    assert relay.to_host.counts["dup"] > 10 and relay.to_host.counts["reorder"] > 5
+    assert s["frames_duplicated"] > 0 and s["frames_out_of_order"] > 0, proc.stdout
+    model = [m.json() for m in iter_log(log) if m.topic == TOPIC_COMMAND and not m.json()["safe"]]
+    seqs = [c["sensor_seq"] for c in model]
+    assert len(model) > 100 and len(seqs) == len(set(seqs))  # one model output per fresh frame
+    assert replay(log, OnnxPolicy(small_model)).max_divergence <= 1e-5
+
+
+def test_lost_command_path_trips_the_device_watchdog_and_the_host_says_so(small_model, config_path, tmp_path) -> None:
+    proc, s, relay, _ = _run_through_relay(small_model, config_path, tmp_path, to_device="stall=1.0+0.5")
+    assert relay.to_device.counts["stalled"] > 20  # ~50 commands never reached the device
+    assert s["twin"]["watchdog_trips"] >= 1  # the device zeroed its motor (after watchdog_ms)
+    assert s["device_watchdog_trips"] >= 1  # ... and the host heard it from STATUS
+    assert s["device_commands_applied"] < s["commands_sent"]
+    assert proc.returncode == 1 and "watchdog tripped" in proc.stdout and "applied" in proc.stdout, proc.stdout
