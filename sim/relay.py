@@ -25,6 +25,7 @@ the host's port and relays until Ctrl-C. Light: standard library and numpy only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import select
 import signal
@@ -150,15 +151,17 @@ class Relay:
         self._thread.start()
         return self
 
+    def request_stop(self) -> None:
+        self._stop.set()
+
     def stop(self) -> None:
+        """Stop relaying (join the thread) and close every port."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         for fd in (self.master, self.slave, self.device_fd):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def run(self) -> None:
         routes = {self.device_fd: (self.to_host, self.master), self.master: (self.to_device, self.device_fd)}
@@ -205,12 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"relay: cannot open {args.device_port}: {exc.strerror}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, lambda *_: relay._stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: relay.request_stop())
     print(relay.port, flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the relay; the counts below are its report
         relay.run()
-    except KeyboardInterrupt:
-        pass
     print(f"relay: to host {relay.to_host.counts}, to device {relay.to_device.counts}", file=sys.stderr)
     return 0
 
