@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= runs/quick
 
-.PHONY: demo test test-slow test-all bench docs lint venv clean
+.PHONY: demo test test-slow test-all bench fuzz docs lint venv clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,10 @@ test-all: test test-slow
 ## bench: benchmarks with ratios against references measured in the same run
 bench: venv
 	$(PY) benchmarks/run_all.py
+
+## fuzz: a million corrupted and random inputs through the frame decoder and message parser
+fuzz: venv
+	$(PY) benchmarks/fuzz_decoder.py --inputs 1000000
 
 ## lint: ruff (lint + format check) and mypy; CI runs it
 ## mypy checks the installed names (sensorimotor.*): a symlink tree maps them onto the top-level folders

@@ -284,3 +284,16 @@ def test_seq_tracker_reanchors_after_sender_restart() -> None:
     for seq in (100, 101, 0, 1, 2):
         tracker.update(seq)
     assert (tracker.received, tracker.lost, tracker.backwards) == (5, 0, 1)
+
+
+def test_decoder_fuzzer_finds_nothing_in_a_short_run() -> None:
+    """`make fuzz` runs a million inputs; here 20,000, so a regression shows up in `make test`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_decoder.py"
+    proc = subprocess.run([sys.executable, str(script), "--inputs", "20000", "--seed", "1"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "failures (exceptions, no resync, unbounded buffer): 0" in proc.stdout
