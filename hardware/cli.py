@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import math
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 from sensorimotor.hardware.config import ConfigError, LoopConfig, add_config_arguments, load_section
@@ -35,15 +32,17 @@ from sensorimotor.hardware.health import health_problems
 from sensorimotor.hardware.loop import ControlLoop, LoopStats
 from sensorimotor.hardware.mcaplog import TOPIC_DEVICE, TOPIC_META, TOPIC_SUMMARY, LogError, LogWriter
 from sensorimotor.hardware.model import OnnxPolicy
+from sensorimotor.hardware.monitor import add_port_arguments, info, monitor
 from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
+from sensorimotor.hardware.twin_process import TwinProcess
 
 EPILOG = """examples:
   hw run --port /dev/ttyUSB0 --model runs/quick/policy.onnx --rate 100 --duration 10 --record run.mcap
   hw run --twin --model runs/quick/policy.onnx --duration 10 --record run.mcap
   hw replay run.mcap --model runs/quick/policy.onnx
+  hw info --port /dev/ttyUSB0
+  hw monitor --twin --duration 5
 """
 
 
@@ -52,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hw", description="Run an exported policy on a serial device, or replay a recorded log.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,replay}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,replay,info,monitor}")
     run = sub.add_parser(
         "run", help="run the fixed-rate control loop against a device",
         description="Handshake with the device, check the model fits it, stream sensors, run the ONNX model at a "
@@ -99,6 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="max |divergence| (V) to call it reproduced (default: %(default)s)",
     )
     replay.add_argument("--json", type=Path, default=None, help="also write the replay summary as JSON here")
+    info = sub.add_parser(
+        "info", help="print the device's description (handshake only)",
+        description="Handshake with the device and print what it says it is: IMU, encoder, camera, rates, watchdog "
+        "and actuator ranges. Sends nothing else.",
+    )  # fmt: skip
+    add_port_arguments(info)
+    add_config_arguments(info, "`loop` section, and `device` for --twin")
+    mon = sub.add_parser(
+        "monitor", help="show live sensor values without controlling",
+        description="Handshake, start streaming and print the sensor values (means over each interval), arm angle, "
+        "image brightness, frame rates and link counters. Sends no command: the device's watchdog holds 0 V.",
+    )  # fmt: skip
+    add_port_arguments(mon)
+    add_config_arguments(mon, "`loop` section, and `device` for --twin")
+    mon.add_argument("--duration", type=positive_float, default=10.0, help="seconds (default: %(default)s)")
+    mon.add_argument("--every", type=positive_float, default=1.0, help="seconds between lines (default: %(default)s)")
     return parser
 
 
@@ -116,7 +131,8 @@ def positive_float(text: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _run(args) if args.command == "run" else _replay(args)
+        commands = {"run": _run, "replay": _replay, "info": info, "monitor": monitor}
+        return commands[args.command](args)
     except (HardwareError, ConfigError, LogError) as exc:
         print(f"hw {args.command}: error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
@@ -126,54 +142,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ---------------------------------------------------------------------------- run
-
-
-class TwinProcess:
-    """``python -m sensorimotor.sim.twin`` in a subprocess; the host reaches it through its pty like real hardware."""
-
-    def __init__(
-        self, config: Path | None, seed: int, garbage_prob: float = 0.0, overrides: Sequence[str] = (),
-        lockstep: bool = False,
-    ) -> None:  # fmt: skip
-        self.truth_path = Path(tempfile.mkstemp(prefix="twin-truth-", suffix=".json")[1])
-        cmd = [sys.executable, "-m", "sensorimotor.sim.twin", "--seed", str(seed), "--truth", str(self.truth_path)]
-        cmd += ["--config", str(config)] if config is not None else []
-        for item in overrides:
-            cmd += ["--set", item]
-        if garbage_prob:
-            cmd += ["--inject-garbage", str(garbage_prob)]
-        if lockstep:
-            cmd += ["--lockstep"]
-        cmd += ["--parent-pid", str(os.getpid())]
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent,
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("/dev/"):
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            raise PortError(f"the twin did not start: {err.strip() or line or 'no output'}")
-        self.port = line
-
-    def stop(self) -> dict[str, float]:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        try:
-            return json.loads(self.truth_path.read_text())
-        except (OSError, ValueError):
-            return {}
-        finally:
-            self.truth_path.unlink(missing_ok=True)
-
-
-def _die_with_parent() -> None:
-    """In the twin's process before exec: the kernel sends it SIGTERM when hw run dies, even by kill -9 (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _check_output_paths(*paths: Path | None) -> None:

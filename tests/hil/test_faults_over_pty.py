@@ -153,3 +153,22 @@ def test_unwritable_outputs_are_refused_before_the_run(small_model, tmp_path) ->
             assert time.monotonic() - t0 < 30  # refused up front, not after the 30 s run (a hang guard)
     finally:
         locked.chmod(0o700)
+
+
+def test_hw_info_and_monitor_read_the_device_without_controlling_it() -> None:
+    proc = subprocess.run([sys.executable, "-m", "sensorimotor.hardware.cli", "info", "--twin"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "device 'qube-twin'" in proc.stdout and "watchdog 100 ms" in proc.stdout and "motor [V] -5 .. 5" in proc.stdout
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "sensorimotor.hardware.cli", "monitor", "--twin", "--duration", "1.6", "--every", "0.5"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if "SENSOR" in line and "accel_z" in line]
+    assert len(lines) >= 2 and all("watchdog holds 0 V" in line for line in lines[1:])  # no command was ever sent
+    proc = subprocess.run([sys.executable, "-m", "sensorimotor.hardware.cli", "info", "--port", "/dev/ttyNOPE"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2 and "/dev/ttyNOPE does not exist" in proc.stderr and "Traceback" not in proc.stderr

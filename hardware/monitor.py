@@ -1,0 +1,114 @@
+"""``hw info`` and ``hw monitor``: look at a device without controlling it.
+
+``hw info`` performs the handshake and prints the device's description (DESCRIBE).
+``hw monitor`` also starts streaming and shows live sensor values once per
+``--every`` seconds: IMU channels, arm angle from the encoder, image brightness, frame
+rates and link counters. It never sends a command: the device's watchdog keeps its
+actuators at 0 V (the trip it reports is expected). Both end with STOP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from sensorimotor.hardware.config import LoopConfig, load_section
+from sensorimotor.hardware.device import DeviceClient
+from sensorimotor.hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
+from sensorimotor.hardware.spec import DeviceSpec
+from sensorimotor.hardware.transport import SerialTransport
+from sensorimotor.hardware.twin_process import TwinProcess
+
+
+def add_port_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="serial port of the device, e.g. /dev/ttyUSB0")
+    where.add_argument("--twin", action="store_true", help="start the simulated device on a pty and use that port")
+    parser.add_argument("--seed", type=int, default=0, help="--twin only: seed of the twin")
+
+
+@contextlib.contextmanager
+def connected(args: argparse.Namespace) -> Iterator[tuple[DeviceClient, DeviceSpec]]:
+    """Open the port (or a twin), handshake, and close everything on the way out."""
+    loop_cfg = load_section(args.config, "loop", LoopConfig, overrides=args.overrides)
+    twin = TwinProcess(args.config, args.seed, overrides=args.overrides) if args.twin else None
+    try:
+        transport = SerialTransport(twin.port if twin else args.port, loop_cfg.baudrate)
+        try:
+            client = DeviceClient(transport)
+            yield client, client.connect(loop_cfg.handshake_timeout_s)
+        finally:
+            transport.close()
+    finally:
+        if twin:
+            twin.stop()
+
+
+def describe(spec: DeviceSpec, port: str) -> str:
+    """The device description as an engineer wants to read it."""
+    lines = [
+        f"device '{spec.name}' on {port}, protocol version {spec.protocol_version}",
+        f"  IMU       {spec.imu_rate_hz} Hz, window {spec.imu_window} samples, "
+        f"{spec.samples_per_frame} per SENSOR frame at {spec.stream_rate_hz} Hz",
+        "  channels  " + ", ".join(f"{c.name} [{c.unit}]" for c in spec.imu_channels),
+        f"  encoder   {spec.encoder_cpr} counts/rev",
+        f"  camera    {spec.image_height}x{spec.image_width} at {spec.camera_rate_hz} Hz",
+        f"  control   {spec.control_rate_hz} Hz expected, watchdog {spec.watchdog_ms} ms",
+    ]
+    lines += [f"  actuator  {a.name} [{a.unit}] {a.min:g} .. {a.max:g}" for a in spec.actuators]
+    return "\n".join(lines)
+
+
+def info(args: argparse.Namespace) -> int:
+    with connected(args) as (client, spec):
+        print(describe(spec, client.transport.name))
+    return 0
+
+
+def monitor(args: argparse.Namespace) -> int:
+    with connected(args) as (client, spec):
+        print(describe(spec, client.transport.name))
+        rad_per_count = 2 * math.pi / spec.encoder_cpr
+        names = [c.name for c in spec.imu_channels]
+        client.start()
+        t0 = time.monotonic()
+        end = t0 + args.duration
+        next_print = t0 + args.every
+        imu: list[np.ndarray] = []
+        enc, img, sensors, images = 0, float("nan"), 0, 0
+        status: Status | None = None
+        try:
+            while time.monotonic() < end:
+                client.transport.wait_readable(0.05)
+                for rx in client.poll():
+                    msg = rx.message
+                    if isinstance(msg, SensorBatch):
+                        imu.append(msg.imu)
+                        enc = int(msg.encoder[-1])
+                        sensors += 1
+                    elif isinstance(msg, ImageFrame):
+                        img = float(msg.pixels.mean())
+                        images += 1
+                    elif isinstance(msg, Status):
+                        status = msg
+                now = time.monotonic()
+                if now >= next_print:
+                    mean = np.concatenate(imu).mean(0) if imu else np.full(len(names), np.nan)
+                    values = "  ".join(f"{n} {v:+8.3f}" for n, v in zip(names, mean, strict=False))
+                    tripped = bool(status and status.flags & StatusFlags.WATCHDOG_TRIPPED)
+                    print(f"{now - t0:6.1f} s  {values}  arm {enc * rad_per_count:+6.3f} rad  image mean {img:5.1f}  "
+                          f"SENSOR {sensors / args.every:5.0f}/s IMAGE {images / args.every:4.0f}/s  "
+                          f"lost {client.stats.frames_lost} bad {client.decoder.stats.frames_bad}"
+                          f"{'  (watchdog holds 0 V)' if tripped else ''}", flush=True)  # fmt: skip
+                    imu, sensors, images = [], 0, 0
+                    next_print += args.every
+        except KeyboardInterrupt:
+            pass
+        finally:
+            client.stop()
+    return 0

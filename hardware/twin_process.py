@@ -1,0 +1,71 @@
+"""The twin as a child process of a host command: `hw run --twin`, `hw info --twin`, `hw monitor --twin`.
+
+The host reaches it through its pty exactly as it would reach hardware. The child dies
+with its parent, even when the parent is killed with SIGKILL (Linux: PR_SET_PDEATHSIG;
+elsewhere the twin notices its parent is gone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from sensorimotor.hardware.errors import PortError
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+class TwinProcess:
+    """``python -m sensorimotor.sim.twin`` in a subprocess; the host reaches it through its pty like real hardware."""
+
+    def __init__(
+        self, config: Path | None, seed: int, garbage_prob: float = 0.0, overrides: Sequence[str] = (),
+        lockstep: bool = False,
+    ) -> None:  # fmt: skip
+        self.truth_path = Path(tempfile.mkstemp(prefix="twin-truth-", suffix=".json")[1])
+        cmd = [sys.executable, "-m", "sensorimotor.sim.twin", "--seed", str(seed), "--truth", str(self.truth_path)]
+        cmd += ["--config", str(config)] if config is not None else []
+        for item in overrides:
+            cmd += ["--set", item]
+        if garbage_prob:
+            cmd += ["--inject-garbage", str(garbage_prob)]
+        if lockstep:
+            cmd += ["--lockstep"]
+        cmd += ["--parent-pid", str(os.getpid())]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("/dev/"):
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise PortError(f"the twin did not start: {err.strip() or line or 'no output'}")
+        self.port = line
+
+    def stop(self) -> dict[str, float]:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        try:
+            return json.loads(self.truth_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        finally:
+            self.truth_path.unlink(missing_ok=True)
+
+
+def _die_with_parent() -> None:
+    """In the twin's process before exec: the kernel sends it SIGTERM when hw run dies, even by kill -9 (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
