@@ -23,7 +23,7 @@ from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.errors import (
     HardwareError,
     Interrupted,
-    PortError,
+    LinkLostError,
     SafetyStopError,
     SensorTimeoutError,
     Terminated,
@@ -224,13 +224,14 @@ def _run_on_port(
                                              "port": port, "twin": bool(args.twin)}, log_time_ns=client.now_ns())  # fmt: skip
         loop = ControlLoop(client, policy, rate, limits, loop_cfg, recorder)
         loop.progress = _status_line if sys.stderr.isatty() else None
+        loop.reopen = lambda: SerialTransport(port, loop_cfg.baudrate)
         client.start()
         try:
             if args.lockstep:
                 loop.run_lockstep(args.duration)
             else:
                 loop.run(args.duration)
-        except (SensorTimeoutError, SafetyStopError, Terminated, PortError) as exc:
+        except (SensorTimeoutError, SafetyStopError, Terminated, LinkLostError) as exc:
             stopped = exc
         except KeyboardInterrupt:
             stopped = Interrupted("interrupted (Ctrl-C): sent 0 V and STOP, log closed")
@@ -244,7 +245,7 @@ def _run_on_port(
             **loop.stats.summary(1.0 / rate), "frames_in": client.stats.frames_in, "frames_out": client.stats.frames_out,
             "frames_lost": client.stats.frames_lost, "frames_bad": d.frames_bad, "garbage_bytes": d.bytes_discarded,
             "frames_duplicated": loop.windows.duplicates, "frames_out_of_order": loop.windows.out_of_order,
-            "sensor_gaps": loop.windows.gaps, "stopped_by": str(stopped) if stopped else None,
+            "sensor_gaps": loop.windows.gaps, "reconnects": loop.stats.reconnects, "stopped_by": str(stopped) if stopped else None,
             "record": str(args.record) if args.record else None,
         }  # fmt: skip
         if recorder is not None:
@@ -253,7 +254,7 @@ def _run_on_port(
     finally:
         if recorder is not None:
             recorder.close()
-        transport.close()
+        client.transport.close()  # after a reconnect, not the transport we opened
 
 
 def _status_line(stats: LoopStats, elapsed_s: float, duration_s: float) -> None:
@@ -283,6 +284,8 @@ def _print_summary(s: dict, stopped: HardwareError | None) -> None:
     print(f"  device: applied {'?' if applied is None else applied} of {s['commands_sent']} commands sent, "
           f"watchdog trips {s['device_watchdog_trips']}, "
           f"{'acknowledged STOP' if s['device_acknowledged_stop'] else 'did NOT acknowledge STOP'}")  # fmt: skip
+    if s.get("reconnects"):
+        print(f"  the port vanished and came back {s['reconnects']} time(s): reconnected, handshake, resumed")
     if s["failsafe_events"]:
         print(f"  failsafe: {s['failsafe_events']} sensor stall(s), {s['failsafe_cycles']} safe cycles, "
               f"longest gap {s['max_stale_ms']:.0f} ms")  # fmt: skip

@@ -81,6 +81,11 @@ class DeviceClient:
         self._seq = 0
         self._t0 = time.monotonic_ns()
 
+    def reattach(self, transport: Transport) -> None:
+        """Continue on a reopened port: a fresh decoder (no half frame from before), same counters and clock."""
+        self.transport = transport
+        self.decoder = StreamDecoder()
+
     def now_ns(self) -> int:
         return time.monotonic_ns() - self._t0
 

@@ -58,3 +58,9 @@ class Interrupted(HardwareError):
     """Ctrl-C (SIGINT) while running: the run was wound down safely."""
 
     exit_code = 130
+
+
+class LinkLostError(HardwareError):
+    """The port vanished mid-run (USB unplugged) and did not come back within ``loop.reconnect_s``."""
+
+    exit_code = 3

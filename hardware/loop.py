@@ -34,7 +34,14 @@ import numpy as np
 
 from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.hardware.device import DeviceClient, Received
-from sensorimotor.hardware.errors import ConfigMismatchError, SafetyStopError, SensorTimeoutError
+from sensorimotor.hardware.errors import (
+    ConfigMismatchError,
+    DeviceNotRespondingError,
+    LinkLostError,
+    PortError,
+    SafetyStopError,
+    SensorTimeoutError,
+)
 from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, TOPIC_EVENT, LogWriter
 from sensorimotor.hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
 from sensorimotor.hardware.model import OnnxPolicy
@@ -47,6 +54,8 @@ from sensorimotor.hardware.safety import (
     stale_deadline_ns,
     state_stop_reason,
 )
+from sensorimotor.hardware.spec import DeviceSpec, compare
+from sensorimotor.hardware.transport import Transport
 from sensorimotor.hardware.windows import SensorWindows
 
 
@@ -84,6 +93,7 @@ class LoopStats:
     commands_sent_streaming: int = 0  # every COMMAND after START, including the final zero
     device: DeviceCounters = field(default_factory=DeviceCounters)
     stop_reason: str | None = None
+    reconnects: int = 0  # the port vanished and came back this many times
 
     def summary(self, period_s: float) -> dict[str, float | int | str | None]:
         lat = np.array(self.latency_ns or [0]) / 1e3
@@ -114,6 +124,7 @@ class LoopStats:
             "device_frames_bad": self.device.delta("frames_bad"),
             "device_acknowledged_stop": self.device.stopped_ack,
             "stop_reason": self.stop_reason,
+            "reconnects": self.reconnects,
         }
 
 
@@ -158,6 +169,8 @@ class ControlLoop:
         self.in_failsafe = False
         self.started = False  # a whole window has been seen: later safe cycles are failsafe, not warm-up
         self.progress: Callable[[LoopStats, float, float], None] | None = None  # (stats, elapsed, duration), 1/s
+        self.reopen: Callable[[], Transport] | None = None  # opens the port again after it vanished
+        self.spec: DeviceSpec = spec
 
     # ------------------------------------------------------------------ frames
 
@@ -317,13 +330,16 @@ class ControlLoop:
                 if self.progress is not None and now >= next_progress:
                     self.progress(self.stats, (now - t0) / 1e9, duration_s)
                     next_progress += 1_000_000_000
-                if self._cycle(cycle, now):
-                    self.stats.cycles += 1
-                    cycle += 1
-                    continue
-                wake = min(end, self.safe_due_ns)
-                self.client.transport.wait_readable(max(0.0, (wake - self.client.now_ns()) / 1e9))
-                self._poll()
+                try:
+                    if self._cycle(cycle, now):
+                        self.stats.cycles += 1
+                        cycle += 1
+                        continue
+                    wake = min(end, self.safe_due_ns)
+                    self.client.transport.wait_readable(max(0.0, (wake - self.client.now_ns()) / 1e9))
+                    self._poll()
+                except PortError as exc:
+                    self._reconnect(exc, end)
         finally:
             self.stats.elapsed_s = (self.client.now_ns() - t0) / 1e9
         return self.stats
@@ -354,6 +370,44 @@ class ControlLoop:
         finally:
             self.stats.elapsed_s = (self.client.now_ns() - t0) / 1e9
         return self.stats
+
+    def _reconnect(self, lost: PortError, end_ns: int) -> None:
+        """The port vanished: retry with backoff, handshake again, check it is the same device, restart streaming.
+
+        Nothing can be sent meanwhile; the device's own watchdog zeroes its actuators.
+        """
+        t_lost = self.client.now_ns()
+        self._event(t_lost, "port_lost", f"{lost}; reconnecting for up to {self.cfg.reconnect_s:g} s")
+        if self.reopen is None or self.cfg.reconnect_s <= 0:
+            raise LinkLostError(f"{lost} (reconnecting is off: loop.reconnect_s = 0)") from None
+        deadline = min(end_ns, t_lost + int(self.cfg.reconnect_s * 1e9))
+        delay, tries = 0.1, 0
+        while True:
+            self.client.transport.close()
+            tries += 1
+            try:
+                self.client.reattach(self.reopen())
+                spec = self.client.connect(self.cfg.handshake_timeout_s)
+                problems = compare(self.spec, spec)
+                if problems:
+                    raise LinkLostError(f"a different device answered after reconnecting: {'; '.join(problems)}")
+                self.client.start()
+                break
+            except (PortError, DeviceNotRespondingError):
+                if self.client.now_ns() + delay * 1e9 > deadline:
+                    raise LinkLostError(
+                        f"{lost}; it did not come back within {(deadline - t_lost) / 1e9:.1f} s ({tries} tries). "
+                        "Check the cable and the device's power."
+                    ) from None
+                time.sleep(delay)
+                delay = min(2 * delay, 2.0)
+        now = self.client.now_ns()
+        self.stats.reconnects += 1
+        self.windows = self.windows.restarted()  # the old window ends before the outage
+        self.fresh, self.in_failsafe = 0, False
+        self.last_fresh_ns = now
+        self.safe_due_ns = stale_deadline_ns(now, self.period_ns, in_failsafe=False)
+        self._event(now, "reconnected", f"port back after {(now - t_lost) / 1e9:.2f} s ({tries} tries); streaming")
 
     def finish(self, timeout_s: float = 0.3) -> None:
         """0 V and STOP, then collect the device's final STATUS (its counters) for the summary."""

@@ -105,6 +105,13 @@ class SensorWindows:
         self._append(imu.astype(np.float32), enc.astype(np.float32))
         self.samples_filled += missing
 
+    def restarted(self) -> SensorWindows:
+        """An empty window of the same size (after a reconnect), keeping the counters."""
+        fresh = SensorWindows(self.window, self.image.shape[2:], self.imu.shape[1], 1e6 / self.sample_us, self.max_fill)
+        for name in ("duplicates", "out_of_order", "gaps", "samples_missing", "samples_filled", "bad_images"):
+            setattr(fresh, name, getattr(self, name))
+        return fresh
+
     def add_image(self, frame: ImageFrame) -> bool:
         """Keep the frame if it has the described shape; False (and ignored) otherwise."""
         if frame.pixels.shape != self.image.shape[2:]:

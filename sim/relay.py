@@ -34,6 +34,7 @@ import threading
 import time
 import tty
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -135,10 +136,16 @@ class Relay:
     """Host pty <-> device port, with faults per direction; runs in a thread or a process."""
 
     def __init__(self, device_port: str, to_host: Faults | None = None, to_device: Faults | None = None,
-                 seed: int = 0) -> None:  # fmt: skip
+                 seed: int = 0, link: Path | None = None) -> None:  # fmt: skip
         self.device_fd = os.open(device_port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         tty.setraw(self.device_fd)
         self.master, self.slave, self.port = open_pty()
+        self.link = link  # a stable path to the host's pty: a new relay on the same link is the device "replugged"
+        if link is not None:
+            tmp = link.with_name(link.name + ".new")
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(self.port)
+            tmp.replace(link)
         rng = np.random.default_rng(seed)
         self.to_host = Direction(to_host or Faults(), np.random.default_rng(rng.integers(1 << 63)))
         self.to_device = Direction(to_device or Faults(), np.random.default_rng(rng.integers(1 << 63)))
@@ -159,7 +166,7 @@ class Relay:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        for fd in (self.master, self.slave, self.device_fd):
+        for fd in (self.master, self.slave, self.device_fd):  # closing the master is the host's "unplug"
             with contextlib.suppress(OSError):
                 os.close(fd)
 

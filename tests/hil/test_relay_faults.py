@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,57 @@ def test_lost_command_path_trips_the_device_watchdog_and_the_host_says_so(small_
     assert s["device_watchdog_trips"] >= 1  # ... and the host heard it from STATUS
     assert s["device_commands_applied"] < s["commands_sent"]
     assert proc.returncode == 1 and "watchdog tripped" in proc.stdout and "applied" in proc.stdout, proc.stdout
+
+
+def test_a_device_that_disappears_and_comes_back_is_reconnected(small_model, config_path, tmp_path) -> None:
+    """USB unplugged and plugged back: the host's pty vanishes, a new one appears at the same path."""
+    twin = TwinProcess(config_path, seed=12)
+    link = tmp_path / "ttyUSB0"
+    relay = Relay(twin.port, link=link).start()
+    log, summary = tmp_path / "run.mcap", tmp_path / "run.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", str(link), "--model", str(small_model),
+         "--duration", "4", "--record", str(log), "--json", str(summary), *LINK_ONLY],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while relay.to_device.counts["frames"] < 100 and time.monotonic() < deadline:  # streaming for a while
+            time.sleep(0.05)
+        relay.stop()  # unplugged
+        time.sleep(0.5)
+        relay = Relay(twin.port, link=link).start()  # plugged back in, same path
+        out, err = proc.communicate(timeout=60)
+    finally:
+        relay.stop()
+        twin.stop()
+    s = json.loads(summary.read_text())
+    assert s["reconnects"] == 1, out + err
+    events = [m.json()["kind"] for m in iter_log(log) if m.topic == "/events"]
+    assert events.index("port_lost") < events.index("reconnected")
+    assert "came back 1 time" in out
+    # Streaming resumed: model commands after the reconnect.
+    t_back = next(m.log_time_ns for m in iter_log(log) if m.topic == "/events" and m.json()["kind"] == "reconnected")
+    assert any(m.log_time_ns > t_back and not m.json()["safe"] for m in iter_log(log) if m.topic == TOPIC_COMMAND)
+
+
+def test_a_device_that_does_not_come_back_ends_the_run_clearly(small_model, config_path, tmp_path) -> None:
+    twin = TwinProcess(config_path, seed=13)
+    link = tmp_path / "ttyUSB0"
+    relay = Relay(twin.port, link=link).start()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", str(link), "--model", str(small_model),
+         "--duration", "20", *LINK_ONLY, "--set", "loop.reconnect_s=1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while relay.to_device.counts["frames"] < 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        relay.stop()
+        link.unlink()  # gone for good
+        out, err = proc.communicate(timeout=60)
+    finally:
+        twin.stop()
+    assert proc.returncode == 3, out + err
+    assert "did not come back within" in out and "Traceback" not in err
