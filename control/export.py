@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 
 from sensorimotor.hardware.model import FORMAT, INPUT_NAMES, OUTPUT_NAMES, io_signature
-from sensorimotor.perception.models import OBS_NAMES, ObservationModel
+from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE, ObservationModel, Perception
 from sensorimotor.sim.config import DeviceConfig
 
 
@@ -55,7 +56,36 @@ def sb3_actor(policy: Any) -> nn.Module:
     return nn.Sequential(policy.mlp_extractor.policy_net, policy.action_net)
 
 
-def model_metadata(device: DeviceConfig, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+class ImuOnlyChain(nn.Module):
+    """IMU window + encoder -> volts, no camera: the shape of a fast (1 kHz) controller.
+
+    The IMU encoder of :mod:`sensorimotor.perception.models`, the encoder angle and rate,
+    and an MLP. Estimates: ``imu_sin``, ``imu_cos``, ``imu_rate``, ``arm_angle``, ``arm_rate``.
+    """
+
+    ESTIMATES = ("imu_sin", "imu_cos", "imu_rate", "arm_angle", "arm_rate")
+
+    def __init__(self, window: int, cpr: int, imu_rate_hz: float, v_max: float, dim: int = 64) -> None:
+        super().__init__()
+        obs = ObservationModel(Perception(window, dim), cpr, imu_rate_hz)
+        self.imu_encoder, self.imu_head = obs.perception.imu_encoder, obs.perception.imu_head
+        self.rate_samples, self.rad_per_count = obs.rate_samples, obs.rad_per_count
+        self.register_buffer("slope", obs.slope.clone())
+        self.actor = nn.Sequential(nn.Linear(5, 64), nn.Tanh(), nn.Linear(64, 1))
+        self.v_max = float(v_max)
+
+    def forward(self, imu: torch.Tensor, encoder: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        est = self.imu_head(self.imu_encoder(imu))
+        arm = encoder[:, -1:] * self.rad_per_count
+        rate = (encoder[:, -self.rate_samples :] * self.slope).sum(-1, keepdim=True) / RATE_SCALE
+        obs = torch.cat([est, arm, rate], dim=-1)
+        return torch.clamp(self.actor(obs), -1.0, 1.0) * self.v_max, obs
+
+
+def model_metadata(
+    device: DeviceConfig, extra: dict[str, Any] | None = None, inputs: Sequence[str] = INPUT_NAMES,
+    estimates: Sequence[str] = OBS_NAMES,
+) -> dict[str, Any]:  # fmt: skip
     """What the runtime needs to check the model and refuse a device it does not fit."""
     spec = device.spec()
     meta: dict[str, Any] = {
@@ -64,9 +94,9 @@ def model_metadata(device: DeviceConfig, extra: dict[str, Any] | None = None) ->
         "inputs": {
             name: {"dtype": dtype, "shape": ["batch", *shape[1:]]}
             for name, (dtype, shape) in io_signature(spec).items()
-            if name in INPUT_NAMES
+            if name in inputs
         },
-        "estimates": list(OBS_NAMES),
+        "estimates": list(estimates),
     }
     meta.update(extra or {})
     return meta
@@ -77,20 +107,25 @@ def example_inputs(device: DeviceConfig) -> tuple[torch.Tensor, torch.Tensor, to
     return torch.zeros(1, 6, w), torch.zeros(1, w), torch.zeros(1, 1, h, wd, dtype=torch.uint8)
 
 
-def export_onnx(chain: PolicyChain, device: DeviceConfig, path: Path, extra_meta: dict[str, Any] | None = None) -> None:
-    """Write ``chain`` to ``path`` as one ONNX file with metadata."""
+def export_onnx(
+    chain: nn.Module, device: DeviceConfig, path: Path, extra_meta: dict[str, Any] | None = None,
+    inputs: Sequence[str] = INPUT_NAMES, estimates: Sequence[str] = OBS_NAMES,
+) -> None:  # fmt: skip
+    """Write ``chain`` (forward over ``inputs``, in order) to ``path`` as one ONNX file with metadata."""
     import warnings
 
     chain = chain.eval()
+    examples = dict(zip(INPUT_NAMES, example_inputs(device), strict=True))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            chain, example_inputs(device), str(path), input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
-            dynamic_axes={n: {0: "batch"} for n in INPUT_NAMES + OUTPUT_NAMES}, dynamo=False, opset_version=17,
+            chain, tuple(examples[n] for n in inputs), str(path), input_names=list(inputs),
+            output_names=list(OUTPUT_NAMES), dynamic_axes={n: {0: "batch"} for n in (*inputs, *OUTPUT_NAMES)},
+            dynamo=False, opset_version=17,
         )  # fmt: skip
     model = onnx.load(str(path))
     meta = model.metadata_props.add()
-    meta.key, meta.value = "sensorimotor", json.dumps(model_metadata(device, extra_meta))
+    meta.key, meta.value = "sensorimotor", json.dumps(model_metadata(device, extra_meta, inputs, estimates))
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
 

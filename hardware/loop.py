@@ -157,7 +157,7 @@ class ControlLoop:
         self.max_step = self.cfg.slew_v_per_s / rate_hz
         self.sensor_timeout_ns = int(self.cfg.sensor_timeout_s * 1e9)
         self.rad_per_count = 2.0 * math.pi / spec.encoder_cpr
-        self.windows = SensorWindows.for_device(spec)
+        self.windows = SensorWindows.for_device(spec, policy.uses_image)
         self.stats = LoopStats()
         self.previous: tuple[float, ...] = tuple(0.0 for _ in self.limits)  # last command sent
         self.fresh = 0  # fresh SENSOR frames since the last cycle

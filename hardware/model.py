@@ -22,7 +22,8 @@ from sensorimotor.hardware.errors import ModelError, ModelMismatchError
 from sensorimotor.hardware.spec import DeviceSpec, SpecError, compare
 
 FORMAT = "sensorimotor.policy.v2"
-INPUT_NAMES = ("imu", "encoder", "image")
+INPUT_NAMES = ("imu", "encoder", "image")  # "image" is optional: an IMU-only model has only the first two
+REQUIRED_INPUTS = ("imu", "encoder")
 OUTPUT_NAMES = ("volts", "estimates")
 _ORT_TYPES = {"float32": "tensor(float)", "uint8": "tensor(uint8)"}
 
@@ -86,12 +87,16 @@ class OnnxPolicy:
         have = {a.name: a for a in [*self.session.get_inputs(), *self.session.get_outputs()]}
         inputs = tuple(a.name for a in self.session.get_inputs())
         outputs = tuple(a.name for a in self.session.get_outputs())
-        if sorted(inputs) != sorted(INPUT_NAMES) or outputs != OUTPUT_NAMES:
+        if not set(REQUIRED_INPUTS) <= set(inputs) <= set(INPUT_NAMES) or outputs != OUTPUT_NAMES:
             raise ModelError(
-                f"{self.path} has inputs {inputs} and outputs {outputs}; expected {INPUT_NAMES} and {OUTPUT_NAMES}"
+                f"{self.path} has inputs {inputs} and outputs {outputs}; expected {INPUT_NAMES} (image optional) "
+                f"and {OUTPUT_NAMES}"
             )
+        self.input_names = inputs
         problems = []
         for name, (dtype, shape) in want.items():
+            if name not in have:
+                continue  # an optional input the model does not take
             arg = have[name]
             if arg.type != _ORT_TYPES[dtype]:
                 problems.append(f"{name} is {arg.type}, expected {_ORT_TYPES[dtype]}")
@@ -105,9 +110,14 @@ class OnnxPolicy:
         if problems:
             raise ModelError(f"{self.path} does not match the device it describes: " + "; ".join(problems))
 
+    @property
+    def uses_image(self) -> bool:
+        """False for an IMU-only model: the loop then needs no camera frame to start."""
+        return "image" in self.input_names
+
     def run(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(volts (n_actuators,) float64, estimates) for one set of batch-1 inputs."""
-        volts, estimates = self.session.run(None, inputs)
+        volts, estimates = self.session.run(None, {k: inputs[k] for k in self.input_names})
         return volts[0].astype(np.float64), estimates[0]
 
     def check_device(self, device: DeviceSpec, control_rate_hz: float | None = None) -> None:

@@ -48,7 +48,7 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
     Windows and limits are sized from the device description the log recorded at the
     handshake; a model that does not fit that device is refused (ModelMismatchError).
     """
-    windows = SensorWindows.for_device(policy.spec)
+    windows = SensorWindows.for_device(policy.spec, policy.uses_image)
     limits: list[tuple[float, float]] = [(-np.inf, np.inf)] * policy.spec.n_actuators
     out = ReplayResult()
     previous: tuple[float, ...] = (0.0,) * policy.spec.n_actuators  # the command sent before this one
@@ -60,7 +60,7 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
             slew_step = float(info.get("slew_step_v", np.inf))
             previous = (0.0,) * spec.n_actuators
             policy.check_device(spec)
-            windows = SensorWindows.for_device(spec)
+            windows = SensorWindows.for_device(spec, policy.uses_image)
         elif msg.topic == TOPIC_RX:
             out.frames += 1
             try:

@@ -38,9 +38,10 @@ class SensorWindows:
 
     def __init__(
         self, window: int, image_shape: tuple[int, int] = (64, 64), channels: int = 6, imu_rate_hz: float = 1000.0,
-        max_fill: int | None = None,
+        max_fill: int | None = None, needs_image: bool = True,
     ) -> None:  # fmt: skip
         self.window = window
+        self.needs_image = needs_image  # False for an IMU-only model
         self.max_fill = window // 4 if max_fill is None else max_fill
         self.sample_us = 1e6 / imu_rate_hz
         self.imu = np.zeros((window, channels), np.float32)
@@ -58,9 +59,9 @@ class SensorWindows:
         self.last_stamp_us: int | None = None
 
     @classmethod
-    def for_device(cls, spec: DeviceSpec) -> SensorWindows:
+    def for_device(cls, spec: DeviceSpec, needs_image: bool = True) -> SensorWindows:
         """Windows sized from a device's description (handshake), not from constants."""
-        return cls(spec.imu_window, spec.image_shape, len(spec.imu_channels), spec.imu_rate_hz)
+        return cls(spec.imu_window, spec.image_shape, len(spec.imu_channels), spec.imu_rate_hz, None, needs_image)
 
     def add_sensor(self, batch: SensorBatch, stamp_us: int | None = None) -> bool:
         """Append a SENSOR frame's samples (oldest first); False if it was stale and dropped.
@@ -107,7 +108,10 @@ class SensorWindows:
 
     def restarted(self) -> SensorWindows:
         """An empty window of the same size (after a reconnect), keeping the counters."""
-        fresh = SensorWindows(self.window, self.image.shape[2:], self.imu.shape[1], 1e6 / self.sample_us, self.max_fill)
+        shape = (self.image.shape[2], self.image.shape[3])
+        fresh = SensorWindows(
+            self.window, shape, self.imu.shape[1], 1e6 / self.sample_us, self.max_fill, self.needs_image
+        )
         for name in ("duplicates", "out_of_order", "gaps", "samples_missing", "samples_filled", "bad_images"):
             setattr(fresh, name, getattr(self, name))
         return fresh
@@ -124,7 +128,7 @@ class SensorWindows:
     @property
     def ready(self) -> bool:
         """True once a whole window of contiguous IMU samples and at least one image have arrived."""
-        return self.contiguous >= self.window and self.images > 0
+        return self.contiguous >= self.window and (self.images > 0 or not self.needs_image)
 
     def inputs(self) -> dict[str, np.ndarray]:
         """Batch-1 model inputs: imu (1, C, W), encoder (1, W), image (1, 1, H, W)."""

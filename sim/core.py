@@ -506,3 +506,13 @@ def gather(
     """What the host has received: the last ``count`` IMU/encoder samples and the newest frame, per env."""
     for i in nb.prange(b.state.shape[0]):
         _gather_env(b, s, i, count, imu_out, enc_out, img_out, labels, frame_state)
+
+
+@nb.njit(**_FLAGS)
+def gather_serial(
+    b: Buffers, s: Settings, count: int, imu_out: np.ndarray, enc_out: np.ndarray, img_out: np.ndarray,
+    labels: np.ndarray, frame_state: np.ndarray,
+) -> None:  # fmt: skip
+    """:func:`gather` on one thread: for a few envs (the twin's N = 1), waking the pool costs ~2 ms."""
+    for i in range(b.state.shape[0]):
+        _gather_env(b, s, i, count, imu_out, enc_out, img_out, labels, frame_state)

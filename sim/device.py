@@ -215,8 +215,9 @@ class FurutaSim:
             "image_state": np.zeros((n, 4)),
         }  # fmt: skip
         if cam_n or s.use_imu:
-            core.gather(self.buffers, s, k, out["imu"], out["encoder"], out["image"], out["camera_class"],
-                        out["image_state"])  # fmt: skip
+            gather = core.gather if n >= PARALLEL_MIN_ENVS else core.gather_serial
+            gather(self.buffers, s, k, out["imu"], out["encoder"], out["image"], out["camera_class"],
+                   out["image_state"])  # fmt: skip
         return out
 
     def observation(self) -> dict[str, Array]:
