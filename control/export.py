@@ -64,6 +64,7 @@ class ImuOnlyChain(nn.Module):
     """
 
     ESTIMATES = ("imu_sin", "imu_cos", "imu_rate", "arm_angle", "arm_rate")
+    slope: torch.Tensor  # (rate_samples,) buffer: least-squares slope weights in rad/s per count
 
     def __init__(self, window: int, cpr: int, imu_rate_hz: float, v_max: float, dim: int = 64) -> None:
         super().__init__()
