@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_framing, bench_inference, bench_pty, bench_sim
+from benchmarks import bench_framing, bench_inference, bench_loop, bench_pty, bench_sim
 
 
 def main() -> None:
@@ -25,6 +25,7 @@ def main() -> None:
         ("inference", bench_inference),
         ("sim", bench_sim),
         ("pty", bench_pty),
+        ("loop", bench_loop),
     ):
         print(f"--- {name}")
         results[name] = mod.run()

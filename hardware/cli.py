@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import resource
 import signal
 import sys
 import time
@@ -245,7 +246,8 @@ def _run_on_port(
             **loop.stats.summary(1.0 / rate), "frames_in": client.stats.frames_in, "frames_out": client.stats.frames_out,
             "frames_lost": client.stats.frames_lost, "frames_bad": d.frames_bad, "garbage_bytes": d.bytes_discarded,
             "frames_duplicated": loop.windows.duplicates, "frames_out_of_order": loop.windows.out_of_order,
-            "sensor_gaps": loop.windows.gaps, "reconnects": loop.stats.reconnects, "stopped_by": str(stopped) if stopped else None,
+            "sensor_gaps": loop.windows.gaps, "reconnects": loop.stats.reconnects,
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "stopped_by": str(stopped) if stopped else None,
             "record": str(args.record) if args.record else None,
         }  # fmt: skip
         if recorder is not None:

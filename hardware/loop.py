@@ -94,6 +94,7 @@ class LoopStats:
     device: DeviceCounters = field(default_factory=DeviceCounters)
     stop_reason: str | None = None
     reconnects: int = 0  # the port vanished and came back this many times
+    first_command_unix_s: float | None = None
 
     def summary(self, period_s: float) -> dict[str, float | int | str | None]:
         lat = np.array(self.latency_ns or [0]) / 1e3
@@ -125,6 +126,7 @@ class LoopStats:
             "device_acknowledged_stop": self.device.stopped_ack,
             "stop_reason": self.stop_reason,
             "reconnects": self.reconnects,
+            "first_command_unix_s": self.first_command_unix_s,
         }
 
 
@@ -210,6 +212,8 @@ class ControlLoop:
 
     def _send(self, volts: Sequence[float]) -> int:
         self.client.send_command(volts)
+        if self.stats.first_command_unix_s is None:
+            self.stats.first_command_unix_s = time.time()  # start-up time, measured by benchmarks/bench_loop.py
         self.stats.commands_sent_streaming += 1
         self.previous = tuple(volts)
         t = self.client.now_ns()

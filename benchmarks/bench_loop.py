@@ -1,0 +1,144 @@
+"""The control loop against the twin over a real pty: 1 kHz IMU-only, 100 Hz with the camera, start-up.
+
+Three runs of ``hw run`` as users run it (a subprocess, the twin on a pty, logging on),
+``--seconds`` each (60 by default), and in the same run the floor they are compared with:
+
+* the floor: a bare pty round trip of a 64-byte frame (``bench_pty``) plus the model's own
+  batch-1 inference time in onnxruntime;
+* an IMU-only model at 1 kHz (1 sample per SENSOR frame): achieved rate (target >= 99.5 %),
+  sensor-arrival-to-command latency p50 (target <= 250 us), p99, max;
+* the camera model (IMU + 64x64 image) at 100 Hz: latency p99 (target <= 3 ms);
+* start-up: from launching ``hw run --port`` (the twin already serving) to its first
+  command (target <= 1 s), and the process's peak resident memory.
+
+The models are untrained (random weights, seeded): timing does not depend on weights.
+``python benchmarks/bench_loop.py [--seconds 60]``; part of ``make bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import bench_pty
+from benchmarks.common import median_s
+from sensorimotor.hardware.model import OnnxPolicy
+from sensorimotor.sim.config import DeviceConfig
+
+FAST = dataclasses.replace(DeviceConfig(), stream_rate_hz=1000)  # 1 IMU sample per SENSOR frame
+LINK = ["--set", "loop.arm_limit_rad=100"]  # random weights drive the arm anywhere: time the loop, not the arm
+
+
+def _export(tmp: Path) -> tuple[Path, Path]:
+    import torch
+
+    from sensorimotor.control.export import ImuOnlyChain, export_onnx
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from conftest import export_untrained
+
+    torch.manual_seed(0)
+    imu = tmp / "imu_1khz.onnx"
+    chain = ImuOnlyChain(FAST.imu.window, FAST.encoder_cpr, FAST.imu.rate_hz, FAST.v_max)
+    export_onnx(chain, FAST, imu, inputs=("imu", "encoder"), estimates=ImuOnlyChain.ESTIMATES)
+    return imu, export_untrained(DeviceConfig(), tmp / "camera_100hz.onnx")
+
+
+def _inference_us(model: Path) -> float:
+    policy = OnnxPolicy(model)
+    spec = policy.spec
+    rng = np.random.default_rng(0)
+    inputs = {
+        "imu": rng.normal(size=(1, 6, spec.imu_window)).astype(np.float32),
+        "encoder": np.zeros((1, spec.imu_window), np.float32),
+        "image": rng.integers(0, 255, (1, 1, *spec.image_shape), dtype=np.uint8),
+    }
+    return median_s(lambda: policy.run(inputs), repeats=2000, warmup=50) * 1e6
+
+
+def _hw_run(args: list[str], out: Path) -> dict:
+    cmd = [sys.executable, "-m", "sensorimotor.hardware.cli", "run", *args, "--json", str(out), *LINK]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if not out.exists():
+        raise SystemExit(f"hw run failed: {proc.stderr.strip() or proc.stdout}")
+    return json.loads(out.read_text())
+
+
+def _startup(model: Path, tmp: Path, runs: int = 5) -> dict[str, float]:
+    """Launch -> first command of `hw run --port` against an already serving twin (median of ``runs``)."""
+    twin = subprocess.Popen([sys.executable, "-m", "sensorimotor.sim.twin", "--seed", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    assert twin.stdout is not None
+    port = twin.stdout.readline().strip()
+    took, rss = [], []
+    try:
+        for k in range(runs):
+            out = tmp / f"startup{k}.json"
+            t0 = time.time()
+            s = _hw_run(["--port", port, "--model", str(model), "--duration", "1"], out)
+            took.append(s["first_command_unix_s"] - t0)
+            rss.append(s["max_rss_mb"])
+    finally:
+        twin.terminate()
+        twin.wait(timeout=10)
+    return {"startup_s_median": float(np.median(took)), "startup_s_max": float(max(took)),
+            "max_rss_mb": float(max(rss))}  # fmt: skip
+
+
+def run(seconds: float = 60.0) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        imu_model, cam_model = _export(tmp)
+        pty = bench_pty.run()
+        inf_imu, inf_cam = _inference_us(imu_model), _inference_us(cam_model)
+        print(f"floor: pty round trip p50 {pty['p50_us']:.0f} us + inference {inf_imu:.0f} us (IMU-only) / "
+              f"{inf_cam:.0f} us (camera model) = {pty['p50_us'] + inf_imu:.0f} / {pty['p50_us'] + inf_cam:.0f} us")  # fmt: skip
+
+        fast = _hw_run(["--twin", "--model", str(imu_model), "--rate", "1000", "--duration", str(seconds),
+                        "--set", "device.stream_rate_hz=1000", "--record", str(tmp / "fast.mcap")], tmp / "fast.json")  # fmt: skip
+        cam = _hw_run(["--twin", "--model", str(cam_model), "--duration", str(seconds),
+                       "--record", str(tmp / "cam.mcap")], tmp / "cam.json")  # fmt: skip
+        start = _startup(cam_model, tmp)
+
+    ratio = fast["achieved_rate_hz"] / 1000.0
+    floor_fast = pty["p50_us"] + inf_imu
+    floor_cam = pty["p50_us"] + inf_cam
+    rows = [
+        ("IMU-only model, 1 kHz, logging on", fast, floor_fast),
+        ("camera model, 100 Hz, logging on", cam, floor_cam),
+    ]
+    for name, s, floor in rows:
+        print(f"{name} ({seconds:.0f} s): achieved {s['achieved_rate_hz']:.1f} Hz, {s['missed_cycles']} missed, "
+              f"{s['safe_commands']} safe; latency p50 {s['latency_us_p50']:.0f} us, p99 {s['latency_us_p99']:.0f} us, "
+              f"max {s['latency_us_max']:.0f} us (floor {floor:.0f} us: p50 {s['latency_us_p50'] / floor:.2f}x)")  # fmt: skip
+    print(f"start-up, launch -> first command (twin already serving): median {start['startup_s_median']:.2f} s, "
+          f"max {start['startup_s_max']:.2f} s; peak RSS {start['max_rss_mb']:.0f} MB")  # fmt: skip
+    targets = [
+        ("1 kHz achieved rate >= 99.5 %", ratio >= 0.995, f"{ratio:.2%}"),
+        ("1 kHz latency p50 <= 250 us", fast["latency_us_p50"] <= 250, f"{fast['latency_us_p50']:.0f} us"),
+        ("camera 100 Hz latency p99 <= 3 ms", cam["latency_us_p99"] <= 3000, f"{cam['latency_us_p99']:.0f} us"),
+        ("start-up to first command <= 1 s", start["startup_s_median"] <= 1.0, f"{start['startup_s_median']:.2f} s"),
+    ]
+    for name, ok, got in targets:
+        print(f"target {name}: got {got}  {'met' if ok else 'MISSED'}")
+    keys = ("achieved_rate_hz", "missed_cycles", "latency_us_p50", "latency_us_p99", "latency_us_max", "jitter_us_p99")
+    return {
+        "floor": {"pty_p50_us": pty["p50_us"], "inference_imu_us": inf_imu, "inference_camera_us": inf_cam},
+        "imu_1khz": {k: fast[k] for k in keys}, "camera_100hz": {k: cam[k] for k in keys}, "startup": start,
+    }  # fmt: skip
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each loop run (default: %(default)s)")
+    run(parser.parse_args().seconds)
