@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import platform
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
-from sensorimotor.hardware.logmeta import library_versions, model_metadata, onnx_metadata_props
+from sensorimotor.hardware.logmeta import VERSIONED, library_versions, model_metadata, onnx_metadata_props
+from sensorimotor.hardware.mcaplog import LogWriter, read_metadata
+
+
+def test_every_log_records_the_library_versions(tmp_path: Path) -> None:
+    path = tmp_path / "v.mcap"
+    LogWriter(path, metadata={"port": "/dev/ttyUSB0"}).close()
+    meta = read_metadata(path)
+    assert meta["python"] == platform.python_version()
+    for dist in ("numpy", "onnxruntime", "mcap", "pyserial"):
+        assert meta[dist] == version(dist)
+    assert meta["sensorimotor"].startswith(version("sensorimotor"))
+    assert meta["port"] == "/dev/ttyUSB0" and meta["log_format"] == "2"
+    assert set(VERSIONED) | {"python"} <= set(meta)
 
 
 def test_a_distribution_that_is_not_installed_is_said_so(monkeypatch: pytest.MonkeyPatch) -> None:
