@@ -17,6 +17,7 @@ complete chunk; :class:`LogReader` says afterwards whether the file ended cleanl
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import json
@@ -325,7 +326,8 @@ class LogWriter:
     the recording and raises :class:`LogError` naming the file from the next ``write_*``,
     ``flush`` or ``close``.
 
-    Thread-safe: messages are written in the order the calls were made.
+    Thread-safe: messages are written in the order the calls were made. A writer still open
+    when the program exits is closed then (not after ``kill -9``: see ``flush_interval_s``).
     """
 
     def __init__(
@@ -368,6 +370,9 @@ class LogWriter:
             raise _write_error(self.path, exc) from None
         self._thread = threading.Thread(target=self._run, name=f"LogWriter({self.path.name})", daemon=True)
         self._thread.start()
+        # A program that ends without close() (an uncaught exception included) still gets a
+        # complete log: the thread is a daemon, which would otherwise die with what it holds.
+        atexit.register(self.close)
 
     def __enter__(self) -> LogWriter:
         return self
@@ -431,6 +436,7 @@ class LogWriter:
                 return
             self._closed = True
             self._queue.put(_CLOSE)
+        atexit.unregister(self.close)
         self._thread.join()
         if self._error is not None and not self._error_reported:
             self._error_reported = True

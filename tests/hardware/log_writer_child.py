@@ -3,6 +3,8 @@
 ``steady PATH FLUSH_S``: a message pair (an event and a frame, contents a function of i) every
 2 ms, printing ``wrote i at t`` (time.monotonic) after each pair, until it is killed.
 
+``unclosed PATH``: writes 100 message pairs and dies of an uncaught exception, never calling close().
+
 ``fsize PATH write|close``: with the file size limited to 64 KiB (a real "File too large" from
 the kernel), write 8 KiB frames until LogWriter raises, or write ten and close; prints
 ``raised: <message>`` for each LogError and ``done``.
@@ -40,6 +42,14 @@ def steady(path: str, flush_s: float) -> None:
         time.sleep(max(0.0, t0 + i * PERIOD_S - time.monotonic()))
 
 
+def unclosed(path: str) -> None:
+    log = LogWriter(path, flush_interval_s=60)  # no interval flush: only the exit can save the messages
+    for i in range(100):
+        log.write_json(TOPIC_EVENT, event(i), log_time_ns=2 * i + 1, seq=i)
+        log.write_frame(TOPIC_TX, frame(i), log_time_ns=2 * i + 2, seq=i)
+    raise RuntimeError("the program fails without closing its log")
+
+
 def too_large(path: str, when: str) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write then fails with EFBIG instead of killing us
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
@@ -62,5 +72,7 @@ def too_large(path: str, when: str) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "steady":
         steady(sys.argv[2], float(sys.argv[3]))
+    elif sys.argv[1] == "unclosed":
+        unclosed(sys.argv[2])
     else:
         too_large(sys.argv[2], sys.argv[3])
