@@ -31,7 +31,7 @@ from sensorimotor.hardware.errors import (
 )
 from sensorimotor.hardware.health import health_problems
 from sensorimotor.hardware.loop import ControlLoop, LoopStats
-from sensorimotor.hardware.mcaplog import TOPIC_DEVICE, TOPIC_META, TOPIC_SUMMARY, LogError, LogWriter
+from sensorimotor.hardware.mcaplog import TOPIC_DEVICE, TOPIC_META, TOPIC_SUMMARY, LogError, LogWriter, model_metadata
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.hardware.monitor import add_port_arguments, info, monitor
 from sensorimotor.hardware.safety import actuator_limits
@@ -192,9 +192,6 @@ def _run(args: argparse.Namespace) -> int:
             truth = twin.stop() if twin else {}
         if twin:
             summary["twin"] = truth
-        problems = health_problems(summary, loop_cfg.health, rate, args.lockstep)
-        summary["health_problems"] = problems
-        summary["exit_code"] = stopped.exit_code if stopped else (1 if problems else 0)
         _print_summary(summary, stopped)
         if args.json:
             args.json.write_text(json.dumps(summary, indent=2))
@@ -211,7 +208,7 @@ def _run_on_port(
     STOP, the device's counters and a closed log, and is returned with the summary.
     """
     transport = SerialTransport(port, loop_cfg.baudrate)
-    recorder = LogWriter(args.record, metadata={"model": str(args.model), "port": port}) if args.record else None
+    recorder = LogWriter(args.record, metadata={**model_metadata(args.model), "port": port}) if args.record else None
     client = DeviceClient(transport, recorder)
     stopped: HardwareError | None = None
     try:
@@ -250,6 +247,8 @@ def _run_on_port(
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "stopped_by": str(stopped) if stopped else None,
             "record": str(args.record) if args.record else None,
         }  # fmt: skip
+        summary["health_problems"] = problems = health_problems(summary, loop_cfg.health, rate, args.lockstep)
+        summary["exit_code"] = stopped.exit_code if stopped else (1 if problems else 0)
         if recorder is not None:
             recorder.write_json(TOPIC_SUMMARY, summary, log_time_ns=client.now_ns())
         return summary, stopped
@@ -323,10 +322,13 @@ def _replay(args: argparse.Namespace) -> int:
         f"  max |replayed - logged| = {div:.3g} V ({'reproduced' if ok else 'DIVERGED'}, tolerance {args.tolerance:g} V)"
     )
     print(f"  plot: {plot}")
+    if result.warning:
+        print(f"  WARNING: {result.warning}")
     if args.json:
         args.json.write_text(json.dumps({"commands": len(result.cycles), "frames": result.frames,
                                          "bad_frames": result.bad_frames, "max_divergence_v": div,
-                                         "reproduced": ok, "tolerance_v": args.tolerance, "plot": str(plot)}, indent=2))  # fmt: skip
+                                         "reproduced": ok, "tolerance_v": args.tolerance, "plot": str(plot),
+                                         "truncated": result.truncated, "warning": result.warning}, indent=2))  # fmt: skip
     return 0 if ok else 1
 
 

@@ -270,7 +270,7 @@ class ControlLoop:
             TOPIC_COMMAND,
             {"cycle": cycle, "t_host_ns": t, "volts": list(volts),
              "requested_volts": requested if requested is not None else list(volts), "clamped": limited,
-             "safe": safe, "sensor_seq": self.last_sensor_seq, "image_seq": self.last_image_seq},
+             "safe": safe or "", "sensor_seq": self.last_sensor_seq, "image_seq": self.last_image_seq},
             log_time_ns=t, seq=cycle,
         )  # fmt: skip
 

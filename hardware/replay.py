@@ -4,6 +4,9 @@ Messages are processed in file order: each logged received frame updates the sam
 :class:`SensorWindows` the loop used, and each logged command is recomputed from the
 windows as they stood. Divergence = |recomputed - logged| for the model's requested
 voltage (before the safety clamp) and for the voltage actually sent, first actuator.
+
+A log whose writer died (no footer, or cut in the middle of a record) is replayed up to its
+last complete message; the result says so (``truncated``, ``warning``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from sensorimotor.hardware.framing import FramingError, decode_body
-from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_DEVICE, TOPIC_RX, LogError, iter_log
+from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_DEVICE, TOPIC_RX, LogEnd, LogError, LogReader
 from sensorimotor.hardware.messages import ImageFrame, MessageError, SensorBatch, parse_message
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.hardware.safety import clamp_commands, slew_limit
@@ -32,6 +35,8 @@ class ReplayResult:
     estimates: list[np.ndarray] = field(default_factory=list)
     frames: int = 0
     bad_frames: int = 0
+    truncated: bool = False  # the log ends without its footer: the recording stopped abnormally
+    warning: str | None = None  # for people, when something was lost (truncated)
 
     @property
     def max_divergence(self) -> float:
@@ -53,7 +58,8 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
     out = ReplayResult()
     previous: tuple[float, ...] = (0.0,) * policy.spec.n_actuators  # the command sent before this one
     slew_step = np.inf
-    for msg in iter_log(log_path):
+    log = LogReader(log_path)
+    for msg in log:
         if msg.topic == TOPIC_DEVICE:
             info = msg.json()
             spec, limits = _device(log_path, info)
@@ -87,9 +93,22 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
             out.sent_logged.append(float(rec["volts"][0]))
             out.sent_replayed.append(sent[0])
             out.estimates.append(estimates)
+    assert log.end is not None  # set when the iteration above ran to the end
     if not out.cycles:
-        raise LogError(f"{log_path} holds no commands to replay (was it recorded with `hw run --record`?)")
+        ended = "" if log.end.complete else f"; {log.end.describe()}"
+        raise LogError(f"{log_path} holds no commands to replay (was it recorded with `hw run --record`?){ended}")
+    out.truncated = not log.end.complete
+    out.warning = truncation_warning(log.end, len(out.cycles)) if out.truncated else None
     return out
+
+
+def truncation_warning(end: LogEnd, commands: int) -> str:
+    """What a replay of a truncated log covered and what it lost."""
+    last = (end.last_log_time_ns or 0) / 1e9
+    return (
+        f"{end.describe()}: replayed {commands} commands; the last complete message is at t = {last:.2f} s; "
+        "everything after it is lost"
+    )
 
 
 def _device(log_path: str | Path, info: dict) -> tuple[DeviceSpec, list[tuple[float, float]]]:

@@ -1,9 +1,11 @@
-"""Tests for sensorimotor.hardware.mcaplog: round trips, counts, truncated and invalid logs."""
+"""Tests for sensorimotor.hardware.mcaplog: round trips, counts, schemas, the writer thread, truncated and invalid logs."""
 
 from __future__ import annotations
 
 import json
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +13,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mcap.reader import make_reader
+from mcap.writer import Writer
 
 from sensorimotor.hardware.mcaplog import (
     FRAME_ENCODING,
+    SCHEMAS,
     TOPIC_COMMAND,
+    TOPIC_DEVICE,
+    TOPIC_ESTIMATE,
     TOPIC_EVENT,
+    TOPIC_META,
     TOPIC_RX,
     TOPIC_TX,
     LogError,
     LogMessage,
+    LogReader,
     LogWriter,
     iter_log,
     read_metadata,
+    schema_problems,
     summarize_log,
 )
 
@@ -98,7 +107,75 @@ def test_channels_are_foxglove_friendly(sample: tuple[Path, list[LogMessage]]) -
     assert by_topic[TOPIC_RX].schema_id == 0
     command = by_topic[TOPIC_COMMAND]
     assert command.message_encoding == "json"
-    assert summary.schemas[command.schema_id].encoding == "jsonschema"
+    schema = summary.schemas[command.schema_id]
+    assert (schema.name, schema.encoding) == ("sensorimotor.Command", "jsonschema")
+    assert json.loads(schema.data) == SCHEMAS[TOPIC_COMMAND]
+
+
+@pytest.mark.parametrize("topic", sorted(SCHEMAS))
+def test_every_schema_is_one_foxglove_reads(topic: str) -> None:
+    schema = SCHEMAS[topic]
+    assert schema_problems(schema) == []
+    assert schema["title"] and schema["properties"]
+
+
+def test_schemas_list_the_fields_the_loop_writes() -> None:
+    command = {"cycle", "t_host_ns", "volts", "requested_volts", "clamped", "sensor_seq", "image_seq"}
+    assert set(SCHEMAS[TOPIC_COMMAND]["properties"]) == command
+    assert SCHEMAS[TOPIC_COMMAND]["properties"]["volts"] == {
+        "type": "array", "description": SCHEMAS[TOPIC_COMMAND]["properties"]["volts"]["description"],
+        "items": {"type": "number"},
+    }  # fmt: skip
+    assert set(SCHEMAS[TOPIC_ESTIMATE]["properties"]["estimates"]["properties"]) >= {"arm_angle", "imu_sin"}
+    assert set(SCHEMAS[TOPIC_EVENT]["required"]) == {"kind", "message"}
+    assert SCHEMAS[TOPIC_EVENT]["additionalProperties"] is True  # events carry free-form extras
+    assert set(SCHEMAS[TOPIC_META]["properties"]) == {"model", "rate_hz", "duration_s", "port", "twin"}
+    assert set(SCHEMAS[TOPIC_DEVICE]["required"]) == {"spec", "limits"}
+
+
+def test_estimate_names_are_the_perception_outputs() -> None:
+    from sensorimotor.hardware.mcaplog import ESTIMATE_NAMES
+    from sensorimotor.perception.models import OBS_NAMES
+
+    assert tuple(ESTIMATE_NAMES) == tuple(OBS_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("schema", "problem"),
+    [
+        ({"type": "object"}, "must list its properties"),  # what every topic had before
+        ({"type": "object", "properties": {"x": {"type": ["number", "null"]}}}, "schema.x: type"),
+        ({"type": "object", "properties": {"x": {"type": "array", "items": {"type": "array"}}}}, "array items"),
+        ({"type": "object", "properties": {"o": {"type": "object"}}}, "schema.o: an object schema"),
+        ({"type": "object", "properties": {"s": {"type": "string", "contentEncoding": "hex"}}}, "contentEncoding"),
+        ({"type": "array", "items": {"type": "number"}}, "type must be 'object'"),
+    ],
+)
+def test_schema_problems_names_what_foxglove_rejects(schema: dict, problem: str) -> None:
+    problems = schema_problems(schema)
+    assert len(problems) == 1 and problem in problems[0]
+
+
+def test_json_topic_without_a_schema_is_refused_unless_given_one(tmp_path: Path) -> None:
+    path = tmp_path / "s.mcap"
+    extra = {"title": "test.Gains", "type": "object", "properties": {"kp": {"type": "number"}}}
+    with LogWriter(path) as log:
+        with pytest.raises(ValueError, match=r"/control/gains has no JSON schema.*SCHEMAS.*schema="):
+            log.write_json("/control/gains", {"kp": 1.0}, log_time_ns=0)
+        with pytest.raises(ValueError, match="not one Foxglove reads.*must list its properties"):
+            log.write_json("/control/gains", {"kp": 1.0}, log_time_ns=0, schema={"title": "x", "type": "object"})
+        with pytest.raises(ValueError, match="SCHEMAS; pass none"):
+            log.write_json(TOPIC_EVENT, {"kind": "k", "message": "m"}, log_time_ns=0, schema=extra)
+        log.write_json("/control/gains", {"kp": 1.0}, log_time_ns=1, schema=extra)
+        log.write_json("/control/gains", {"kp": 2.0}, log_time_ns=2)  # registered: no schema needed again
+        with pytest.raises(ValueError, match="another schema"):
+            log.write_json("/control/gains", {"kp": 3.0}, log_time_ns=3, schema={**extra, "title": "test.Other"})
+    with path.open("rb") as f:
+        summary = make_reader(f).get_summary()
+    assert summary is not None
+    (schema,) = summary.schemas.values()
+    assert schema.name == "test.Gains" and json.loads(schema.data) == extra
+    assert [m.json()["kp"] for m in iter_log(path)] == [1.0, 2.0]
 
 
 def test_sample_spans_several_chunks(sample: tuple[Path, list[LogMessage]]) -> None:
@@ -131,19 +208,123 @@ def test_truncation_anywhere_yields_a_growing_prefix(sample: tuple[Path, list[Lo
     assert lengths[-2:] == [len(expected), len(expected)]  # only the footer/magic is missing
 
 
-def test_writer_that_never_closed_is_readable(tmp_path: Path) -> None:
+def test_writer_that_never_closed_is_readable_up_to_its_last_flush(tmp_path: Path) -> None:
     path = tmp_path / "crash.mcap"
-    log = LogWriter(path, chunk_size=256, metadata={"sensorimotor": "0.1.0"})
+    log = LogWriter(path, chunk_size=1 << 20, flush_interval_s=60, metadata={"sensorimotor": "0.1.0"})
+    assert read_metadata(path)["sensorimotor"] == "0.1.0"  # header and metadata are on disk at once
     sent = [bytes([i]) * 40 for i in range(40)]
-    for i, body in enumerate(sent):
+    for i, body in enumerate(sent[:30]):
         log.write_frame(TOPIC_RX, body, log_time_ns=i, seq=i)
-    got = [m.data for m in iter_log(path)]  # footer missing, open chunk still in memory
-    assert 0 < len(got) < len(sent)
-    assert got == sent[: len(got)]
-    assert read_metadata(path)["sensorimotor"] == "0.1.0"
+    log.flush()  # closes the open chunk although it is far from full
+    for i, body in enumerate(sent[30:], start=30):
+        log.write_frame(TOPIC_RX, body, log_time_ns=i, seq=i)
+    reader = LogReader(path)
+    assert [m.data for m in reader] == sent[:30]  # no footer; the last 10 wait for the next flush
+    assert reader.end is not None and not reader.end.complete
+    assert reader.end.offset == reader.end.size and reader.end.last_log_time_ns == 29
+    assert "ends without its footer" in reader.end.describe()
     log.close()
     log.close()  # idempotent
-    assert [m.data for m in iter_log(path)] == sent
+    reader = LogReader(path)
+    assert [m.data for m in reader] == sent
+    assert reader.end is not None and reader.end.complete and reader.end.messages == 40
+
+
+def test_flush_interval_bounds_what_an_unclosed_writer_holds_back(tmp_path: Path) -> None:
+    path = tmp_path / "live.mcap"
+    log = LogWriter(path, chunk_size=1 << 20, flush_interval_s=0.05)
+    try:
+        log.write_frame(TOPIC_TX, b"\x01\x02", log_time_ns=5, seq=1)
+        # No flush() and a chunk far from full: only the interval can push it to the file.
+        deadline = time.monotonic() + 10  # a hang guard on a loaded machine, not the bound itself
+        while not list(iter_log(path)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [m.data for m in iter_log(path)] == [b"\x01\x02"]
+    finally:
+        log.close()
+
+
+def test_messages_keep_call_order_and_counts_across_threads(tmp_path: Path) -> None:
+    path = tmp_path / "threads.mcap"
+    n, threads = 300, 4
+    with LogWriter(path, chunk_size=2048) as log:
+
+        def produce(k: int) -> None:
+            for i in range(n):
+                log.write_json(TOPIC_EVENT, {"kind": f"t{k}", "message": str(i)}, log_time_ns=i, seq=i)
+                log.write_frame(TOPIC_TX, bytes([k, i % 256]), log_time_ns=i, seq=i)
+
+        workers = [threading.Thread(target=produce, args=(k,)) for k in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    assert log.counts == {TOPIC_EVENT: n * threads, TOPIC_TX: n * threads} == summarize_log(path)
+    for k in range(threads):
+        events = [
+            int(m.json()["message"]) for m in iter_log(path) if m.topic == TOPIC_EVENT and m.json()["kind"] == f"t{k}"
+        ]
+        assert events == list(range(n))
+        frames = [m.data for m in iter_log(path) if m.topic == TOPIC_TX and m.data[0] == k]
+        assert frames == [bytes([k, i % 256]) for i in range(n)]
+
+
+def test_encoding_happens_off_the_callers_thread_and_its_failure_surfaces(tmp_path: Path) -> None:
+    path = tmp_path / "bad.mcap"
+    log = LogWriter(path)
+    log.write_json(TOPIC_EVENT, {"kind": "ok", "message": "kept"}, log_time_ns=1)
+    log.write_json(TOPIC_EVENT, {"kind": "bad", "message": object()}, log_time_ns=2)  # returns: not encoded yet
+    with pytest.raises(LogError, match=r"bad\.mcap.*recording stopped.*/events at log time 2 ns.*object"):
+        log.flush()
+    with pytest.raises(LogError, match="recording stopped"):
+        log.write_json(TOPIC_EVENT, {"kind": "later", "message": "refused"}, log_time_ns=3)
+    log.close()  # already reported: no second raise
+    reader = LogReader(path)
+    assert [m.json()["kind"] for m in reader] == ["ok"]
+    assert reader.end is not None and reader.end.complete  # the file itself was fine: it got its footer
+
+
+def test_failure_not_yet_reported_is_raised_by_close(tmp_path: Path) -> None:
+    log = LogWriter(tmp_path / "c.mcap")
+    log.write_json(TOPIC_EVENT, {"kind": "bad", "message": {1j}}, log_time_ns=2)
+    with pytest.raises(LogError, match=r"c\.mcap.*recording stopped"):
+        log.close()
+
+
+def test_unwritable_path_fails_at_once_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(LogError, match=r"cannot create the log .*nowhere/run\.mcap: No such file"):
+        LogWriter(tmp_path / "nowhere" / "run.mcap")
+    if Path("/dev/full").exists():  # a real full disk
+        with pytest.raises(LogError, match="cannot write the log /dev/full: No space left on device"):
+            LogWriter("/dev/full")
+
+
+def test_truncated_log_says_where_it_was_cut(sample: tuple[Path, list[LogMessage]], tmp_path: Path) -> None:
+    path, expected = sample
+    end, end_time = _chunk_ends(path)[2]
+    reader = LogReader(_truncated(path, tmp_path / "a.mcap", end))
+    assert [m for m in reader] == [m for m in expected if m.log_time_ns <= end_time]
+    assert reader.end is not None and not reader.end.complete and not reader.end.cut_mid_record
+    assert reader.end.last_log_time_ns == end_time
+    reader = LogReader(_truncated(path, tmp_path / "b.mcap", end + 5))
+    list(reader)
+    assert (
+        reader.end is not None and reader.end.cut_mid_record and (reader.end.offset, reader.end.size) == (end, end + 5)
+    )
+    assert f"cut in the middle of a record at byte {end} of {end + 5}" in reader.end.describe()
+    reader = LogReader(path)
+    list(reader)
+    assert reader.end is not None and reader.end.complete and reader.end.messages == len(expected)
+
+
+def test_mcap_of_another_profile_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ros.mcap"
+    with path.open("wb") as f:
+        writer = Writer(f)
+        writer.start(profile="ros2")
+        writer.finish()
+    with pytest.raises(LogError, match=r"ros\.mcap is an MCAP file of profile 'ros2', not a log written by `hw run"):
+        list(iter_log(path))
 
 
 def test_not_mcap_raises_log_error_naming_file(tmp_path: Path) -> None:
