@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.loop import ControlLoop
-from sensorimotor.hardware.mcaplog import TOPIC_DEVICE, TOPIC_EVENT, TOPIC_META, LogWriter
+from sensorimotor.hardware.mcaplog import TOPIC_DEVICE, TOPIC_EVENT, TOPIC_META, TOPIC_SUMMARY, LogWriter
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.sim.config import DeviceConfig
@@ -37,11 +38,14 @@ def recorded_run(small_model: Path, tmp_path_factory: pytest.TempPathFactory) ->
     recorder.write_json(TOPIC_DEVICE, {"spec": spec.to_dict(), "limits": limits}, log_time_ns=client.now_ns())
     recorder.write_json(TOPIC_META, {"model": str(small_model), "rate_hz": 100.0, "duration_s": 1.5,
                                      "port": "loop://twin", "twin": True}, log_time_ns=client.now_ns())  # fmt: skip
-    loop = ControlLoop(client, policy, 100.0, limits, 1.0, recorder)
+    # An untrained model drives the arm anywhere: the log is under test, not the cable limit.
+    loop = ControlLoop(client, policy, 100.0, limits, LoopConfig(arm_limit_rad=100.0), recorder)
     client.start()
     stats = loop.run_lockstep(1.5)
-    client.stop()
+    loop.finish()
     recorder.write_json(TOPIC_EVENT, {"kind": "stop", "message": "end of the run", "cycles": stats.cycles},
                         log_time_ns=client.now_ns())  # fmt: skip
+    recorder.write_json(TOPIC_SUMMARY, {"device": spec.name, "rate_hz": 100.0, **stats.summary(0.01),
+                                        "health_problems": []}, log_time_ns=client.now_ns())  # fmt: skip
     recorder.close()
     return RecordedRun(log, small_model, stats.commands, recorder.counts)

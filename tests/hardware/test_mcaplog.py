@@ -120,7 +120,7 @@ def test_every_schema_is_one_foxglove_reads(topic: str) -> None:
 
 
 def test_schemas_list_the_fields_the_loop_writes() -> None:
-    command = {"cycle", "t_host_ns", "volts", "requested_volts", "clamped", "sensor_seq", "image_seq"}
+    command = {"cycle", "t_host_ns", "volts", "requested_volts", "clamped", "safe", "sensor_seq", "image_seq"}
     assert set(SCHEMAS[TOPIC_COMMAND]["properties"]) == command
     assert SCHEMAS[TOPIC_COMMAND]["properties"]["volts"] == {
         "type": "array", "description": SCHEMAS[TOPIC_COMMAND]["properties"]["volts"]["description"],

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hil_options import LINK_ONLY
 
 from sensorimotor.hardware.mcaplog import DEFAULT_FLUSH_INTERVAL_S, TOPIC_COMMAND, LogReader, iter_log
 from sensorimotor.hardware.model import OnnxPolicy
@@ -30,7 +31,7 @@ def _latest_log_time(path: Path) -> int | None:
 def test_hw_run_killed_mid_run_leaves_a_log_that_replays(small_model: Path, tmp_path: Path) -> None:
     log = tmp_path / "run.mcap"
     cmd = [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model", str(small_model),
-           "--duration", "10", "--record", str(log)]  # fmt: skip
+           "--duration", "10", "--record", str(log), *LINK_ONLY]  # fmt: skip
     # Its own session, so that the kill takes the twin with it; TMPDIR keeps the twin's leftovers here.
     proc = subprocess.Popen(cmd, start_new_session=True, env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
