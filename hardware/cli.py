@@ -38,6 +38,8 @@ from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
 from sensorimotor.hardware.twin_process import TwinProcess
 
+GIL_SWITCH_S = 1e-4
+
 EPILOG = """examples:
   hw run --port /dev/ttyUSB0 --model runs/quick/policy.onnx --rate 100 --duration 10 --record run.mcap
   hw run --twin --model runs/quick/policy.onnx --duration 10 --record run.mcap
@@ -176,6 +178,10 @@ def _terminate_raises() -> Iterator[None]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # The log writer's thread shares the GIL with the loop: Python hands the GIL over every
+    # 5 ms by default, so a frame arriving while the writer encodes would wait up to that long.
+    # 100 us bounds that wait (measured in benchmarks/bench_loop.py).
+    sys.setswitchinterval(GIL_SWITCH_S)
     loop_cfg = load_section(args.config, "loop", LoopConfig, overrides=args.overrides)
     rate = args.rate or loop_cfg.rate_hz
     _check_output_paths(args.record, args.json)
