@@ -156,9 +156,15 @@ class DeviceClient:
             if now >= deadline:
                 if self.decoder.foreign_version is not None:
                     raise _version_error(self.transport.name, self.decoder.foreign_version)
+                garbage = self.decoder.stats.bytes_discarded + self.decoder.buffered
+                if garbage and not self.decoder.stats.frames_ok:
+                    raise DeviceNotRespondingError(
+                        f"{self.transport.name} sent {garbage} bytes in {timeout_s:.1f} s but not one valid frame: "
+                        "a wrong baud rate (set loop.baudrate to the device's), or not a sensorimotor device"
+                    )
                 raise DeviceNotRespondingError(
                     f"no answer from {self.transport.name} within {timeout_s:.1f} s "
-                    f"({self.decoder.stats.frames_ok} valid frames, {self.decoder.stats.bytes_discarded} garbage bytes). "
+                    f"({self.decoder.stats.frames_ok} valid frames, {garbage} garbage bytes). "
                     "Is the device powered and running sensorimotor firmware, and is this the right port?"
                 )
             if now >= next_hello:

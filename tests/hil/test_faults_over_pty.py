@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hil_options import LINK_ONLY, LINK_ONLY_LOOP
 
@@ -172,3 +173,33 @@ def test_hw_info_and_monitor_read_the_device_without_controlling_it() -> None:
     proc = subprocess.run([sys.executable, "-m", "sensorimotor.hardware.cli", "info", "--port", "/dev/ttyNOPE"],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 2 and "/dev/ttyNOPE does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_garbage_only_at_the_handshake_suggests_the_baud_rate(small_model) -> None:
+    """A device talking at another baud rate: bytes arrive, none forms a frame."""
+    import pty as ptymod
+
+    master, slave = ptymod.openpty()
+    stop = threading.Event()
+
+    def babble() -> None:  # what a UART at the wrong rate delivers: plausible bytes, never a frame
+        rng = np.random.default_rng(0)
+        while not stop.is_set():
+            os.write(master, rng.integers(1, 256, 64, dtype=np.uint8).tobytes())  # no 0x00: no frame ends
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=babble, daemon=True)
+    thread.start()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", os.ttyname(slave), "--model",
+             str(small_model), "--duration", "1"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        thread.join()
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "not one valid frame: a wrong baud rate (set loop.baudrate" in proc.stderr, proc.stderr

@@ -136,3 +136,14 @@ def test_a_device_that_does_not_come_back_ends_the_run_clearly(small_model, conf
         twin.stop()
     assert proc.returncode == 3, out + err
     assert "did not come back within" in out and "Traceback" not in err
+
+
+def test_lost_sensor_path_gets_the_safe_command_before_the_device_watchdog(small_model, config_path, tmp_path) -> None:
+    """Sensor frames stop for 0.2 s, commands still flow: the host holds 0 V itself, the device never has to."""
+    proc, s, relay, log = _run_through_relay(small_model, config_path, tmp_path, to_host="stall=1.0+0.2")
+    assert relay.to_host.counts["stalled"] > 20
+    assert s["failsafe_events"] >= 1 and s["failsafe_cycles"] >= 10  # ~20 periods without a fresh frame
+    stall = [m.json() for m in iter_log(log) if m.topic == TOPIC_COMMAND and m.json()["safe"] == "sensor_stall"]
+    assert stall and all(c["volts"] == [0.0] for c in stall)
+    assert s["twin"]["watchdog_trips"] == 0  # the safe command kept reaching the device in time
+    assert s["device_commands_applied"] == s["commands_sent"]
