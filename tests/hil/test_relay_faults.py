@@ -141,6 +141,7 @@ def test_a_device_that_does_not_come_back_ends_the_run_clearly(small_model, conf
 def test_lost_sensor_path_gets_the_safe_command_before_the_device_watchdog(small_model, config_path, tmp_path) -> None:
     """Sensor frames stop for 0.2 s, commands still flow: the host holds 0 V itself, the device never has to."""
     proc, s, relay, log = _run_through_relay(small_model, config_path, tmp_path, to_host="stall=1.0+0.2")
+    assert proc.returncode == 1 and "frames lost" in proc.stdout  # the stalled frames count as lost: unhealthy
     assert relay.to_host.counts["stalled"] > 20
     assert s["failsafe_events"] >= 1 and s["failsafe_cycles"] >= 10  # ~20 periods without a fresh frame
     stall = [m.json() for m in iter_log(log) if m.topic == TOPIC_COMMAND and m.json()["safe"] == "sensor_stall"]
