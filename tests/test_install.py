@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hil_options import LINK_ONLY
 
 pytestmark = [pytest.mark.slow, pytest.mark.install]
 
@@ -87,8 +88,8 @@ def test_hw_run_on_the_twin_and_replay_from_the_runtime_install(
     hw = runtime_venv / "hw"
     log, run_json, replay_json = tmp_path / "run.mcap", tmp_path / "run.json", tmp_path / "replay.json"
 
-    _run([hw, "run", "--twin", "--model", small_model, "--duration", "2", "--record", log, "--json", run_json],
-         cwd=tmp_path, timeout=HW_TIMEOUT_S)  # fmt: skip
+    _run([hw, "run", "--twin", "--model", small_model, "--duration", "2", "--record", log, "--json", run_json,
+          *LINK_ONLY], cwd=tmp_path, timeout=HW_TIMEOUT_S)  # fmt: skip
     run = json.loads(run_json.read_text())
     assert run["commands"] > 100, run
     assert run["frames_lost"] == 0, run

@@ -1,4 +1,4 @@
-"""Options for hil tests that drive `hw run` with an untrained model on a shared test machine.
+"""Options for tests that drive `hw run` with an untrained model on a shared test machine (hil and install tests).
 
 Those runs test the link (frames, commands, logs, faults), not the controller or the
 machine's timing: the arm's cable limit is lifted (an untrained model drives the arm
