@@ -33,6 +33,8 @@ class ReplayResult:
     sent_logged: list[float] = field(default_factory=list)
     sent_replayed: list[float] = field(default_factory=list)
     estimates: list[np.ndarray] = field(default_factory=list)
+    newest_imu: list[np.ndarray] = field(default_factory=list)  # (6,) the newest IMU sample at each command
+    newest_encoder: list[float] = field(default_factory=list)  # counts, the newest at each command
     frames: int = 0
     bad_frames: int = 0
     truncated: bool = False  # the log ends without its footer: the recording stopped abnormally
@@ -93,6 +95,8 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
             out.sent_logged.append(float(rec["volts"][0]))
             out.sent_replayed.append(sent[0])
             out.estimates.append(estimates)
+            out.newest_imu.append(windows.imu[-1].copy())
+            out.newest_encoder.append(float(windows.encoder[-1]))
     assert log.end is not None  # set when the iteration above ran to the end
     if not out.cycles:
         ended = "" if log.end.complete else f"; {log.end.describe()}"
@@ -124,29 +128,42 @@ def _device(log_path: str | Path, info: dict) -> tuple[DeviceSpec, list[tuple[fl
     return spec, limits
 
 
-def plot_replay(result: ReplayResult, names: list[str], path: Path, rate_hz: float) -> None:
-    """Logged vs replayed voltage, their difference, and the perception estimates."""
+def plot_replay(result: ReplayResult, names: list[str], path: Path, rate_hz: float, cpr: int | None = None) -> None:
+    """Sensors, perception estimates and commands over time, and the replay's divergence (one PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     t = np.array(result.cycles) / rate_hz
-    fig, axes = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
-    axes[0].plot(t, result.logged, label="logged", lw=2)
-    axes[0].plot(t, result.replayed, "--", label="replayed", lw=1)
-    axes[0].set(ylabel="motor command (V)", title="replay: logged vs recomputed actions")
-    axes[0].legend()
-    axes[1].plot(t, np.abs(np.array(result.logged) - np.array(result.replayed)))
-    axes[1].set(ylabel="|difference| (V)")
+    fig, axes = plt.subplots(5, 1, figsize=(10, 12), sharex=True)
+    imu = np.array(result.newest_imu).reshape(-1, 6)
+    for ch, label in ((0, "gyro x (rad/s)"), (1, "gyro y"), (2, "gyro z")):
+        axes[0].plot(t, imu[:, ch], label=label, lw=0.8)
+    axes[0].set(ylabel="rad/s", title="IMU (newest sample at each command)")
+    for ch, label in ((3, "accel x (m/s^2)"), (4, "accel y"), (5, "accel z")):
+        axes[1].plot(t, imu[:, ch], label=label, lw=0.8)
+    if cpr:
+        arm = axes[1].twinx()
+        arm.plot(t, np.array(result.newest_encoder) * 2 * np.pi / cpr, "k", lw=1.2, label="arm (rad)")
+        arm.set(ylabel="arm angle (rad)")
+        arm.legend(loc="lower right")
+    axes[1].set(ylabel="m/s^2")
     est = np.array(result.estimates)
     for i, name in enumerate(names[: est.shape[1]] if est.size else []):
         if name in ("imu_sin", "img_sin", "arm_angle", "camera_ok"):
             axes[2].plot(t, est[:, i], label=name)
-    axes[2].set(xlabel="time (s)", ylabel="estimate", title="perception outputs")
-    axes[2].legend(loc="upper right")
+    axes[2].set(ylabel="estimate", title="perception outputs")
+    axes[3].plot(t, result.logged, label="logged", lw=2)
+    axes[3].plot(t, result.replayed, "--", label="replayed", lw=1)
+    axes[3].plot(t, result.sent_logged, ":", label="sent (after limits)", lw=1)
+    axes[3].set(ylabel="motor command (V)", title="commands: logged vs recomputed")
+    axes[4].plot(t, np.abs(np.array(result.logged) - np.array(result.replayed)))
+    axes[4].set(xlabel="time (s)", ylabel="|difference| (V)")
     for ax in axes:
         ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

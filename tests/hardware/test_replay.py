@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mcap.reader import make_reader
 from mcap.writer import Writer
@@ -37,6 +38,10 @@ def test_complete_log_replays_bit_for_bit_without_a_warning(recorded_run) -> Non
     assert len(result.cycles) == recorded_run.commands > 100
     assert result.max_divergence <= 1e-5
     assert not result.truncated and result.warning is None
+    # The plot's sensor traces: the newest sample the model saw at each command, gyro in rad/s (finite, moving).
+    imu = np.array(result.newest_imu)
+    assert imu.shape == (len(result.cycles), 6) and np.isfinite(imu).all() and imu[:, :3].std() > 0
+    assert len(result.newest_encoder) == len(result.cycles)
 
 
 def test_log_without_its_footer_replays_what_it_holds_and_says_what_was_lost(recorded_run, tmp_path: Path) -> None:
