@@ -32,8 +32,9 @@ from sensorimotor.hardware.errors import (
 from sensorimotor.hardware.health import health_problems
 from sensorimotor.hardware.loop import ControlLoop, LoopStats
 from sensorimotor.hardware.mcaplog import TOPIC_DEVICE, TOPIC_META, TOPIC_SUMMARY, LogError, LogWriter, model_metadata
-from sensorimotor.hardware.model import OnnxPolicy
+from sensorimotor.hardware.model import OnnxPolicy, Policy
 from sensorimotor.hardware.monitor import add_port_arguments, info, monitor
+from sensorimotor.hardware.redrive import RecordedCommands, read_recording
 from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
 from sensorimotor.hardware.twin_process import TwinProcess
@@ -92,7 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
         "recomputed action with the logged one. Prints the divergence and writes a plot.",
     )  # fmt: skip
     replay.add_argument("log", type=Path, help="MCAP log written by `hw run --record`")
-    replay.add_argument("--model", type=Path, required=True, help="policy.onnx to replay through")
+    replay.add_argument("--model", type=Path, default=None, help="policy.onnx to replay through")
+    to = replay.add_mutually_exclusive_group()
+    to.add_argument("--to", metavar="PORT", default=None,
+                    help="instead: drive the device on PORT with the recorded commands, through the same limits and "
+                         "safety as hw run (eased in; Ctrl-C stops with 0 V)")  # fmt: skip
+    to.add_argument("--twin", action="store_true", help="instead: drive a twin started on a pty with them")
+    replay.add_argument("--ease", type=positive_float, default=1.0, help="--to/--twin: seconds of ease-in (default 1)")
+    replay.add_argument("--seed", type=int, default=0, help="--twin only: seed of the twin")
+    add_config_arguments(replay, "`loop` section for --to, and `device` + `task` for --twin")
     replay.add_argument("--plot", type=Path, default=None, help="plot path (default: next to the log, .replay.png)")
     replay.add_argument(
         "--tolerance",
@@ -188,6 +197,11 @@ def _run(args: argparse.Namespace) -> int:
     policy = OnnxPolicy(args.model)  # checked before anything is sent to a device
     if args.lockstep and not args.twin:
         raise ConfigError("--lockstep needs --twin: only the simulated device can wait for each command")
+    return _drive(args, policy, loop_cfg, rate)
+
+
+def _drive(args: argparse.Namespace, policy: Policy, loop_cfg: LoopConfig, rate: float) -> int:
+    """Run ``policy`` on the port (or a twin) with every safeguard, print and save the summary; the exit status."""
     with _terminate_raises():
         twin = (
             TwinProcess(args.config, args.seed, args.twin_garbage, args.overrides, args.lockstep) if args.twin else None
@@ -205,7 +219,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_on_port(
-    port: str, policy: OnnxPolicy, loop_cfg: LoopConfig, rate: float, args: argparse.Namespace
+    port: str, policy: Policy, loop_cfg: LoopConfig, rate: float, args: argparse.Namespace
 ) -> tuple[dict, HardwareError | None]:  # fmt: skip
     """Handshake, check, stream, run; (summary, the error that stopped the run early or None).
 
@@ -310,9 +324,32 @@ def _print_summary(s: dict, stopped: HardwareError | None) -> None:
 # ---------------------------------------------------------------------------- replay
 
 
+def _redrive(args: argparse.Namespace) -> int:
+    """``hw replay LOG --to PORT``: the recorded commands through the ordinary loop (:mod:`.redrive`)."""
+    sys.setswitchinterval(GIL_SWITCH_S)
+    loop_cfg = load_section(args.config, "loop", LoopConfig, overrides=args.overrides)
+    _check_output_paths(args.json)
+    recording = read_recording(args.log)
+    policy = RecordedCommands(recording, args.ease)
+    run_args = argparse.Namespace(
+        port=args.to, twin=args.twin, model=args.log, record=None, json=args.json, lockstep=False,
+        duration=len(recording.commands) / recording.rate_hz, config=args.config, overrides=args.overrides,
+        seed=args.seed, twin_garbage=0.0,
+    )  # fmt: skip
+    print(f"hw replay: driving {len(recording.commands)} recorded commands at {recording.rate_hz:g} Hz "
+          f"({args.ease:g} s ease-in)")  # fmt: skip
+    return _drive(run_args, policy, loop_cfg, recording.rate_hz)
+
+
 def _replay(args: argparse.Namespace) -> int:
     from sensorimotor.hardware.replay import plot_replay, replay
 
+    if args.to or args.twin:
+        return _redrive(args)
+    if args.model is None:
+        raise ConfigError(
+            "hw replay needs --model (to recompute the actions), or --to PORT / --twin (to re-drive them)"
+        )
     _check_output_paths(args.json, args.plot)
     policy = OnnxPolicy(args.model)
     t0 = time.perf_counter()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -38,6 +38,20 @@ def io_signature(spec: DeviceSpec, n_estimates: int | None = None) -> dict[str, 
         "volts": ("float32", (None, spec.n_actuators)),
         "estimates": ("float32", (None, n_estimates)),
     }
+
+
+class Policy(Protocol):
+    """What the control loop needs from a policy: an ONNX model, or recorded commands played back."""
+
+    spec: DeviceSpec
+    estimate_names: list[str]
+
+    @property
+    def uses_image(self) -> bool: ...
+
+    def run(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def check_device(self, device: DeviceSpec, control_rate_hz: float | None = None) -> None: ...
 
 
 class OnnxPolicy:
@@ -122,14 +136,21 @@ class OnnxPolicy:
 
     def check_device(self, device: DeviceSpec, control_rate_hz: float | None = None) -> None:
         """Raise ModelMismatchError naming every field in which ``device`` does not fit the model."""
-        problems = compare(self.spec, device)
-        if control_rate_hz is not None and abs(control_rate_hz - self.spec.control_rate_hz) > 1e-6:
+        self.check_spec(
+            self.spec, device, f"model {self.path.name}", control_rate_hz,
+            "Train a model for this device (sim train with a matching config) or use the matching model.",
+        )  # fmt: skip
+
+    @staticmethod
+    def check_spec(
+        expected: DeviceSpec, device: DeviceSpec, what: str, control_rate_hz: float | None = None,
+        fix: str = "Use it with the device it was made for.",
+    ) -> None:  # fmt: skip
+        """ModelMismatchError naming every field in which ``device`` differs from ``expected`` (``what`` owns it)."""
+        problems = compare(expected, device)
+        if control_rate_hz is not None and abs(control_rate_hz - expected.control_rate_hz) > 1e-6:
             problems.append(
-                f"control rate: model runs at {self.spec.control_rate_hz} Hz, --rate is {control_rate_hz:g}"
+                f"control rate: {what} runs at {expected.control_rate_hz} Hz, --rate is {control_rate_hz:g}"
             )
         if problems:
-            raise ModelMismatchError(
-                f"model {self.path.name} does not fit device '{device.name}': "
-                + "; ".join(problems)
-                + ". Train a model for this device (sim train with a matching config) or use the matching model."
-            )
+            raise ModelMismatchError(f"{what} does not fit device '{device.name}': " + "; ".join(problems) + f". {fix}")

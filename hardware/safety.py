@@ -39,7 +39,11 @@ def slew_limit(
     target: Sequence[float], previous: Sequence[float], max_step: float
 ) -> tuple[tuple[float, ...], bool]:  # fmt: skip
     """(values moved from ``previous`` toward ``target`` by at most ``max_step`` each, whether any was limited)."""
-    out = tuple(p + min(max(t - p, -max_step), max_step) for t, p in zip(target, previous, strict=True))
+    # Within reach: the target itself (p + (t - p) can differ from t in the last bit).
+    out = tuple(
+        t if abs(t - p) <= max_step else p + math.copysign(max_step, t - p)
+        for t, p in zip(target, previous, strict=True)
+    )
     return out, any(o != t for o, t in zip(out, target, strict=True))
 
 

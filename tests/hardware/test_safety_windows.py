@@ -92,6 +92,7 @@ def test_slew_limit_and_state_stop() -> None:
 
     assert slew_limit([5.0], [0.0], 2.0) == ((2.0,), True)
     assert slew_limit([-1.0], [0.0], 2.0) == ((-1.0,), False)
+    assert slew_limit([0.1], [0.7], 20.0) == ((0.1,), False)  # exactly the target: 0.7 + (0.1 - 0.7) != 0.1
     assert state_stop_reason(0.5, 2.8, 5.0, 0.0) is None
     assert "arm at +2.90 rad" in (state_stop_reason(2.9, 2.8, None, 0.0) or "")
     assert state_stop_reason(math.nan, 2.8, None, 0.0) is not None  # an encoder gone bad stops too

@@ -203,3 +203,40 @@ def test_garbage_only_at_the_handshake_suggests_the_baud_rate(small_model) -> No
         os.close(slave)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "not one valid frame: a wrong baud rate (set loop.baudrate" in proc.stderr, proc.stderr
+
+
+def test_replay_to_a_device_re_drives_the_recorded_commands_through_the_loop(small_model, tmp_path) -> None:
+    log, summary = tmp_path / "run.mcap", tmp_path / "s.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--lockstep", "--model", str(small_model),
+         "--duration", "1.5", "--record", str(log), *LINK_ONLY],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    recorded = [m.json()["volts"] for m in iter_log(log) if m.topic == TOPIC_COMMAND]
+    proc = subprocess.run(
+        [sys.executable, "-m", "sensorimotor.hardware.cli", "replay", str(log), "--twin", "--ease", "0.5",
+         "--json", str(summary), *LINK_ONLY],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"driving {len(recorded)} recorded commands at 100 Hz (0.5 s ease-in)" in proc.stdout
+    s = json.loads(summary.read_text())
+    assert abs(s["cycles"] - len(recorded)) <= 2 and s["device_commands_applied"] == s["commands_sent"]
+    # A device other than the one the log was recorded on is refused before anything is sent.
+    proc = subprocess.run(
+        [sys.executable, "-m", "sensorimotor.hardware.cli", "replay", str(log), "--twin",
+         "--set", "device.encoder_cpr=4096"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "the log does not fit device" in proc.stderr and "encoder_cpr" in proc.stderr
+
+
+def test_re_driven_commands_are_eased_in() -> None:
+    from sensorimotor.hardware.redrive import RecordedCommands, Recording
+    from sensorimotor.sim.config import DeviceConfig
+
+    rec = Recording([(2.0,)] * 10, 100.0, DeviceConfig().spec())
+    policy = RecordedCommands(rec, ease_s=0.04)  # 4 cycles
+    sent = [float(policy.run({})[0][0]) for _ in range(12)]
+    assert sent[:5] == [0.5, 1.0, 1.5, 2.0, 2.0] and sent[10:] == [0.0, 0.0]  # ramp, then the recording, then 0 V
