@@ -147,6 +147,10 @@ class LoopConfig(Section):
         "Stop when the model's pendulum estimate is farther than this from upright (deg); 0 = off (swing-up).",
         0.0, ge=0, le=180,
     )  # fmt: skip
+    status_timeout_s: float = doc(
+        "The device's heartbeat: it sends STATUS at least once a second while streaming; none for this long "
+        "is logged as `device_silent` and makes the run unhealthy (s).", 2.5, gt=0, le=60,
+    )  # fmt: skip
     reconnect_s: float = doc(
         "When the port vanishes mid-run (USB unplugged), retry opening it (backoff 0.1 s doubling to 2 s) and "
         "resume after a new handshake for this long (s); 0 = stop at once (exit 3).", 10.0, ge=0, le=3600,

@@ -33,6 +33,8 @@ def health_problems(s: Mapping[str, Any], cfg: HealthConfig, rate_hz: float, loc
         )
     elif sent and (sent - applied) > cfg.max_unapplied_fraction * sent:
         problems.append(f"the device applied {applied} of {sent} commands sent (command path losing frames?)")
+    if s.get("device_status_timeouts", 0):
+        problems.append(f"the device's STATUS heartbeat went silent {s['device_status_timeouts']} time(s)")
     if s.get("device_watchdog_trips", 0):
         problems.append(f"the device's watchdog tripped {s['device_watchdog_trips']} time(s)")
     if s.get("failsafe_cycles", 0) > cfg.max_failsafe_cycles:

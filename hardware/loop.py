@@ -94,6 +94,7 @@ class LoopStats:
     device: DeviceCounters = field(default_factory=DeviceCounters)
     stop_reason: str | None = None
     reconnects: int = 0  # the port vanished and came back this many times
+    status_timeouts: int = 0  # times the device's STATUS heartbeat went silent for status_timeout_s
     first_command_unix_s: float | None = None
 
     def summary(self, period_s: float) -> dict[str, float | int | str | None]:
@@ -126,6 +127,7 @@ class LoopStats:
             "device_acknowledged_stop": self.device.stopped_ack,
             "stop_reason": self.stop_reason,
             "reconnects": self.reconnects,
+            "device_status_timeouts": self.status_timeouts,
             "first_command_unix_s": self.first_command_unix_s,
         }
 
@@ -170,6 +172,8 @@ class ControlLoop:
         self.device_tripped = False
         self.in_failsafe = False
         self.started = False  # a whole window has been seen: later safe cycles are failsafe, not warm-up
+        self.last_status_ns = 0  # arrival of the device's latest STATUS (its heartbeat)
+        self.device_silent = False
         self.progress: Callable[[LoopStats, float, float], None] | None = None  # (stats, elapsed, duration), 1/s
         self.reopen: Callable[[], Transport] | None = None  # opens the port again after it vanished
         self.spec: DeviceSpec = spec
@@ -192,6 +196,10 @@ class ControlLoop:
                 self._status(rx, msg)
 
     def _status(self, rx: Received, msg: Status) -> None:
+        self.last_status_ns = rx.t_ns
+        if self.device_silent:
+            self.device_silent = False
+            self._event(rx.t_ns, "device_heard", "STATUS again from the device")
         dev = self.stats.device
         streaming = bool(msg.flags & StatusFlags.STREAMING)
         if streaming and dev.first is None:
@@ -280,6 +288,14 @@ class ControlLoop:
 
     # ------------------------------------------------------------------ one cycle
 
+    def _check_heartbeat(self, now: int) -> None:
+        """The device sends STATUS at least once a second while streaming; note when it stops."""
+        silent = now - self.last_status_ns
+        if not self.device_silent and silent > self.cfg.status_timeout_s * 1e9:
+            self.device_silent = True
+            self.stats.status_timeouts += 1
+            self._event(now, "device_silent", f"no STATUS from the device for {silent / 1e9:.1f} s (its heartbeat)")
+
     def _cycle(self, cycle: int, now: int) -> bool:
         """Act if a cycle is due at ``now``; True if a command went out."""
         if self.fresh >= self.frames_per_cycle:
@@ -323,6 +339,7 @@ class ControlLoop:
         t0 = self.client.now_ns()
         self.last_fresh_ns = t0  # stall timing counts from the start of streaming
         self.safe_due_ns = stale_deadline_ns(t0, self.period_ns, in_failsafe=False)
+        self.last_status_ns = max(self.last_status_ns, t0)
         end = t0 + int(duration_s * 1e9)
         cycle = 0
         next_progress = t0 + 1_000_000_000
@@ -335,6 +352,7 @@ class ControlLoop:
                     self.progress(self.stats, (now - t0) / 1e9, duration_s)
                     next_progress += 1_000_000_000
                 try:
+                    self._check_heartbeat(now)
                     if self._cycle(cycle, now):
                         self.stats.cycles += 1
                         cycle += 1
@@ -409,7 +427,7 @@ class ControlLoop:
         self.stats.reconnects += 1
         self.windows = self.windows.restarted()  # the old window ends before the outage
         self.fresh, self.in_failsafe = 0, False
-        self.last_fresh_ns = now
+        self.last_fresh_ns = self.last_status_ns = now
         self.safe_due_ns = stale_deadline_ns(now, self.period_ns, in_failsafe=False)
         self._event(now, "reconnected", f"port back after {(now - t_lost) / 1e9:.2f} s ({tries} tries); streaming")
 

@@ -11,6 +11,7 @@ direction and seeded:
 ``dup=P``             send the frame twice
 ``reorder=P``         hold the frame back and send it after the next one
 ``stall=T+D``         from T s after the first byte, drop everything for D s
+``mute=0xTT``         drop every frame of message type 0xTT (e.g. 0x12: STATUS)
 ====================  ========================================================
 
 Each P is a probability per frame. Faults for the two directions are independent,
@@ -38,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sensorimotor.hardware.framing import FramingError, cobs_decode
 from sensorimotor.sim.twin import open_pty
 
 
@@ -52,6 +54,7 @@ class Faults:
     reorder: float = 0.0
     stall_at_s: float | None = None
     stall_s: float = 0.0
+    mute_type: int | None = None
 
     @classmethod
     def parse(cls, text: str) -> Faults:
@@ -63,6 +66,8 @@ class Faults:
                 if name == "stall":
                     at, _, dur = value.partition("+")
                     out.stall_at_s, out.stall_s = float(at), float(dur)
+                elif name == "mute":
+                    out.mute_type = int(value, 0)
                 elif name in ("drop", "flip", "garbage", "dup", "reorder"):
                     prob = float(value)
                     if not 0.0 <= prob <= 1.0:
@@ -71,9 +76,12 @@ class Faults:
                 else:
                     raise KeyError(name)
             except KeyError:
-                raise ValueError(f"unknown fault {name!r} (known: drop, flip, garbage, dup, reorder, stall)") from None
+                known = "drop, flip, garbage, dup, reorder, stall, mute"
+                raise ValueError(f"unknown fault {name!r} (known: {known})") from None
             except ValueError:
-                raise ValueError(f"fault {item!r}: expected a probability 0..1, or stall=T+D in seconds") from None
+                raise ValueError(
+                    f"fault {item!r}: expected a probability 0..1, stall=T+D in seconds, or mute=0xTT"
+                ) from None
         return out
 
 
@@ -87,7 +95,7 @@ class Direction:
     held: bytes | None = None
     intact: list[bytes] = field(default_factory=list)  # every complete frame that came in, as it came
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("frames", "drop", "flip", "garbage", "dup", "reorder", "stalled"), 0))  # fmt: skip
+        ("frames", "drop", "flip", "garbage", "dup", "reorder", "stalled", "muted"), 0))  # fmt: skip
 
     def process(self, data: bytes, t_s: float) -> bytes:
         """Bytes in -> bytes to forward (complete frames only; a partial one waits for its 0x00)."""
@@ -105,6 +113,9 @@ class Direction:
         c["frames"] += 1
         if f.stall_at_s is not None and f.stall_at_s <= t_s < f.stall_at_s + f.stall_s:
             c["stalled"] += 1
+            return b""
+        if f.mute_type is not None and _msg_type(frame) == f.mute_type:
+            c["muted"] += 1
             return b""
         body = bytearray(frame)
         if f.drop and len(body) > 1 and rng.random() < f.drop:
@@ -130,6 +141,15 @@ class Direction:
             c["reorder"] += 1
             return b""
         return bytes(out)
+
+
+def _msg_type(frame: bytes) -> int | None:
+    """The message type byte of an encoded frame (None if it does not decode)."""
+    try:
+        body = cobs_decode(frame[:-1])
+    except FramingError:
+        return None
+    return body[1] if len(body) > 1 else None
 
 
 class Relay:

@@ -148,3 +148,12 @@ def test_lost_sensor_path_gets_the_safe_command_before_the_device_watchdog(small
     assert stall and all(c["volts"] == [0.0] for c in stall)
     assert s["twin"]["watchdog_trips"] == 0  # the safe command kept reaching the device in time
     assert s["device_commands_applied"] == s["commands_sent"]
+
+
+def test_a_silent_device_heartbeat_is_noticed(small_model, config_path, tmp_path) -> None:
+    """Sensors flow but every STATUS is lost: the host notices the missing heartbeat and says so."""
+    proc, s, relay, log = _run_through_relay(small_model, config_path, tmp_path, to_host="mute=0x12", duration=4.0)
+    assert relay.to_host.counts["muted"] >= 2  # the START acknowledgement and the periodic STATUS
+    assert s["device_status_timeouts"] == 1 and s["commands"] > 0
+    assert "device_silent" in [m.json()["kind"] for m in iter_log(log) if m.topic == "/events"]
+    assert proc.returncode == 1 and "STATUS heartbeat went silent 1 time" in proc.stdout
