@@ -240,3 +240,14 @@ def test_re_driven_commands_are_eased_in() -> None:
     policy = RecordedCommands(rec, ease_s=0.04)  # 4 cycles
     sent = [float(policy.run({})[0][0]) for _ in range(12)]
     assert sent[:5] == [0.5, 1.0, 1.5, 2.0, 2.0] and sent[10:] == [0.0, 0.0]  # ramp, then the recording, then 0 V
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-5", "fast"])
+def test_nonsense_rate_is_refused_in_one_line(small_model, value: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model", str(small_model),
+         "--rate", value],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "argument --rate:" in proc.stderr and value in proc.stderr
