@@ -110,20 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="max |divergence| (V) to call it reproduced (default: %(default)s)",
     )
     replay.add_argument("--json", type=Path, default=None, help="also write the replay summary as JSON here")
-    info = sub.add_parser(
-        "info", help="print the device's description (handshake only)",
-        description="Handshake with the device and print what it says it is: IMU, encoder, camera, rates, watchdog "
-        "and actuator ranges. Sends nothing else.",
-    )  # fmt: skip
-    add_port_arguments(info)
-    add_config_arguments(info, "`loop` section, and `device` for --twin")
-    mon = sub.add_parser(
-        "monitor", help="show live sensor values without controlling",
-        description="Handshake, start streaming and print the sensor values (means over each interval), arm angle, "
-        "image brightness, frame rates and link counters. Sends no command: the device's watchdog holds 0 V.",
-    )  # fmt: skip
-    add_port_arguments(mon)
-    add_config_arguments(mon, "`loop` section, and `device` for --twin")
+    looks = {
+        "info": ("print the device's description (handshake only)",
+                 "Handshake with the device and print what it says it is: IMU, encoder, camera, rates, watchdog "
+                 "and actuator ranges. Sends nothing else."),
+        "monitor": ("show live sensor values without controlling",
+                    "Handshake, start streaming and print the sensor values (means over each interval), arm angle, "
+                    "image brightness, frame rates and link counters. Sends no command: the device's watchdog holds "
+                    "0 V."),
+    }  # fmt: skip
+    for name, (short, long) in looks.items():
+        look = sub.add_parser(name, help=short, description=long)
+        add_port_arguments(look)
+        add_config_arguments(look, "`loop` section, and `device` for --twin")
+    mon = sub.choices["monitor"]
     mon.add_argument("--duration", type=positive_float, default=10.0, help="seconds (default: %(default)s)")
     mon.add_argument("--every", type=positive_float, default=1.0, help="seconds between lines (default: %(default)s)")
     return parser

@@ -375,8 +375,9 @@ class ControlLoop:
         """
         cycles = round(duration_s * 1e9 / self.period_ns)
         t0 = self.client.now_ns()
-        self.last_fresh_ns = t0
-        self.safe_due_ns = t0 + self.sensor_timeout_ns  # no stall cycles: a safe COMMAND would advance the twin
+        self.last_fresh_ns = (
+            t0  # only the sensor timeout acts without a fresh frame: a safe COMMAND would advance the twin
+        )
         try:
             while self.stats.cycles < cycles:
                 now = self.client.now_ns()

@@ -72,7 +72,7 @@ class RecordedCommands:
         OnnxPolicy.check_spec(self.spec, device, "the log", control_rate_hz)
 
     def run(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        volts = self.recording.commands[min(self.k, len(self.recording.commands) - 1)] if not self.done else (0.0,)
+        volts = (0.0,) * self.spec.n_actuators if self.done else self.recording.commands[self.k]
         ease = min(1.0, (self.k + 1) / self.ease_cycles)
         self.k += 1
         return np.array(volts, np.float64) * ease, np.array([ease], np.float32)

@@ -22,6 +22,14 @@ from sensorimotor.hardware.spec import (
 )
 
 
+def check_ordered(section: object, names: tuple[str, ...]) -> None:
+    """Each named [min, max] field of ``section`` must have min <= max."""
+    for name in names:
+        lo, hi = getattr(section, name)
+        if lo > hi:
+            raise ValueError(f"{name}: [{lo}, {hi}] is not an ordered range (allowed: [min, max], min <= max)")
+
+
 @dataclass(frozen=True)
 class PhysicsConfig(Section):
     """Nominal physical parameters (Quanser Qube-Servo 2)."""
@@ -108,10 +116,7 @@ class CameraConfig(Section):
     roll_deg: float = doc("Camera pose offset: roll up to +-roll_deg, per episode.", 2.0, ge=0, le=45)
 
     def check(self) -> None:
-        for name in ("exposure_ms", "background", "brightness", "noise_sigma"):
-            lo, hi = getattr(self, name)
-            if lo > hi:
-                raise ValueError(f"{name}: [{lo}, {hi}] is not an ordered range (allowed: [min, max], min <= max)")
+        check_ordered(self, ("exposure_ms", "background", "brightness", "noise_sigma"))
         if self.height * self.width > MAX_IMAGE_PIXELS:
             raise ValueError(
                 f"height: {self.height}x{self.width} = {self.height * self.width} pixels does not fit one IMAGE "
@@ -141,10 +146,7 @@ class RandomizationConfig(Section):
     )
 
     def check(self) -> None:
-        for name in ("action_delay_substeps", "imu_delay_substeps", "camera_delay_substeps"):
-            lo, hi = getattr(self, name)
-            if lo > hi:
-                raise ValueError(f"{name}: [{lo}, {hi}] is not an ordered range (allowed: [min, max], min <= max)")
+        check_ordered(self, ("action_delay_substeps", "imu_delay_substeps", "camera_delay_substeps"))
 
 
 @dataclass(frozen=True)
