@@ -39,8 +39,6 @@ from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
 from sensorimotor.hardware.twin_process import TwinProcess
 
-GIL_SWITCH_S = 1e-4
-
 EPILOG = """examples:
   hw run --port /dev/ttyUSB0 --model runs/quick/policy.onnx --rate 100 --duration 10 --record run.mcap
   hw run --twin --model runs/quick/policy.onnx --duration 10 --record run.mcap
@@ -187,10 +185,6 @@ def _terminate_raises() -> Iterator[None]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # The log writer's thread shares the GIL with the loop: Python hands the GIL over every
-    # 5 ms by default, so a frame arriving while the writer encodes would wait up to that long.
-    # 100 us bounds that wait (measured in benchmarks/bench_loop.py).
-    sys.setswitchinterval(GIL_SWITCH_S)
     loop_cfg = load_section(args.config, "loop", LoopConfig, overrides=args.overrides)
     rate = args.rate or loop_cfg.rate_hz
     _check_output_paths(args.record, args.json)
@@ -228,7 +222,11 @@ def _run_on_port(
     STOP, the device's counters and a closed log, and is returned with the summary.
     """
     transport = SerialTransport(port, loop_cfg.baudrate)
-    recorder = LogWriter(args.record, metadata={**model_metadata(args.model), "port": port}) if args.record else None
+    recorder = (
+        LogWriter(args.record, metadata={**model_metadata(args.model), "port": port}, backend="process", batched=True)
+        if args.record
+        else None
+    )  # logging in a child process: it never holds the loop's GIL (hardware/logprocess.py)
     client = DeviceClient(transport, recorder)
     stopped: HardwareError | None = None
     try:
@@ -326,7 +324,6 @@ def _print_summary(s: dict, stopped: HardwareError | None) -> None:
 
 def _redrive(args: argparse.Namespace) -> int:
     """``hw replay LOG --to PORT``: the recorded commands through the ordinary loop (:mod:`.redrive`)."""
-    sys.setswitchinterval(GIL_SWITCH_S)
     loop_cfg = load_section(args.config, "loop", LoopConfig, overrides=args.overrides)
     _check_output_paths(args.json)
     recording = read_recording(args.log)

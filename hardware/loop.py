@@ -216,6 +216,15 @@ class ControlLoop:
     def _poll(self) -> None:
         self._absorb(self.client.poll())
 
+    def _wait(self, timeout_s: float) -> None:
+        """Hand the log what this cycle wrote, then wait for the port: the hand-over is off the latency path."""
+        self._deliver_log()
+        self.client.transport.wait_readable(timeout_s)
+
+    def _deliver_log(self) -> None:
+        if self.recorder is not None:
+            self.recorder.deliver()
+
     # ------------------------------------------------------------------ commands
 
     def _send(self, volts: Sequence[float]) -> int:
@@ -358,7 +367,7 @@ class ControlLoop:
                         cycle += 1
                         continue
                     wake = min(end, self.safe_due_ns)
-                    self.client.transport.wait_readable(max(0.0, (wake - self.client.now_ns()) / 1e9))
+                    self._wait(max(0.0, (wake - self.client.now_ns()) / 1e9))
                     self._poll()
                 except PortError as exc:
                     self._reconnect(exc, end)
@@ -388,7 +397,7 @@ class ControlLoop:
                     self._cycle(self.stats.cycles, now)
                     self.stats.cycles += 1
                     continue
-                self.client.transport.wait_readable(0.01)
+                self._wait(0.01)
                 self._poll()
         finally:
             self.stats.elapsed_s = (self.client.now_ns() - t0) / 1e9
@@ -422,6 +431,7 @@ class ControlLoop:
                         f"{lost}; it did not come back within {(deadline - t_lost) / 1e9:.1f} s ({tries} tries). "
                         "Check the cable and the device's power."
                     ) from None
+                self._deliver_log()
                 time.sleep(delay)
                 delay = min(2 * delay, 2.0)
         now = self.client.now_ns()
@@ -438,7 +448,7 @@ class ControlLoop:
         self.stats.commands_sent_streaming += 1  # stop() sends a zero COMMAND before STOP
         deadline = time.monotonic() + timeout_s
         while not self.stats.device.stopped_ack and time.monotonic() < deadline:
-            self.client.transport.wait_readable(0.02)
+            self._wait(0.02)
             try:
                 self._poll()
             except Exception:  # the link is going away: what we have is the summary

@@ -5,10 +5,12 @@ command sent, the controller's estimates, events, the device info and run metada
 decoded sensor topics (IMU and encoder samples, camera images) that Foxglove can plot.
 Every JSON topic has a JSON Schema (:data:`SCHEMAS`). See ``docs/log-format.md``.
 
-Writing happens on a background thread: :meth:`LogWriter.write_frame` and
-:meth:`LogWriter.write_json` only enqueue, and the thread encodes, compresses and writes,
-closing the open chunk and pushing it to the OS at least every ``flush_interval_s``: a
-crashed writer loses at most that much. Errors of the thread surface as :class:`LogError`.
+Writing happens off the caller's thread (a background thread, or a forked child process:
+:mod:`sensorimotor.hardware.logprocess`): :meth:`LogWriter.write_frame` and
+:meth:`LogWriter.write_json` only hand the message over, and the :class:`LogSink` encodes,
+compresses and writes, closing the open chunk and pushing it to the OS at least every
+``flush_interval_s``: a crashed writer loses at most that much. Its errors surface as
+:class:`LogError`.
 
 Reading never goes through the summary or index: records are streamed from the start of the
 file, so a log whose writer died without writing its footer is still readable up to its last
@@ -27,11 +29,11 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, Protocol
 
 import numpy as np
 from mcap.records import Channel, Footer, Header, McapRecord, Message, Metadata
@@ -333,23 +335,36 @@ def encode_json(obj: Mapping[str, Any]) -> bytes:
 
 # --------------------------------------------------------------------------- writing
 
-# Queue items: a message (topic, encoding, payload, log_time_ns, seq), a flush request
-# (threading.Event, set once done) or _CLOSE.
-_Item = tuple[str, str, Any, int, int] | threading.Event | None
+# What a link carries to the sink: a message (topic, encoding, payload, log_time_ns, seq,
+# schema: the topic's JSON Schema on its first message, else None), a flush request (an
+# object with done(), called once the file holds everything before it), _IDLE (nothing
+# arrived before the sink's deadline) or _CLOSE.
+Item = Any
 _CLOSE = None
+_IDLE = "idle"
+IDLE, CLOSE = _IDLE, _CLOSE  # for sink-serving links in other modules (hardware.logprocess)
+
+Backend = Literal["thread", "process"]
 
 
 class LogWriter:
-    """Writes a run log on a background thread; channels are registered on first use of a topic.
+    """Writes a run log off the caller's thread; channels are registered on first use of a topic.
 
-    ``write_frame`` / ``write_json`` validate their arguments, enqueue and return; the thread
-    encodes (JSON encoding included, so do not change ``obj`` after the call), decodes
-    received frames into the sensor topics, compresses and writes. It closes the open chunk
-    and hands it to the OS at least every ``flush_interval_s`` after a message was written,
-    so after a crash (even ``kill -9``) the file holds every message older than that.
-    A write the thread cannot do (disk full, I/O error, an object JSON cannot encode) stops
-    the recording and raises :class:`LogError` naming the file from the next ``write_*``,
+    ``write_frame`` / ``write_json`` validate their arguments and hand the message over;
+    the writing side encodes (JSON encoding included, so do not change ``obj`` after the
+    call), decodes received frames into the sensor topics, compresses and writes. It closes
+    the open chunk and hands it to the OS at least every ``flush_interval_s`` after a message
+    was written, so after a crash (even ``kill -9``) the file holds every message older than
+    that. A write it cannot do (disk full, I/O error, an object JSON cannot encode) stops the
+    recording and raises :class:`LogError` naming the file from the next ``write_*``,
     ``flush`` or ``close``.
+
+    ``backend="thread"`` writes on a thread of this process. ``backend="process"`` writes in
+    a forked child (:mod:`sensorimotor.hardware.logprocess`) so that encoding and compression
+    never hold this process's GIL: what ``hw run`` uses at 1 kHz. A child whose parent dies
+    without closing the log closes it itself, after an event saying so. With ``batched``
+    the messages are held until :meth:`deliver` (the loop calls it before it waits for the
+    next frame, so the hand-over is off the latency path), a flush, a close, 64 KiB or 50 ms.
 
     Thread-safe: messages are written in the order the calls were made. A writer still open
     when the program exits is closed then (not after ``kill -9``: see ``flush_interval_s``).
@@ -363,40 +378,43 @@ class LogWriter:
         compression: Compression = "zstd",
         metadata: Mapping[str, str] | None = None,
         flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+        backend: Backend = "thread",
+        batched: bool = False,
     ) -> None:
         if compression not in _COMPRESSION:
             choices = ", ".join(_COMPRESSION)
             raise ValueError(f"compression must be one of {choices}; got {compression!r}")
         if not (math.isfinite(flush_interval_s) and flush_interval_s > 0):
             raise ValueError(f"flush_interval_s must be a positive number of seconds, got {flush_interval_s}")
+        if backend not in ("thread", "process"):
+            raise ValueError(f"backend must be 'thread' or 'process'; got {backend!r}")
         self.path = Path(path)
         self.flush_interval_s = float(flush_interval_s)
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._topics: dict[str, tuple[str, Mapping[str, Any] | None]] = {}  # topic -> (encoding, schema)
         self._closed = False
-        self._error: LogError | None = None
         self._error_reported = False
-        # Touched by the writer thread only (counts is read as a copy):
-        self._counts: dict[str, int] = {}
-        self._channels: dict[str, int] = {}
-        self._decoder = FrameDecoder()
         # Header and metadata are written and flushed here, so a path that cannot be written
         # (missing folder, no permission, disk full) fails before the run starts.
-        self._file = _create(self.path)
-        self._writer = Writer(self._file, chunk_size=chunk_size, compression=_COMPRESSION[compression])
+        file = _create(self.path)
+        writer = Writer(file, chunk_size=chunk_size, compression=_COMPRESSION[compression])
         meta = {**library_versions(), **(metadata or {}), "log_format": LOG_FORMAT_VERSION}
         try:
-            self._writer.start(profile=PROFILE)
-            self._writer.add_metadata(METADATA_NAME, meta)
-            self._file.flush()
+            writer.start(profile=PROFILE)
+            writer.add_metadata(METADATA_NAME, meta)
+            file.flush()
         except OSError as exc:
-            _close_quietly(self._file)
+            _close_quietly(file)
             raise _write_error(self.path, exc) from None
-        self._thread = threading.Thread(target=self._run, name=f"LogWriter({self.path.name})", daemon=True)
-        self._thread.start()
+        sink = LogSink(self.path, file, writer, self.flush_interval_s)
+        if backend == "process":
+            from sensorimotor.hardware.logprocess import ProcessLink
+
+            self._link: Link = ProcessLink(sink, batched=batched)
+        else:
+            self._link = _ThreadLink(sink)
         # A program that ends without close() (an uncaught exception included) still gets a
-        # complete log: the thread is a daemon, which would otherwise die with what it holds.
+        # complete log: the writing side would otherwise end with what it holds.
         atexit.register(self.close)
 
     def __enter__(self) -> LogWriter:
@@ -411,11 +429,14 @@ class LogWriter:
         self.close()
 
     @property
+    def process_id(self) -> int | None:
+        """The writing child's pid with ``backend="process"``, else None."""
+        return getattr(self._link, "pid", None)
+
+    @property
     def counts(self) -> dict[str, int]:
         """Messages written per topic, decoded topics included (exact once flush() or close() returned)."""
-        return dict(self._counts)
-
-    # ------------------------------------------------------------------ caller side
+        return self._link.counts()
 
     def write_frame(self, topic: str, body: bytes, *, log_time_ns: int, seq: int) -> None:
         """Log a raw frame body (header+payload+crc); `seq` is the frame's protocol seq.
@@ -441,31 +462,36 @@ class LogWriter:
         """
         self._put(topic, JSON_ENCODING, obj, log_time_ns, seq, schema)
 
-    def flush(self) -> None:
-        """Block until every message written so far is in the file (handed to the OS)."""
-        done = threading.Event()
+    def deliver(self) -> None:
+        """Hand over the messages a ``batched`` process writer holds (no-op otherwise); never blocks on the disk."""
         with self._lock:
             self._check_open()
-            self._queue.put(done)
-        done.wait()
+            with self._reporting():
+                self._link.deliver()
+
+    def flush(self) -> None:
+        """Block until every message written so far is in the file (handed to the OS)."""
         with self._lock:
+            self._check_open()
+            with self._reporting():
+                self._link.flush()
             self._check_open()
 
     def close(self) -> None:
         """Write what is queued, the summary and the footer, close the file (idempotent).
 
-        Raises LogError if the writer thread failed and no earlier call reported it.
+        Raises LogError if the writing side failed and no earlier call reported it.
         """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._queue.put(_CLOSE)
-        atexit.unregister(self.close)
-        self._thread.join()
-        if self._error is not None and not self._error_reported:
-            self._error_reported = True
-            raise LogError(str(self._error))
+            atexit.unregister(self.close)
+            self._link.close()
+            error = self._link.error()
+            if error is not None and not self._error_reported:
+                self._error_reported = True
+                raise error
 
     def _put(self, topic: str, encoding: str, payload: Any, log_time_ns: int, seq: int, schema: Any) -> None:
         if not 0 <= seq <= _MAX_SEQUENCE:
@@ -475,19 +501,34 @@ class LogWriter:
         with self._lock:
             self._check_open()
             known = self._topics.get(topic)
+            first = None
             if known is None or known[0] != encoding or schema is not None:
-                self._claim(topic, encoding, schema)  # first message on the topic, or a mistake
-            self._queue.put((topic, encoding, payload, log_time_ns, seq))
+                first = self._claim(topic, encoding, schema)  # first message on the topic, or a mistake
+            with self._reporting():
+                self._link.put((topic, encoding, payload, log_time_ns, seq, first))
+
+    @contextlib.contextmanager
+    def _reporting(self) -> Iterator[None]:
+        """A LogError raised to the caller here counts as reported: close() does not raise it again."""
+        try:
+            yield
+        except LogError:
+            self._error_reported = True
+            raise
 
     def _check_open(self) -> None:
         if self._closed:
             raise ValueError(f"log writer for {self.path} is closed")
-        if self._error is not None:
+        error = self._link.error()
+        if error is not None:
             self._error_reported = True
-            raise LogError(str(self._error))
+            raise error
 
-    def _claim(self, topic: str, encoding: str, schema: Mapping[str, Any] | None) -> None:
-        """Fix the encoding (and JSON Schema) of a topic at its first message; refuse changes."""
+    def _claim(self, topic: str, encoding: str, schema: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """Fix the encoding (and JSON Schema) of a topic at its first message; refuse changes.
+
+        Returns the schema a newly claimed JSON topic is registered with (None otherwise).
+        """
         known = self._topics.get(topic)
         if known is not None and known[0] != encoding:
             raise ValueError(f"topic {topic} carries {known[0]!r} messages, not {encoding!r}")
@@ -495,60 +536,130 @@ class LogWriter:
             if schema is not None or topic in SCHEMAS:
                 raise ValueError(f"topic {topic} carries JSON; frame topics take no schema")
             self._topics[topic] = (encoding, None)
-        elif known is None:
-            self._topics[topic] = (encoding, _topic_schema(topic, schema))
-        elif schema != known[1]:
+            return None
+        if known is None:
+            resolved = _topic_schema(topic, schema)
+            self._topics[topic] = (encoding, resolved)
+            return resolved
+        if schema != known[1]:
             raise ValueError(f"topic {topic} was registered with another schema")
+        return None
 
-    # ------------------------------------------------------------------ writer thread
 
-    def _run(self) -> None:
+class Link(Protocol):
+    """How LogWriter reaches its sink: in this process (a thread) or in a child process."""
+
+    def put(self, item: Item) -> None: ...
+    def deliver(self) -> None: ...  # hand over what is held (batched process link)
+    def flush(self) -> None: ...  # blocks until the sink flushed
+    def close(self) -> None: ...  # blocks until the file is closed
+    def error(self) -> LogError | None: ...
+    def counts(self) -> dict[str, int]: ...
+
+
+class _ThreadFlush(threading.Event):
+    def done(self) -> None:
+        self.set()
+
+
+class _ThreadLink:
+    """The sink served by a daemon thread of this process, fed by a queue."""
+
+    def __init__(self, sink: LogSink) -> None:
+        self._sink = sink
+        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=sink.serve, args=(self._next,), name=f"LogWriter({sink.path.name})")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _next(self, timeout: float | None) -> Item:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return _IDLE
+
+    def put(self, item: Item) -> None:
+        self._queue.put(item)
+
+    def deliver(self) -> None:
+        pass  # nothing is held: puts are queued at once
+
+    def flush(self) -> None:
+        done = _ThreadFlush()
+        self._queue.put(done)
+        done.wait()
+
+    def close(self) -> None:
+        self._queue.put(_CLOSE)
+        self._thread.join()
+
+    def error(self) -> LogError | None:
+        return self._sink.error
+
+    def counts(self) -> dict[str, int]:
+        return dict(self._sink.counts)
+
+
+class LogSink:
+    """The writing side: encodes, decodes received frames into sensor topics, writes, compresses.
+
+    Owned by one thread (or one child process). :meth:`serve` takes items from ``next_item``
+    until _CLOSE, handing the open chunk to the OS by its deadline, then finishes the file.
+    The first failure is kept in :attr:`error`; after it, messages are dropped.
+    """
+
+    def __init__(self, path: Path, file: IO[bytes], writer: Writer, flush_interval_s: float) -> None:
+        self.path, self.file, self.writer = path, file, writer
+        self.flush_interval_s = flush_interval_s
+        self.error: LogError | None = None
+        self.on_error: Callable[[LogError], None] | None = None  # told of the first failure as it happens
+        self.counts: dict[str, int] = {}
+        self.schemas: dict[str, Mapping[str, Any]] = {}  # JSON topics claimed by the caller
+        self._channels: dict[str, int] = {}
+        self._decoder = FrameDecoder()
+
+    def serve(self, next_item: Callable[[float | None], Item]) -> None:
         file_ok = True
         try:
-            self._serve()
-        except Exception as exc:  # recorded and raised in the caller's thread: nothing is lost silently
+            self._serve(next_item)
+        except Exception as exc:  # reported in the caller's thread: nothing is lost silently
             self._fail(exc)
             file_ok = not isinstance(exc, OSError)
-            self._drain()
+            while (item := next_item(None)) is not _CLOSE:  # drop messages, answer flushes
+                if not isinstance(item, tuple) and item is not _IDLE:
+                    item.done()
         try:
             if file_ok:
-                self._writer.finish()
-            self._file.close()
+                self.writer.finish()
+            self.file.close()
         except Exception as exc:
             self._fail(exc)
-            _close_quietly(self._file)
+            _close_quietly(self.file)
 
-    def _serve(self) -> None:
-        """Write queued items until close; hand the open chunk to the OS by its deadline."""
+    def _serve(self, next_item: Callable[[float | None], Item]) -> None:
         deadline: float | None = None  # when the oldest unflushed message must be in the file
         while True:
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                pass  # the deadline passed with nothing queued
-            else:
-                if item is _CLOSE:
-                    return
-                if isinstance(item, threading.Event):
-                    self._writer.flush()
-                    deadline = None
-                    item.set()
-                    continue
+            item = next_item(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if item is _CLOSE:
+                return
+            if isinstance(item, tuple):
                 self._write(*item)
                 if deadline is None:
                     deadline = time.monotonic() + self.flush_interval_s
+            elif item is not _IDLE:  # a flush request
+                self.writer.flush()
+                deadline = None
+                item.done()
+                continue
             if deadline is not None and time.monotonic() >= deadline:
-                self._writer.flush()  # finishes the open chunk and flushes the file (no fsync)
+                self.writer.flush()  # finishes the open chunk and flushes the file (no fsync)
                 deadline = None
 
-    def _drain(self) -> None:
-        """After a failure: drop messages, answer flush requests, until close."""
-        while (item := self._queue.get()) is not _CLOSE:
-            if isinstance(item, threading.Event):
-                item.set()
-
-    def _write(self, topic: str, encoding: str, payload: Any, log_time_ns: int, seq: int) -> None:
+    def _write(
+        self, topic: str, encoding: str, payload: Any, log_time_ns: int, seq: int, schema: Mapping[str, Any] | None
+    ) -> None:
+        if schema is not None:
+            self.schemas[topic] = schema
         if encoding == JSON_ENCODING:
             try:
                 data = encode_json(payload)
@@ -565,24 +676,25 @@ class LogWriter:
         channel_id = self._channels.get(topic)
         if channel_id is None:
             channel_id = self._channels[topic] = self._register(topic, encoding)
-        self._writer.add_message(channel_id, log_time=log_time_ns, data=data, publish_time=log_time_ns, sequence=seq)
-        self._counts[topic] = self._counts.get(topic, 0) + 1
+        self.writer.add_message(channel_id, log_time=log_time_ns, data=data, publish_time=log_time_ns, sequence=seq)
+        self.counts[topic] = self.counts.get(topic, 0) + 1
 
     def _register(self, topic: str, encoding: str) -> int:
         schema_id = 0
         if encoding == JSON_ENCODING:
-            claimed = self._topics.get(topic)  # decoded topics are not claimed: theirs are in SCHEMAS
-            schema = claimed[1] if claimed is not None and claimed[1] is not None else SCHEMAS[topic]
-            schema_id = self._writer.register_schema(schema["title"], "jsonschema", _schema_bytes(schema))
-        return self._writer.register_channel(topic, encoding, schema_id)
+            schema = self.schemas.get(topic) or SCHEMAS[topic]  # decoded topics are not claimed
+            schema_id = self.writer.register_schema(schema["title"], "jsonschema", _schema_bytes(schema))
+        return self.writer.register_channel(topic, encoding, schema_id)
 
     def _fail(self, exc: Exception) -> None:
-        if self._error is None:  # the first failure is the cause; later ones follow from it
+        if self.error is None:  # the first failure is the cause; later ones follow from it
             if isinstance(exc, OSError):
-                self._error = _write_error(self.path, exc)
+                self.error = _write_error(self.path, exc)
             else:
                 what = str(exc) if isinstance(exc, _EncodeError) else f"{type(exc).__name__}: {exc}"
-                self._error = LogError(f"{self.path}: the recording stopped: cannot write {what}")
+                self.error = LogError(f"{self.path}: the recording stopped: cannot write {what}")
+            if self.on_error is not None:
+                self.on_error(self.error)
 
 
 class _EncodeError(Exception):

@@ -25,6 +25,7 @@ from sensorimotor.hardware.mcaplog import (
     TOPIC_META,
     TOPIC_RX,
     TOPIC_TX,
+    Backend,
     LogError,
     LogMessage,
     LogReader,
@@ -34,6 +35,12 @@ from sensorimotor.hardware.mcaplog import (
     schema_problems,
     summarize_log,
 )
+
+
+@pytest.fixture(params=["thread", "process"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Both ways of writing: a thread of this process, and a forked child process (what hw run uses)."""
+    return request.param  # type: ignore[no-any-return]
 
 
 def _compact(obj: object) -> bytes:
@@ -86,9 +93,9 @@ def test_round_trip_preserves_bytes_values_and_order(sample: tuple[Path, list[Lo
     assert got[2].json() == {"cycle": 0, "volts": [0.0, -1.5], "clamped": True}
 
 
-def test_counts_summary_and_metadata(tmp_path: Path) -> None:
+def test_counts_summary_and_metadata(tmp_path: Path, backend: Backend) -> None:
     path = tmp_path / "run.mcap"
-    with LogWriter(path, metadata={"sensorimotor": "0.1.0"}) as log:
+    with LogWriter(path, metadata={"sensorimotor": "0.1.0"}, backend=backend) as log:
         for i in range(5):
             log.write_frame(TOPIC_RX, b"\x01\x02", log_time_ns=i, seq=i)
         log.write_json(TOPIC_EVENT, {"kind": "start", "message": "go"}, log_time_ns=9)
@@ -208,9 +215,9 @@ def test_truncation_anywhere_yields_a_growing_prefix(sample: tuple[Path, list[Lo
     assert lengths[-2:] == [len(expected), len(expected)]  # only the footer/magic is missing
 
 
-def test_writer_that_never_closed_is_readable_up_to_its_last_flush(tmp_path: Path) -> None:
+def test_writer_that_never_closed_is_readable_up_to_its_last_flush(tmp_path: Path, backend: Backend) -> None:
     path = tmp_path / "crash.mcap"
-    log = LogWriter(path, chunk_size=1 << 20, flush_interval_s=60, metadata={"sensorimotor": "0.1.0"})
+    log = LogWriter(path, chunk_size=1 << 20, flush_interval_s=60, metadata={"sensorimotor": "0.1.0"}, backend=backend)
     assert read_metadata(path)["sensorimotor"] == "0.1.0"  # header and metadata are on disk at once
     sent = [bytes([i]) * 40 for i in range(40)]
     for i, body in enumerate(sent[:30]):
@@ -230,9 +237,9 @@ def test_writer_that_never_closed_is_readable_up_to_its_last_flush(tmp_path: Pat
     assert reader.end is not None and reader.end.complete and reader.end.messages == 40
 
 
-def test_flush_interval_bounds_what_an_unclosed_writer_holds_back(tmp_path: Path) -> None:
+def test_flush_interval_bounds_what_an_unclosed_writer_holds_back(tmp_path: Path, backend: Backend) -> None:
     path = tmp_path / "live.mcap"
-    log = LogWriter(path, chunk_size=1 << 20, flush_interval_s=0.05)
+    log = LogWriter(path, chunk_size=1 << 20, flush_interval_s=0.05, backend=backend)
     try:
         log.write_frame(TOPIC_TX, b"\x01\x02", log_time_ns=5, seq=1)
         # No flush() and a chunk far from full: only the interval can push it to the file.
@@ -244,10 +251,10 @@ def test_flush_interval_bounds_what_an_unclosed_writer_holds_back(tmp_path: Path
         log.close()
 
 
-def test_messages_keep_call_order_and_counts_across_threads(tmp_path: Path) -> None:
+def test_messages_keep_call_order_and_counts_across_threads(tmp_path: Path, backend: Backend) -> None:
     path = tmp_path / "threads.mcap"
     n, threads = 300, 4
-    with LogWriter(path, chunk_size=2048) as log:
+    with LogWriter(path, chunk_size=2048, backend=backend) as log:
 
         def produce(k: int) -> None:
             for i in range(n):
@@ -269,9 +276,9 @@ def test_messages_keep_call_order_and_counts_across_threads(tmp_path: Path) -> N
         assert frames == [bytes([k, i % 256]) for i in range(n)]
 
 
-def test_encoding_happens_off_the_callers_thread_and_its_failure_surfaces(tmp_path: Path) -> None:
+def test_encoding_happens_off_the_callers_thread_and_its_failure_surfaces(tmp_path: Path, backend: Backend) -> None:
     path = tmp_path / "bad.mcap"
-    log = LogWriter(path)
+    log = LogWriter(path, backend=backend)
     log.write_json(TOPIC_EVENT, {"kind": "ok", "message": "kept"}, log_time_ns=1)
     log.write_json(TOPIC_EVENT, {"kind": "bad", "message": object()}, log_time_ns=2)  # returns: not encoded yet
     with pytest.raises(LogError, match=r"bad\.mcap.*recording stopped.*/events at log time 2 ns.*object"):
@@ -284,19 +291,19 @@ def test_encoding_happens_off_the_callers_thread_and_its_failure_surfaces(tmp_pa
     assert reader.end is not None and reader.end.complete  # the file itself was fine: it got its footer
 
 
-def test_failure_not_yet_reported_is_raised_by_close(tmp_path: Path) -> None:
-    log = LogWriter(tmp_path / "c.mcap")
+def test_failure_not_yet_reported_is_raised_by_close(tmp_path: Path, backend: Backend) -> None:
+    log = LogWriter(tmp_path / "c.mcap", backend=backend)
     log.write_json(TOPIC_EVENT, {"kind": "bad", "message": {1j}}, log_time_ns=2)
     with pytest.raises(LogError, match=r"c\.mcap.*recording stopped"):
         log.close()
 
 
-def test_unwritable_path_fails_at_once_naming_it(tmp_path: Path) -> None:
+def test_unwritable_path_fails_at_once_naming_it(tmp_path: Path, backend: Backend) -> None:
     with pytest.raises(LogError, match=r"cannot create the log .*nowhere/run\.mcap: No such file"):
-        LogWriter(tmp_path / "nowhere" / "run.mcap")
+        LogWriter(tmp_path / "nowhere" / "run.mcap", backend=backend)
     if Path("/dev/full").exists():  # a real full disk
         with pytest.raises(LogError, match="cannot write the log /dev/full: No space left on device"):
-            LogWriter("/dev/full")
+            LogWriter("/dev/full", backend=backend)
 
 
 def test_truncated_log_says_where_it_was_cut(sample: tuple[Path, list[LogMessage]], tmp_path: Path) -> None:
@@ -354,7 +361,7 @@ def test_corrupt_chunk_raises_log_error(sample: tuple[Path, list[LogMessage]], t
         list(iter_log(bad))
 
 
-def test_numpy_values_are_serialized(tmp_path: Path) -> None:
+def test_numpy_values_are_serialized(tmp_path: Path, backend: Backend) -> None:
     path = tmp_path / "np.mcap"
     obj = {
         "cycle": np.int64(3),
@@ -362,7 +369,7 @@ def test_numpy_values_are_serialized(tmp_path: Path) -> None:
         "clamped": np.bool_(True),
         "estimates": {"angle": np.float32(0.25), "speed": np.float64(2.0)},
     }
-    with LogWriter(path, compression="none") as log:
+    with LogWriter(path, compression="none", backend=backend) as log:
         log.write_json(TOPIC_COMMAND, obj, log_time_ns=1)
     (message,) = iter_log(path)
     estimates = {"angle": 0.25, "speed": 2.0}
@@ -370,18 +377,18 @@ def test_numpy_values_are_serialized(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("compression", ["zstd", "lz4", "none"])
-def test_compressions_round_trip(tmp_path: Path, compression: str) -> None:
+def test_compressions_round_trip(tmp_path: Path, compression: str, backend: Backend) -> None:
     path = tmp_path / f"{compression}.mcap"
-    with LogWriter(path, chunk_size=64, compression=compression) as log:  # type: ignore[arg-type]
+    with LogWriter(path, chunk_size=64, compression=compression, backend=backend) as log:  # type: ignore[arg-type]
         for i in range(10):
             log.write_frame(TOPIC_TX, bytes(range(i)), log_time_ns=i, seq=i)
     assert [m.data for m in iter_log(path)] == [bytes(range(i)) for i in range(10)]
 
 
-def test_bad_arguments_are_rejected(tmp_path: Path) -> None:
+def test_bad_arguments_are_rejected(tmp_path: Path, backend: Backend) -> None:
     with pytest.raises(ValueError, match="compression"):
-        LogWriter(tmp_path / "x.mcap", compression="gzip")  # type: ignore[arg-type]
-    with LogWriter(tmp_path / "y.mcap") as log:
+        LogWriter(tmp_path / "x.mcap", compression="gzip", backend=backend)  # type: ignore[arg-type]
+    with LogWriter(tmp_path / "y.mcap", backend=backend) as log:
         log.write_frame(TOPIC_RX, b"\x00", log_time_ns=0, seq=0)
         with pytest.raises(ValueError, match="json"):
             log.write_json(TOPIC_RX, {}, log_time_ns=1)
