@@ -82,7 +82,7 @@ def _train(args: argparse.Namespace) -> int:
     print(
         f"  IMU angle RMSE {report['imu_angle_rmse_deg']:.2f} deg, image angle RMSE {report['image_angle_rmse_deg']:.2f} deg, "
         f"camera-class accuracy {report['classification_accuracy']:.1%}\n"
-        f"  balance success {report['eval_success_rate']:.0%} of {report['evaluation']['episodes']} episodes, "
+        f"  {report['task']} success {report['eval_success_rate']:.0%} of {report['evaluation']['episodes']} episodes, "
         f"ONNX parity {report['onnx_parity_max_abs_diff']:.1e}, total {report['seconds_total']:.0f} s"
     )
     return 0

@@ -53,11 +53,41 @@ class RLConfig(Section):
 
 
 @dataclass(frozen=True)
+class ClassicalConfig(Section):
+    """Energy swing-up + LQR (control/classical.py): weights and gains."""
+
+    q_theta: float = doc("LQR state weight on the arm angle (1/rad^2).", 5.0, ge=0)
+    q_alpha: float = doc("LQR state weight on the pendulum angle (1/rad^2).", 50.0, gt=0)
+    q_theta_dot: float = doc("LQR state weight on the arm rate (s^2/rad^2).", 0.5, ge=0)
+    q_alpha_dot: float = doc("LQR state weight on the pendulum rate (s^2/rad^2).", 1.0, ge=0)
+    r_volts: float = doc("LQR input weight (1/V^2).", 1.0, gt=0)
+    switch_deg: float = doc("Switch to LQR within +-this of upright.", 25.0, gt=0, le=90)
+    energy_gain: float = doc("Swing-up gain: full-scale voltage per 2 mgl of missing energy.", 10.0, gt=0)
+    energy_target: float = doc(
+        "Swing-up energy target, in units of 2 mgl above upright at rest (a little over 0 makes up for friction).",
+        0.1,
+        ge=-0.5,
+        le=1,
+    )
+    phase_rate: float = doc(
+        "Swing-up: |alpha_dot cos alpha| (rad/s) from which the pump acts at full strength (linear below).", 1.0, gt=0
+    )
+    total_energy: bool = doc("Swing-up on the whole device's energy (arm included), not the pendulum's alone.", True)
+    arm_kp: float = doc("Swing-up arm centring, V per rad (keeps the arm off its cable limit).", 3.0, ge=0)
+    arm_kd: float = doc("Swing-up arm damping, V per rad/s.", 0.3, ge=0)
+
+
+@dataclass(frozen=True)
 class EvalConfig(Section):
     """Evaluation in simulation."""
 
     episodes: int = doc("Evaluation episodes (parallel).", 100, gt=0)
-    episode_s: float = doc("Evaluation episode length (s).", 10.0, gt=0)
+    episode_s: float = doc(
+        "Evaluation episode length (s); 0: the task's own (balance 10 s, swingup reach_s + hold_s).",
+        0.0,
+        ge=0,
+        le=3600,
+    )
     parity_inputs: int = doc("Sensor inputs compared between onnxruntime and torch.", 1000, gt=0)
 
 
@@ -67,9 +97,10 @@ class ExperimentConfig(Section):
 
     seed: int = doc("Master seed: same seed, same run.", 0, ge=0, lt=2**31)
     device: DeviceConfig = nested(DeviceConfig, "The (simulated) device.")
-    task: TaskConfig = nested(TaskConfig, "The balancing task.")
+    task: TaskConfig = nested(TaskConfig, "The task: balance or swingup (docs/tasks.md).")
     perception: PerceptionConfig = nested(PerceptionConfig, "Perception training.")
     rl: RLConfig = nested(RLConfig, "Controller training.")
+    classical: ClassicalConfig = nested(ClassicalConfig, "The classical baseline: energy swing-up + LQR.")
     evaluation: EvalConfig = nested(EvalConfig, "Evaluation.")
     loop: LoopConfig = nested(LoopConfig, "Host control loop.")
 

@@ -1,7 +1,9 @@
-"""Evaluate a sensors-to-volts chain on the batched simulator (one episode per env, in parallel).
+"""Evaluate a sensors-to-volts controller on the batched simulator (one episode per env, in parallel).
 
-Success = the pendulum stays within ``upright_deg`` of upright for the whole episode,
-started within ``initial.angle_deg`` with physics randomized as in training.
+The task decides where episodes start and what success is (:class:`sensorimotor.sim.task.SuccessTracker`):
+balance = upright for the whole episode; swingup = upright within ``reach_s`` and held
+``hold_s``. In every task the arm must stay within its cable limit. Physics are randomized as
+in training unless ``randomize=False``.
 """
 
 from __future__ import annotations
@@ -13,20 +15,21 @@ import numpy as np
 import torch
 
 from sensorimotor.sim.config import DeviceConfig
-from sensorimotor.sim.device import FurutaSim
-from sensorimotor.sim.furuta import wrap_angle
-from sensorimotor.sim.task import TaskConfig, upright
+from sensorimotor.sim.task import SuccessTracker, TaskConfig, make_task
 
-Policy = Callable[[dict[str, np.ndarray]], np.ndarray]  # raw batch -> volts (N,)
+Policy = Callable[[dict[str, np.ndarray]], np.ndarray]  # raw batch (+ "state", the truth) -> volts (N,)
 
 
 @dataclass
 class EvalResult:
     success_rate: float
-    upright_fraction: float  # mean fraction of the episode spent upright
-    mean_abs_alpha_deg: float  # while upright
-    mean_abs_theta_rad: float
     episodes: int
+    episode_s: float
+    arm_limit_rate: float  # fraction of episodes that wound the arm past its cable limit
+    time_to_upright_s: float  # mean over successful episodes (nan: none)
+    rms_alpha_deg: float  # pendulum angle while balancing (after the successful run began)
+    rms_theta_deg: float  # arm angle while balancing
+    rms_volts: float  # control effort over whole episodes
     samples: dict[str, np.ndarray]  # raw sensor inputs collected along the way (for parity)
 
     def as_dict(self) -> dict[str, float]:
@@ -45,16 +48,19 @@ def torch_policy(chain: torch.nn.Module) -> Policy:
 
 
 def evaluate(
-    policy: Policy, device: DeviceConfig, task: TaskConfig, episodes: int, episode_s: float, seed: int,
-    collect: int = 0,
+    policy: Policy, device: DeviceConfig, task: TaskConfig, episodes: int, episode_s: float | None, seed: int,
+    collect: int = 0, randomize: bool = True,
 ) -> EvalResult:  # fmt: skip
-    """Run ``episodes`` parallel episodes; optionally collect ``collect`` raw inputs for parity checks."""
-    sim = FurutaSim(device, episodes, seed=seed)
+    """Run ``episodes`` parallel episodes (``episode_s`` None: the task's evaluation length).
+
+    ``collect``: also keep that many raw inputs met along the way, for parity checks.
+    """
+    the_task = make_task(task)
+    length_s = the_task.eval_episode_s() if episode_s is None else episode_s
+    sim = the_task.sim(device, episodes, seed=seed, randomize=randomize)
     sim.reset()
-    steps = round(episode_s * device.stream_rate_hz)
-    ok = np.ones(episodes, bool)
-    up_steps = np.zeros(episodes)
-    abs_alpha, abs_theta = [], []
+    steps = round(length_s * device.stream_rate_hz)
+    tracker = SuccessTracker(the_task, episodes, 1.0 / device.stream_rate_hz)
     rng = np.random.default_rng(seed)
     samples: list[dict[str, np.ndarray]] = []
     per_step = max(1, int(np.ceil(collect / steps))) if collect else 0
@@ -63,20 +69,27 @@ def evaluate(
         if per_step:
             pick = rng.choice(episodes, size=min(per_step, episodes), replace=False)
             samples.append({k: v[pick] for k, v in raw.items()})
-        sim.step(policy(raw))
-        is_up = upright(sim.state, task)
-        ok &= is_up
-        up_steps += ok
-        abs_alpha.append(np.abs(wrap_angle(sim.state[ok, 1])))
-        abs_theta.append(np.abs(sim.state[ok, 0]))
+        raw["state"] = sim.state  # the true state, for reference controllers (a policy on sensors ignores it)
+        volts = np.clip(np.asarray(policy(raw), np.float64), -device.v_max, device.v_max)
+        sim.step(volts)
+        tracker.update(sim.state, volts / device.v_max)
     merged = {k: np.concatenate([s[k] for s in samples])[:collect] for k in samples[0]} if samples else {}
-    alpha = np.concatenate(abs_alpha)
-    theta = np.concatenate(abs_theta)
+    return summarize(tracker, device.v_max, steps, merged)
+
+
+def summarize(tracker: SuccessTracker, v_max: float, steps: int, samples: dict[str, np.ndarray]) -> EvalResult:
+    """The figures of a finished set of episodes."""
+    ok = tracker.success
+    bal = tracker.balancing_steps
+    has = bal > 0
     return EvalResult(
         success_rate=float(ok.mean()),
-        upright_fraction=float(up_steps.mean() / steps),
-        mean_abs_alpha_deg=float(np.rad2deg(alpha.mean())) if alpha.size else float("nan"),
-        mean_abs_theta_rad=float(theta.mean()) if theta.size else float("nan"),
-        episodes=episodes,
-        samples=merged,
-    )
+        episodes=tracker.n,
+        episode_s=steps * tracker.dt,
+        arm_limit_rate=float(tracker.failed_arm.mean()),
+        time_to_upright_s=float(np.mean(tracker.time_to_upright[ok])) if ok.any() else float("nan"),
+        rms_alpha_deg=float(np.rad2deg(np.sqrt(tracker.sq_alpha[has].sum() / bal[has].sum()))) if has.any() else float("nan"),
+        rms_theta_deg=float(np.rad2deg(np.sqrt(tracker.sq_theta[has].sum() / bal[has].sum()))) if has.any() else float("nan"),
+        rms_volts=float(v_max * np.sqrt(tracker.sq_action.sum() / (tracker.n * steps))),
+        samples=samples,
+    )  # fmt: skip

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from sensorimotor.sim.verdict import twin_verdict
+
 
 def _load(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
@@ -20,8 +22,8 @@ def summarize(run: Path) -> str:
         lines += [
             f"perception   IMU angle RMSE {rep['imu_angle_rmse_deg']:.2f} deg | image angle RMSE "
             f"{rep['image_angle_rmse_deg']:.2f} deg | camera-health accuracy {rep['classification_accuracy']:.1%}",
-            f"controller   balanced {ev['success_rate']:.0%} of {ev['episodes']} simulated episodes "
-            f"(10 s, start within +-10 deg), mean |alpha| {ev['mean_abs_alpha_deg']:.2f} deg",
+            f"controller   {rep.get('task', 'balance')}: success {ev['success_rate']:.0%} of {ev['episodes']} "
+            f"simulated episodes ({ev['episode_s']:.0f} s), RMS alpha {ev['rms_alpha_deg']:.2f} deg while balancing",
             f"export       policy.onnx, parity max |ort - torch| {rep['onnx_parity_max_abs_diff']:.1e} over "
             f"{rep['onnx_parity_inputs']} inputs; batch-1 latency ort {lat['onnxruntime_us_p50']:.0f} us, "
             f"torch {lat['torch_us_p50']:.0f} us ({lat['torch_over_onnxruntime']:.1f}x)",
@@ -33,7 +35,7 @@ def summarize(run: Path) -> str:
             f"hw run       {hw['achieved_rate_hz']:.1f} Hz achieved, latency p50 {hw['latency_us_p50'] / 1e3:.2f} ms "
             f"p99 {hw['latency_us_p99'] / 1e3:.2f} ms, frames lost {hw['frames_lost']}, bad {hw['frames_bad']}",
             f"twin         upright {twin.get('upright_s', 0):.2f} s of {twin.get('streaming_s', 0):.2f} s -> "
-            + ("UPRIGHT THE WHOLE RUN" if twin.get("upright_whole_run") else "fell"),
+            + twin_verdict(twin).upper(),
         ]
     if rp:
         lines.append(

@@ -143,11 +143,12 @@ def run(cfg: ExperimentConfig, out: Path, preset: str | None = None, config_text
 
     chain = PolicyChain(obs_model, sb3_actor(ppo.policy), cfg.device.v_max).eval()
     ev: EvalResult = evaluate(
-        torch_policy(chain), cfg.device, cfg.task, cfg.evaluation.episodes, cfg.evaluation.episode_s,
+        torch_policy(chain), cfg.device, cfg.task, cfg.evaluation.episodes, cfg.evaluation.episode_s or None,
         seed=cfg.seed + 20_000, collect=cfg.evaluation.parity_inputs,
     )  # fmt: skip
     log(
-        f"evaluation: success {ev.success_rate:.0%} of {ev.episodes} episodes, mean |alpha| {ev.mean_abs_alpha_deg:.2f} deg"
+        f"evaluation ({cfg.task.name}): success {ev.success_rate:.0%} of {ev.episodes} episodes, "
+        f"RMS alpha {ev.rms_alpha_deg:.2f} deg while balancing, arm past its limit in {ev.arm_limit_rate:.0%}"
     )
 
     onnx_path = out / "policy.onnx"
@@ -162,6 +163,7 @@ def run(cfg: ExperimentConfig, out: Path, preset: str | None = None, config_text
 
     report = {
         "preset": preset,
+        "task": cfg.task.name,
         "seed": cfg.seed,
         "perception": perception_metrics,
         "imu_angle_rmse_deg": perception_metrics["imu_angle_rmse_deg"],

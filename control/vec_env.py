@@ -18,8 +18,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, Vec
 
 from sensorimotor.perception.models import OBS_NAMES, ObservationModel
 from sensorimotor.sim.config import DeviceConfig
-from sensorimotor.sim.device import FurutaSim
-from sensorimotor.sim.task import TaskConfig, balance_reward, fallen
+from sensorimotor.sim.task import TaskConfig, make_task
 
 
 class PerceivedFurutaVecEnv(VecEnv):
@@ -33,9 +32,9 @@ class PerceivedFurutaVecEnv(VecEnv):
         act_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.render_mode = None  # nothing to render; set before SB3 asks for it
         super().__init__(n_envs, obs_space, act_space)
-        self.device_cfg, self.task = device, task
+        self.device_cfg, self.task = device, make_task(task)
         self.obs_model = obs_model.eval()
-        self.sim = FurutaSim(device, n_envs, seed=seed)
+        self.sim = self.task.sim(device, n_envs, seed=seed)
         self.max_steps = round((episode_s or task.episode_s) * device.stream_rate_hz)
         self.steps = np.zeros(n_envs, np.int64)
         self._actions = np.zeros((n_envs, 1), np.float32)
@@ -62,8 +61,8 @@ class PerceivedFurutaVecEnv(VecEnv):
         self.sim.step(a * self.device_cfg.v_max)
         self.steps += 1
         state = self.sim.state
-        reward = balance_reward(state, a, self.task).astype(np.float32)
-        terminated = fallen(state, self.task)
+        reward = self.task.reward(state, a).astype(np.float32)
+        terminated = self.task.failed(state)
         truncated = (self.steps >= self.max_steps) & ~terminated
         done = terminated | truncated
         obs = self.perceive()

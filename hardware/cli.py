@@ -38,6 +38,7 @@ from sensorimotor.hardware.redrive import RecordedCommands, read_recording
 from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
 from sensorimotor.hardware.twin_process import TwinProcess
+from sensorimotor.sim.verdict import twin_verdict
 
 EPILOG = """examples:
   hw run --port /dev/ttyUSB0 --model runs/quick/policy.onnx --rate 100 --duration 10 --record run.mcap
@@ -312,9 +313,9 @@ def _print_summary(s: dict, stopped: HardwareError | None) -> None:
         print(f"  recorded to {s['record']}")
     twin = s.get("twin")
     if twin:
-        verdict = "upright the whole run" if twin.get("upright_whole_run") else "FELL"
-        print(f"  twin: pendulum upright {twin.get('upright_s', 0):.2f} s of {twin.get('streaming_s', 0):.2f} s "
-              f"({verdict}), max |alpha| {twin.get('max_abs_alpha_deg', 0):.1f} deg")  # fmt: skip
+        print(f"  twin: {twin_verdict(twin)}; pendulum upright {twin.get('upright_s', 0):.2f} s of "
+              f"{twin.get('streaming_s', 0):.2f} s, max |alpha| {twin.get('max_abs_alpha_deg', 0):.1f} deg, "
+              f"max |theta| {twin.get('max_abs_theta_rad', 0):.2f} rad")  # fmt: skip
     problems = s.get("health_problems") or []
     print("  health: " + ("OK" if not problems else "UNHEALTHY: " + "; ".join(problems)))
 

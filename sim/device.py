@@ -76,8 +76,12 @@ def imu_noise_table(cfg: DeviceConfig) -> Array:
     return np.array(rows, np.float64)
 
 
-def ranges(cfg: DeviceConfig, randomize: bool = True) -> core.Ranges:
-    """What each reset draws from. ``randomize=False``: nominal physics and the shortest delays."""
+def ranges(cfg: DeviceConfig, randomize: bool = True, initial: Array | None = None) -> core.Ranges:
+    """What each reset draws from. ``randomize=False``: nominal physics and the shortest delays.
+
+    ``initial``: (4, 2) [low, high] of the released state (a task's reset distribution);
+    by default ``cfg.initial``'s, near upright.
+    """
     nominal = nominal_params(cfg)
     r = cfg.randomization
     scale = np.ones((len(PARAM_NAMES), 2))
@@ -88,9 +92,10 @@ def ranges(cfg: DeviceConfig, randomize: bool = True) -> core.Ranges:
                 scale[PARAM_NAMES.index(name)] = (1.0 - spread, 1.0 + spread)
     delays = [r.action_delay_substeps, r.imu_delay_substeps, r.camera_delay_substeps]
     delay = np.array([d if randomize else (d[0], d[0]) for d in delays], np.int64)
-    ini = cfg.initial
-    a = np.deg2rad(ini.angle_deg)
-    initial = np.array([[-ini.arm_rad, ini.arm_rad], [-a, a], [0.0, 0.0], [-ini.rate_rad_s, ini.rate_rad_s]])
+    if initial is None:
+        ini = cfg.initial
+        a = np.deg2rad(ini.angle_deg)
+        initial = np.array([[-ini.arm_rad, ini.arm_rad], [-a, a], [0.0, 0.0], [-ini.rate_rad_s, ini.rate_rad_s]])
     return core.Ranges(
         nominal=np.array([float(getattr(nominal, n)) for n in PARAM_NAMES]), scale=scale, delay=delay,
         initial=initial, camera=camera_ranges(cfg),
@@ -123,12 +128,12 @@ class FurutaSim:
 
     def __init__(
         self, cfg: DeviceConfig, n: int = 1, seed: int = 0, randomize: bool = True, imu: bool = True,
-        camera: bool = True,
+        camera: bool = True, initial: Array | None = None,
     ) -> None:  # fmt: skip
         self.cfg, self.n, self.randomize = cfg, n, randomize
         self.dt = 1.0 / cfg.imu.rate_hz
         self.settings = settings(cfg, imu, camera)
-        self.ranges = ranges(cfg, randomize)
+        self.ranges = ranges(cfg, randomize, initial)
         s = self.settings
         h, w = cfg.image_shape
         cam_n = n if camera else 0  # no image memory when there is no camera

@@ -17,7 +17,7 @@ from gymnasium import spaces
 from sensorimotor.hardware.config import load_section
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
-from sensorimotor.sim.task import TaskConfig, balance_reward, fallen
+from sensorimotor.sim.task import Task, TaskConfig, make_task
 
 ENV_ID = "sensorimotor/FurutaBalance-v0"
 OBS_MODES = ("raw", "sensors", "state")
@@ -45,9 +45,9 @@ def observation_space(cfg: DeviceConfig, obs_mode: str = "raw") -> spaces.Space:
     return spaces.Dict(keys)
 
 
-def make_sim(cfg: DeviceConfig, n: int, seed: int, randomize: bool, obs_mode: str) -> FurutaSim:
-    """The core for an observation mode: sensors the mode does not show are not simulated."""
-    return FurutaSim(cfg, n, seed, randomize, imu=obs_mode != "state", camera=obs_mode == "raw")
+def make_sim(cfg: DeviceConfig, n: int, seed: int, randomize: bool, obs_mode: str, task: Task) -> FurutaSim:
+    """The core for an observation mode and a task: sensors the mode does not show are not simulated."""
+    return task.sim(cfg, n, seed, randomize, imu=obs_mode != "state", camera=obs_mode == "raw")
 
 
 def observe(sim: FurutaSim, obs_mode: str) -> np.ndarray | dict[str, np.ndarray]:
@@ -142,7 +142,7 @@ class FurutaBalanceEnv(gym.Env):
         if device is None or task is None:  # read the file only for what was not given
             loaded_device, loaded_task = load_env_config(config, overrides)
             device, task = device or loaded_device, task or loaded_task
-        self.device_cfg, self.task = device, task
+        self.device_cfg, self.task = device, make_task(task)
         self.randomize = randomize
         self.render_mode = render_mode
         self.obs_mode = obs_mode
@@ -154,7 +154,7 @@ class FurutaBalanceEnv(gym.Env):
         super().reset(seed=seed)
         if self.sim is None or seed is not None:
             sim_seed = seed if seed is not None else int(self.np_random.integers(2**31))
-            self.sim = make_sim(self.device_cfg, 1, sim_seed, self.randomize, self.obs_mode)
+            self.sim = make_sim(self.device_cfg, 1, sim_seed, self.randomize, self.obs_mode, self.task)
         state = None if not options or "state" not in options else np.asarray(options["state"], float)[None]
         self.sim.reset(state=state)
         return self._obs(), {"state": self.sim.state[0].copy()}
@@ -164,8 +164,8 @@ class FurutaBalanceEnv(gym.Env):
         a = np.asarray(action, np.float64).reshape(1)
         self.sim.step(a * self.device_cfg.v_max)
         state = self.sim.state[0]
-        reward = float(balance_reward(state, a[0], self.task))
-        terminated = bool(fallen(state, self.task))
+        reward = float(self.task.reward(state, a[0]))
+        terminated = bool(self.task.failed(state))
         return self._obs(), reward, terminated, False, {"state": state.copy()}
 
     def render(self) -> np.ndarray | None:

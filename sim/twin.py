@@ -64,7 +64,7 @@ from sensorimotor.hardware.messages import (
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
 from sensorimotor.sim.furuta import wrap_angle
-from sensorimotor.sim.task import TaskConfig
+from sensorimotor.sim.task import SuccessTracker, TaskConfig, make_task
 
 MAX_OUTBOX = 256 * 1024  # bytes queued for a host that is not reading before we drop
 
@@ -73,10 +73,15 @@ MAX_OUTBOX = 256 * 1024  # bytes queued for a host that is not reading before we
 class Truth:
     """Ground truth the host cannot see, reported when the twin stops."""
 
+    task: str = "balance"
     streaming_s: float = 0.0
     upright_s: float = 0.0
     max_abs_alpha_deg: float = 0.0
+    max_abs_theta_rad: float = 0.0
     upright_whole_run: bool = True
+    arm_past_limit: bool = False  # wound past the cable limit (task.arm_limit_rad) at some point
+    success: bool = False  # by the task's criterion (docs/tasks.md), so far
+    time_to_upright_s: float | None = None  # when the successful upright run began
     commands_applied: int = 0
     frames_sent: int = 0
     frames_dropped: int = 0
@@ -92,14 +97,15 @@ class Twin:
         self, cfg: DeviceConfig, task: TaskConfig, seed: int = 0, randomize: bool = True,
         garbage_prob: float = 0.0, lockstep: bool = False,
     ) -> None:  # fmt: skip
-        self.cfg, self.task, self.lockstep = cfg, task, lockstep
+        self.cfg, self.task, self.lockstep = cfg, make_task(task), lockstep
         self.garbage_prob = garbage_prob  # fault injection: random bytes between frames
         self.fault_rng = np.random.default_rng(seed + 7919)
-        self.sim = FurutaSim(cfg, 1, seed=seed, randomize=randomize)
+        self.sim = self.task.sim(cfg, 1, seed=seed, randomize=randomize)
         _load_kernels(cfg)  # now, not at START: a cold compile would outlast the host's sensor timeout
         self.spec = cfg.spec()  # what DESCRIBE says, encoded from the same config the physics uses
         self.decoder = StreamDecoder(self.spec.protocol_version)
-        self.truth = Truth()
+        self.truth = Truth(task=self.task.name)
+        self.tracker = SuccessTracker(self.task, 1, 1.0 / cfg.imu.rate_hz)
         self.streaming = False
         self.watchdog_tripped = False
         self.seq = 0
@@ -168,7 +174,8 @@ class Twin:
         self.truth.bad_frames_received = self.decoder.stats.frames_bad
 
     def _start(self, now_s: float) -> None:
-        self.sim.reset()  # new episode near upright; its warm-up fills the sensor buffers
+        self.sim.reset()  # a new episode of the task (near upright, or hanging); its warm-up fills the sensor buffers
+        self.tracker = SuccessTracker(self.task, 1, self.dt)
         if not self.lockstep:
             # In real time the pty and the host add the real command latency; the simulated
             # one (which models exactly that link in training) would count it twice.
@@ -236,14 +243,21 @@ class Twin:
         return Status(flags, d.frames_ok, d.frames_bad, self.truth.commands_applied)
 
     def _track_truth(self) -> None:
-        alpha = abs(float(wrap_angle(self.sim.state[0, 1])))
+        state = self.sim.state
+        alpha = abs(float(wrap_angle(state[0, 1])))
         t = self.truth
         t.streaming_s += self.dt
         t.max_abs_alpha_deg = max(t.max_abs_alpha_deg, float(np.rad2deg(alpha)))
-        if alpha < np.deg2rad(self.task.upright_deg):
+        t.max_abs_theta_rad = max(t.max_abs_theta_rad, abs(float(state[0, 0])))
+        if alpha < np.deg2rad(self.task.cfg.upright_deg):
             t.upright_s += self.dt
         else:
             t.upright_whole_run = False
+        self.tracker.update(state, self.sim.volts / self.cfg.v_max)
+        t.arm_past_limit = bool(self.tracker.failed_arm[0])
+        t.success = bool(self.tracker.success[0])
+        ttu = float(self.tracker.time_to_upright[0])
+        t.time_to_upright_s = None if np.isnan(ttu) else ttu
 
     # ------------------------------------------------------------------ main loop (pty)
 

@@ -23,7 +23,7 @@ from gymnasium.vector.utils import batch_space
 
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.envs import episode_steps, load_env_config, make_sim, observation_space, observe
-from sensorimotor.sim.task import TaskConfig, balance_reward, fallen
+from sensorimotor.sim.task import TaskConfig, make_task
 
 
 class FurutaBatch:
@@ -38,20 +38,21 @@ class FurutaBatch:
         if device is None or task is None:
             loaded_device, loaded_task = load_env_config(config, overrides)
             device, task = device or loaded_device, task or loaded_task
-        self.device, self.task, self.obs_mode, self.randomize = device, task, obs_mode, randomize
+        self.device, self.obs_mode, self.randomize = device, obs_mode, randomize
+        self.task = make_task(task)
         self.n = num_envs
         self.single_observation_space = observation_space(device, obs_mode)
         self.single_action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.max_steps = max_episode_steps or episode_steps(device, task)
-        self.sim = make_sim(device, num_envs, 0, randomize, obs_mode)
+        self.sim = make_sim(device, num_envs, 0, randomize, obs_mode, self.task)
         self.steps = np.zeros(num_envs, np.int64)
 
     def reset(self, seed: int | None, rng: np.random.Generator) -> Any:
         """Reset every env; ``seed`` reseeds (sub-env i gets seed + i), otherwise next episodes."""
         if seed is not None:
-            self.sim = make_sim(self.device, self.n, seed, self.randomize, self.obs_mode)
+            self.sim = make_sim(self.device, self.n, seed, self.randomize, self.obs_mode, self.task)
         elif int(self.sim.buffers.episode.max()) == 0:  # first reset without a seed: a random one
-            self.sim = make_sim(self.device, self.n, int(rng.integers(2**31)), self.randomize, self.obs_mode)
+            self.sim = make_sim(self.device, self.n, int(rng.integers(2**31)), self.randomize, self.obs_mode, self.task)
         self.sim.reset()
         self.steps[:] = 0
         return observe(self.sim, self.obs_mode)
@@ -62,8 +63,8 @@ class FurutaBatch:
         self.sim.step(a * self.device.v_max)
         self.steps += 1
         state = self.sim.state
-        reward = balance_reward(state, a, self.task).astype(np.float32)
-        terminated = fallen(state, self.task)
+        reward = self.task.reward(state, a).astype(np.float32)
+        terminated = self.task.failed(state)
         truncated = (self.steps >= self.max_steps) & ~terminated
         return reward, terminated, truncated, a
 

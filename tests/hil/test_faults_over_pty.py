@@ -1,7 +1,8 @@
-"""Faults over a real pty with the twin: a sensor stall, SIGTERM, kill -9, a busy port, unwritable output."""
+"""Faults over a real pty with the twin: a sensor stall, SIGTERM, kill -9, a busy port, no permission, unwritable output."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -132,6 +133,35 @@ def test_a_second_hw_run_on_a_busy_port_is_refused_naming_the_holder(small_model
         twin.stop()
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{twin.port} is busy: it is held by pid {os.getpid()}" in proc.stderr
+
+
+def _without_dac_override() -> None:
+    """preexec_fn: root loses the capabilities that let it ignore file permissions (for the exec'd program).
+
+    Dropped from the bounding set, CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH are not in the
+    permitted set after exec: a mode-000 port then refuses root as it refuses a user.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_a_port_without_permission_is_refused_naming_the_group(small_model) -> None:
+    """A real EACCES: the twin's pty with no access for others, opened by an unprivileged user."""
+    twin = TwinProcess(None, seed=0)
+    try:
+        os.chmod(twin.port, 0)  # like /dev/ttyUSB0 (root:dialout 0660) to a user outside the group
+        proc = subprocess.run(
+            [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", twin.port, "--model",
+             str(small_model), "--duration", "1"],
+            capture_output=True, text=True, timeout=60,
+            preexec_fn=_without_dac_override if os.geteuid() == 0 else None,
+        )  # fmt: skip
+    finally:
+        twin.stop()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"no permission to open {twin.port}: add your user to the 'dialout' group" in proc.stderr
 
 
 def test_unwritable_outputs_are_refused_before_the_run(small_model, tmp_path) -> None:
