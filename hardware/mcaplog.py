@@ -337,12 +337,11 @@ def encode_json(obj: Mapping[str, Any]) -> bytes:
 
 # What a link carries to the sink: a message (topic, encoding, payload, log_time_ns, seq,
 # schema: the topic's JSON Schema on its first message, else None), a flush request (an
-# object with done(), called once the file holds everything before it), _IDLE (nothing
-# arrived before the sink's deadline) or _CLOSE.
+# object with done(), called once the file holds everything before it), IDLE (nothing
+# arrived before the sink's deadline) or CLOSE.
 Item = Any
-_CLOSE = None
-_IDLE = "idle"
-IDLE, CLOSE = _IDLE, _CLOSE  # for sink-serving links in other modules (hardware.logprocess)
+CLOSE = None  # also used by hardware.logprocess, which serves a sink from a pipe
+IDLE = "idle"
 
 Backend = Literal["thread", "process"]
 
@@ -576,7 +575,7 @@ class _ThreadLink:
         try:
             return self._queue.get(timeout=timeout)
         except queue.Empty:
-            return _IDLE
+            return IDLE
 
     def put(self, item: Item) -> None:
         self._queue.put(item)
@@ -590,7 +589,7 @@ class _ThreadLink:
         done.wait()
 
     def close(self) -> None:
-        self._queue.put(_CLOSE)
+        self._queue.put(CLOSE)
         self._thread.join()
 
     def error(self) -> LogError | None:
@@ -604,7 +603,7 @@ class LogSink:
     """The writing side: encodes, decodes received frames into sensor topics, writes, compresses.
 
     Owned by one thread (or one child process). :meth:`serve` takes items from ``next_item``
-    until _CLOSE, handing the open chunk to the OS by its deadline, then finishes the file.
+    until CLOSE, handing the open chunk to the OS by its deadline, then finishes the file.
     The first failure is kept in :attr:`error`; after it, messages are dropped.
     """
 
@@ -625,8 +624,8 @@ class LogSink:
         except Exception as exc:  # reported in the caller's thread: nothing is lost silently
             self._fail(exc)
             file_ok = not isinstance(exc, OSError)
-            while (item := next_item(None)) is not _CLOSE:  # drop messages, answer flushes
-                if not isinstance(item, tuple) and item is not _IDLE:
+            while (item := next_item(None)) is not CLOSE:  # drop messages, answer flushes
+                if not isinstance(item, tuple) and item is not IDLE:
                     item.done()
         try:
             if file_ok:
@@ -640,13 +639,13 @@ class LogSink:
         deadline: float | None = None  # when the oldest unflushed message must be in the file
         while True:
             item = next_item(None if deadline is None else max(0.0, deadline - time.monotonic()))
-            if item is _CLOSE:
+            if item is CLOSE:
                 return
             if isinstance(item, tuple):
                 self._write(*item)
                 if deadline is None:
                     deadline = time.monotonic() + self.flush_interval_s
-            elif item is not _IDLE:  # a flush request
+            elif item is not IDLE:  # a flush request
                 self.writer.flush()
                 deadline = None
                 item.done()

@@ -6,9 +6,10 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from sensorimotor.control.classical import ClassicalConfig, EnergyLqrController, lqr_gain, state_view
+from sensorimotor.control.classical import ClassicalActor, ClassicalConfig, EnergyLqrController, lqr_gain, state_view
 from sensorimotor.control.config import load_experiment
 from sensorimotor.control.evaluate import evaluate
+from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE
 from sensorimotor.sim.device import nominal_params
 from sensorimotor.sim.furuta import linearize
 
@@ -55,3 +56,23 @@ def test_pendulum_energy_alone_stalls_short_of_upright() -> None:
     ctrl = EnergyLqrController(cfg.device, ClassicalConfig(total_energy=False, energy_target=0.0))
     ev = evaluate(_on_true_state(ctrl, cfg.device.v_max), cfg.device, cfg.task, 50, None, seed=5, randomize=False)
     assert ev.success_rate == 0.0
+
+
+def test_on_perception_estimates_it_reads_the_state_the_estimates_describe() -> None:
+    """ClassicalActor maps the perception outputs (OBS_NAMES) onto the controller's state, the camera weighted by camera_ok."""
+    device = load_experiment().device
+    ctrl = EnergyLqrController(device)
+    rng = np.random.default_rng(0)
+    state = np.column_stack(
+        [rng.uniform(-1, 1, 64), rng.uniform(-np.pi, np.pi, 64), rng.normal(0, 2, 64), rng.normal(0, 5, 64)]
+    )
+    est = {"imu_sin": np.sin(state[:, 1]), "imu_cos": np.cos(state[:, 1]), "imu_rate": state[:, 3] / RATE_SCALE,
+           "img_sin": np.sin(state[:, 1] + 1.0), "img_cos": np.cos(state[:, 1] + 1.0), "camera_ok": np.zeros(64),
+           "arm_angle": state[:, 0], "arm_rate": state[:, 2] / RATE_SCALE}  # fmt: skip
+    obs = torch.tensor(np.column_stack([est[n] for n in OBS_NAMES]), dtype=torch.float32)
+    actor = ClassicalActor(ctrl)
+    with torch.no_grad():
+        expected = ctrl(state_view(state))
+        torch.testing.assert_close(actor(obs), expected, atol=1e-5, rtol=0)  # a camera marked faulty is ignored
+        obs[:, OBS_NAMES.index("camera_ok")] = 1.0  # a sound camera 1 rad off moves the angle half-way
+        assert not torch.allclose(actor(obs), expected, atol=1e-3)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,16 @@ def _wait_for(predicate, timeout_s: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return predicate()
+
+
+def _hw_run_on(
+    port: str, model: Path, preexec_fn: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``hw run --port PORT`` for 1 s, as a user runs it; its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", port, "--model", str(model), "--duration", "1"],
+        capture_output=True, text=True, timeout=60, preexec_fn=preexec_fn,
+    )  # fmt: skip
 
 
 def _alive(pid: int) -> bool:
@@ -123,11 +134,7 @@ def test_a_second_hw_run_on_a_busy_port_is_refused_naming_the_holder(small_model
     twin = TwinProcess(config_path, seed=0)
     first = SerialTransport(twin.port)  # this test process holds the port
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", twin.port, "--model",
-             str(small_model), "--duration", "1"],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        proc = _hw_run_on(twin.port, small_model)
     finally:
         first.close()
         twin.stop()
@@ -152,12 +159,7 @@ def test_a_port_without_permission_is_refused_naming_the_group(small_model) -> N
     twin = TwinProcess(None, seed=0)
     try:
         os.chmod(twin.port, 0)  # like /dev/ttyUSB0 (root:dialout 0660) to a user outside the group
-        proc = subprocess.run(
-            [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", twin.port, "--model",
-             str(small_model), "--duration", "1"],
-            capture_output=True, text=True, timeout=60,
-            preexec_fn=_without_dac_override if os.geteuid() == 0 else None,
-        )  # fmt: skip
+        proc = _hw_run_on(twin.port, small_model, preexec_fn=_without_dac_override if os.geteuid() == 0 else None)
     finally:
         twin.stop()
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
@@ -221,11 +223,7 @@ def test_garbage_only_at_the_handshake_suggests_the_baud_rate(small_model) -> No
     thread = threading.Thread(target=babble, daemon=True)
     thread.start()
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", os.ttyname(slave), "--model",
-             str(small_model), "--duration", "1"],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        proc = _hw_run_on(os.ttyname(slave), small_model)
     finally:
         stop.set()
         thread.join()

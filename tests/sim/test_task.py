@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -89,4 +87,3 @@ def test_config_refuses_an_unknown_task_listing_the_valid_ones_and_a_start_past_
         load_experiment(overrides=["task.name=cartwheel"])
     with pytest.raises(ConfigError, match=r"start_arm_rad.*arm_limit_rad"):
         load_experiment(overrides=["task.start_arm_rad=3.0"])
-    assert dataclasses.replace(TaskConfig(), name="swingup").name == "swingup"
