@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements/ci.txt
 
 ## demo: train the quick preset, run it 10 s on the twin over a pty while recording, replay, summarize
 demo: venv
-	$(BIN)/sim train --preset quick --out $(RUN)
+	$(BIN)/sim train --preset quick --out $(RUN) --force
 	$(BIN)/hw run --twin --model $(RUN)/policy.onnx --duration 10 \
 		--record $(RUN)/run.mcap --json $(RUN)/run.json
 	$(BIN)/hw replay $(RUN)/run.mcap --model $(RUN)/policy.onnx --json $(RUN)/replay.json

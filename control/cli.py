@@ -7,13 +7,19 @@ light runtime path (no torch, SB3 or gymnasium).
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
 from sensorimotor.hardware.config import ConfigError, add_config_arguments
 
+RL_ALGOS = ("ppo", "sac")  # = sensorimotor.control.config.RL_ALGOS (not imported: that pulls in torch)
+
 EPILOG = """examples:
   sim train --preset quick --out runs/quick
+  sim train --preset full --out runs/full           # swing-up through perception (docs/results.md)
+  sim train --resume runs/full                      # continue from its last checkpoint
+  sim train --env Pendulum-v1 --preset pendulum-sac --out runs/pendulum-sac
   sim train --config runs/quick/config.yaml --preset tiny --out runs/again
   sim train --preset quick --set rl.total_timesteps=300000 --set device.camera.rate_hz=25
   sim twin --set device.stream_rate_hz=200
@@ -34,8 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     add_config_arguments(train, "every section")
     train.add_argument("--preset", default=None, help="preset from the config's `presets:` section, e.g. quick or tiny")
-    train.add_argument("--out", type=Path, default=Path("runs/quick"), help="output folder (default: %(default)s)")
+    train.add_argument("--out", type=Path, default=None, help="output folder (default: runs/quick)")
     train.add_argument("--seed", type=int, default=None, help="override the config's seed (same as --set seed=N)")
+    train.add_argument("--algo", choices=RL_ALGOS, default=None, help="RL algorithm (same as --set rl.algo=NAME)")
+    train.add_argument(
+        "--env", default=None, metavar="ID",
+        help="a registered Gymnasium env with vector observations instead of the device (same as --set rl.env=ID)",
+    )  # fmt: skip
+    train.add_argument(
+        "--resume", type=Path, default=None, metavar="RUN",
+        help="continue RUN's training from its last checkpoint, with RUN/config.yaml (--set may extend "
+        "rl.total_timesteps); refused, touching nothing, if the checkpoint is missing or does not fit",
+    )  # fmt: skip
+    train.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
 
     twin = sub.add_parser(
         "twin", help="serve the simulated device on a pseudo-terminal",
@@ -57,28 +74,72 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sim {args.command}: config error: {exc}", file=sys.stderr)
         return 2
+    except RunFolderError as exc:
+        print(f"sim {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"sim {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+class RunFolderError(Exception):
+    """The output folder cannot be used as asked (holds a run, or cannot be resumed)."""
 
 
 def _train(args: argparse.Namespace) -> int:
     from sensorimotor.control.config import load_experiment, resolved_yaml
     from sensorimotor.hardware.config import DEFAULT_CONFIG, read_yaml
 
-    overrides = [*args.overrides, *([f"seed={args.seed}"] if args.seed is not None else [])]
-    cfg = load_experiment(args.config, args.preset, overrides)
-    source = args.config or DEFAULT_CONFIG
+    overrides = [
+        *args.overrides,
+        *([f"seed={args.seed}"] if args.seed is not None else []),
+        *([f"rl.algo={args.algo}"] if args.algo else []),
+        *([f"rl.env={args.env}"] if args.env else []),
+    ]
+    if args.resume is not None:
+        if args.config is not None or args.preset is not None or (args.out and args.out != args.resume):
+            raise RunFolderError(
+                "--resume RUN uses RUN/config.yaml and writes into RUN: drop --config, --preset and --out"
+            )
+        out, source, preset = args.resume, args.resume / "config.yaml", None
+        if not source.is_file():
+            raise RunFolderError(f"cannot resume {out}: {source} is missing (is it a sim train run folder?)")
+    else:
+        out, source, preset = args.out or Path("runs/quick"), args.config or DEFAULT_CONFIG, args.preset
+        if _holds_run(out) and not args.force:
+            raise RunFolderError(
+                f"{out} already holds a training run: resume it with --resume {out}, choose another --out, "
+                "or pass --force to overwrite it"
+            )
+    cfg = load_experiment(source, preset, overrides)
+    resume = None
+    if args.resume is not None:
+        from sensorimotor.control.checkpoints import ResumeError, find
+
+        try:
+            resume = find(out, cfg.rl)
+        except ResumeError as exc:
+            raise RunFolderError(f"cannot resume: {exc}") from None
     provenance = (
-        f"Resolved by `sim train` from {source}" + (f", preset {args.preset}" if args.preset else "")
+        f"Resolved by `sim train` from {source}" + (f", preset {preset}" if preset else "")
         + "".join(f", --set {o}" for o in overrides)
-        + f".\nLoads back as it is: sim train --config {args.out / 'config.yaml'} reproduces this run."
+        + f".\nLoads back as it is: sim train --config {out / 'config.yaml'} reproduces this run."
     )  # fmt: skip
     config_text = resolved_yaml(cfg, read_yaml(source).get("presets") or {}, provenance)
+    if resume is None:  # a fresh run (or --force): no checkpoint or TensorBoard log of an earlier run may remain
+        for stale in ("checkpoints", "tensorboard"):
+            shutil.rmtree(out / stale, ignore_errors=True)
     from sensorimotor.control.train import run  # heavy: torch, SB3
 
-    report = run(cfg, args.out, args.preset, config_text)
-    print(f"sim train: wrote {args.out / 'policy.onnx'} and {args.out / 'report.json'}")
+    report = run(cfg, out, preset, config_text, resume)
+    print(f"sim train: wrote {out / 'policy.onnx'} and {out / 'report.json'}")
+    if "env" in report:
+        print(
+            f"  {report['env']} ({report['algo']}): mean return {report['mean_return']:.1f} +- {report['std_return']:.1f} "
+            f"over {report['episodes']} episodes, ONNX parity {report['onnx_parity_max_abs_diff']:.1e}, "
+            f"total {report['seconds_total']:.0f} s"
+        )
+        return 0
     print(
         f"  IMU angle RMSE {report['imu_angle_rmse_deg']:.2f} deg, image angle RMSE {report['image_angle_rmse_deg']:.2f} deg, "
         f"camera-class accuracy {report['classification_accuracy']:.1%}\n"
@@ -86,6 +147,10 @@ def _train(args: argparse.Namespace) -> int:
         f"ONNX parity {report['onnx_parity_max_abs_diff']:.1e}, total {report['seconds_total']:.0f} s"
     )
     return 0
+
+
+def _holds_run(out: Path) -> bool:
+    return any((out / name).exists() for name in ("report.json", "checkpoints", "policy.onnx"))
 
 
 def _twin(args: argparse.Namespace) -> int:

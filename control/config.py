@@ -6,6 +6,7 @@ sections they use (see :func:`sensorimotor.hardware.config.load_section`).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,42 +15,116 @@ from typing import Any, Literal
 import yaml
 
 from sensorimotor.hardware.config import LoopConfig, Section, build, doc, nested, resolve, to_dict
+from sensorimotor.perception.models import OBS_NAMES
 from sensorimotor.perception.train import PerceptionConfig
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import TaskConfig
 
+RL_ALGOS = ("ppo", "sac")
+DEVICE_ENV = "device"  # rl.env naming the simulated device (perception in the loop), not a Gymnasium id
+
 
 @dataclass(frozen=True)
-class RLConfig(Section):
-    """stable-baselines3 PPO on the vectorized simulator with perception in the loop."""
+class PPOConfig(Section):
+    """stable-baselines3 PPO hyperparameters (used when rl.algo is ppo)."""
 
-    algo: Literal["ppo"] = doc("RL algorithm.", "ppo")
-    total_timesteps: int = doc("Environment steps of training.", 400_000, gt=0)
-    n_envs: int = doc("Simulated pendulums stepping in parallel.", 32, gt=0, le=65536)
     n_steps: int = doc("Rollout length per env between updates.", 64, gt=0)
-    batch_size: int = doc("PPO minibatch size; must divide n_envs * n_steps.", 512, gt=1)
-    n_epochs: int = doc("PPO epochs per update.", 5, gt=0)
-    learning_rate: float = doc("Adam learning rate at the start; decays linearly to 0.", 5e-4, gt=0, le=1)
-    gamma: float = doc("Discount factor.", 0.98, gt=0, le=1)
+    batch_size: int = doc("Minibatch size; must divide rl.n_envs * n_steps.", 512, gt=1)
+    n_epochs: int = doc("Epochs over each rollout.", 5, gt=0)
+    learning_rate: float = doc("Adam learning rate at the start.", 5e-4, gt=0, le=1)
+    lr_schedule: Literal["linear", "constant"] = doc(
+        "linear: decay to 0 over training (lets PPO settle instead of ending in a dip); constant.", "linear"
+    )
     gae_lambda: float = doc("GAE lambda.", 0.95, ge=0, le=1)
     clip_range: float = doc("PPO clip range.", 0.2, gt=0, le=1)
     ent_coef: float = doc("Entropy bonus.", 0.0, ge=0)
-    net_arch: tuple[int, ...] = doc("Hidden layers of policy and value networks.", (64, 64), gt=0, le=4096)
+    vf_coef: float = doc("Value-loss weight.", 0.5, gt=0)
+    max_grad_norm: float = doc("Gradient clipping norm.", 0.5, gt=0)
     log_std_init: float = doc("Initial log std of the Gaussian policy.", -1.0, ge=-20, le=2)
+    use_sde: bool = doc("State-dependent exploration (gSDE) instead of independent Gaussian noise.", False)
+    sde_sample_freq: int = doc("Resample the gSDE noise every this many steps (-1: once per rollout).", -1, ge=-1)
+    normalize_reward: bool = doc("Scale rewards by a running return std (VecNormalize); training only.", False)
+
+
+@dataclass(frozen=True)
+class SACConfig(Section):
+    """stable-baselines3 SAC hyperparameters (used when rl.algo is sac)."""
+
+    learning_rate: float = doc("Adam learning rate (actor, critics, entropy).", 1e-3, gt=0, le=1)
+    buffer_size: int = doc("Replay buffer capacity (transitions).", 1_000_000, gt=0)
+    batch_size: int = doc("Minibatch size.", 256, gt=0)
+    learning_starts: int = doc("Random-action steps before learning begins.", 100, ge=0)
+    tau: float = doc("Target-network soft-update rate.", 0.005, gt=0, le=1)
+    train_freq: int = doc("Update every this many steps (per env).", 1, gt=0)
+    gradient_steps: int = doc("Gradient steps per update (-1: as many as env steps collected).", 1, ge=-1)
+    ent_coef: float = doc("Entropy coefficient; 0: learned to reach the target entropy (SB3 'auto').", 0.0, ge=0)
+    log_std_init: float = doc("Initial log std of the squashed Gaussian policy.", -3.0, ge=-20, le=2)
+
+    def check(self) -> None:
+        if self.gradient_steps == 0:
+            raise ValueError("gradient_steps: 0 would never learn (allowed: >= 1, or -1)")
+
+
+@dataclass(frozen=True)
+class RLConfig(Section):
+    """The controller's training: environment, algorithm and budget; per-algorithm hyperparameters below."""
+
+    algo: Literal["ppo", "sac"] = doc("RL algorithm (stable-baselines3).", "ppo")
+    env: str = doc(
+        f"'{DEVICE_ENV}': the simulated device seen through perception; or any registered Gymnasium id "
+        "with vector observations (e.g. Pendulum-v1), to check the trainer against published results.",
+        DEVICE_ENV,
+    )
+    total_timesteps: int = doc("Environment steps of training.", 400_000, gt=0)
+    n_envs: int = doc("Environments stepping in parallel.", 32, gt=0, le=65536)
+    gamma: float = doc("Discount factor.", 0.98, gt=0, le=1)
+    net_arch: tuple[int, ...] = doc("Hidden layers of the policy and value (critic) networks.", (64, 64), gt=0, le=4096)
+    normalize_obs: bool = doc(
+        "Normalize observations by running mean/std (VecNormalize); the statistics go into the ONNX graph.", False
+    )
+    observations: tuple[str, ...] = doc(
+        "Perception outputs the policy sees (device env), a subset of: " + ", ".join(OBS_NAMES) + ".", OBS_NAMES
+    )
     init_angle_deg: float = doc(
-        "Training episodes start within +-this of upright: wider than the evaluation's "
+        "balance task: training episodes start within +-this of upright, wider than the evaluation's "
         "device.initial.angle_deg, so the edge of the evaluated range is not the edge of experience.",
         15.0,
         ge=0,
         le=180,
     )
+    eval_every: int = doc("Evaluate the deterministic policy every this many steps (0: only at the end).", 0, ge=0)
+    eval_episodes: int = doc("Episodes of each periodic evaluation.", 50, gt=0)
+    checkpoint_every: int = doc("Save a checkpoint every this many steps (0: only at the end).", 0, ge=0)
+    ppo: PPOConfig = nested(PPOConfig, "PPO hyperparameters.")
+    sac: SACConfig = nested(SACConfig, "SAC hyperparameters.")
 
     def check(self) -> None:
-        if (self.n_envs * self.n_steps) % self.batch_size:
+        unknown = [o for o in self.observations if o not in OBS_NAMES]
+        if unknown:
+            raise ValueError(f"observations: unknown {', '.join(map(repr, unknown))} (valid: {', '.join(OBS_NAMES)})")
+        if not self.observations or len(set(self.observations)) != len(self.observations):
+            raise ValueError(f"observations: {list(self.observations)} must be non-empty without repeats")
+        rollout = self.n_envs * self.ppo.n_steps
+        if self.algo == "ppo" and rollout % self.ppo.batch_size:
             raise ValueError(
-                f"batch_size: {self.batch_size} does not divide n_envs * n_steps = {self.n_envs * self.n_steps} "
+                f"ppo.batch_size: {self.ppo.batch_size} does not divide n_envs * ppo.n_steps = {rollout} "
                 "(allowed: a divisor of the rollout size)"
             )
+        if self.env != DEVICE_ENV:
+            check_gym_env(self.env)
+
+
+def check_gym_env(env_id: str) -> None:
+    """Raise ValueError naming the valid ids unless ``env_id`` is a registered Gymnasium env."""
+    from gymnasium.envs.registration import registry  # imported here: only `sim train` validates rl
+
+    if env_id not in registry:
+        close = difflib.get_close_matches(env_id, list(registry), n=3)
+        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+        valid = ", ".join(sorted(k for k in registry if "/" not in k))
+        raise ValueError(
+            f"env: unknown env {env_id!r}: {hint}valid: '{DEVICE_ENV}' or a registered Gymnasium id ({valid})"
+        )
 
 
 @dataclass(frozen=True)

@@ -35,25 +35,33 @@ from sensorimotor.sim.config import DeviceConfig
 
 
 class PolicyChain(nn.Module):
-    """ObservationModel -> SB3 actor MLP (deterministic mean) -> clip -> volts."""
+    """ObservationModel -> the policy's observations -> actor (deterministic) -> clip -> volts.
 
-    def __init__(self, obs_model: ObservationModel, actor: nn.Module, v_max: float) -> None:
+    ``actor`` maps the selected observations to the normalized command in [-1, 1] (e.g. a
+    :class:`~sensorimotor.control.algos.DeterministicActor`); ``observations`` names the
+    columns of :data:`OBS_NAMES` it sees (all by default; fewer for an ablation). The second
+    output is always the full estimate vector, which the hardware loop logs.
+    """
+
+    index: torch.Tensor
+
+    def __init__(
+        self, obs_model: ObservationModel, actor: nn.Module, v_max: float, observations: Sequence[str] = OBS_NAMES
+    ) -> None:
         super().__init__()
         self.obs_model = obs_model
         self.actor = actor
         self.v_max = float(v_max)
+        self.select = tuple(observations) != OBS_NAMES
+        self.register_buffer("index", torch.tensor([OBS_NAMES.index(o) for o in observations], dtype=torch.long))
 
     def forward(
         self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         obs = self.obs_model(imu, encoder, image)
-        action = torch.clamp(self.actor(obs), -1.0, 1.0)
+        seen = obs.index_select(1, self.index) if self.select else obs
+        action = torch.clamp(self.actor(seen), -1.0, 1.0)
         return action * self.v_max, obs
-
-
-def sb3_actor(policy: Any) -> nn.Module:
-    """The deterministic actor of an SB3 ActorCriticPolicy with separate MLP extractors."""
-    return nn.Sequential(policy.mlp_extractor.policy_net, policy.action_net)
 
 
 class ImuOnlyChain(nn.Module):
@@ -78,7 +86,7 @@ class ImuOnlyChain(nn.Module):
     def forward(self, imu: torch.Tensor, encoder: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         est = self.imu_head(self.imu_encoder(imu))
         arm = encoder[:, -1:] * self.rad_per_count
-        rate = (encoder[:, -self.rate_samples :] * self.slope).sum(-1, keepdim=True) / RATE_SCALE
+        rate = ((encoder[:, -self.rate_samples :] - encoder[:, -1:]) * self.slope).sum(-1, keepdim=True) / RATE_SCALE
         obs = torch.cat([est, arm, rate], dim=-1)
         return torch.clamp(self.actor(obs), -1.0, 1.0) * self.v_max, obs
 
@@ -131,20 +139,34 @@ def export_onnx(
     onnx.save(model, str(path))
 
 
-def parity(chain: PolicyChain, path: Path, inputs: dict[str, np.ndarray]) -> float:
-    """Max |onnxruntime - torch| over every output, each input run at batch 1."""
+def _outputs(module: nn.Module, inputs: dict[str, np.ndarray], names: Sequence[str]) -> list[np.ndarray]:
+    with torch.no_grad():
+        out = module(*(torch.from_numpy(inputs[k]) for k in names))
+    return [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
+
+
+def parity(
+    chain: nn.Module, path: Path, inputs: dict[str, np.ndarray], names: Sequence[str] = INPUT_NAMES
+) -> tuple[float, float]:
+    """Max |ONNX - torch| over every output: (onnxruntime, each input at batch 1; onnx.reference, one batch).
+
+    onnxruntime is what the robot runs; ``onnx.reference.ReferenceEvaluator`` is ONNX's own
+    reading of the graph's semantics, independent of onnxruntime's kernels.
+    """
     import onnxruntime as ort
+    from onnx.reference import ReferenceEvaluator
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst = 0.0
-    with torch.no_grad():
-        for i in range(len(inputs["imu"])):
-            one = {k: v[i : i + 1] for k, v in inputs.items()}
-            ort_out = sess.run(None, one)
-            torch_out = chain(*(torch.from_numpy(one[k]) for k in INPUT_NAMES))
-            for a, b in zip(ort_out, torch_out, strict=False):
-                worst = max(worst, float(np.max(np.abs(a - b.numpy()))))
-    return worst
+    n = len(inputs[names[0]])
+    for i in range(n):
+        one = {k: inputs[k][i : i + 1] for k in names}
+        for a, b in zip(sess.run(None, one), _outputs(chain, one, names), strict=True):
+            worst = max(worst, float(np.max(np.abs(a - b))))
+    batch = {k: inputs[k] for k in names}
+    ref = ReferenceEvaluator(str(path)).run(None, batch)
+    ref_worst = max(float(np.max(np.abs(a - b))) for a, b in zip(ref, _outputs(chain, batch, names), strict=True))
+    return worst, ref_worst
 
 
 def latency_us(chain: PolicyChain, path: Path, inputs: dict[str, np.ndarray], repeats: int = 300) -> dict[str, float]:

@@ -11,21 +11,34 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from sensorimotor.control.trainer import Curve
 from sensorimotor.perception.data import SensorDataset
 from sensorimotor.perception.models import Perception, angle_from_sincos
 from sensorimotor.sim.sensors import CAMERA_CLASSES, CAMERA_OK
 
 
-def plot_training(curve: list[dict[str, float]], path: Path) -> None:
-    """Mean episode return and length against environment steps."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
-    if curve:
-        t = [c["timesteps"] for c in curve]
-        ax1.plot(t, [c["return"] for c in curve])
-        ax2.plot(t, [c["length"] for c in curve])
-    ax1.set(xlabel="environment steps", ylabel="mean episode return", title="PPO training (perception in the loop)")
-    ax2.set(xlabel="environment steps", ylabel="mean episode length (steps)", title="time before falling")
-    for ax in (ax1, ax2):
+def plot_training(curve: Curve, path: Path, title: str) -> None:
+    """Learning curve: training return and episode length, and the periodic evaluation's score, against steps."""
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 3.6))
+    if curve.train:
+        t = [c["timesteps"] for c in curve.train]
+        ax1.plot(t, [c["return"] for c in curve.train])
+        ax2.plot(t, [c["length"] for c in curve.train])
+    ax1.set(xlabel="environment steps", ylabel="mean episode return", title=title)
+    ax2.set(xlabel="environment steps", ylabel="mean episode length (steps)", title="training episode length")
+    if curve.eval:
+        t = [c["timesteps"] for c in curve.eval]
+        key = "success_rate" if "success_rate" in curve.eval[0] else "return"
+        ax3.plot(t, [c[key] for c in curve.eval], marker="o")
+        ax3.set(ylabel="success rate" if key == "success_rate" else "mean return (deterministic)")
+        if key == "success_rate":
+            ax3.set_ylim(-0.02, 1.02)
+    else:
+        ax3.text(
+            0.5, 0.5, "no periodic evaluation\n(rl.eval_every = 0)", ha="center", va="center", transform=ax3.transAxes
+        )
+    ax3.set(xlabel="environment steps", title="periodic evaluation (fixed seeds)")
+    for ax in (ax1, ax2, ax3):
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

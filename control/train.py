@@ -11,22 +11,22 @@ import json
 import platform
 import random
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import yaml
-from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import VecMonitor
+from stable_baselines3.common.base_class import BaseAlgorithm
 from tqdm import tqdm
 
-from sensorimotor.control.config import ExperimentConfig
+from sensorimotor.control.algos import DeterministicActor, find_vecnormalize
+from sensorimotor.control.checkpoints import Checkpoint
+from sensorimotor.control.config import DEVICE_ENV, ExperimentConfig
 from sensorimotor.control.evaluate import EvalResult, evaluate, torch_policy
-from sensorimotor.control.export import PolicyChain, export_onnx, latency_us, parity, sb3_actor
+from sensorimotor.control.export import PolicyChain, export_onnx, latency_us, parity
 from sensorimotor.control.plots import plot_perception, plot_training
+from sensorimotor.control.trainer import Curve, curve_from_report, fit, prepare
 from sensorimotor.control.vec_env import PerceivedFurutaVecEnv
 from sensorimotor.hardware.config import to_dict
 from sensorimotor.perception.data import generate
@@ -62,86 +62,75 @@ def train_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict
     return model.eval(), {**metrics, "seconds": time.time() - t0}
 
 
-class _Progress(BaseCallback):
-    """tqdm bar plus the training curve (mean episode return and length per rollout)."""
-
-    def __init__(self, total: int) -> None:
-        super().__init__()
-        self.bar = tqdm(total=total, desc="rl", unit="step", leave=False, mininterval=1.0)
-        self.curve: list[dict[str, float]] = []
-        self._returns: list[float] = []
-        self._lengths: list[int] = []
-
-    def _on_step(self) -> bool:
-        for info in self.locals["infos"]:
-            if "episode" in info:
-                self._returns.append(info["episode"]["r"])
-                self._lengths.append(info["episode"]["l"])
-        self.bar.update(self.training_env.num_envs)
-        return True
-
-    def _on_rollout_end(self) -> None:
-        if self._returns:
-            self.curve.append(
-                {"timesteps": self.num_timesteps, "return": float(np.mean(self._returns)),
-                 "length": float(np.mean(self._lengths))}
-            )  # fmt: skip
-            self.bar.set_postfix(ret=f"{self.curve[-1]['return']:.0f}", len=f"{self.curve[-1]['length']:.0f}")
-            self._returns, self._lengths = [], []
-
-    def _on_training_end(self) -> None:
-        self.bar.close()
+def make_chain(cfg: ExperimentConfig, obs_model: ObservationModel, model: BaseAlgorithm) -> PolicyChain:
+    """Raw sensors -> volts: perception, the policy's observations, its deterministic actor."""
+    actor = DeterministicActor(model, find_vecnormalize(model.get_env()))
+    return PolicyChain(obs_model, actor, cfg.device.v_max, cfg.rl.observations).eval()
 
 
-def _linear_decay(lr: float) -> Callable[[float], float]:
-    """Learning rate falling linearly to 0 (SB3 passes the remaining progress, 1 -> 0).
-
-    A decaying rate lets PPO settle: with a constant one the last update can land in a dip.
-    """
-    return lambda progress: lr * progress
-
-
-def train_controller(cfg: ExperimentConfig, obs_model: ObservationModel, out: Path) -> tuple[PPO, list[dict]]:
-    """PPO on the vectorized simulator with the perception model in the loop."""
+def train_controller(
+    cfg: ExperimentConfig, obs_model: ObservationModel, out: Path, resume: Checkpoint | None, curve: Curve
+) -> tuple[BaseAlgorithm, Curve]:
+    """PPO or SAC (rl.algo) on the vectorized simulator with the perception model in the loop."""
     rl = cfg.rl
     torch.set_num_threads(1)  # small MLPs: extra threads only contend (and oversubscribe a 2-core box)
-    device = dataclasses.replace(
-        cfg.device, initial=dataclasses.replace(cfg.device.initial, angle_deg=rl.init_angle_deg)
+    device = cfg.device
+    if cfg.task.name == "balance":  # train wider than evaluated: the edge of the range is not the edge of experience
+        device = dataclasses.replace(device, initial=dataclasses.replace(device.initial, angle_deg=rl.init_angle_deg))
+    venv = PerceivedFurutaVecEnv(
+        device, cfg.task, obs_model, rl.n_envs, seed=cfg.seed + 1, observations=rl.observations
     )
-    env = VecMonitor(PerceivedFurutaVecEnv(device, cfg.task, obs_model, rl.n_envs, seed=cfg.seed + 1))
-    model = PPO(
-        "MlpPolicy", env, n_steps=rl.n_steps, batch_size=rl.batch_size, n_epochs=rl.n_epochs,
-        learning_rate=_linear_decay(rl.learning_rate), gamma=rl.gamma, gae_lambda=rl.gae_lambda, clip_range=rl.clip_range,
-        ent_coef=rl.ent_coef, seed=cfg.seed, device="cpu", verbose=0,
-        policy_kwargs={"net_arch": {"pi": list(rl.net_arch), "vf": list(rl.net_arch)}, "log_std_init": rl.log_std_init},
-    )  # fmt: skip
-    progress = _Progress(rl.total_timesteps)
-    t0 = time.time()
-    model.learn(total_timesteps=rl.total_timesteps, callback=progress)
-    log(f"rl: {rl.total_timesteps} steps in {time.time() - t0:.0f} s")
-    model.save(out / "ppo.zip")
-    return model, progress.curve
+    model = prepare(rl, venv, cfg.seed, resume)
+
+    def periodic(m: BaseAlgorithm) -> dict[str, float]:
+        ev = evaluate(torch_policy(make_chain(cfg, obs_model, m)), cfg.device, cfg.task, rl.eval_episodes, None,
+                      seed=cfg.seed + 30_000)  # fmt: skip
+        return {"success_rate": ev.success_rate, "arm_limit_rate": ev.arm_limit_rate}
+
+    curve = fit(model, rl, out, periodic, curve, label=f"{rl.algo} ({cfg.task.name})", log=log)
+    return model, curve
 
 
-def run(cfg: ExperimentConfig, out: Path, preset: str | None = None, config_text: str | None = None) -> dict[str, Any]:
+def load_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict[str, Any]]:
+    """A resumed run's perception (weights only: nothing in the file is executed), re-measured on fresh test data."""
+    pc = cfg.perception
+    model = Perception(cfg.device.imu.window, pc.dim, cfg.device.image_shape)
+    model.load_state_dict(torch.load(out / "perception.pt", weights_only=True))
+    test = generate(cfg.device, pc.test_samples, seed=cfg.seed + 10_000)
+    metrics = evaluate_perception(model.eval(), test)
+    log("perception (resumed): " + ", ".join(f"{k}={v:.3g}" for k, v in metrics.items()))
+    return model, {**metrics, "seconds": 0.0}
+
+
+def run(
+    cfg: ExperimentConfig, out: Path, preset: str | None = None, config_text: str | None = None,
+    resume: Checkpoint | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The whole pipeline; returns the report (also written to report.json).
 
     ``config_text``: the resolved config to write as ``config.yaml`` (it must load back to
-    ``cfg``); by default the config alone, without presets.
+    ``cfg``); by default the config alone, without presets. ``resume``: continue the
+    controller's training from this checkpoint of ``out`` (perception is loaded, not retrained).
+    A config whose ``rl.env`` is a Gymnasium id goes to :func:`sensorimotor.control.gym_train.run`.
     """
+    if cfg.rl.env != DEVICE_ENV:
+        from sensorimotor.control.gym_train import run as run_gym
+
+        return run_gym(cfg, out, preset, config_text, resume)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     (out / "config.yaml").write_text(config_text or yaml.safe_dump(to_dict(cfg), sort_keys=False))
     t_start = time.time()
 
-    perception, perception_metrics = train_perception(cfg, out)
+    previous = json.loads((out / "report.json").read_text()) if resume and (out / "report.json").is_file() else {}
+    perception, perception_metrics = load_perception(cfg, out) if resume else train_perception(cfg, out)
     for p in perception.parameters():
         p.requires_grad_(False)
     obs_model = ObservationModel(perception, cfg.device.encoder_cpr, cfg.device.imu.rate_hz)
-    ppo, curve = train_controller(cfg, obs_model, out)
+    model, curve = train_controller(cfg, obs_model, out, resume, curve_from_report(previous))
 
-    chain = PolicyChain(obs_model, sb3_actor(ppo.policy), cfg.device.v_max).eval()
+    chain = make_chain(cfg, obs_model, model)
     ev: EvalResult = evaluate(
         torch_policy(chain), cfg.device, cfg.task, cfg.evaluation.episodes, cfg.evaluation.episode_s or None,
         seed=cfg.seed + 20_000, collect=cfg.evaluation.parity_inputs,
@@ -155,11 +144,12 @@ def run(cfg: ExperimentConfig, out: Path, preset: str | None = None, config_text
     export_onnx(
         chain, cfg.device, onnx_path, {"preset": preset, "seed": cfg.seed, "eval_success_rate": ev.success_rate}
     )
-    max_diff = parity(chain, onnx_path, ev.samples)
+    max_diff, ref_diff = parity(chain, onnx_path, ev.samples)
     lat = latency_us(chain, onnx_path, ev.samples)
-    log(f"onnx parity max |diff| {max_diff:.2e} over {len(ev.samples['imu'])} inputs; "
+    log(f"onnx parity max |diff| {max_diff:.2e} (onnxruntime), {ref_diff:.2e} (onnx.reference) over "
+        f"{len(ev.samples['imu'])} inputs; "
         f"latency ort {lat['onnxruntime_us_p50']:.0f} us vs torch {lat['torch_us_p50']:.0f} us")  # fmt: skip
-    plot_training(curve, out / "training.png")
+    plot_training(curve, out / "training.png", f"{cfg.rl.algo.upper()} on {cfg.task.name} (perception in the loop)")
 
     report = {
         "preset": preset,
@@ -171,10 +161,13 @@ def run(cfg: ExperimentConfig, out: Path, preset: str | None = None, config_text
         "classification_accuracy": perception_metrics["camera_class_accuracy"],
         "evaluation": ev.as_dict(),
         "eval_success_rate": ev.success_rate,
+        "algo": cfg.rl.algo,
         "onnx_parity_max_abs_diff": max_diff,
+        "onnx_reference_max_abs_diff": ref_diff,
         "onnx_parity_inputs": len(ev.samples["imu"]),
         "latency_batch1": lat,
-        "rl_curve": curve,
+        "rl_curve": curve.as_dict(),
+        "resumed_from_steps": resume.steps if resume else None,
         "rl_timesteps": cfg.rl.total_timesteps,
         "seconds_total": time.time() - t_start,
         "host": {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()},

@@ -26,14 +26,15 @@ class PerceivedFurutaVecEnv(VecEnv):
 
     def __init__(
         self, device: DeviceConfig, task: TaskConfig, obs_model: ObservationModel, n_envs: int, seed: int,
-        episode_s: float | None = None,
+        episode_s: float | None = None, observations: Sequence[str] = OBS_NAMES,
     ) -> None:  # fmt: skip
-        obs_space = gym.spaces.Box(-np.inf, np.inf, (len(OBS_NAMES),), np.float32)
+        obs_space = gym.spaces.Box(-np.inf, np.inf, (len(observations),), np.float32)
         act_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.render_mode = None  # nothing to render; set before SB3 asks for it
         super().__init__(n_envs, obs_space, act_space)
         self.device_cfg, self.task = device, make_task(task)
         self.obs_model = obs_model.eval()
+        self.columns = [OBS_NAMES.index(o) for o in observations]  # what the policy sees (rl.observations)
         self.sim = self.task.sim(device, n_envs, seed=seed)
         self.max_steps = round((episode_s or task.episode_s) * device.stream_rate_hz)
         self.steps = np.zeros(n_envs, np.int64)
@@ -41,12 +42,12 @@ class PerceivedFurutaVecEnv(VecEnv):
 
     @torch.no_grad()
     def perceive(self, idx: np.ndarray | None = None) -> np.ndarray:
-        """Policy observations (N, 8) of the current sensor windows."""
+        """Policy observations (N, len(observations)) of the current sensor windows."""
         raw = self.sim.observation()
         if idx is not None:
             raw = {k: v[idx] for k, v in raw.items()}
         t = {k: torch.from_numpy(v) for k, v in raw.items()}
-        return self.obs_model(t["imu"], t["encoder"], t["image"]).numpy()
+        return self.obs_model(t["imu"], t["encoder"], t["image"]).numpy()[:, self.columns]
 
     def reset(self) -> VecEnvObs:
         self.sim.reset()

@@ -91,7 +91,9 @@ class ObservationModel(nn.Module):
     """Raw sensors -> policy observation (B, 8), see OBS_NAMES.
 
     Arm angle = counts * 2 pi / cpr; arm rate = least-squares slope of the last
-    ``rate_samples`` encoder counts (a fixed linear filter, so the graph stays pure).
+    ``rate_samples`` encoder counts (a fixed linear filter, so the graph stays pure), taken
+    on counts relative to the newest one: the weights sum to zero, so this is the same slope,
+    but float32 no longer cancels thousands of counts against each other (exact ONNX parity).
     """
 
     slope: torch.Tensor  # (rate_samples,) buffer: least-squares slope weights in rad/s per count
@@ -107,7 +109,7 @@ class ObservationModel(nn.Module):
         imu_est, img_est, logits = self.perception(imu, image)
         camera_ok = torch.softmax(logits, dim=-1)[:, :1]
         arm = encoder[:, -1:] * self.rad_per_count
-        rate = (encoder[:, -self.rate_samples :] * self.slope).sum(-1, keepdim=True) / RATE_SCALE
+        rate = ((encoder[:, -self.rate_samples :] - encoder[:, -1:]) * self.slope).sum(-1, keepdim=True) / RATE_SCALE
         return torch.cat([imu_est, img_est, camera_ok, arm, rate], dim=-1)
 
 

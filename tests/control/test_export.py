@@ -14,7 +14,7 @@ from torch import nn
 from sensorimotor.control.export import PolicyChain, export_onnx, parity
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.hardware.spec import DeviceSpec
-from sensorimotor.perception.models import ObservationModel, Perception
+from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
 
@@ -35,11 +35,33 @@ def _sensor_inputs(n: int, seed: int = 0) -> dict[str, np.ndarray]:
     return sim.observation()
 
 
-def test_onnxruntime_matches_torch_over_1000_sensor_inputs(tmp_path) -> None:
+def test_onnx_matches_torch_within_1e_5_over_1000_sensor_inputs(tmp_path) -> None:
     chain = _chain()
     path = tmp_path / "p.onnx"
     export_onnx(chain, DeviceConfig(), path)
-    assert parity(chain, path, _sensor_inputs(1000)) <= 1e-4
+    ort_diff, ref_diff = parity(chain, path, _sensor_inputs(1000))
+    assert ort_diff <= 1e-5 and ref_diff <= 1e-5, (ort_diff, ref_diff)
+
+
+def test_a_policy_on_fewer_observations_sees_exactly_those_columns(tmp_path) -> None:
+    """The ablation's chain: the actor gets the selected estimates; the graph still outputs all of them."""
+    dev = DeviceConfig()
+    torch.manual_seed(0)
+    obs_model = ObservationModel(Perception(), dev.encoder_cpr, dev.imu.rate_hz)
+    keep = ("imu_sin", "imu_cos", "imu_rate", "img_sin", "img_cos", "arm_angle", "arm_rate")  # no camera_ok
+    actor = nn.Linear(len(keep), 1)
+    chain = PolicyChain(obs_model, actor, dev.v_max, keep).eval()
+    raw = _sensor_inputs(64)
+    t = [torch.from_numpy(raw[k]) for k in ("imu", "encoder", "image")]
+    with torch.no_grad():
+        volts, est = chain(*t)
+        cols = [list(OBS_NAMES).index(k) for k in keep]
+        expected = torch.clamp(actor(est[:, cols]), -1, 1) * dev.v_max
+    assert est.shape[1] == len(OBS_NAMES)
+    assert torch.equal(volts, expected)
+    path = tmp_path / "p.onnx"
+    export_onnx(chain, dev, path)
+    assert max(parity(chain, path, raw)) <= 1e-5
 
 
 def test_onnxruntime_matches_the_onnx_reference_evaluator(small_model) -> None:

@@ -15,21 +15,91 @@ REPORT_KEYS = {
 }  # fmt: skip
 
 
-def _train(config: Path, preset: str, out: Path) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-m", "sensorimotor.control.cli", "train", "--config", str(config), "--preset", preset, "--out", str(out)],
-        capture_output=True, text=True, timeout=3600,
-    )  # fmt: skip
+def _sim(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sensorimotor.control.cli", "train", *args], capture_output=True, text=True, timeout=3600
+    )
+
+
+def _train(config: Path, preset: str, out: Path, *extra: str) -> dict:
+    proc = _sim("--config", str(config), "--preset", preset, "--out", str(out), *extra)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((out / "report.json").read_text())
 
 
-def test_tiny_training_writes_every_artifact(config_path: Path, tmp_path: Path) -> None:
-    report = _train(config_path, "tiny", tmp_path)
-    assert set(report) >= REPORT_KEYS
-    assert report["onnx_parity_max_abs_diff"] <= 1e-4 and report["onnx_parity_inputs"] >= 100
-    for name in ("policy.onnx", "config.yaml", "training.png", "perception.png", "perception.pt", "ppo.zip"):
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_tiny_training_writes_every_artifact(config_path: Path, tmp_path: Path, algo: str) -> None:
+    report = _train(config_path, "tiny", tmp_path, "--algo", algo)
+    assert set(report) >= REPORT_KEYS and report["algo"] == algo
+    assert report["onnx_parity_max_abs_diff"] <= 1e-5 and report["onnx_reference_max_abs_diff"] <= 1e-5
+    assert report["onnx_parity_inputs"] >= 100
+    for name in ("policy.onnx", "config.yaml", "training.png", "perception.png", "perception.pt",
+                 "checkpoints/latest.json", "checkpoints/rl_512.zip"):  # fmt: skip
         assert (tmp_path / name).stat().st_size > 0, name
+    assert any((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_resume_continues_and_a_run_that_cannot_be_resumed_touches_nothing(config_path: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _train(config_path, "tiny", run)
+    before = _snapshot(run)
+
+    again = _sim("--config", str(config_path), "--preset", "tiny", "--out", str(run))
+    assert again.returncode == 2 and "already holds a training run" in again.stderr and "--resume" in again.stderr
+
+    other_algo = _sim("--resume", str(run), "--set", "rl.algo=sac")
+    assert other_algo.returncode == 2, other_algo.stderr
+    assert "algo: checkpoint 'ppo', config 'sac'" in other_algo.stderr
+    other_arch = _sim("--resume", str(run), "--set", "rl.net_arch=[32]")
+    assert other_arch.returncode == 2 and "net_arch: checkpoint" in other_arch.stderr, other_arch.stderr
+    assert _snapshot(run) == before  # refused before anything was written
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.yaml").write_bytes((run / "config.yaml").read_bytes())
+    missing = _sim("--resume", str(broken))
+    assert missing.returncode == 2 and "has no checkpoint" in missing.stderr, missing.stderr
+    assert sorted(p.name for p in broken.iterdir()) == ["config.yaml"]
+
+    resumed = _sim("--resume", str(run), "--set", "rl.total_timesteps=1024")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    report = json.loads((run / "report.json").read_text())
+    assert report["resumed_from_steps"] == 512 and report["rl_timesteps"] == 1024
+    latest = json.loads((run / "checkpoints" / "latest.json").read_text())
+    assert latest["steps"] == 1024 and (run / "checkpoints" / "rl_1024.zip").is_file()
+    assert (run / "perception.pt").read_bytes() == before["perception.pt"]  # perception is reused, not retrained
+
+
+def test_gymnasium_env_trains_through_the_same_command(tmp_path: Path) -> None:
+    proc = _sim("--env", "Pendulum-v1", "--preset", "pendulum-sac", "--out", str(tmp_path),
+                "--set", "rl.total_timesteps=300", "--set", "evaluation.episodes=2", "--set", "rl.eval_every=200",
+                "--set", "rl.eval_episodes=1")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["env"] == "Pendulum-v1" and report["algo"] == "sac" and report["episodes"] == 2
+    assert report["onnx_parity_max_abs_diff"] <= 1e-5 and report["onnx_reference_max_abs_diff"] <= 1e-5
+    assert report["sb3_predict_max_abs_diff"] <= 1e-5
+    assert [e["timesteps"] for e in report["rl_curve"]["eval"]] == [200]
+    assert (tmp_path / "training.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--env", "Pendulm-v1"], "did you mean 'Pendulum-v1'"),
+        (["--env", "CartPole-v1", "--algo", "sac"], "needs continuous actions"),
+        (["--set", "rl.observations=[imu_sin, wheel]"], "unknown 'wheel' (valid: imu_sin"),
+        (["--set", "task.name=juggle"], "task.name: expected one of 'balance', 'swingup'"),
+    ],
+)
+def test_bad_training_input_is_a_clear_error(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = _sim(*args, "--out", str(tmp_path / "run"))
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow

@@ -31,7 +31,7 @@ def test_shipped_config_and_presets_load(config_path: Path) -> None:
         ("device:\n  imu:\n    rate_hz: fast\n", "device.imu.rate_hz: expected an integer, got 'fast'"),
         ("device:\n  imu:\n    rat_hz: 100\n", "device.imu.rat_hz: unknown field (did you mean 'rate_hz'?)"),
         ("loop:\n  rate_hz: -5\n", "loop.rate_hz: -5.0 is out of range (allowed: > 0"),
-        ("rl:\n  algo: dqn\n", "rl.algo: expected one of 'ppo', got 'dqn'"),
+        ("rl:\n  algo: dqn\n", "rl.algo: expected one of 'ppo', 'sac', got 'dqn'"),
         ("device:\n  v_max: [1, 2]\n", "device.v_max: expected a number"),
         ("device: [\n", "not valid YAML"),
         ("- just\n- a list\n", "expected a mapping of sections"),
@@ -75,7 +75,7 @@ def test_cli_reports_config_errors_without_traceback(tmp_path: Path) -> None:
 # allowed range, exit status 2, no traceback.
 MALFORMED = [
     ("device:\n  stream_rate_hz: 0\n", "device.stream_rate_hz: 0 is out of range (allowed: > 0"),
-    ("rl:\n  batch_size: 0\n", "rl.batch_size: 0 is out of range (allowed: > 1)"),
+    ("rl:\n  ppo:\n    batch_size: 0\n", "rl.ppo.batch_size: 0 is out of range (allowed: > 1)"),
     (
         "device:\n  randomization:\n    action_delay_substeps: [8, 0]\n",
         "device.randomization.action_delay_substeps: [8, 0] is not an ordered range",
