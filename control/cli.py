@@ -20,6 +20,7 @@ EPILOG = """examples:
   sim train --preset full --out runs/full           # swing-up through perception (docs/results.md)
   sim train --resume runs/full                      # continue from its last checkpoint
   sim train --env Pendulum-v1 --preset pendulum-sac --out runs/pendulum-sac
+  sim eval runs/full                                # RL vs classical, nominal and perturbed
   sim train --config runs/quick/config.yaml --preset tiny --out runs/again
   sim train --preset quick --set rl.total_timesteps=300000 --set device.camera.rate_hz=25
   sim twin --set device.stream_rate_hz=200
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sim", description="Simulator commands: train the perception+control chain, serve the twin.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,twin}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,twin}")
     train = sub.add_parser(
         "train", help="train perception and the RL controller, evaluate, export one ONNX model",
         description="Generate sensor data in simulation, pretrain and fine-tune perception, train a PPO "
@@ -54,6 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     train.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
 
+    ev = sub.add_parser(
+        "eval", help="compare trained controllers and the classical baseline, nominal and perturbed",
+        description="Run each RUN's exported policy.onnx (perception in the loop) and its actor on the true state, "
+        "and the classical energy swing-up + LQR on the true state and on the first run's perception (exported to "
+        "OUT/classical.onnx), on the same seeded episodes: nominal physics, each physical parameter x0.7 and x1.3, "
+        "latency x2, sensor noise x2, camera faults. Writes OUT/results.md, results.json and comparison.png.",
+    )  # fmt: skip
+    ev.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="sim train run folders of the device")
+    ev.add_argument("--out", type=Path, default=None, help="output folder (default: RUN/eval of the first run)")
+    ev.add_argument("--episodes", type=int, default=100, help="episodes per controller and condition (default: 100)")
+    ev.add_argument("--seed", type=int, default=12345, help="episode seed, the same for every controller")
+    ev.add_argument("--nominal-only", action="store_true", help="skip the perturbation set")
+    ev.add_argument("--no-classical", action="store_true", help="RL runs only")
+
     twin = sub.add_parser(
         "twin", help="serve the simulated device on a pseudo-terminal",
         description="Run the simulator as a serial device on a pseudo-terminal, speaking the real protocol "
@@ -70,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args)
+        if args.command == "eval":
+            return _eval(args)
         return _twin(args)
     except ConfigError as exc:
         print(f"sim {args.command}: config error: {exc}", file=sys.stderr)
@@ -147,6 +164,18 @@ def _train(args: argparse.Namespace) -> int:
         f"ONNX parity {report['onnx_parity_max_abs_diff']:.1e}, total {report['seconds_total']:.0f} s"
     )
     return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    if args.episodes <= 0:
+        raise ConfigError(f"--episodes: {args.episodes} must be > 0")
+    from sensorimotor.control.compare import compare  # heavy: torch
+
+    out = args.out or args.runs[0] / "eval"
+    result = compare(args.runs, out, args.episodes, args.seed, not args.nominal_only, not args.no_classical)
+    print((out / "results.md").read_text())
+    print(f"sim eval: wrote {out / 'results.md'}, {out / 'results.json'} and {out / 'comparison.png'}")
+    return 0 if result["controllers"] else 1
 
 
 def _holds_run(out: Path) -> bool:

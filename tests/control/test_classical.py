@@ -10,6 +10,7 @@ from sensorimotor.control.classical import ClassicalActor, ClassicalConfig, Ener
 from sensorimotor.control.config import load_experiment
 from sensorimotor.control.evaluate import evaluate
 from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE
+from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import nominal_params
 from sensorimotor.sim.furuta import linearize
 
@@ -76,3 +77,24 @@ def test_on_perception_estimates_it_reads_the_state_the_estimates_describe() -> 
         torch.testing.assert_close(actor(obs), expected, atol=1e-5, rtol=0)  # a camera marked faulty is ignored
         obs[:, OBS_NAMES.index("camera_ok")] = 1.0  # a sound camera 1 rad off moves the angle half-way
         assert not torch.allclose(actor(obs), expected, atol=1e-3)
+
+
+def test_the_classical_baseline_exports_through_the_same_onnx_path(tmp_path) -> None:
+    """Perception + ClassicalActor as one ONNX model: runnable by `hw run`, equal to torch within 1e-5."""
+    from sensorimotor.control.export import PolicyChain, export_onnx, parity
+    from sensorimotor.hardware.model import OnnxPolicy
+    from sensorimotor.perception.models import ObservationModel, Perception
+    from sensorimotor.sim.device import FurutaSim
+
+    dev = DeviceConfig()
+    torch.manual_seed(0)
+    obs_model = ObservationModel(Perception(), dev.encoder_cpr, dev.imu.rate_hz)
+    chain = PolicyChain(obs_model, ClassicalActor(EnergyLqrController(dev)), dev.v_max).eval()
+    path = tmp_path / "classical.onnx"
+    export_onnx(chain, dev, path)
+    sim = FurutaSim(dev, 1000, seed=3)
+    sim.reset()
+    sim.step(np.random.default_rng(3).uniform(-5, 5, 1000))
+    ort_diff, ref_diff = parity(chain, path, sim.observation())
+    assert ort_diff <= 1e-5 and ref_diff <= 1e-5, (ort_diff, ref_diff)
+    assert OnnxPolicy(path).spec == dev.spec()
