@@ -57,16 +57,21 @@ def _physics(name: str, factor: float) -> Condition:
 
 def _latency_x2(d: DeviceConfig) -> DeviceConfig:
     r = d.randomization
-    doubled = {k: tuple(2 * v for v in getattr(r, k))
-               for k in ("action_delay_substeps", "imu_delay_substeps", "camera_delay_substeps")}  # fmt: skip
-    return dataclasses.replace(d, randomization=dataclasses.replace(r, **doubled))
+    return dataclasses.replace(d, randomization=dataclasses.replace(
+        r, action_delay_substeps=_twice(r.action_delay_substeps), imu_delay_substeps=_twice(r.imu_delay_substeps),
+        camera_delay_substeps=_twice(r.camera_delay_substeps),
+    ))  # fmt: skip
+
+
+def _twice(span: tuple[int, int]) -> tuple[int, int]:
+    return 2 * span[0], 2 * span[1]
 
 
 def _noise_x2(d: DeviceConfig) -> DeviceConfig:
     cam = d.camera
     return dataclasses.replace(
         d, imu=dataclasses.replace(d.imu, noise_scale=2 * d.imu.noise_scale),
-        camera=dataclasses.replace(cam, noise_sigma=tuple(min(1.0, 2 * v) for v in cam.noise_sigma)),
+        camera=dataclasses.replace(cam, noise_sigma=(min(1.0, 2 * cam.noise_sigma[0]), min(1.0, 2 * cam.noise_sigma[1]))),
     )  # fmt: skip
 
 
@@ -198,13 +203,13 @@ def compare(
     for cname, transform in conds.items():
         device = transform(base.device)
         table[cname] = {}
-        for c in contenders:
-            bar.set_postfix_str(f"{cname}: {c.name}", refresh=False)
-            res: EvalResult = evaluate(c.policy, device, base.task, episodes, None, seed=seed)
-            table[cname][c.name] = res.as_dict()
+        for who in contenders:
+            bar.set_postfix_str(f"{cname}: {who.name}", refresh=False)
+            res: EvalResult = evaluate(who.policy, device, base.task, episodes, None, seed=seed)
+            table[cname][who.name] = res.as_dict()
             bar.update()
     bar.close()
-    names = [c.name for c in contenders]
+    names = [who.name for who in contenders]
     perturbed = [k for k in table if k != "nominal"]
     summary = {
         n: {
