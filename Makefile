@@ -16,10 +16,10 @@ $(STAMP): pyproject.toml requirements/ci.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-## demo: train the quick preset, run it 10 s on the twin over a pty while recording, replay, summarize
+## demo: train the quick preset (swing-up), run it 16 s on the twin (same task) over a pty while recording, replay, summarize
 demo: venv
 	$(BIN)/sim train --preset quick --out $(RUN) --force
-	$(BIN)/hw run --twin --model $(RUN)/policy.onnx --duration 10 \
+	$(BIN)/hw run --twin --config $(RUN)/config.yaml --model $(RUN)/policy.onnx --duration 16 \
 		--record $(RUN)/run.mcap --json $(RUN)/run.json
 	$(BIN)/hw replay $(RUN)/run.mcap --model $(RUN)/policy.onnx --json $(RUN)/replay.json
 	$(PY) -m sensorimotor.control.summary $(RUN)
@@ -28,7 +28,7 @@ demo: venv
 test: venv
 	$(PY) -m pytest -m "not slow" -q
 
-## test-slow: quick-preset training must balance; the twin must stay upright for 10 s
+## test-slow: quick-preset training must swing up and balance, in sim and on the twin
 test-slow: venv
 	$(PY) -m pytest -m slow -q
 

@@ -103,17 +103,17 @@ def test_bad_training_input_is_a_clear_error(tmp_path: Path, args: list[str], me
 
 
 @pytest.mark.slow
-def test_quick_preset_balances_in_sim_and_on_the_twin(config_path: Path, tmp_path: Path) -> None:
+def test_quick_preset_swings_up_in_sim_and_on_the_twin(config_path: Path, tmp_path: Path) -> None:
     report = _train(config_path, "quick", tmp_path)
-    assert report["evaluation"]["episodes"] == 100
+    assert report["task"] == "swingup" and report["evaluation"]["episodes"] == 100
     assert report["eval_success_rate"] >= 0.8, report["evaluation"]
-    assert report["onnx_parity_max_abs_diff"] <= 1e-4 and report["onnx_parity_inputs"] >= 1000
+    assert report["onnx_parity_max_abs_diff"] <= 1e-5 and report["onnx_parity_inputs"] >= 1000
     summary = tmp_path / "run.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--config", str(config_path), "--model",
-         str(tmp_path / "policy.onnx"), "--duration", "10", "--json", str(summary)],
+        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--config", str(tmp_path / "config.yaml"),
+         "--model", str(tmp_path / "policy.onnx"), "--duration", "16", "--json", str(summary)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     twin = json.loads(summary.read_text())["twin"]
-    assert twin["upright_whole_run"] and twin["streaming_s"] >= 9.9, twin
+    assert twin["task"] == "swingup" and twin["success"] and not twin["arm_past_limit"], twin

@@ -1,0 +1,70 @@
+"""The exported controller on the twin over the serial path: success over N twin seeds.
+
+Each run is ``hw run --twin --config RUN/config.yaml --model RUN/policy.onnx --seed K`` in real
+time: the twin (a separate process on a pseudo-terminal, randomized physics and sensors drawn
+from its seed, the run's task) and the host loop (onnxruntime, the real protocol). The twin's
+ground truth decides success by the task's criterion (docs/tasks.md). Prints one line per seed
+and the count.
+
+    python benchmarks/bench_twin_runs.py runs/full [--runs 20] [--first-seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+
+def run(folder: Path, runs: int = 20, first_seed: int = 1, duration: float | None = None) -> dict:
+    cfg = yaml.safe_load((folder / "config.yaml").read_text())
+    task = cfg.get("task", {})
+    if duration is None:  # the whole success window, and a little
+        duration = (
+            task.get("reach_s", 10.0) + task.get("hold_s", 5.0) + 1.0 if task.get("name") == "swingup" else 11.0
+        )
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(first_seed, first_seed + runs):
+            out = Path(tmp) / f"{seed}.json"
+            proc = subprocess.run(
+                [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--config",
+                 str(folder / "config.yaml"), "--model", str(folder / "policy.onnx"), "--duration", str(duration),
+                 "--seed", str(seed), "--json", str(out)],
+                capture_output=True, text=True, timeout=duration + 120,
+            )  # fmt: skip
+            if not out.is_file():
+                print(f"seed {seed}: hw run failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}", flush=True)
+                rows.append({"seed": seed, "success": False, "error": proc.stderr[-300:]})
+                continue
+            summary = json.loads(out.read_text())
+            twin = summary["twin"]
+            row = {"seed": seed, "success": bool(twin["success"]), "time_to_upright_s": twin.get("time_to_upright_s"),
+                   "arm_past_limit": twin.get("arm_past_limit"), "exit": proc.returncode}  # fmt: skip
+            rows.append(row)
+            ttu = row["time_to_upright_s"]
+            print(f"seed {seed:3d}: {'success' if row['success'] else 'FAILED '}"
+                  + (f", upright after {ttu:.2f} s" if ttu is not None else ""), flush=True)  # fmt: skip
+    ok = sum(r["success"] for r in rows)
+    print(f"\n{ok} of {len(rows)} twin runs succeeded ({task.get('name', 'balance')}, {duration:.0f} s each)")
+    return {"task": task.get("name", "balance"), "runs": rows, "successes": ok, "duration_s": duration}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path, help="a sim train run folder (config.yaml, policy.onnx)")
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--first-seed", type=int, default=1)
+    ap.add_argument("--duration", type=float, default=None, help="seconds per run (default: the task's window + 1 s)")
+    args = ap.parse_args()
+    result = run(args.run, args.runs, args.first_seed, args.duration)
+    sys.exit(0 if result["successes"] >= 0.95 * len(result["runs"]) else 1)
+
+
+if __name__ == "__main__":
+    main()
