@@ -25,9 +25,7 @@ def run(folder: Path, runs: int = 20, first_seed: int = 1, duration: float | Non
     cfg = yaml.safe_load((folder / "config.yaml").read_text())
     task = cfg.get("task", {})
     if duration is None:  # the whole success window, and a little
-        duration = (
-            task.get("reach_s", 10.0) + task.get("hold_s", 5.0) + 1.0 if task.get("name") == "swingup" else 11.0
-        )
+        duration = task.get("reach_s", 10.0) + task.get("hold_s", 5.0) + 1.0 if task.get("name") == "swingup" else 11.0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(first_seed, first_seed + runs):
