@@ -43,6 +43,17 @@ def test_tiny_training_writes_every_artifact(config_path: Path, tmp_path: Path, 
     assert any((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
 
 
+def test_same_seed_same_model(config_path: Path, tmp_path: Path) -> None:
+    """Two runs of one config and seed export byte-identical models; another seed does not."""
+    a = _train(config_path, "tiny", tmp_path / "a")
+    b = _train(config_path, "tiny", tmp_path / "b")
+    c = _train(config_path, "tiny", tmp_path / "c", "--seed", "1")
+    assert (tmp_path / "a" / "policy.onnx").read_bytes() == (tmp_path / "b" / "policy.onnx").read_bytes()
+    assert json.dumps(a["evaluation"]) == json.dumps(b["evaluation"])  # NaN-safe comparison
+    assert (tmp_path / "a" / "policy.onnx").read_bytes() != (tmp_path / "c" / "policy.onnx").read_bytes()
+    assert a["perception"]["imu_angle_rmse_deg"] != c["perception"]["imu_angle_rmse_deg"]
+
+
 def test_resume_continues_and_a_run_that_cannot_be_resumed_touches_nothing(config_path: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     _train(config_path, "tiny", run)
