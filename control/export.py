@@ -148,7 +148,15 @@ def _outputs(module: nn.Module, inputs: dict[str, np.ndarray], names: Sequence[s
 def parity(
     chain: nn.Module, path: Path, inputs: dict[str, np.ndarray], names: Sequence[str] = INPUT_NAMES
 ) -> tuple[float, float]:
-    """Max |ONNX - torch| over every output: (onnxruntime, each input at batch 1; onnx.reference, one batch).
+    """Max |ONNX - torch| over every output: (onnxruntime at batch 1, onnx.reference on one batch)."""
+    ort_diff, ref_diff = parity_by_output(chain, path, inputs, names)
+    return max(ort_diff), max(ref_diff)
+
+
+def parity_by_output(
+    chain: nn.Module, path: Path, inputs: dict[str, np.ndarray], names: Sequence[str] = INPUT_NAMES
+) -> tuple[list[float], list[float]]:
+    """Max |ONNX - torch| per output, for onnxruntime (each input at batch 1) and onnx.reference (one batch).
 
     onnxruntime is what the robot runs; ``onnx.reference.ReferenceEvaluator`` is ONNX's own
     reading of the graph's semantics, independent of onnxruntime's kernels.
@@ -157,15 +165,16 @@ def parity(
     from onnx.reference import ReferenceEvaluator
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    worst = 0.0
-    n = len(inputs[names[0]])
-    for i in range(n):
+    worst: list[float] = []
+    for i in range(len(inputs[names[0]])):
         one = {k: inputs[k][i : i + 1] for k in names}
-        for a, b in zip(sess.run(None, one), _outputs(chain, one, names), strict=True):
-            worst = max(worst, float(np.max(np.abs(a - b))))
+        diffs = [
+            float(np.max(np.abs(a - b))) for a, b in zip(sess.run(None, one), _outputs(chain, one, names), strict=True)
+        ]
+        worst = [max(w, d) for w, d in zip(worst, diffs, strict=True)] if worst else diffs
     batch = {k: inputs[k] for k in names}
     ref = ReferenceEvaluator(str(path)).run(None, batch)
-    ref_worst = max(float(np.max(np.abs(a - b))) for a, b in zip(ref, _outputs(chain, batch, names), strict=True))
+    ref_worst = [float(np.max(np.abs(a - b))) for a, b in zip(ref, _outputs(chain, batch, names), strict=True)]
     return worst, ref_worst
 
 

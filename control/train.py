@@ -24,7 +24,7 @@ from sensorimotor.control.algos import DeterministicActor, find_vecnormalize
 from sensorimotor.control.checkpoints import Checkpoint
 from sensorimotor.control.config import DEVICE_ENV, ExperimentConfig
 from sensorimotor.control.evaluate import EvalResult, evaluate, torch_policy
-from sensorimotor.control.export import PolicyChain, export_onnx, latency_us, parity
+from sensorimotor.control.export import PolicyChain, export_onnx, latency_us, parity_by_output
 from sensorimotor.control.plots import plot_perception, plot_training
 from sensorimotor.control.trainer import Curve, curve_from_report, fit, prepare
 from sensorimotor.control.vec_env import PerceivedFurutaVecEnv
@@ -144,10 +144,12 @@ def run(
     export_onnx(
         chain, cfg.device, onnx_path, {"preset": preset, "seed": cfg.seed, "eval_success_rate": ev.success_rate}
     )
-    max_diff, ref_diff = parity(chain, onnx_path, ev.samples)
+    (volts_diff, est_diff), ref_by_output = parity_by_output(chain, onnx_path, ev.samples)
+    max_diff, ref_diff = max(volts_diff, est_diff), max(ref_by_output)
+    action_diff = max(volts_diff, ref_by_output[0]) / cfg.device.v_max  # the policy's own output, in [-1, 1]
     lat = latency_us(chain, onnx_path, ev.samples)
     log(f"onnx parity max |diff| {max_diff:.2e} (onnxruntime), {ref_diff:.2e} (onnx.reference) over "
-        f"{len(ev.samples['imu'])} inputs; "
+        f"{len(ev.samples['imu'])} inputs (normalized action {action_diff:.1e}); "
         f"latency ort {lat['onnxruntime_us_p50']:.0f} us vs torch {lat['torch_us_p50']:.0f} us")  # fmt: skip
     plot_training(curve, out / "training.png", f"{cfg.rl.algo.upper()} on {cfg.task.name} (perception in the loop)")
 
@@ -164,6 +166,9 @@ def run(
         "algo": cfg.rl.algo,
         "onnx_parity_max_abs_diff": max_diff,
         "onnx_reference_max_abs_diff": ref_diff,
+        "onnx_parity_volts_max_abs_diff": volts_diff,
+        "onnx_parity_estimates_max_abs_diff": est_diff,
+        "onnx_parity_action_max_abs_diff": action_diff,
         "onnx_parity_inputs": len(ev.samples["imu"]),
         "latency_batch1": lat,
         "rl_curve": curve.as_dict(),
