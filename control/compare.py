@@ -271,25 +271,23 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
+    """A heat map: conditions (rows) x controllers (columns), success rate in each cell."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names, conds = result["controllers"], result["conditions"]
-    fig, ax = plt.subplots(figsize=(max(8, 0.45 * len(conds) * len(names) / 2), 4.5))
-    width = 0.8 / len(names)
-    x = np.arange(len(conds))
-    for i, n in enumerate(names):
-        ax.bar(x + i * width, [result["table"][c][n]["success_rate"] for c in conds], width, label=n)
-    ax.set_xticks(x + 0.4 - width / 2, conds, rotation=60, ha="right", fontsize=8)
-    ax.set(
-        ylabel="success rate",
-        ylim=(0, 1.05),
-        title=f"sim eval ({result['task']}, {result['episodes']} episodes per bar)",
-    )
-    ax.legend(fontsize=8, loc="lower left")
-    ax.grid(axis="y", alpha=0.3)
+    grid = np.array([[result["table"][c][n]["success_rate"] for n in names] for c in conds])
+    fig, ax = plt.subplots(figsize=(3.0 + 1.7 * len(names), 1.2 + 0.28 * len(conds)))
+    ax.imshow(grid, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
+    for i in range(len(conds)):
+        for j in range(len(names)):
+            ax.text(j, i, f"{100 * grid[i, j]:.0f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(names)), [n.replace(" (", "\n(") for n in names], fontsize=8)
+    ax.set_yticks(range(len(conds)), conds, fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_title(f"sim eval: {result['task']} success rate (%), {result['episodes']} episodes per cell", pad=30)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
