@@ -128,6 +128,8 @@ def test_quick_preset_swings_up_in_sim_and_on_the_twin(config_path: Path, tmp_pa
          "--model", str(tmp_path / "policy.onnx"), "--duration", "16", "--json", str(summary)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    # 0 healthy, 1 finished but unhealthy: health includes latency thresholds, which a loaded machine can breach
+    # (tests do not assert on wall-clock time); what must hold is the twin's verdict.
+    assert proc.returncode in (0, 1), proc.stderr
     twin = json.loads(summary.read_text())["twin"]
     assert twin["task"] == "swingup" and twin["success"] and not twin["arm_past_limit"], twin
