@@ -18,14 +18,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
+from sensorimotor.hardware.config import load_section
+from sensorimotor.sim.task import TaskConfig, make_task
 
 
 def run(folder: Path, runs: int = 20, first_seed: int = 1, duration: float | None = None) -> dict:
-    cfg = yaml.safe_load((folder / "config.yaml").read_text())
-    task = cfg.get("task", {})
+    task = make_task(load_section(folder / "config.yaml", "task", TaskConfig))
     if duration is None:  # the whole success window, and a little
-        duration = task.get("reach_s", 10.0) + task.get("hold_s", 5.0) + 1.0 if task.get("name") == "swingup" else 11.0
+        duration = task.eval_episode_s() + 1.0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(first_seed, first_seed + runs):
@@ -49,8 +49,8 @@ def run(folder: Path, runs: int = 20, first_seed: int = 1, duration: float | Non
             print(f"seed {seed:3d}: {'success' if row['success'] else 'FAILED '}"
                   + (f", upright after {ttu:.2f} s" if ttu is not None else ""), flush=True)  # fmt: skip
     ok = sum(r["success"] for r in rows)
-    print(f"\n{ok} of {len(rows)} twin runs succeeded ({task.get('name', 'balance')}, {duration:.0f} s each)")
-    return {"task": task.get("name", "balance"), "runs": rows, "successes": ok, "duration_s": duration}
+    print(f"\n{ok} of {len(rows)} twin runs succeeded ({task.name}, {duration:.0f} s each)")
+    return {"task": task.name, "runs": rows, "successes": ok, "duration_s": duration}
 
 
 def main() -> None:

@@ -92,8 +92,8 @@ def conditions(perturb: bool = True) -> dict[str, Condition]:
     return out
 
 
-def onnx_policy(path: Path) -> tuple[Policy, Callable[[dict[str, np.ndarray]], np.ndarray]]:
-    """(volts policy, estimates function) of an exported model, batched, run by onnxruntime."""
+def onnx_policy(path: Path) -> Policy:
+    """The volts of an exported model, batched, run by onnxruntime."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -102,10 +102,7 @@ def onnx_policy(path: Path) -> tuple[Policy, Callable[[dict[str, np.ndarray]], n
     def volts(raw: dict[str, np.ndarray]) -> np.ndarray:
         return sess.run(["volts"], {k: raw[k] for k in names})[0][:, 0]
 
-    def estimates(raw: dict[str, np.ndarray]) -> np.ndarray:
-        return sess.run(["estimates"], {k: raw[k] for k in names})[0]
-
-    return volts, estimates
+    return volts
 
 
 def perfect_estimates(state: np.ndarray) -> np.ndarray:
@@ -130,8 +127,7 @@ def rl_contenders(run: Path, cfg: ExperimentConfig) -> list[Contender]:
     from sensorimotor.control.algos import ALGORITHMS, DeterministicActor
     from sensorimotor.control.checkpoints import ResumeError, find
 
-    volts, _ = onnx_policy(run / "policy.onnx")
-    out = [Contender(f"{run.name} ({cfg.rl.algo}, perception)", volts)]
+    out = [Contender(f"{run.name} ({cfg.rl.algo}, perception)", onnx_policy(run / "policy.onnx"))]
     try:
         ckpt = find(run, cfg.rl)
     except ResumeError:
@@ -171,8 +167,7 @@ def classical_contenders(run: Path, cfg: ExperimentConfig, out: Path) -> list[Co
     chain = PolicyChain(obs_model, ClassicalActor(controller), v_max).eval()
     path = out / "classical.onnx"
     export_onnx(chain, cfg.device, path, {"controller": "energy swing-up + LQR", "perception_from": str(run)})
-    volts, _ = onnx_policy(path)
-    return [Contender("classical (perception)", volts), Contender("classical (true state)", on_state)]
+    return [Contender("classical (perception)", onnx_policy(path)), Contender("classical (true state)", on_state)]
 
 
 def load_run(run: Path) -> ExperimentConfig:
