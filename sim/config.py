@@ -134,6 +134,10 @@ class RandomizationConfig(Section):
     motor: float = doc("Relative spread of Rm, kt, km.", 0.1, ge=0, lt=1)
     friction: float = doc("Relative spread of Coulomb and static friction (both joints).", 0.5, ge=0, le=1)
     deadzone: float = doc("Relative spread of the amplifier deadzone.", 0.5, ge=0, le=1)
+    imu_noise: float = doc(
+        "Relative spread of the IMU noise densities (white noise and bias random walk of every channel, one "
+        "multiplier per episode); the turn-on biases are drawn per episode anyway.", 0.0, ge=0, le=1,
+    )  # fmt: skip
     action_delay_substeps: tuple[int, int] = doc(
         "Command-to-actuator delay range [min, max] (physics substeps), drawn per episode; a FIFO, so a delay "
         "longer than a control period loses no command.", (0, 8), ge=0, le=1000,

@@ -117,6 +117,7 @@ class Buffers(NamedTuple):
     enc: np.ndarray  # (N, R) i4
     bias: np.ndarray  # (N, 6) f8  IMU bias (Gauss-Markov)
     imu_scale: np.ndarray  # (N, 6) f8  scale-factor error
+    imu_gain: np.ndarray  # (N,) f8  this episode's multiplier on the IMU noise densities (white noise, bias walk)
     imu_noise: np.ndarray  # (6, 6) f8  per channel: white sigma, walk sigma, decay, turn-on sigma, range, scale sigma
     cam_ep: np.ndarray  # (N, N_CAM) f8
     background: np.ndarray  # (N, H, W) f4  this episode's lighting and background texture
@@ -134,6 +135,7 @@ class Ranges(NamedTuple):
     delay: np.ndarray  # (3, 2) i8  delay ranges (substeps), inclusive
     initial: np.ndarray  # (4, 2) f8  initial theta, alpha, theta_dot, alpha_dot ranges
     camera: np.ndarray  # (N_CAM, 2) f8
+    imu_gain: np.ndarray  # (2,) f8  IMU noise-density multiplier range
 
 
 # ----------------------------------------------------------------------------- physics
@@ -218,8 +220,8 @@ def _imu_sample(b: Buffers, s: Settings, i: int, held: bool) -> None:
         v = ideal[ch]
         if s.imu_noise:
             white, walk = normal_pair(mix(base + GOLDEN * np.uint64(ch + 1)))
-            v = v * (1.0 + b.imu_scale[i, ch]) + b.bias[i, ch] + n[ch, 0] * white
-            b.bias[i, ch] = b.bias[i, ch] * n[ch, 2] + n[ch, 1] * walk
+            v = v * (1.0 + b.imu_scale[i, ch]) + b.bias[i, ch] + b.imu_gain[i] * n[ch, 0] * white
+            b.bias[i, ch] = b.bias[i, ch] * n[ch, 2] + b.imu_gain[i] * n[ch, 1] * walk
             v = min(max(v, -n[ch, 4]), n[ch, 4])
         b.imu[i, slot, ch] = v
     b.enc[i, slot] = math.floor(x[0] * (s.cpr / (2.0 * math.pi)))
@@ -414,6 +416,7 @@ def _reset_env(b: Buffers, s: Settings, rg: Ranges, i: int, start: np.ndarray, u
     for j in range(4):
         lo, hi = rg.initial[j, 0], rg.initial[j, 1]
         b.state[i, j] = start[j] if use_start else lo + (hi - lo) * _draw(b, i, STREAM_RESET, 120 + j)
+    b.imu_gain[i] = rg.imu_gain[0] + (rg.imu_gain[1] - rg.imu_gain[0]) * _draw(b, i, STREAM_RESET, 130)
     for ch in range(6):
         n = b.imu_noise[ch]
         b.bias[i, ch] = n[3] * normal(hash4(b.key[i], b.episode[i], STREAM_BIAS, ch))

@@ -99,6 +99,7 @@ def ranges(cfg: DeviceConfig, randomize: bool = True, initial: Array | None = No
     return core.Ranges(
         nominal=np.array([float(getattr(nominal, n)) for n in PARAM_NAMES]), scale=scale, delay=delay,
         initial=initial, camera=camera_ranges(cfg),
+        imu_gain=np.array([1.0 - r.imu_noise, 1.0 + r.imu_noise]) if randomize else np.ones(2),
     )  # fmt: skip
 
 
@@ -143,7 +144,7 @@ class FurutaSim:
             queue_v=np.zeros((n, s.queue)), queue_t=np.zeros((n, s.queue), np.int64), queue_n=np.zeros(n, np.int64),
             dropped=np.zeros(n, np.int64), delay=np.zeros((n, 3), np.int64), cam_phase=np.zeros(n, np.int64),
             imu=np.zeros((n, s.ring, 6), np.float32), enc=np.zeros((n, s.ring), np.int32),
-            bias=np.zeros((n, 6)), imu_scale=np.zeros((n, 6)), imu_noise=imu_noise_table(cfg),
+            bias=np.zeros((n, 6)), imu_scale=np.zeros((n, 6)), imu_gain=np.ones(n), imu_noise=imu_noise_table(cfg),
             cam_ep=np.zeros((n, core.N_CAM)), background=np.zeros((cam_n, h, w), np.float32),
             frames=np.zeros((cam_n, s.frames, h, w), np.uint8), frame_tick=np.full((cam_n, s.frames), -1, np.int64),
             frame_label=np.zeros((cam_n, s.frames), np.int64), frame_state=np.zeros((cam_n, s.frames, 4)),

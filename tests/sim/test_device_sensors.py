@@ -47,6 +47,26 @@ def test_white_noise_sigma_is_density_over_sqrt_dt() -> None:
     assert np.allclose((samples - ideal).reshape(-1, 6).mean(0), 0.0, atol=4 * expected / np.sqrt(16 * 500))
 
 
+def test_imu_noise_level_is_drawn_per_episode_within_its_spread() -> None:
+    """randomization.imu_noise = s: each episode's white noise is density / sqrt(dt) times one U(1 - s, 1 + s)."""
+    dt = 1.0 / DeviceConfig().imu.rate_hz
+    expected = DeviceConfig().imu.gyro_noise_density / np.sqrt(dt)
+
+    def ratios(spread: float) -> np.ndarray:
+        cfg = dataclasses.replace(_device(imu=QUIET), randomization=dataclasses.replace(
+            _device().randomization, imu_noise=spread, damping=0.0, friction=0.0))  # fmt: skip
+        sim = FurutaSim(cfg, 64, seed=3, randomize=True, camera=False)
+        sim.reset(state=np.tile(HANGING, (64, 1)))
+        k = cfg.substeps_per_control
+        gyro = np.concatenate([(sim.step(np.zeros(64)), sim.latest_samples(k)[0])[1] for _ in range(40)], axis=1)
+        return gyro[..., 0].astype(np.float64).std(1) / expected  # roll gyro reads noise only
+
+    fixed, spread = ratios(0.0), ratios(0.5)
+    assert np.allclose(fixed, 1.0, atol=0.12)  # 400 samples per env: ~4 % sampling error
+    assert spread.min() > 0.5 - 0.1 and spread.max() < 1.5 + 0.1
+    assert spread.max() - spread.min() > 0.7  # 64 draws of U(0.5, 1.5) span most of it
+
+
 def test_turn_on_bias_is_drawn_per_episode_and_the_bias_walks() -> None:
     on = _device(imu={"gyro_noise_density": 0.0, "accel_noise_density": 0.0, "gyro_random_walk": 0.0,
                       "accel_random_walk": 0.0})  # fmt: skip
