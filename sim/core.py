@@ -115,6 +115,7 @@ class Buffers(NamedTuple):
     cam_phase: np.ndarray  # (N,) i8  frames are captured when (tick - phase) % frame_substeps == 0
     imu: np.ndarray  # (N, R, 6) f4  ring: sample of tick t at t % R
     enc: np.ndarray  # (N, R) i4
+    imu_state: np.ndarray  # (N, R, 4) f8  true state at each ring sample (perception's labels)
     bias: np.ndarray  # (N, 6) f8  IMU bias (Gauss-Markov)
     imu_scale: np.ndarray  # (N, 6) f8  scale-factor error
     imu_gain: np.ndarray  # (N,) f8  this episode's multiplier on the IMU noise densities (white noise, bias walk)
@@ -225,6 +226,8 @@ def _imu_sample(b: Buffers, s: Settings, i: int, held: bool) -> None:
             v = min(max(v, -n[ch, 4]), n[ch, 4])
         b.imu[i, slot, ch] = v
     b.enc[i, slot] = math.floor(x[0] * (s.cpr / (2.0 * math.pi)))
+    for j in range(4):
+        b.imu_state[i, slot, j] = x[j]
 
 
 @nb.njit(**_FLAGS, inline="always")
@@ -484,7 +487,7 @@ def _latest_frame(b: Buffers, i: int) -> int:
 @nb.njit(**_FLAGS)
 def _gather_env(
     b: Buffers, s: Settings, i: int, count: int, imu_out: np.ndarray, enc_out: np.ndarray, img_out: np.ndarray,
-    labels: np.ndarray, frame_state: np.ndarray,
+    labels: np.ndarray, frame_state: np.ndarray, imu_state: np.ndarray,
 ) -> None:  # fmt: skip
     end = b.tick[i] - b.delay[i, D_IMU]  # newest sample that has reached the host
     if s.use_imu:
@@ -493,6 +496,7 @@ def _gather_env(
             for ch in range(6):
                 imu_out[i, ch, k] = b.imu[i, slot, ch]
             enc_out[i, k] = b.enc[i, slot]
+        imu_state[i] = b.imu_state[i, end % s.ring]
     if s.use_camera:
         f = _latest_frame(b, i)
         if f >= 0:
@@ -504,18 +508,18 @@ def _gather_env(
 @nb.njit(**_FLAGS, parallel=True)
 def gather(
     b: Buffers, s: Settings, count: int, imu_out: np.ndarray, enc_out: np.ndarray, img_out: np.ndarray,
-    labels: np.ndarray, frame_state: np.ndarray,
+    labels: np.ndarray, frame_state: np.ndarray, imu_state: np.ndarray,
 ) -> None:  # fmt: skip
     """What the host has received: the last ``count`` IMU/encoder samples and the newest frame, per env."""
     for i in nb.prange(b.state.shape[0]):
-        _gather_env(b, s, i, count, imu_out, enc_out, img_out, labels, frame_state)
+        _gather_env(b, s, i, count, imu_out, enc_out, img_out, labels, frame_state, imu_state)
 
 
 @nb.njit(**_FLAGS)
 def gather_serial(
     b: Buffers, s: Settings, count: int, imu_out: np.ndarray, enc_out: np.ndarray, img_out: np.ndarray,
-    labels: np.ndarray, frame_state: np.ndarray,
+    labels: np.ndarray, frame_state: np.ndarray, imu_state: np.ndarray,
 ) -> None:  # fmt: skip
     """:func:`gather` on one thread: for a few envs (the twin's N = 1), waking the pool costs ~2 ms."""
     for i in range(b.state.shape[0]):
-        _gather_env(b, s, i, count, imu_out, enc_out, img_out, labels, frame_state)
+        _gather_env(b, s, i, count, imu_out, enc_out, img_out, labels, frame_state, imu_state)

@@ -144,6 +144,7 @@ class FurutaSim:
             queue_v=np.zeros((n, s.queue)), queue_t=np.zeros((n, s.queue), np.int64), queue_n=np.zeros(n, np.int64),
             dropped=np.zeros(n, np.int64), delay=np.zeros((n, 3), np.int64), cam_phase=np.zeros(n, np.int64),
             imu=np.zeros((n, s.ring, 6), np.float32), enc=np.zeros((n, s.ring), np.int32),
+            imu_state=np.zeros((n, s.ring, 4)),
             bias=np.zeros((n, 6)), imu_scale=np.zeros((n, 6)), imu_gain=np.ones(n), imu_noise=imu_noise_table(cfg),
             cam_ep=np.zeros((n, core.N_CAM)), background=np.zeros((cam_n, h, w), np.float32),
             frames=np.zeros((cam_n, s.frames, h, w), np.uint8), frame_tick=np.full((cam_n, s.frames), -1, np.int64),
@@ -210,7 +211,11 @@ class FurutaSim:
     # ------------------------------------------------------------------ outputs
 
     def received(self, count: int | None = None) -> dict[str, Array]:
-        """What has reached the host: the last ``count`` (default: window) samples, the newest frame, its label and state."""
+        """What has reached the host: the last ``count`` (default: window) samples, the newest frame, its label and state.
+
+        ``imu_state``: the true state at the newest received IMU sample (it lags ``state`` by the IMU delay);
+        ``image_state``: at the newest received frame's capture.
+        """
         n, s = self.n, self.settings
         k = s.window if count is None else count
         h, w = self.cfg.image_shape
@@ -218,12 +223,12 @@ class FurutaSim:
         out: dict[str, Array] = {
             "imu": np.zeros((n, 6, k), np.float32), "encoder": np.zeros((n, k), np.float32),
             "image": np.zeros((n, 1, h, w), np.uint8), "camera_class": np.zeros(n, np.int64),
-            "image_state": np.zeros((n, 4)),
+            "image_state": np.zeros((n, 4)), "imu_state": np.zeros((n, 4)),
         }  # fmt: skip
         if cam_n or s.use_imu:
             gather = core.gather if n >= PARALLEL_MIN_ENVS else core.gather_serial
             gather(self.buffers, s, k, out["imu"], out["encoder"], out["image"], out["camera_class"],
-                   out["image_state"])  # fmt: skip
+                   out["image_state"], out["imu_state"])  # fmt: skip
         return out
 
     def observation(self) -> dict[str, Array]:

@@ -198,3 +198,17 @@ def test_exposure_blurs_a_moving_pendulum() -> None:
     assert lit(blurred) > 1.5 * lit(sharp)  # smeared over more pixels ...
     excess = lambda img: float((img - 0.2 * 255).sum())  # noqa: E731
     assert abs(excess(blurred) - excess(sharp)) < 0.1 * excess(sharp)  # ... with the same light: an average of poses
+
+
+def test_imu_state_is_the_true_state_at_the_newest_received_sample() -> None:
+    """Perception's IMU label lags the true state by exactly the IMU delay."""
+    cfg = _device(imu={"noise": False}, imu_delay_substeps=(3, 3))
+    sim = FurutaSim(cfg, 2, seed=0, randomize=True, camera=False)
+    sim.reset(state=np.array([[0.0, 2.0, 0.0, 3.0], [0.1, -1.0, 1.0, -4.0]]))
+    history = [sim.state.copy()]
+    for _ in range(12):
+        sim.substep(1)
+        history.append(sim.state.copy())
+    got = sim.received()["imu_state"]
+    assert np.array_equal(got, history[-1 - 3])
+    assert not np.allclose(got, history[-1])  # the pendulum moved during the delay
