@@ -55,6 +55,7 @@ lint: venv
 ## docs: regenerate docs/configs.md from the typed config
 docs: venv
 	$(PY) -m sensorimotor.control.config_docs > docs/configs.md
+	$(PY) -m sensorimotor.perception.model_card > docs/model-card.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache build

@@ -12,13 +12,17 @@ import sys
 from pathlib import Path
 
 from sensorimotor.hardware.config import ConfigError, add_config_arguments
+from sensorimotor.perception.errors import WeightsError
 
 RL_ALGOS = ("ppo", "sac")  # = sensorimotor.control.config.RL_ALGOS (not imported: that pulls in torch)
+DEVICE_ENV = "device"  # = sensorimotor.control.config.DEVICE_ENV
 
 EPILOG = """examples:
   sim train --preset quick --out runs/quick
   sim train --preset full --out runs/full           # swing-up through perception (docs/results.md)
   sim train --resume runs/full                      # continue from its last checkpoint
+  sim train --preset quick --init runs/pretrain/encoders.pt   # start from other pretrained encoders
+  sim pretrain --out runs/pretrain                  # self-supervised encoders (docs/model-card.md)
   sim train --env Pendulum-v1 --preset pendulum-sac --out runs/pendulum-sac
   sim eval runs/full                                # RL vs classical, nominal and perturbed
   sim train --config runs/quick/config.yaml --preset tiny --out runs/again
@@ -32,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sim", description="Simulator commands: train the perception+control chain, serve the twin.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,twin}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,pretrain,eval,twin}")
     train = sub.add_parser(
         "train", help="train perception and the RL controller, evaluate, export one ONNX model",
         description="Generate sensor data in simulation, pretrain and fine-tune perception, train a PPO "
@@ -54,6 +58,32 @@ def build_parser() -> argparse.ArgumentParser:
         "rl.total_timesteps); refused, touching nothing, if the checkpoint is missing or does not fit",
     )  # fmt: skip
     train.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
+    train.add_argument(
+        "--init", default=None, metavar="PATH",
+        help="encoder weights to fine-tune from: an encoders.pt of `sim pretrain`, `shipped` (default) or `scratch` "
+        "(same as --set perception.init=PATH)",
+    )  # fmt: skip
+
+    pre = sub.add_parser(
+        "pretrain", help="self-supervised pretraining of the IMU and image encoders",
+        description="Simulate an unlabelled corpus (randomized device, swing-up, pumping, rotating, balance and random "
+        "motion), pretrain the IMU encoder (pretrain.imu_objective: forecast or masked) and the image encoder "
+        "(denoising), grade both with a linear probe on held-out labelled data, and write OUT/encoders.pt, "
+        "pretrain.json and pretrain.png. `sim train --init OUT/encoders.pt` starts from them.",
+    )  # fmt: skip
+    add_config_arguments(pre, "the pretrain, perception and device sections")
+    pre.add_argument("--preset", default=None, help="preset from the config's `presets:` section, e.g. tiny")
+    pre.add_argument("--out", type=Path, default=Path("runs/pretrain"), help="output folder (default: runs/pretrain)")
+    pre.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    pre.add_argument(
+        "--objective", choices=("forecast", "masked"), default=None,
+        help="IMU objective (same as --set pretrain.imu_objective=NAME)",
+    )  # fmt: skip
+    pre.add_argument(
+        "--ship", action="store_true",
+        help="also install the result as the project's shipped weights (perception/weights/encoders.pt); "
+        "then `make docs` regenerates docs/model-card.md",
+    )  # fmt: skip
 
     ev = sub.add_parser(
         "eval", help="compare trained controllers and the classical baseline, nominal and perturbed",
@@ -87,12 +117,17 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "pretrain":
+            return _pretrain(args)
         return _twin(args)
     except ConfigError as exc:
         print(f"sim {args.command}: config error: {exc}", file=sys.stderr)
         return 2
     except RunFolderError as exc:
         print(f"sim {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except WeightsError as exc:
+        print(f"sim {args.command}: encoder weights: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sim {args.command}: interrupted", file=sys.stderr)
@@ -112,6 +147,7 @@ def _train(args: argparse.Namespace) -> int:
         *([f"seed={args.seed}"] if args.seed is not None else []),
         *([f"rl.algo={args.algo}"] if args.algo else []),
         *([f"rl.env={args.env}"] if args.env else []),
+        *([f"perception.init={args.init}"] if args.init else []),
     ]
     if args.resume is not None:
         if args.config is not None or args.preset is not None or (args.out and args.out != args.resume):
@@ -129,6 +165,10 @@ def _train(args: argparse.Namespace) -> int:
                 "or pass --force to overwrite it"
             )
     cfg = load_experiment(source, preset, overrides)
+    if cfg.rl.env == DEVICE_ENV and args.resume is None:
+        from sensorimotor.perception.train import check_init  # heavy: torch
+
+        check_init(cfg.perception.init, cfg.device.imu.window, cfg.perception.dim, cfg.device.image_shape)
     resume = None
     if args.resume is not None:
         from sensorimotor.control.checkpoints import ResumeError, find
@@ -163,6 +203,34 @@ def _train(args: argparse.Namespace) -> int:
         f"  {report['task']} success {report['eval_success_rate']:.0%} of {report['evaluation']['episodes']} episodes, "
         f"ONNX parity {report['onnx_parity_max_abs_diff']:.1e}, total {report['seconds_total']:.0f} s"
     )
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from sensorimotor.control.config import load_experiment
+    from sensorimotor.hardware.config import DEFAULT_CONFIG
+
+    overrides = [
+        *args.overrides,
+        *([f"seed={args.seed}"] if args.seed is not None else []),
+        *([f"pretrain.imu_objective={args.objective}"] if args.objective else []),
+    ]
+    cfg = load_experiment(args.config or DEFAULT_CONFIG, args.preset, overrides)
+    command = " ".join(["sim pretrain", *(["--config", str(args.config)] if args.config else []),
+                        *(["--preset", args.preset] if args.preset else []), *[f"--set {o}" for o in overrides],
+                        "--out", str(args.out)])  # fmt: skip
+    from sensorimotor.control.pretraining import run  # heavy: torch
+
+    summary = run(cfg, args.out, command, ship=args.ship, log=lambda m: print(f"[sim pretrain] {m}", flush=True))
+    q = summary["quality"]
+    print(
+        f"sim pretrain: wrote {args.out / 'encoders.pt'} ({summary['bytes'] / 1e6:.1f} MB), pretrain.json, pretrain.png"
+    )
+    for key, label in (("imu_angle_rmse_deg", "IMU angle"), ("image_angle_rmse_deg", "image angle")):
+        print(
+            f"  linear probe, {label}: {q['probe_pretrained'][key]:.2f} deg (random init {q['probe_random_init'][key]:.2f})"
+        )
+    print(f"  total {summary['seconds_total']:.0f} s")
     return 0
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from sensorimotor.hardware.config import LoopConfig, Section, build, doc, nested, resolve, to_dict
 from sensorimotor.perception.models import OBS_NAMES
+from sensorimotor.perception.pretrain import PretrainConfig
 from sensorimotor.perception.train import PerceptionConfig
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import TaskConfig
@@ -173,7 +174,8 @@ class ExperimentConfig(Section):
     seed: int = doc("Master seed: same seed, same run.", 0, ge=0, lt=2**31)
     device: DeviceConfig = nested(DeviceConfig, "The (simulated) device.")
     task: TaskConfig = nested(TaskConfig, "The task: balance or swingup (docs/tasks.md).")
-    perception: PerceptionConfig = nested(PerceptionConfig, "Perception training.")
+    perception: PerceptionConfig = nested(PerceptionConfig, "Perception fine-tuning in `sim train`.")
+    pretrain: PretrainConfig = nested(PretrainConfig, "Self-supervised encoder pretraining (`sim pretrain`).")
     rl: RLConfig = nested(RLConfig, "Controller training.")
     classical: ClassicalConfig = nested(ClassicalConfig, "The classical baseline: energy swing-up + LQR.")
     evaluation: EvalConfig = nested(EvalConfig, "Evaluation.")

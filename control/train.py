@@ -25,14 +25,15 @@ from sensorimotor.control.checkpoints import Checkpoint
 from sensorimotor.control.config import DEVICE_ENV, ExperimentConfig
 from sensorimotor.control.evaluate import EvalResult, evaluate, torch_policy
 from sensorimotor.control.export import PolicyChain, export_onnx, latency_us, parity_by_output
+from sensorimotor.control.motions import swingup_scenarios
 from sensorimotor.control.plots import plot_perception, plot_training
 from sensorimotor.control.trainer import Curve, curve_from_report, fit, prepare
 from sensorimotor.control.vec_env import PerceivedFurutaVecEnv
 from sensorimotor.hardware.config import to_dict
-from sensorimotor.perception.data import generate
+from sensorimotor.perception.data import SensorDataset, generate
 from sensorimotor.perception.models import ObservationModel, Perception
 from sensorimotor.perception.train import evaluate as evaluate_perception
-from sensorimotor.perception.train import finetune, pretrain
+from sensorimotor.perception.train import finetune, init_encoders
 
 
 def seed_everything(seed: int) -> None:
@@ -46,20 +47,26 @@ def log(msg: str) -> None:
 
 
 def train_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict[str, Any]]:
-    """Generate data, pretrain (self-supervised), fine-tune, evaluate on held-out data."""
+    """Start from pretrained encoders (perception.init), fine-tune on simulated labels, evaluate on held-out data."""
     pc = cfg.perception
     t0 = time.time()
-    train = generate(cfg.device, pc.train_samples, seed=cfg.seed)
-    test = generate(cfg.device, pc.test_samples, seed=cfg.seed + 10_000)
+    train = labelled_data(cfg, pc.train_samples, seed=cfg.seed)
+    test = labelled_data(cfg, pc.test_samples, seed=cfg.seed + 10_000)
     log(f"perception data: {len(train)} train / {len(test)} test samples in {time.time() - t0:.0f} s")
     model = Perception(cfg.device.imu.window, pc.dim, cfg.device.image_shape)
-    pre_losses = pretrain(model, train, pc, cfg.seed)
+    source = init_encoders(model, pc.init)
+    log(f"encoders from {source.get('path', source['init'])}")
     ft_losses = finetune(model, train, pc, cfg.seed)
     metrics = evaluate_perception(model, test)
     log("perception: " + ", ".join(f"{k}={v:.3g}" for k, v in metrics.items()))
     torch.save(model.state_dict(), out / "perception.pt")
-    plot_perception(model, test, pre_losses, ft_losses, out / "perception.png")
-    return model.eval(), {**metrics, "seconds": time.time() - t0}
+    plot_perception(model, test, [], ft_losses, out / "perception.png")
+    return model.eval(), {**metrics, "encoders": source, "seconds": time.time() - t0}
+
+
+def labelled_data(cfg: ExperimentConfig, n: int, seed: int) -> SensorDataset:
+    """Simulated labelled samples over the swing-up envelope, 50 ms apart within 20-sample episodes."""
+    return generate(cfg.device, n, seed=seed, seq_len=20, every=5, scenarios=swingup_scenarios())
 
 
 def make_chain(cfg: ExperimentConfig, obs_model: ObservationModel, model: BaseAlgorithm) -> PolicyChain:
@@ -96,7 +103,7 @@ def load_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict[
     pc = cfg.perception
     model = Perception(cfg.device.imu.window, pc.dim, cfg.device.image_shape)
     model.load_state_dict(torch.load(out / "perception.pt", weights_only=True))
-    test = generate(cfg.device, pc.test_samples, seed=cfg.seed + 10_000)
+    test = labelled_data(cfg, pc.test_samples, seed=cfg.seed + 10_000)
     metrics = evaluate_perception(model.eval(), test)
     log("perception (resumed): " + ", ".join(f"{k}={v:.3g}" for k, v in metrics.items()))
     return model, {**metrics, "seconds": 0.0}

@@ -1,14 +1,15 @@
-"""Perception training: self-supervised pretraining, supervised fine-tuning, evaluation.
+"""Perception fine-tuning and evaluation: encoders start from pretrained weights, then encoders and heads learn from labels.
 
-Pretraining uses no labels: the IMU encoder learns masked reconstruction of its window,
-the image encoder learns to denoise randomized frames into clean renders. Fine-tuning
-starts from those weights and trains encoders and heads on labelled samples.
+Pretraining is :mod:`sensorimotor.perception.pretrain` (``sim pretrain``); the project ships its
+result (:data:`~sensorimotor.perception.weights.SHIPPED`), which ``perception.init`` selects by default.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +19,8 @@ from tqdm import tqdm
 
 from sensorimotor.hardware.config import Section, doc
 from sensorimotor.perception.data import SensorDataset
-from sensorimotor.perception.models import IMU_SCALE, RATE_SCALE, Perception, angle_from_sincos
+from sensorimotor.perception.models import RATE_SCALE, Perception, angle_from_sincos
+from sensorimotor.perception.weights import SHIPPED, load_encoders, sha256
 from sensorimotor.sim.sensors import CAMERA_OK
 
 
@@ -30,26 +32,21 @@ class PerceptionConfig(Section):
     test_samples: int = doc("Held-out simulated samples for the reported metrics.", 8000, gt=0)
     label_fraction: float = doc("Fraction of training samples whose labels fine-tuning may use.", 1.0, gt=0, le=1)
     dim: int = doc("Encoder feature size.", 128, gt=0, le=4096)
-    pretrain_steps: int = doc("Self-supervised pretraining steps (0: skip).", 1500, ge=0)
     finetune_steps: int = doc("Supervised fine-tuning steps.", 4000, gt=0)
     batch_size: int = doc("Minibatch size (<= train_samples).", 128, gt=0)
     lr: float = doc("Adam learning rate (cosine-decayed).", 1e-3, gt=0, le=1)
+    init: str = doc(
+        "Encoder weights fine-tuning starts from: shipped (the project's pretrained encoders, docs/model-card.md), "
+        "scratch (random), or the path of an encoders.pt written by `sim pretrain`.", "shipped",
+    )  # fmt: skip
 
     def check(self) -> None:
+        if not self.init:
+            raise ValueError("init: empty (allowed: shipped, scratch, or the path of an encoders.pt)")
         if self.batch_size > self.train_samples:
             raise ValueError(
                 f"batch_size: {self.batch_size} exceeds train_samples {self.train_samples} (allowed: <= train_samples)"
             )
-
-
-class Decoders(nn.Module):
-    """Pretraining decoders: IMU window and clean image from encoder features."""
-
-    def __init__(self, window: int, dim: int, pixels: int) -> None:
-        super().__init__()
-        self.window = window
-        self.imu = nn.Linear(dim, 6 * window)
-        self.image = nn.Linear(dim, pixels)
 
 
 def _batches(n: int, batch: int, steps: int, gen: torch.Generator) -> list[torch.Tensor]:
@@ -76,28 +73,22 @@ def _optimize(
     return losses
 
 
-def pretrain(model: Perception, data: SensorDataset, cfg: PerceptionConfig, seed: int) -> list[float]:
-    """Self-supervised pretraining of both encoders; returns the loss curve."""
-    if cfg.pretrain_steps == 0:
-        return []
-    gen = torch.Generator().manual_seed(seed)
-    window = data.imu.shape[-1]
-    dec = Decoders(window, cfg.dim, data.clean[0].numel())
-    scale = 1.0 / torch.tensor(IMU_SCALE).view(1, 6, 1)
+def check_init(init: str, window: int, dim: int, image_shape: tuple[int, int]) -> None:
+    """Raise WeightsError now if ``init`` cannot be loaded into this architecture (before a run writes anything)."""
+    init_encoders(Perception(window, dim, image_shape), init)
 
-    def loss_fn(b: torch.Tensor) -> torch.Tensor:
-        imu = data.imu[b]
-        mask = (torch.rand(imu.shape[0], 1, window, generator=gen) < 0.25).float()  # 25% of time steps
-        z = model.imu_encoder(imu * (1.0 - mask))
-        recon = dec.imu(z).view_as(imu)
-        err = (recon - imu * scale) ** 2
-        imu_loss = (err * mask).sum() / mask.sum().clamp(min=1.0) / 6.0 + 0.1 * err.mean()
-        target = data.clean[b].float().view(len(b), -1) / 255.0
-        img_loss = F.mse_loss(torch.sigmoid(dec.image(model.image_encoder(data.image[b]))), target)
-        return imu_loss + 10.0 * img_loss
 
-    params = list(model.imu_encoder.parameters()) + list(model.image_encoder.parameters()) + list(dec.parameters())
-    return _optimize(params, loss_fn, _batches(len(data), cfg.batch_size, cfg.pretrain_steps, gen), cfg.lr, "pretrain")
+def init_encoders(model: Perception, init: str) -> dict[str, Any]:
+    """Load ``init``'s encoder weights into ``model`` (see PerceptionConfig.init); returns where they came from.
+
+    Raises :class:`~sensorimotor.perception.weights.WeightsError` for a missing or unreadable file or one
+    made for another architecture (naming the mismatched layers).
+    """
+    if init == "scratch":
+        return {"init": "scratch"}
+    path = SHIPPED if init == "shipped" else Path(init)
+    meta = load_encoders(model, path)
+    return {"init": init, "path": str(path), "sha256": sha256(path), "objective": meta.get("objective")}
 
 
 def targets(data: SensorDataset) -> tuple[torch.Tensor, torch.Tensor]:

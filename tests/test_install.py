@@ -63,13 +63,15 @@ def test_namespace_does_not_clash_with_python_control_and_training_stack_is_abse
     runtime_venv: Path, tmp_path: Path
 ) -> None:
     code = (
-        "import importlib.util, json\n"
+        "import importlib.resources, importlib.util, json\n"
         "import control\n"
         "import sensorimotor.control.cli, sensorimotor.hardware.cli, sensorimotor.sim.twin\n"
         "print(json.dumps({\n"
         "    'control_file': control.__file__,\n"
         "    'has_lqr': hasattr(control, 'lqr'),\n"
         "    'cli_file': sensorimotor.control.cli.__file__,\n"
+        "    'weights': [str(p) for p in importlib.resources.files('sensorimotor.perception').joinpath('weights')"
+        ".iterdir()],\n"
         f"    'present': [m for m in {TRAINING_STACK!r} if importlib.util.find_spec(m) is not None],\n"
         "}))\n"
     )
@@ -80,6 +82,7 @@ def test_namespace_does_not_clash_with_python_control_and_training_stack_is_abse
     )
     assert not Path(out["cli_file"]).is_relative_to(ROOT), f"imported from the source tree: {out['cli_file']}"
     assert out["present"] == [], f"the runtime install pulled in the training stack: {out['present']}"
+    assert [Path(w).name for w in out["weights"]] == ["encoders.pt"], "the wheel lacks the shipped encoders"
 
 
 def test_hw_run_on_the_twin_and_replay_from_the_runtime_install(

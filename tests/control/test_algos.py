@@ -124,3 +124,4 @@ def test_the_cli_offers_exactly_the_configured_algorithms() -> None:
     from sensorimotor.control.algos import ALGORITHMS
 
     assert cli.RL_ALGOS == config.RL_ALGOS == tuple(ALGORITHMS)
+    assert cli.DEVICE_ENV == config.DEVICE_ENV

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import torch
 
@@ -16,9 +14,10 @@ from sensorimotor.sim.config import DeviceConfig
 def test_generation_is_seeded_bit_for_bit() -> None:
     a, b = generate(DeviceConfig(), 300, seed=5, envs=64), generate(DeviceConfig(), 300, seed=5, envs=64)
     c = generate(DeviceConfig(), 300, seed=6, envs=64)
-    for f in dataclasses.fields(a):
-        assert torch.equal(getattr(a, f.name), getattr(b, f.name)), f.name
+    for name, tensor in a.tensors().items():
+        assert torch.equal(tensor, getattr(b, name)), name
     assert not torch.equal(a.imu, c.imu)
+    assert len(a) == 300 and a.seq_len == 12 and a.n_sequences == 25
 
 
 def test_encoder_rate_filter_recovers_a_constant_slope() -> None:

@@ -1,0 +1,239 @@
+"""Self-supervised pretraining of the IMU and image encoders (``sim pretrain``), and the linear probe that grades it.
+
+No labels are used. The objectives, chosen per modality:
+
+* IMU ``forecast`` (default): from the window ending at step t, predict the IMU samples of
+  the next ``forecast_steps`` control steps. What comes next depends on the pendulum's
+  angle (gravity's direction), its rate and the arm's motion, so the features must hold
+  the dynamical state — what the controller needs.
+* IMU ``masked``: reconstruct randomly masked time steps of the window (masked
+  autoencoding, as in BERT/MAE for time series). Interpolating a smooth signal needs
+  little knowledge of the state; kept as the comparison (docs/perception.md has both).
+* Image ``denoise``: from a randomized frame (lighting, background texture, noise, blur,
+  pose offset) reconstruct the simulator's clean render of the same pose. It teaches
+  invariance to exactly what changes between rigs. It needs the clean render, so it runs
+  on simulated frames only (a recorded log has no clean render).
+
+Quality is measured by a *linear probe*: ridge regression from the frozen features to the
+labels on held-out labelled data, against the same probe on a randomly initialized encoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from sensorimotor.hardware.config import Section, doc
+from sensorimotor.perception.data import SensorDataset
+from sensorimotor.perception.models import IMU_SCALE, RATE_SCALE, Perception, angle_from_sincos
+from sensorimotor.sim.config import DeviceConfig, RandomizationConfig
+from sensorimotor.sim.sensors import CAMERA_OK
+
+IMU_OBJECTIVES = ("forecast", "masked")
+
+
+@dataclass(frozen=True)
+class PretrainConfig(Section):
+    """Self-supervised pretraining of the encoders (``sim pretrain``)."""
+
+    imu_objective: str = doc(f"IMU objective: {' or '.join(IMU_OBJECTIVES)} (docs/perception.md).", "forecast")
+    corpus_samples: int = doc("Unlabelled simulated samples (consecutive control steps, in sequences).", 160000, gt=0)
+    seq_len: int = doc("Control steps per simulated sequence.", 100, ge=4)
+    randomization_scale: float = doc(
+        "Physics spreads of the corpus = device.randomization x this (unlabelled data is cheap: cover more).",
+        2.0, ge=0, le=4,
+    )  # fmt: skip
+    steps: int = doc("Optimizer steps.", 12000, gt=0)
+    batch_size: int = doc("Minibatch size.", 256, gt=0)
+    lr: float = doc("AdamW peak learning rate (linear warm-up, cosine decay).", 2e-3, gt=0, le=1)
+    weight_decay: float = doc("AdamW weight decay.", 0.01, ge=0)
+    forecast_steps: int = doc("forecast: control steps of future IMU samples to predict.", 2, gt=0, le=3)
+    mask_fraction: float = doc("masked: fraction of time steps masked.", 0.25, gt=0, lt=1)
+    image_weight: float = doc("Weight of the image loss against the IMU loss.", 10.0, ge=0)
+    probe_samples: int = doc("Labelled samples for the linear probe (3/4 fit, 1/4 test).", 16000, ge=64)
+
+    def check(self) -> None:
+        if self.imu_objective not in IMU_OBJECTIVES:
+            raise ValueError(f"imu_objective: {self.imu_objective!r} is unknown (allowed: {', '.join(IMU_OBJECTIVES)})")
+        if self.forecast_steps >= self.seq_len:
+            raise ValueError(f"forecast_steps: {self.forecast_steps} must be below seq_len {self.seq_len}")
+
+
+def corpus_device(device: DeviceConfig, scale: float) -> DeviceConfig:
+    """The device with its physics spreads widened ``scale`` times (each kept below 100 %)."""
+    r = device.randomization
+    wider = {
+        f.name: min(getattr(r, f.name) * scale, 0.9)
+        for f in dataclasses.fields(RandomizationConfig) if isinstance(getattr(r, f.name), float)
+    }  # fmt: skip
+    return dataclasses.replace(device, randomization=dataclasses.replace(r, **wider))
+
+
+class PretrainHeads(nn.Module):
+    """Decoders used only while pretraining (thrown away after)."""
+
+    def __init__(self, dim: int, window: int, forecast: int, pixels: int) -> None:
+        super().__init__()
+        self.masked = nn.Linear(dim, 6 * window)
+        self.forecast = nn.Linear(dim, 6 * forecast)
+        self.image = nn.Linear(dim, pixels)
+
+
+class Objective:
+    """The pretraining loss on a minibatch of sequence positions (index of the sample at step t)."""
+
+    def __init__(self, model: Perception, data: SensorDataset, cfg: PretrainConfig, substeps: int, seed: int) -> None:
+        if data.clean.numel() == 0:
+            raise ValueError("pretraining needs the clean renders: generate the corpus with clean=True")
+        self.model, self.data, self.cfg = model, data, cfg
+        self.window = data.imu.shape[-1]
+        self.horizon = cfg.forecast_steps * substeps  # future IMU samples predicted
+        if self.horizon > self.window:
+            raise ValueError(
+                f"forecast_steps {cfg.forecast_steps} x {substeps} samples exceeds the window {self.window}"
+            )
+        self.heads = PretrainHeads(model.imu_encoder.proj[1].out_features, self.window, self.horizon,
+                                   data.clean[0].numel())  # fmt: skip
+        self.scale = 1.0 / torch.tensor(IMU_SCALE).view(1, 6, 1)
+        self.gen = torch.Generator().manual_seed(seed)
+        t = torch.arange(len(data)) % data.seq_len
+        self.valid = torch.nonzero(t < data.seq_len - cfg.forecast_steps).squeeze(1)  # t + forecast_steps exists
+
+    def parameters(self) -> list[nn.Parameter]:
+        return [*self.model.imu_encoder.parameters(), *self.model.image_encoder.parameters(), *self.heads.parameters()]
+
+    def sample(self, batch: int) -> torch.Tensor:
+        return self.valid[torch.randint(0, len(self.valid), (batch,), generator=self.gen)]
+
+    def imu_loss(self, b: torch.Tensor) -> torch.Tensor:
+        imu = self.data.imu[b]
+        if self.cfg.imu_objective == "forecast":
+            # The window k steps later ends k * substeps samples later (the IMU delay is fixed per episode):
+            # its newest `horizon` samples are exactly the ones after this window.
+            future = self.data.imu[b + self.cfg.forecast_steps][..., -self.horizon :] * self.scale
+            pred = self.heads.forecast(self.model.imu_encoder(imu)).view_as(future)
+            return F.mse_loss(pred, future)
+        mask = (torch.rand(imu.shape[0], 1, self.window, generator=self.gen) < self.cfg.mask_fraction).float()
+        recon = self.heads.masked(self.model.imu_encoder(imu * (1.0 - mask))).view_as(imu)
+        err = (recon - imu * self.scale) ** 2
+        return (err * mask).sum() / mask.sum().clamp(min=1.0) / 6.0
+
+    def image_loss(self, b: torch.Tensor) -> torch.Tensor:
+        target = self.data.clean[b].float().flatten(1) / 255.0
+        return F.mse_loss(torch.sigmoid(self.heads.image(self.model.image_encoder(self.data.image[b]))), target)
+
+    def __call__(self, b: torch.Tensor) -> tuple[torch.Tensor, float, float]:
+        li, lc = self.imu_loss(b), self.image_loss(b)
+        return li + self.cfg.image_weight * lc, float(li.detach()), float(lc.detach())
+
+
+def warmup_cosine(opt: torch.optim.Optimizer, steps: int, warmup: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 5 % of the peak."""
+
+    def factor(i: int) -> float:
+        if i < warmup:
+            return (i + 1) / warmup
+        progress = min(1.0, (i - warmup) / max(1, steps - warmup))
+        return 0.05 + 0.95 * 0.5 * (1.0 + np.cos(np.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def pretrain(
+    model: Perception, corpus: SensorDataset, cfg: PretrainConfig, substeps: int, seed: int, progress: bool = True
+) -> dict[str, list[float]]:
+    """Train both encoders on the unlabelled corpus; returns the loss curves (IMU and image, per step)."""
+    torch.manual_seed(seed)
+    objective = Objective(model, corpus, cfg, substeps, seed)
+    params = objective.parameters()
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = warmup_cosine(opt, cfg.steps, max(1, cfg.steps // 20))
+    curves: dict[str, list[float]] = {"imu": [], "image": []}
+    model.train()
+    bar = tqdm(range(cfg.steps), desc=f"pretrain ({cfg.imu_objective})", unit="step", disable=not progress,
+               mininterval=1.0)  # fmt: skip
+    for i in bar:
+        loss, li, lc = objective(objective.sample(cfg.batch_size))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        sched.step()
+        curves["imu"].append(li)
+        curves["image"].append(lc)
+        if (i + 1) % 100 == 0:
+            bar.set_postfix(imu=f"{np.mean(curves['imu'][-100:]):.4f}", image=f"{np.mean(curves['image'][-100:]):.4f}")
+    model.eval()
+    return curves
+
+
+@torch.no_grad()
+def features(model: Perception, data: SensorDataset, batch: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen IMU and image features (N, dim) each."""
+    model.eval()
+    zi = [model.imu_encoder(data.imu[i : i + batch]) for i in range(0, len(data), batch)]
+    zc = [model.image_encoder(data.image[i : i + batch]) for i in range(0, len(data), batch)]
+    return torch.cat(zi).double(), torch.cat(zc).double()
+
+
+def ridge(x: torch.Tensor, y: torch.Tensor, lam: float = 1e-3) -> torch.Tensor:
+    """Closed-form ridge regression with a bias column: weights (D + 1, K) for y ~ [x, 1] @ w."""
+    xb = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
+    reg = lam * len(x) * torch.eye(xb.shape[1], dtype=x.dtype)
+    reg[-1, -1] = 0.0
+    return torch.linalg.solve(xb.T @ xb + reg, xb.T @ y)
+
+
+def _apply(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1) @ w
+
+
+def _rmse_deg(pred_sc: torch.Tensor, angle: torch.Tensor) -> float:
+    err = torch.remainder(angle_from_sincos(pred_sc) - angle + np.pi, 2 * np.pi) - np.pi
+    return float(torch.rad2deg(err).pow(2).mean().sqrt())
+
+
+def linear_probe(model: Perception, data: SensorDataset) -> dict[str, float]:
+    """Ridge probes on frozen features, fit on 3/4 of ``data`` and scored on the rest.
+
+    IMU features -> (sin alpha, cos alpha, alpha_dot / RATE_SCALE); image features -> (sin, cos)
+    of the frame's angle, on sound frames only.
+    """
+    zi, zc = features(model, data)
+    n_fit = len(data) * 3 // 4
+    fit, test = slice(0, n_fit), slice(n_fit, None)
+    a, rate = data.state[:, 1].double(), data.state[:, 3].double()
+    yi = torch.stack([torch.sin(a), torch.cos(a), rate / RATE_SCALE], 1)
+    wi = ridge(zi[fit], yi[fit])
+    pi = _apply(zi[test], wi)
+    ok = (data.camera_class == CAMERA_OK).numpy()
+    ai = data.image_state[:, 1].double()
+    yc = torch.stack([torch.sin(ai), torch.cos(ai)], 1)
+    fit_ok = torch.from_numpy(np.nonzero(ok[:n_fit])[0])
+    test_ok = torch.from_numpy(np.nonzero(ok[n_fit:])[0] + n_fit)
+    wc = ridge(zc[fit_ok], yc[fit_ok])
+    return {
+        "imu_angle_rmse_deg": _rmse_deg(pi[:, :2], a[test]),
+        "imu_rate_rmse_rad_s": float(((pi[:, 2] - yi[test, 2]) * RATE_SCALE).pow(2).mean().sqrt()),
+        "image_angle_rmse_deg": _rmse_deg(_apply(zc[test_ok], wc), ai[test_ok]),
+    }
+
+
+def run_pretraining(
+    model: Perception, corpus: SensorDataset, probe: SensorDataset, cfg: PretrainConfig, substeps: int, seed: int,
+    progress: bool = True,
+) -> tuple[dict[str, list[float]], dict[str, Any]]:  # fmt: skip
+    """Probe a random init, pretrain, probe again: (loss curves, quality report)."""
+    t0 = time.time()
+    before = linear_probe(model, probe)
+    curves = pretrain(model, corpus, cfg, substeps, seed, progress)
+    after = linear_probe(model, probe)
+    return curves, {"probe_random_init": before, "probe_pretrained": after, "seconds": time.time() - t0}
