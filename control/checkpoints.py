@@ -23,7 +23,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecNormalize
 
-from sensorimotor.control.algos import policy_kwargs
+from sensorimotor.control.algos import DeterministicActor, policy_kwargs
 from sensorimotor.control.config import RLConfig
 
 CHECKPOINTS = "checkpoints"
@@ -113,3 +113,22 @@ def find(run: Path, rl: RLConfig) -> Checkpoint:
         if extra is not None and not extra.is_file():
             raise ResumeError(f"{latest} names {extra.name}, which is missing from {folder}")
     return Checkpoint(model, steps, vecnorm, replay)
+
+
+def load_actor(run: Path, rl: RLConfig) -> DeterministicActor:
+    """The deterministic actor of ``run``'s last checkpoint, with its normalization statistics.
+
+    Raises :class:`ResumeError` when the run has no usable checkpoint. The VecNormalize file is
+    SB3's own pickle: a run folder is trusted like the model in it.
+    """
+    import pickle
+
+    from sensorimotor.control.algos import ALGORITHMS
+
+    ckpt = find(run, rl)
+    model = ALGORITHMS[rl.algo].load(ckpt.model, device="cpu")
+    normalizer = None
+    if ckpt.vecnormalize is not None:
+        with ckpt.vecnormalize.open("rb") as f:
+            normalizer = pickle.load(f)
+    return DeterministicActor(model, normalizer).eval()

@@ -92,7 +92,7 @@ class EnergyLqrController(nn.Module):
 
 
 class ClassicalActor(nn.Module):
-    """The controller on the perception estimates (OBS_NAMES, (B, 8)): an actor for PolicyChain.
+    """The controller on the perception estimates (OBS_NAMES, (B, len(OBS_NAMES))): an actor for PolicyChain.
 
     The pendulum angle is the IMU's sin/cos, averaged with the camera's when the camera head
     says the frame is sound (weighted by ``camera_ok``); the rate is the IMU's, the arm's

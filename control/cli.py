@@ -23,6 +23,8 @@ EPILOG = """examples:
   sim train --resume runs/full                      # continue from its last checkpoint
   sim train --preset quick --init runs/pretrain/encoders.pt   # start from other pretrained encoders
   sim pretrain --out runs/pretrain                  # self-supervised encoders (docs/model-card.md)
+  sim finetune --modality imu --freeze linear --labels 1000 --out runs/ft-imu
+  sim finetune --from runs/quick --export --out runs/quick-ft   # then: hw run --model runs/quick-ft/policy.onnx
   sim train --env Pendulum-v1 --preset pendulum-sac --out runs/pendulum-sac
   sim eval runs/full                                # RL vs classical, nominal and perturbed
   sim train --config runs/quick/config.yaml --preset tiny --out runs/again
@@ -36,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sim", description="Simulator commands: train the perception+control chain, serve the twin.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,pretrain,eval,twin}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,pretrain,finetune,eval,twin}")
     train = sub.add_parser(
         "train", help="train perception and the RL controller, evaluate, export one ONNX model",
         description="Generate sensor data in simulation, pretrain and fine-tune perception, train a PPO "
@@ -85,6 +87,29 @@ def build_parser() -> argparse.ArgumentParser:
         "then `make docs` regenerates docs/model-card.md",
     )  # fmt: skip
 
+    ft = sub.add_parser(
+        "finetune", help="fine-tune perception on labelled data; optionally re-export a run's controller with it",
+        description="Start from a run's perception (--from RUN) or from pretrained encoders (perception.init), "
+        "fine-tune on labelled simulated samples (AdamW, warm-up + cosine, early stopping on a validation split of "
+        "whole episodes), measure on held-out samples and write OUT/perception.pt, metrics.json and finetune.png. "
+        "With --from RUN --export, also OUT/policy.onnx: the run's controller behind the new perception.",
+    )  # fmt: skip
+    add_config_arguments(ft, "the perception and device sections; default: RUN/config.yaml with --from")
+    ft.add_argument("--preset", default=None, help="preset from the config's `presets:` section")
+    ft.add_argument("--from", dest="source", type=Path, default=None, metavar="RUN",
+                    help="a sim train run folder: its config, perception and (for --export) controller")  # fmt: skip
+    ft.add_argument("--out", type=Path, default=None, help="output folder (default: RUN/finetune, or runs/finetune)")
+    ft.add_argument("--modality", choices=("imu", "image", "fused", "all"), default="all",
+                    help="which heads learn (default: all)")  # fmt: skip
+    ft.add_argument("--freeze", choices=("linear", "partial", "full"), default=None,
+                    help="what learns besides the heads (same as --set perception.freeze=NAME; default full)")  # fmt: skip
+    ft.add_argument("--labels", type=int, default=None, metavar="N",
+                    help="use only N labelled training samples (whole episodes; default: all)")  # fmt: skip
+    ft.add_argument("--init", default=None, metavar="PATH",
+                    help="encoders to start from without --from: shipped (default), scratch or an encoders.pt")  # fmt: skip
+    ft.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    ft.add_argument("--export", action="store_true", help="with --from: write OUT/policy.onnx for `hw run`")
+
     ev = sub.add_parser(
         "eval", help="compare trained controllers and the classical baseline, nominal and perturbed",
         description="Run each RUN's exported policy.onnx (perception in the loop) and its actor on the true state, "
@@ -119,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             return _eval(args)
         if args.command == "pretrain":
             return _pretrain(args)
+        if args.command == "finetune":
+            return _finetune(args)
         return _twin(args)
     except ConfigError as exc:
         print(f"sim {args.command}: config error: {exc}", file=sys.stderr)
@@ -231,6 +258,41 @@ def _pretrain(args: argparse.Namespace) -> int:
             f"  linear probe, {label}: {q['probe_pretrained'][key]:.2f} deg (random init {q['probe_random_init'][key]:.2f})"
         )
     print(f"  total {summary['seconds_total']:.0f} s")
+    return 0
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from sensorimotor.control.config import load_experiment
+    from sensorimotor.hardware.config import DEFAULT_CONFIG
+
+    if args.labels is not None and args.labels <= 0:
+        raise ConfigError(f"--labels: {args.labels} must be > 0")
+    if args.export and args.source is None:
+        raise ConfigError("--export needs --from RUN: the controller to re-export comes from the run")
+    if args.source is not None:
+        if args.init is not None:
+            raise ConfigError("--init and --from exclude each other: --from starts from the run's own perception")
+        if not (args.source / "config.yaml").is_file() or not (args.source / "perception.pt").is_file():
+            raise RunFolderError(f"--from {args.source}: not a sim train run folder (config.yaml or perception.pt "
+                                 "missing)")  # fmt: skip
+    source = args.config or (args.source / "config.yaml" if args.source else DEFAULT_CONFIG)
+    overrides = [
+        *args.overrides,
+        *([f"seed={args.seed}"] if args.seed is not None else []),
+        *([f"perception.freeze={args.freeze}"] if args.freeze else []),
+        *([f"perception.init={args.init}"] if args.init else []),
+    ]
+    cfg = load_experiment(source, args.preset, overrides)
+    out = args.out or (args.source / "finetune" if args.source else Path("runs/finetune"))
+    from sensorimotor.control.finetuning import run  # heavy: torch
+
+    metrics = run(cfg, out, source_run=args.source, modality=args.modality, labels=args.labels, export=args.export,
+                  log=lambda m: print(f"[sim finetune] {m}", flush=True))  # fmt: skip
+    t = metrics["test"]
+    print(f"sim finetune: wrote {out / 'perception.pt'}, metrics.json, finetune.png"
+          + (", policy.onnx" if args.export else ""))  # fmt: skip
+    print(f"  test angle RMSE: IMU {t['imu_angle_rmse_deg']:.2f} deg, image {t['image_angle_rmse_deg']:.2f} deg, "
+          f"fused {t['fused_angle_rmse_deg']:.2f} deg; camera-class accuracy {t['camera_class_accuracy']:.1%}")  # fmt: skip
     return 0
 
 

@@ -112,6 +112,7 @@ def perfect_estimates(state: np.ndarray) -> np.ndarray:
         "imu_sin": np.sin(alpha), "imu_cos": np.cos(alpha), "imu_rate": alpha_dot / RATE_SCALE,
         "img_sin": np.sin(alpha), "img_cos": np.cos(alpha), "camera_ok": np.ones_like(alpha),
         "arm_angle": theta, "arm_rate": theta_dot / RATE_SCALE,
+        "fused_sin": np.sin(alpha), "fused_cos": np.cos(alpha), "fused_rate": alpha_dot / RATE_SCALE,
     }  # fmt: skip
     return np.stack([cols[n] for n in OBS_NAMES], axis=1).astype(np.float32)
 
@@ -124,22 +125,13 @@ class Contender:
 
 def rl_contenders(run: Path, cfg: ExperimentConfig) -> list[Contender]:
     """A run's exported model, and its actor on perfect estimates (when its checkpoint is there)."""
-    from sensorimotor.control.algos import ALGORITHMS, DeterministicActor
-    from sensorimotor.control.checkpoints import ResumeError, find
+    from sensorimotor.control.checkpoints import ResumeError, load_actor
 
     out = [Contender(f"{run.name} ({cfg.rl.algo}, perception)", onnx_policy(run / "policy.onnx"))]
     try:
-        ckpt = find(run, cfg.rl)
+        actor = load_actor(run, cfg.rl)
     except ResumeError:
         return out  # an older run without checkpoints: no true-state variant
-    model = ALGORITHMS[cfg.rl.algo].load(ckpt.model, device="cpu")
-    normalizer = None
-    if ckpt.vecnormalize is not None:
-        import pickle
-
-        with ckpt.vecnormalize.open("rb") as f:  # SB3's own format; a run folder is trusted like the model
-            normalizer = pickle.load(f)
-    actor = DeterministicActor(model, normalizer).eval()
     cols = [OBS_NAMES.index(o) for o in cfg.rl.observations]
     v_max = cfg.device.v_max
 

@@ -7,7 +7,7 @@ Graph inputs (batch 1 at run time, dynamic batch allowed)::
     image    uint8   (B, 1, H, W)     latest camera frame
 
 Outputs: ``volts`` float32 (B, n_actuators), already clipped to the actuator range;
-``estimates`` float32 (B, 8), the perception outputs the policy saw (names in the metadata).
+``estimates`` float32 (B, len(OBS_NAMES)), the perception outputs the policy saw (names in the metadata).
 
 Input scaling, the encoder-rate filter, the policy, action clipping and scaling all live
 in the graph (stable-baselines3's own recipe leaves the last two out). Metadata key

@@ -14,6 +14,7 @@ import torch
 from sensorimotor.control.trainer import Curve
 from sensorimotor.perception.data import SensorDataset
 from sensorimotor.perception.models import Perception, angle_from_sincos
+from sensorimotor.perception.train import FinetuneResult
 from sensorimotor.sim.sensors import CAMERA_CLASSES, CAMERA_OK
 
 
@@ -46,15 +47,18 @@ def plot_training(curve: Curve, path: Path, title: str) -> None:
 
 
 @torch.no_grad()
-def plot_perception(model: Perception, test: SensorDataset, pre: list[float], ft: list[float], path: Path) -> None:
-    """Loss curves, estimated vs true angle (IMU, image), camera-class confusion matrix."""
+def plot_perception(model: Perception, test: SensorDataset, result: FinetuneResult, path: Path) -> None:
+    """Learning curves, estimated vs true angle (IMU, image), camera-class confusion matrix."""
     n = min(len(test), 2000)
-    imu_est, img_est, logits = model.eval()(test.imu[:n], test.image[:n])
+    est = model.eval()(test.imu[:n], test.image[:n])
+    imu_est, img_est, logits = est.imu, est.image, est.camera_logits
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
-    if pre:
-        axes[0].semilogy(pre, label="pretrain (self-supervised)", alpha=0.8)
-    axes[0].semilogy(np.arange(len(ft)) + len(pre), ft, label="fine-tune", alpha=0.8)
-    axes[0].set(xlabel="step", ylabel="loss", title="perception training")
+    axes[0].semilogy(result.train, label="train (minibatch)", alpha=0.5)
+    if result.val:
+        steps, val = zip(*result.val, strict=True)
+        axes[0].semilogy(steps, val, marker="o", label="validation")
+        axes[0].axvline(result.best_step, color="k", ls=":", label=f"kept: step {result.best_step}")
+    axes[0].set(xlabel="step", ylabel="loss", title="perception fine-tuning")
     axes[0].legend()
     wrap = lambda a: np.rad2deg(np.angle(np.exp(1j * a)))  # noqa: E731  (-180, 180]
     true = wrap(test.state[:n, 1].numpy())

@@ -33,7 +33,7 @@ from sensorimotor.hardware.config import to_dict
 from sensorimotor.perception.data import SensorDataset, generate
 from sensorimotor.perception.models import ObservationModel, Perception
 from sensorimotor.perception.train import evaluate as evaluate_perception
-from sensorimotor.perception.train import finetune, init_encoders
+from sensorimotor.perception.train import finetune, init_encoders, split
 
 
 def seed_everything(seed: int) -> None:
@@ -50,18 +50,24 @@ def train_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict
     """Start from pretrained encoders (perception.init), fine-tune on simulated labels, evaluate on held-out data."""
     pc = cfg.perception
     t0 = time.time()
-    train = labelled_data(cfg, pc.train_samples, seed=cfg.seed)
+    data = labelled_data(cfg, pc.train_samples, seed=cfg.seed)
     test = labelled_data(cfg, pc.test_samples, seed=cfg.seed + 10_000)
-    log(f"perception data: {len(train)} train / {len(test)} test samples in {time.time() - t0:.0f} s")
+    train, val = split(data, pc.val_fraction, cfg.seed, pc.batch_size)
+    log(f"perception data: {len(train)} train / {len(val)} validation / {len(test)} test samples "
+        f"in {time.time() - t0:.0f} s")  # fmt: skip
     model = Perception(cfg.device.imu.window, pc.dim, cfg.device.image_shape)
     source = init_encoders(model, pc.init)
     log(f"encoders from {source.get('path', source['init'])}")
-    ft_losses = finetune(model, train, pc, cfg.seed)
+    result = finetune(model, train, val, pc, cfg.seed)
     metrics = evaluate_perception(model, test)
-    log("perception: " + ", ".join(f"{k}={v:.3g}" for k, v in metrics.items()))
+    log("perception: " + summary_line(metrics))
     torch.save(model.state_dict(), out / "perception.pt")
-    plot_perception(model, test, [], ft_losses, out / "perception.png")
-    return model.eval(), {**metrics, "encoders": source, "seconds": time.time() - t0}
+    plot_perception(model, test, result, out / "perception.png")
+    return model.eval(), {**metrics, "encoders": source, "best_step": result.best_step, "seconds": time.time() - t0}
+
+
+def summary_line(metrics: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.3g}" for k, v in metrics.items() if isinstance(v, float))
 
 
 def labelled_data(cfg: ExperimentConfig, n: int, seed: int) -> SensorDataset:
@@ -105,7 +111,7 @@ def load_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict[
     model.load_state_dict(torch.load(out / "perception.pt", weights_only=True))
     test = labelled_data(cfg, pc.test_samples, seed=cfg.seed + 10_000)
     metrics = evaluate_perception(model.eval(), test)
-    log("perception (resumed): " + ", ".join(f"{k}={v:.3g}" for k, v in metrics.items()))
+    log("perception (resumed): " + summary_line(metrics))
     return model, {**metrics, "seconds": 0.0}
 
 

@@ -82,7 +82,10 @@ class LogError(ValueError):
 
 # What the perception model estimates (perception.models.OBS_NAMES; tests keep them equal).
 # Listed so that Foxglove offers them in message paths; a model may declare others.
-ESTIMATE_NAMES = ("imu_sin", "imu_cos", "imu_rate", "img_sin", "img_cos", "camera_ok", "arm_angle", "arm_rate")
+ESTIMATE_NAMES = (
+    "imu_sin", "imu_cos", "imu_rate", "img_sin", "img_cos", "camera_ok", "arm_angle", "arm_rate",
+    "fused_sin", "fused_cos", "fused_rate",
+)  # fmt: skip
 
 
 def _field(kind: str, description: str, **extra: Any) -> dict[str, Any]:

@@ -4,8 +4,9 @@
 * :class:`ImageEncoder` — 2-D CNN over a camera frame (B, 1, H, W) uint8 -> (B, D).
 * :class:`Perception` — both encoders plus heads:
   regression from the IMU (sin alpha, cos alpha, alpha_dot / RATE_SCALE), regression
-  from the image (sin alpha, cos alpha) and classification of the camera's health
-  (ok / occluded / blackout). The class tells the controller when the image estimate
+  from the image (sin alpha, cos alpha), classification of the camera's health
+  (ok / occluded / blackout), and a fused regression from both encoders' features and the
+  camera's health (sin, cos, rate). The class tells the controller when the image estimate
   is worthless, which happens on real rigs (a hand, a cable, lights off).
 * :class:`ObservationModel` — raw sensors (imu, encoder counts, image) -> the policy's
   observation vector, including the arm angle and rate computed from encoder counts.
@@ -16,6 +17,7 @@ All input scaling is inside the modules so the exported ONNX graph takes raw uni
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -23,7 +25,10 @@ from torch import nn
 RATE_SCALE = 5.0  # rad/s: alpha_dot regression target is alpha_dot / RATE_SCALE
 IMU_SCALE = (5.0, 5.0, 5.0, 10.0, 10.0, 10.0)  # gyro rad/s, accel m/s^2
 N_CAMERA_CLASSES = 3
-OBS_NAMES = ("imu_sin", "imu_cos", "imu_rate", "img_sin", "img_cos", "camera_ok", "arm_angle", "arm_rate")
+OBS_NAMES = (
+    "imu_sin", "imu_cos", "imu_rate", "img_sin", "img_cos", "camera_ok", "arm_angle", "arm_rate",
+    "fused_sin", "fused_cos", "fused_rate",
+)  # fmt: skip
 
 
 class ImuEncoder(nn.Module):
@@ -64,8 +69,17 @@ class ImageEncoder(nn.Module):
         return self.proj(self.conv(x))
 
 
+class Estimates(NamedTuple):
+    """What :class:`Perception` outputs for a batch."""
+
+    imu: torch.Tensor  # (B, 3) sin alpha, cos alpha, alpha_dot / RATE_SCALE from the IMU
+    image: torch.Tensor  # (B, 2) sin alpha, cos alpha from the frame (meaningful when the camera is ok)
+    camera_logits: torch.Tensor  # (B, N_CAMERA_CLASSES)
+    fused: torch.Tensor  # (B, 3) sin, cos, rate from both
+
+
 class Perception(nn.Module):
-    """Encoders and heads. Outputs: imu_est (B, 3), img_est (B, 2), camera logits (B, 3)."""
+    """Encoders and heads: raw IMU window and frame -> :class:`Estimates`."""
 
     def __init__(self, window: int = 64, dim: int = 128, image_shape: tuple[int, int] = (64, 64)) -> None:
         super().__init__()
@@ -74,11 +88,14 @@ class Perception(nn.Module):
         self.imu_head = nn.Linear(dim, 3)
         self.image_head = nn.Linear(dim, 2)
         self.camera_head = nn.Linear(dim, N_CAMERA_CLASSES)
+        self.fused_head = nn.Sequential(nn.Linear(2 * dim + N_CAMERA_CLASSES, dim), nn.ReLU(), nn.Linear(dim, 3))
 
-    def forward(self, imu: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, imu: torch.Tensor, image: torch.Tensor) -> Estimates:
         zi = self.imu_encoder(imu)
         zc = self.image_encoder(image)
-        return self.imu_head(zi), self.image_head(zc), self.camera_head(zc)
+        logits = self.camera_head(zc)
+        fused = self.fused_head(torch.cat([zi, zc, torch.softmax(logits, dim=-1)], dim=-1))
+        return Estimates(self.imu_head(zi), self.image_head(zc), logits, fused)
 
 
 def slope_weights(n: int) -> torch.Tensor:
@@ -88,7 +105,7 @@ def slope_weights(n: int) -> torch.Tensor:
 
 
 class ObservationModel(nn.Module):
-    """Raw sensors -> policy observation (B, 8), see OBS_NAMES.
+    """Raw sensors -> policy observation (B, len(OBS_NAMES)), see OBS_NAMES.
 
     Arm angle = counts * 2 pi / cpr; arm rate = least-squares slope of the last
     ``rate_samples`` encoder counts (a fixed linear filter, so the graph stays pure), taken
@@ -106,11 +123,11 @@ class ObservationModel(nn.Module):
         self.register_buffer("slope", slope_weights(rate_samples) * imu_rate_hz * self.rad_per_count)
 
     def forward(self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        imu_est, img_est, logits = self.perception(imu, image)
-        camera_ok = torch.softmax(logits, dim=-1)[:, :1]
+        est = self.perception(imu, image)
+        camera_ok = torch.softmax(est.camera_logits, dim=-1)[:, :1]
         arm = encoder[:, -1:] * self.rad_per_count
         rate = ((encoder[:, -self.rate_samples :] - encoder[:, -1:]) * self.slope).sum(-1, keepdim=True) / RATE_SCALE
-        return torch.cat([imu_est, img_est, camera_ok, arm, rate], dim=-1)
+        return torch.cat([est.imu, est.image, camera_ok, arm, rate, est.fused], dim=-1)
 
 
 def angle_from_sincos(sc: torch.Tensor) -> torch.Tensor:

@@ -2,12 +2,26 @@
 
 Pretraining is :mod:`sensorimotor.perception.pretrain` (``sim pretrain``); the project ships its
 result (:data:`~sensorimotor.perception.weights.SHIPPED`), which ``perception.init`` selects by default.
+
+Fine-tuning (``sim train``'s perception stage and ``sim finetune``):
+
+* **modality** — which heads learn: ``imu`` (IMU regression), ``image`` (image regression and
+  the camera-health classifier), ``fused`` (the fused regression and the classifier), or
+  ``all`` (every head; what ``sim train`` does).
+* **freeze** — ``linear``: encoders frozen, heads only (a linear probe for the single-layer
+  heads); ``partial``: the encoders' last convolution and projection learn too; ``full``:
+  everything learns.
+* AdamW with linear warm-up and cosine decay; the validation split (whole episodes, so no
+  near-duplicate of a validation sample is trained on) is scored every ``eval_every`` steps,
+  the best weights are kept, and training stops after ``patience`` evaluations without
+  improvement.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import copy
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +33,34 @@ from tqdm import tqdm
 
 from sensorimotor.hardware.config import Section, doc
 from sensorimotor.perception.data import SensorDataset
-from sensorimotor.perception.models import RATE_SCALE, Perception, angle_from_sincos
+from sensorimotor.perception.errors import DatasetError
+from sensorimotor.perception.models import N_CAMERA_CLASSES, RATE_SCALE, Estimates, Perception, angle_from_sincos
+from sensorimotor.perception.pretrain import warmup_cosine
 from sensorimotor.perception.weights import SHIPPED, load_encoders, sha256
 from sensorimotor.sim.sensors import CAMERA_OK
+
+MODALITIES = ("imu", "image", "fused", "all")
+FREEZE = ("linear", "partial", "full")
 
 
 @dataclass(frozen=True)
 class PerceptionConfig(Section):
-    """Perception data and training budgets."""
+    """Perception data and fine-tuning."""
 
-    train_samples: int = doc("Simulated samples for pretraining and fine-tuning.", 60000, gt=0)
+    train_samples: int = doc("Simulated labelled samples for fine-tuning (validation split included).", 60000, gt=0)
     test_samples: int = doc("Held-out simulated samples for the reported metrics.", 8000, gt=0)
     label_fraction: float = doc("Fraction of training samples whose labels fine-tuning may use.", 1.0, gt=0, le=1)
     dim: int = doc("Encoder feature size.", 128, gt=0, le=4096)
-    finetune_steps: int = doc("Supervised fine-tuning steps.", 4000, gt=0)
+    finetune_steps: int = doc("Fine-tuning steps (at most: early stopping may end sooner).", 4000, gt=0)
     batch_size: int = doc("Minibatch size (<= train_samples).", 128, gt=0)
-    lr: float = doc("Adam learning rate (cosine-decayed).", 1e-3, gt=0, le=1)
+    lr: float = doc("AdamW peak learning rate (linear warm-up, cosine decay).", 1e-3, gt=0, le=1)
+    weight_decay: float = doc("AdamW weight decay.", 1e-4, ge=0)
+    freeze: str = doc(f"What learns: {', '.join(FREEZE)} (linear: heads only; partial: + last encoder layers).", "full")
+    val_fraction: float = doc(
+        "Share of the labelled episodes held out for validation and early stopping.", 0.1, gt=0, lt=1
+    )
+    eval_every: int = doc("Steps between validation scores.", 200, gt=0)
+    patience: int = doc("Validation scores without improvement before stopping (0: never stop early).", 5, ge=0)
     init: str = doc(
         "Encoder weights fine-tuning starts from: shipped (the project's pretrained encoders, docs/model-card.md), "
         "scratch (random), or the path of an encoders.pt written by `sim pretrain`.", "shipped",
@@ -43,34 +69,12 @@ class PerceptionConfig(Section):
     def check(self) -> None:
         if not self.init:
             raise ValueError("init: empty (allowed: shipped, scratch, or the path of an encoders.pt)")
+        if self.freeze not in FREEZE:
+            raise ValueError(f"freeze: {self.freeze!r} is unknown (allowed: {', '.join(FREEZE)})")
         if self.batch_size > self.train_samples:
             raise ValueError(
                 f"batch_size: {self.batch_size} exceeds train_samples {self.train_samples} (allowed: <= train_samples)"
             )
-
-
-def _batches(n: int, batch: int, steps: int, gen: torch.Generator) -> list[torch.Tensor]:
-    return [torch.randint(0, n, (batch,), generator=gen) for _ in range(steps)]
-
-
-def _optimize(
-    params: list[nn.Parameter], loss_fn: Callable[[torch.Tensor], torch.Tensor], idx: list[torch.Tensor],
-    lr: float, desc: str,
-) -> list[float]:  # fmt: skip
-    opt = torch.optim.Adam(params, lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(len(idx), 1), eta_min=lr * 0.05)
-    losses = []
-    bar = tqdm(idx, desc=desc, unit="step", leave=False, mininterval=1.0)
-    for b in bar:
-        loss = loss_fn(b)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-        if len(losses) % 50 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-    return losses
 
 
 def check_init(init: str, window: int, dim: int, image_shape: tuple[int, int]) -> None:
@@ -81,7 +85,7 @@ def check_init(init: str, window: int, dim: int, image_shape: tuple[int, int]) -
 def init_encoders(model: Perception, init: str) -> dict[str, Any]:
     """Load ``init``'s encoder weights into ``model`` (see PerceptionConfig.init); returns where they came from.
 
-    Raises :class:`~sensorimotor.perception.weights.WeightsError` for a missing or unreadable file or one
+    Raises :class:`~sensorimotor.perception.errors.WeightsError` for a missing or unreadable file or one
     made for another architecture (naming the mismatched layers).
     """
     if init == "scratch":
@@ -91,50 +95,184 @@ def init_encoders(model: Perception, init: str) -> dict[str, Any]:
     return {"init": init, "path": str(path), "sha256": sha256(path), "objective": meta.get("objective")}
 
 
+def split(data: SensorDataset, val_fraction: float, seed: int, batch_size: int) -> tuple[SensorDataset, SensorDataset]:
+    """(train, validation) by whole episodes, seeded. DatasetError when there are too few for both."""
+    n_seq = data.n_sequences
+    n_val = max(1, round(n_seq * val_fraction))
+    n_train_samples = (n_seq - n_val) * data.seq_len
+    if n_seq < 2 or n_train_samples < batch_size:
+        raise DatasetError(
+            f"{len(data)} labelled samples ({n_seq} episodes of {data.seq_len}) are too few: a validation split of "
+            f"{val_fraction:.0%} leaves {max(0, n_train_samples)} for training, fewer than one batch of {batch_size}. "
+            "Record more (longer or more logs), or lower perception.batch_size / perception.val_fraction."
+        )
+    order = torch.randperm(n_seq, generator=torch.Generator().manual_seed(seed))
+    return data.sequences(order[n_val:]), data.sequences(order[:n_val])
+
+
 def targets(data: SensorDataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """IMU targets (N, 3) and image targets (N, 2)."""
+    """IMU / fused targets (N, 3) at the newest IMU sample, and image targets (N, 2) at the frame's capture."""
     a, ad = data.state[:, 1], data.state[:, 3]
     imu_t = torch.stack([torch.sin(a), torch.cos(a), ad / RATE_SCALE], -1)
     ai = data.image_state[:, 1]
     return imu_t, torch.stack([torch.sin(ai), torch.cos(ai)], -1)
 
 
-def finetune(model: Perception, data: SensorDataset, cfg: PerceptionConfig, seed: int) -> list[float]:
-    """Supervised fine-tuning of encoders and heads; returns the loss curve."""
-    gen = torch.Generator().manual_seed(seed + 1)
-    n_labelled = max(cfg.batch_size, int(len(data) * cfg.label_fraction))
-    imu_t, img_t = targets(data)
-    img_ok = (data.camera_class == CAMERA_OK).float()
+class Loss:
+    """The fine-tuning loss of ``modality`` on samples ``b`` of ``data``."""
 
-    def loss_fn(b: torch.Tensor) -> torch.Tensor:
-        imu_est, img_est, logits = model(data.imu[b], data.image[b])
-        imu_loss = F.mse_loss(imu_est, imu_t[b])
-        # Occluded or dark frames carry no angle: only the classifier learns from them.
-        per = ((img_est - img_t[b]) ** 2).mean(-1)
-        img_loss = (per * img_ok[b]).sum() / img_ok[b].sum().clamp(min=1.0)
-        return imu_loss + img_loss + 0.2 * F.cross_entropy(logits, data.camera_class[b])
+    def __init__(self, data: SensorDataset, modality: str) -> None:
+        if modality not in MODALITIES:
+            raise ValueError(f"modality: {modality!r} is unknown (allowed: {', '.join(MODALITIES)})")
+        self.data, self.modality = data, modality
+        self.imu_t, self.img_t = targets(data)
+        self.img_ok = (data.camera_class == CAMERA_OK).float()
 
-    return _optimize(
-        list(model.parameters()), loss_fn, _batches(n_labelled, cfg.batch_size, cfg.finetune_steps, gen), cfg.lr,
-        "fine-tune",
-    )  # fmt: skip
+    def __call__(self, model: Perception, b: torch.Tensor) -> torch.Tensor:
+        est: Estimates = model(self.data.imu[b], self.data.image[b])
+        m, total = self.modality, torch.zeros(())
+        if m in ("imu", "all"):
+            total = total + F.mse_loss(est.imu, self.imu_t[b])
+        if m in ("image", "fused", "all"):
+            total = total + 0.2 * F.cross_entropy(est.camera_logits, self.data.camera_class[b])
+        if m in ("image", "all"):
+            # Occluded or dark frames carry no angle: only the classifier learns from them.
+            per = ((est.image - self.img_t[b]) ** 2).mean(-1)
+            total = total + (per * self.img_ok[b]).sum() / self.img_ok[b].sum().clamp(min=1.0)
+        if m in ("fused", "all"):
+            total = total + F.mse_loss(est.fused, self.imu_t[b])
+        return total
+
+
+def trainable(model: Perception, modality: str, freeze: str) -> list[nn.Parameter]:
+    """The parameters fine-tuning updates (the rest get requires_grad False)."""
+    heads = {
+        "imu": [model.imu_head], "image": [model.image_head, model.camera_head],
+        "fused": [model.fused_head, model.camera_head],
+        "all": [model.imu_head, model.image_head, model.camera_head, model.fused_head],
+    }[modality]  # fmt: skip
+    encoders = {
+        "imu": [model.imu_encoder], "image": [model.image_encoder],
+        "fused": [model.imu_encoder, model.image_encoder], "all": [model.imu_encoder, model.image_encoder],
+    }[modality]  # fmt: skip
+    modules: list[nn.Module] = list(heads)
+    if freeze == "full":
+        modules += encoders
+    elif freeze == "partial":
+        for enc in encoders:  # the last convolution and the projection
+            modules += [enc.conv[-2], enc.proj]  # type: ignore[index]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = [p for mod in modules for p in mod.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    return params
+
+
+@dataclass
+class FinetuneResult:
+    """Loss curves and where early stopping chose the weights."""
+
+    train: list[float] = field(default_factory=list)  # per step
+    val: list[tuple[int, float]] = field(default_factory=list)  # (step, validation loss)
+    best_step: int = 0
+    stopped_early: bool = False
+    seconds: float = 0.0
 
 
 @torch.no_grad()
-def evaluate(model: Perception, data: SensorDataset, batch: int = 1024) -> dict[str, float]:
-    """Angle RMSE (deg) for IMU and image, rate RMSE (rad/s), camera-class accuracy."""
+def _val_loss(model: Perception, loss: Loss, batch: int = 1024) -> float:
+    model.eval()
+    n = len(loss.data)
+    total = sum(float(loss(model, torch.arange(i, min(i + batch, n)))) * min(batch, n - i) for i in range(0, n, batch))
+    model.train()
+    return total / n
+
+
+def finetune(
+    model: Perception, train: SensorDataset, val: SensorDataset, cfg: PerceptionConfig, seed: int,
+    modality: str = "all", progress: bool = True,
+) -> FinetuneResult:  # fmt: skip
+    """Fine-tune ``model`` in place (ends holding the best validation weights)."""
+    t0 = time.time()
+    gen = torch.Generator().manual_seed(seed + 1)
+    n_labelled = min(len(train), max(cfg.batch_size, int(len(train) * cfg.label_fraction)))
+    train_loss, val_loss = Loss(train, modality), Loss(val, modality)
+    params = trainable(model, modality, cfg.freeze)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = warmup_cosine(opt, cfg.finetune_steps, max(1, cfg.finetune_steps // 20))
+    result = FinetuneResult()
+    best, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
+    model.train()
+    bar = tqdm(range(cfg.finetune_steps), desc=f"fine-tune ({modality}, {cfg.freeze})", unit="step",
+               disable=not progress, leave=False, mininterval=1.0)  # fmt: skip
+    for step in bar:
+        loss = train_loss(model, torch.randint(0, n_labelled, (cfg.batch_size,), generator=gen))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        result.train.append(float(loss.detach()))
+        last = step + 1 == cfg.finetune_steps
+        if (step + 1) % cfg.eval_every == 0 or last:
+            score = _val_loss(model, val_loss)
+            result.val.append((step + 1, score))
+            bar.set_postfix(train=f"{np.mean(result.train[-cfg.eval_every :]):.4f}", val=f"{score:.4f}")
+            if score < best:
+                best, best_state, waited, result.best_step = score, copy.deepcopy(model.state_dict()), 0, step + 1
+            else:
+                waited += 1
+                if cfg.patience and waited >= cfg.patience:
+                    result.stopped_early = True
+                    break
+    model.load_state_dict(best_state)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.eval()
+    result.seconds = time.time() - t0
+    return result
+
+
+def _wrap_deg(d: torch.Tensor) -> torch.Tensor:
+    return torch.rad2deg(torch.remainder(d + np.pi, 2 * np.pi) - np.pi)
+
+
+@torch.no_grad()
+def predict(model: Perception, data: SensorDataset, batch: int = 1024) -> Estimates:
     model.eval()
     outs = [model(data.imu[i : i + batch], data.image[i : i + batch]) for i in range(0, len(data), batch)]
-    imu_est, img_est, logits = (torch.cat(o) for o in zip(*outs, strict=False))
-    wrap = lambda d: torch.remainder(d + np.pi, 2 * np.pi) - np.pi  # noqa: E731
-    imu_err = torch.rad2deg(wrap(angle_from_sincos(imu_est) - data.state[:, 1]))
+    return Estimates(*(torch.cat(o) for o in zip(*outs, strict=True)))
+
+
+def _rms(x: torch.Tensor) -> float:
+    return float(x.pow(2).mean().sqrt()) if x.numel() else float("nan")
+
+
+@torch.no_grad()
+def evaluate(model: Perception, data: SensorDataset, batch: int = 1024) -> dict[str, Any]:
+    """Angle RMSE (deg) of the IMU, image and fused estimates; rate RMSE (rad/s); camera accuracy and confusion.
+
+    ``*_near_upright``: samples within 30 deg of upright (balancing); ``*_swinging``: the rest.
+    """
+    est = predict(model, data, batch)
+    alpha, rate = data.state[:, 1], data.state[:, 3]
+    near = alpha.cos() > np.cos(np.deg2rad(30))
+    imu_err = _wrap_deg(angle_from_sincos(est.imu) - alpha)
+    fused_err = _wrap_deg(angle_from_sincos(est.fused) - alpha)
     ok = data.camera_class == CAMERA_OK
-    img_err = torch.rad2deg(wrap(angle_from_sincos(img_est) - data.image_state[:, 1]))[ok]
-    near = data.state[:, 1].abs() < np.deg2rad(30)
+    img_err = _wrap_deg(angle_from_sincos(est.image) - data.image_state[:, 1])[ok]
+    conf = torch.zeros(N_CAMERA_CLASSES, N_CAMERA_CLASSES, dtype=torch.long)
+    conf.index_put_((data.camera_class, est.camera_logits.argmax(-1)), torch.ones(len(data), dtype=torch.long), True)
     return {
-        "imu_angle_rmse_deg": float(imu_err.pow(2).mean().sqrt()),
-        "imu_angle_rmse_deg_near_upright": float(imu_err[near].pow(2).mean().sqrt()),
-        "image_angle_rmse_deg": float(img_err.pow(2).mean().sqrt()),
-        "imu_rate_rmse_rad_s": float((imu_est[:, 2] * RATE_SCALE - data.state[:, 3]).pow(2).mean().sqrt()),
-        "camera_class_accuracy": float((logits.argmax(-1) == data.camera_class).float().mean()),
+        "imu_angle_rmse_deg": _rms(imu_err),
+        "imu_angle_rmse_deg_near_upright": _rms(imu_err[near]),
+        "imu_angle_rmse_deg_swinging": _rms(imu_err[~near]),
+        "image_angle_rmse_deg": _rms(img_err),
+        "fused_angle_rmse_deg": _rms(fused_err),
+        "fused_angle_rmse_deg_near_upright": _rms(fused_err[near]),
+        "imu_rate_rmse_rad_s": _rms(est.imu[:, 2] * RATE_SCALE - rate),
+        "fused_rate_rmse_rad_s": _rms(est.fused[:, 2] * RATE_SCALE - rate),
+        "camera_class_accuracy": float((est.camera_logits.argmax(-1) == data.camera_class).float().mean()),
+        "camera_confusion": conf.tolist(),  # rows: true class, columns: predicted (sim.sensors.CAMERA_CLASSES)
+        "samples": len(data),
     }

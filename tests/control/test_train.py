@@ -133,3 +133,40 @@ def test_quick_preset_swings_up_in_sim_and_on_the_twin(config_path: Path, tmp_pa
     assert proc.returncode in (0, 1), proc.stderr
     twin = json.loads(summary.read_text())["twin"]
     assert twin["task"] == "swingup" and twin["success"] and not twin["arm_past_limit"], twin
+
+
+def test_pretrain_then_train_from_its_encoders_and_refuse_another_architecture(
+    config_path: Path, tmp_path: Path
+) -> None:
+    """`sim pretrain` writes encoders `sim train --init` starts from; a file for another architecture is refused."""
+    import torch
+
+    cli = [sys.executable, "-m", "sensorimotor.control.cli"]
+    pre = subprocess.run([*cli, "pretrain", "--config", str(config_path), "--preset", "tiny", "--out", str(tmp_path / "pre")],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert pre.returncode == 0, pre.stderr[-2000:]
+    summary = json.loads((tmp_path / "pre" / "pretrain.json").read_text())
+    assert summary["objective"] == {"imu": "forecast", "image": "denoise"} and summary["bytes"] < 10e6
+    again = subprocess.run([*cli, "pretrain", "--config", str(config_path), "--preset", "tiny", "--out", str(tmp_path / "again")],
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    a, b = (torch.load(tmp_path / d / "encoders.pt", weights_only=True) for d in ("pre", "again"))
+    assert all(torch.equal(a["imu_encoder"][k], b["imu_encoder"][k]) for k in a["imu_encoder"]), (
+        "same seed, same weights"
+    )
+
+    report = _train(config_path, "tiny", tmp_path / "run", "--init", str(tmp_path / "pre" / "encoders.pt"))
+    assert report["perception"]["encoders"]["sha256"] == summary["sha256"]
+
+    small = subprocess.run([*cli, "pretrain", "--config", str(config_path), "--preset", "tiny", "--set", "perception.dim=32",
+                            "--out", str(tmp_path / "small")], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert small.returncode == 0, small.stderr[-2000:]
+    refused = _sim("--config", str(config_path), "--preset", "tiny", "--out", str(tmp_path / "refused"),
+                   "--init", str(tmp_path / "small" / "encoders.pt"))  # fmt: skip
+    assert refused.returncode == 2
+    assert (
+        "another architecture" in refused.stderr
+        and "imu_encoder.proj.1.weight: file [32, 512], model [128, 512]" in refused.stderr
+    )
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "refused").exists(), "a refused run writes nothing"

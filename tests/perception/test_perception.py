@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
+import pytest
 import torch
 
 from sensorimotor.perception.data import generate
+from sensorimotor.perception.errors import DatasetError
 from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception, slope_weights
-from sensorimotor.perception.train import PerceptionConfig, evaluate, finetune, pretrain
+from sensorimotor.perception.train import PerceptionConfig, evaluate, finetune, split
 from sensorimotor.sim.config import DeviceConfig
 
 
@@ -31,14 +35,41 @@ def test_encoder_rate_filter_recovers_a_constant_slope() -> None:
     assert abs(float(slope_weights(24).sum())) < 1e-6
 
 
-def test_pretraining_and_fine_tuning_reduce_their_losses() -> None:
+def test_fine_tuning_reduces_the_loss_and_keeps_the_best_validation_weights() -> None:
     torch.manual_seed(0)
-    data = generate(DeviceConfig(), 1024, seed=0, envs=128)
-    cfg = PerceptionConfig(pretrain_steps=60, finetune_steps=120, batch_size=64)
+    data = generate(DeviceConfig(), 1200, seed=0, envs=128)
+    train, val = split(data, 0.2, seed=0, batch_size=64)
+    assert len(train) + len(val) == len(data) and len(val) == 240  # whole 12-sample episodes
+    cfg = PerceptionConfig(finetune_steps=150, batch_size=64, eval_every=25, patience=0, init="scratch")
     model = Perception()
-    pre = pretrain(model, data, cfg, seed=0)
-    ft = finetune(model, data, cfg, seed=0)
-    assert np.mean(pre[-10:]) < 0.5 * np.mean(pre[:10])
-    assert np.mean(ft[-10:]) < 0.5 * np.mean(ft[:10])
+    result = finetune(model, train, val, cfg, seed=0, progress=False)
+    assert np.mean(result.train[-10:]) < 0.5 * np.mean(result.train[:10])
+    best = min(v for _, v in result.val)
+    assert dict(result.val)[result.best_step] == best
     metrics = evaluate(model, data)
     assert metrics["camera_class_accuracy"] > 0.5 and np.isfinite(metrics["imu_angle_rmse_deg"])
+    assert np.array(metrics["camera_confusion"]).sum() == len(data)
+
+
+def test_freeze_strategies_train_only_their_layers() -> None:
+    data = generate(DeviceConfig(), 256, seed=1, envs=64)
+    train, val = split(data, 0.25, seed=0, batch_size=32)
+    for freeze, imu_conv0_moves, imu_proj_moves in (("linear", False, False), ("partial", False, True),
+                                                    ("full", True, True)):  # fmt: skip
+        torch.manual_seed(0)
+        model = Perception()
+        before = copy.deepcopy(model.state_dict())
+        cfg = PerceptionConfig(finetune_steps=5, batch_size=32, eval_every=5, patience=0, freeze=freeze, lr=1e-2)
+        finetune(model, train, val, cfg, seed=0, modality="imu", progress=False)
+        after = model.state_dict()
+        moved = {k for k in before if not torch.equal(before[k], after[k])}
+        assert "imu_head.weight" in moved, freeze
+        assert ("imu_encoder.conv.0.weight" in moved) == imu_conv0_moves, freeze
+        assert ("imu_encoder.proj.1.weight" in moved) == imu_proj_moves, freeze
+        assert not moved & {"image_encoder.conv.0.weight", "image_head.weight"}, freeze  # the other modality
+
+
+def test_too_few_samples_for_the_split_is_a_clear_error() -> None:
+    data = generate(DeviceConfig(), 48, seed=1, envs=4)
+    with pytest.raises(DatasetError, match="too few"):
+        split(data, 0.1, seed=0, batch_size=64)

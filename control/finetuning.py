@@ -1,0 +1,95 @@
+"""``sim finetune``: fine-tune perception on labelled data, measure it, and optionally re-export a run's controller with it.
+
+Starting point: a run's perception (``--from RUN``: its encoders and heads) or pretrained
+encoders with new heads (``perception.init``). Labelled data: the simulated device (the
+run's or the config's device). The held-out test set is simulated from other seeds.
+With ``--from RUN``, ``--export`` writes ``OUT/policy.onnx``: the run's controller (its last
+checkpoint) behind the fine-tuned perception, for ``hw run --model OUT/policy.onnx``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sensorimotor.control.config import ExperimentConfig
+from sensorimotor.control.export import PolicyChain, export_onnx, parity_by_output
+from sensorimotor.control.plots import plot_perception
+from sensorimotor.control.train import labelled_data, summary_line
+from sensorimotor.perception.data import SensorDataset
+from sensorimotor.perception.models import ObservationModel, Perception
+from sensorimotor.perception.train import evaluate, finetune, init_encoders, split
+
+
+def starting_model(cfg: ExperimentConfig, source_run: Path | None) -> tuple[Perception, dict[str, Any]]:
+    """``source_run``'s whole perception (weights only), or the configured pretrained encoders with new heads."""
+    model = Perception(cfg.device.imu.window, cfg.perception.dim, cfg.device.image_shape)
+    if source_run is None:
+        return model, init_encoders(model, cfg.perception.init)
+    path = source_run / "perception.pt"
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model, {"init": "run", "path": str(path)}
+
+
+def limit_labels(train: SensorDataset, labels: int | None) -> SensorDataset:
+    """The first ``labels`` samples' worth of whole episodes (all when None)."""
+    if labels is None or labels >= len(train):
+        return train
+    episodes = max(1, -(-labels // train.seq_len))
+    return train.sequences(slice(0, episodes))
+
+
+def run(
+    cfg: ExperimentConfig, out: Path, *, source_run: Path | None = None, modality: str = "all",
+    labels: int | None = None, export: bool = False, log: Any = print,
+) -> dict[str, Any]:  # fmt: skip
+    """The whole of ``sim finetune``; returns the metrics (also in OUT/metrics.json)."""
+    pc = cfg.perception
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    t0 = time.time()
+    model, source = starting_model(cfg, source_run)
+    data = labelled_data(cfg, pc.train_samples, seed=cfg.seed + 500)
+    test = labelled_data(cfg, pc.test_samples, seed=cfg.seed + 10_000)
+    train, val = split(data, pc.val_fraction, cfg.seed, pc.batch_size)
+    train = limit_labels(train, labels)
+    log(f"data: {len(train)} labelled training samples, {len(val)} validation, {len(test)} test (simulated)")
+    before = evaluate(model, test)
+    result = finetune(model, train, val, pc, cfg.seed, modality=modality)
+    after = evaluate(model, test)
+    log("before: " + summary_line(before))
+    log("after:  " + summary_line(after))
+    torch.save(model.state_dict(), out / "perception.pt")
+    plot_perception(model, test, result, out / "finetune.png")
+    metrics: dict[str, Any] = {
+        "modality": modality, "freeze": pc.freeze, "labelled_samples": len(train), "start": source,
+        "test": after, "test_before": before, "best_step": result.best_step, "stopped_early": result.stopped_early,
+        "steps_run": len(result.train), "validation_curve": result.val, "seconds": time.time() - t0,
+    }  # fmt: skip
+    if export:
+        if source_run is None:
+            raise ValueError("--export needs --from RUN (the controller comes from the run)")
+        metrics["export"] = export_with(cfg, source_run, model, out / "policy.onnx")
+        log(f"exported {out / 'policy.onnx'}: parity {metrics['export']['parity_volts']:.1e} V")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def export_with(cfg: ExperimentConfig, run: Path, perception: Perception, path: Path) -> dict[str, Any]:
+    """``run``'s controller behind ``perception`` as one ONNX file; returns its parity against torch."""
+    from sensorimotor.control.checkpoints import load_actor
+    from sensorimotor.control.evaluate import evaluate as evaluate_policy
+    from sensorimotor.control.evaluate import torch_policy
+
+    for p in perception.parameters():
+        p.requires_grad_(False)
+    obs_model = ObservationModel(perception.eval(), cfg.device.encoder_cpr, cfg.device.imu.rate_hz)
+    chain = PolicyChain(obs_model, load_actor(run, cfg.rl), cfg.device.v_max, cfg.rl.observations).eval()
+    ev = evaluate_policy(torch_policy(chain), cfg.device, cfg.task, 8, None, seed=cfg.seed + 20_000, collect=1000)
+    export_onnx(chain, cfg.device, path, {"finetuned_from": str(run), "eval_success_rate": ev.success_rate})
+    (volts, estimates), _ = parity_by_output(chain, path, ev.samples)
+    return {"parity_volts": volts, "parity_estimates": estimates, "sim_success_rate_8_episodes": ev.success_rate}
