@@ -30,12 +30,14 @@ def export_untrained(device: DeviceConfig, path: Path, seed: int = 0) -> Path:
     from torch import nn
 
     from sensorimotor.control.export import PolicyChain, export_onnx
-    from sensorimotor.perception.models import ObservationModel, Perception
+    from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception
 
     torch.manual_seed(seed)
     perception = Perception(device.imu.window, image_shape=device.image_shape)
     obs = ObservationModel(perception, device.encoder_cpr, device.imu.rate_hz)
-    chain = PolicyChain(obs, nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1)), device.v_max).eval()
+    chain = PolicyChain(
+        obs, nn.Sequential(nn.Linear(len(OBS_NAMES), 16), nn.Tanh(), nn.Linear(16, 1)), device.v_max
+    ).eval()
     export_onnx(chain, device, path)
     return path
 

@@ -69,7 +69,8 @@ def test_on_perception_estimates_it_reads_the_state_the_estimates_describe() -> 
     )
     est = {"imu_sin": np.sin(state[:, 1]), "imu_cos": np.cos(state[:, 1]), "imu_rate": state[:, 3] / RATE_SCALE,
            "img_sin": np.sin(state[:, 1] + 1.0), "img_cos": np.cos(state[:, 1] + 1.0), "camera_ok": np.zeros(64),
-           "arm_angle": state[:, 0], "arm_rate": state[:, 2] / RATE_SCALE}  # fmt: skip
+           "arm_angle": state[:, 0], "arm_rate": state[:, 2] / RATE_SCALE, "fused_sin": np.zeros(64),
+           "fused_cos": np.ones(64), "fused_rate": np.zeros(64)}  # fmt: skip
     obs = torch.tensor(np.column_stack([est[n] for n in OBS_NAMES]), dtype=torch.float32)
     actor = ClassicalActor(ctrl)
     with torch.no_grad():

@@ -22,7 +22,7 @@ from sensorimotor.sim.device import FurutaSim
 def _chain(bias: float = 0.0) -> PolicyChain:
     torch.manual_seed(0)
     dev = DeviceConfig()
-    actor = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
+    actor = nn.Sequential(nn.Linear(len(OBS_NAMES), 16), nn.Tanh(), nn.Linear(16, 1))
     with torch.no_grad():
         actor[2].bias.fill_(bias)
     return PolicyChain(ObservationModel(Perception(), dev.encoder_cpr, dev.imu.rate_hz), actor, dev.v_max).eval()

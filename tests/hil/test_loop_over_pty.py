@@ -162,11 +162,11 @@ def test_model_that_does_not_fit_the_device_is_refused(tmp_path) -> None:
     from torch import nn
 
     from sensorimotor.control.export import PolicyChain, export_onnx
-    from sensorimotor.perception.models import ObservationModel, Perception
+    from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception
     from sensorimotor.sim.config import DeviceConfig
 
     dev = dataclasses.replace(DeviceConfig(), encoder_cpr=4096)
-    chain = PolicyChain(ObservationModel(Perception(), 4096, 1000), nn.Linear(8, 1), dev.v_max)
+    chain = PolicyChain(ObservationModel(Perception(), 4096, 1000), nn.Linear(len(OBS_NAMES), 1), dev.v_max)
     path = tmp_path / "other.onnx"
     torch.manual_seed(0)
     export_onnx(chain, dev, path)
