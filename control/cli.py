@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     pre.add_argument(
         "--ship", action="store_true",
-        help="also install the result as the project's shipped weights (perception/weights/encoders.pt); "
+        help="also install the result as the project's shipped weights (perception/pretrained/encoders.pt); "
         "then `make docs` regenerates docs/model-card.md",
     )  # fmt: skip
 

@@ -4,7 +4,7 @@ The corpus comes from the device randomized wider than training (``pretrain.rand
 and driven through swing-up, pumping, rotations, balance and random motion
 (:mod:`sensorimotor.control.motions`). The grade is a linear probe on held-out labelled data
 from the nominal randomization, before and after pretraining. ``--ship`` also writes the
-result to the project's shipped weights (``perception/weights/encoders.pt``), whose model card
+result to the project's shipped weights (``perception/pretrained/encoders.pt``), whose model card
 ``docs/model-card.md`` is generated from the file's metadata (``make docs``).
 """
 

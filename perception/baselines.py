@@ -35,7 +35,7 @@ def sample_stream(windows: np.ndarray, substeps: int) -> tuple[np.ndarray, np.nd
 
 
 def _with_hold(samples: np.ndarray, rate_hz: float, hold_s: float, first: int) -> tuple[np.ndarray, int]:
-    n = int(round(hold_s * rate_hz))
+    n = round(hold_s * rate_hz)
     rest = np.repeat(samples[:first].mean(0, keepdims=True), n, axis=0)
     return np.concatenate([rest, samples]), n
 
@@ -58,7 +58,9 @@ def vqf_alpha(samples: np.ndarray, rate_hz: float, tau_acc: float, hold_s: float
     return _alpha_from_quat(out["quat6D"])[skip:]
 
 
-def madgwick_alpha(samples: np.ndarray, rate_hz: float, gain: float, hold_s: float = 2.0, first: int = 64) -> np.ndarray:
+def madgwick_alpha(
+    samples: np.ndarray, rate_hz: float, gain: float, hold_s: float = 2.0, first: int = 64
+) -> np.ndarray:
     """Madgwick's pendulum angle at every sample (N,)."""
     from ahrs.filters import Madgwick
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,11 +58,12 @@ class SensorDataset:
 
     def subset(self, idx: torch.Tensor | slice) -> SensorDataset:
         """Samples ``idx`` as independent samples (sequence length 1)."""
-        return SensorDataset(**{k: v[idx] if v.numel() else v for k, v in self.tensors().items()})
+        picked: dict[str, Any] = {k: v[idx] if v.numel() else v for k, v in self.tensors().items()}
+        return SensorDataset(**picked)
 
     def sequences(self, idx: torch.Tensor | slice) -> SensorDataset:
         """Whole sequences ``idx`` (indices of sequences, not samples)."""
-        picked = {}
+        picked: dict[str, Any] = {}
         for k, v in self.tensors().items():
             picked[k] = v.view(self.n_sequences, self.seq_len, *v.shape[1:])[idx].flatten(0, 1) if v.numel() else v
         return SensorDataset(**picked, seq_len=self.seq_len)
@@ -126,8 +128,8 @@ def generate(
         done += e
         bar.update(e * seq_len)
     bar.close()
-    merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    return SensorDataset(**{k: torch.from_numpy(v) for k, v in merged.items()}, seq_len=seq_len)
+    merged: dict[str, Any] = {k: torch.from_numpy(np.concatenate([p[k] for p in parts])) for k in parts[0]}
+    return SensorDataset(**merged, seq_len=seq_len)
 
 
 def _interleave(weights: np.ndarray, batches: int) -> list[int]:

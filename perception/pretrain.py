@@ -100,7 +100,7 @@ class Objective:
             raise ValueError(
                 f"forecast_steps {cfg.forecast_steps} x {substeps} samples exceeds the window {self.window}"
             )
-        self.heads = PretrainHeads(model.imu_encoder.proj[1].out_features, self.window, self.horizon,
+        self.heads = PretrainHeads(model.imu_head.in_features, self.window, self.horizon,
                                    data.clean[0].numel())  # fmt: skip
         self.scale = 1.0 / torch.tensor(IMU_SCALE).view(1, 6, 1)
         self.gen = torch.Generator().manual_seed(seed)

@@ -34,7 +34,15 @@ from tqdm import tqdm
 from sensorimotor.hardware.config import Section, doc
 from sensorimotor.perception.data import SensorDataset
 from sensorimotor.perception.errors import DatasetError
-from sensorimotor.perception.models import N_CAMERA_CLASSES, RATE_SCALE, Estimates, Perception, angle_from_sincos
+from sensorimotor.perception.models import (
+    N_CAMERA_CLASSES,
+    RATE_SCALE,
+    Estimates,
+    ImageEncoder,
+    ImuEncoder,
+    Perception,
+    angle_from_sincos,
+)
 from sensorimotor.perception.pretrain import warmup_cosine
 from sensorimotor.perception.weights import SHIPPED, load_encoders, sha256
 from sensorimotor.sim.sensors import CAMERA_OK
@@ -146,21 +154,21 @@ class Loss:
 
 def trainable(model: Perception, modality: str, freeze: str) -> list[nn.Parameter]:
     """The parameters fine-tuning updates (the rest get requires_grad False)."""
-    heads = {
+    imu, image = model.imu_encoder, model.image_encoder
+    heads: dict[str, list[nn.Module]] = {
         "imu": [model.imu_head], "image": [model.image_head, model.camera_head],
         "fused": [model.fused_head, model.camera_head],
         "all": [model.imu_head, model.image_head, model.camera_head, model.fused_head],
-    }[modality]  # fmt: skip
-    encoders = {
-        "imu": [model.imu_encoder], "image": [model.image_encoder],
-        "fused": [model.imu_encoder, model.image_encoder], "all": [model.imu_encoder, model.image_encoder],
-    }[modality]  # fmt: skip
-    modules: list[nn.Module] = list(heads)
-    if freeze == "full":
-        modules += encoders
-    elif freeze == "partial":
-        for enc in encoders:  # the last convolution and the projection
-            modules += [enc.conv[-2], enc.proj]  # type: ignore[index]
+    }  # fmt: skip
+    encoders: dict[str, list[ImuEncoder | ImageEncoder]] = {
+        "imu": [imu], "image": [image], "fused": [imu, image], "all": [imu, image],
+    }  # fmt: skip
+    modules: list[nn.Module] = list(heads[modality])
+    for enc in encoders[modality]:
+        if freeze == "full":
+            modules.append(enc)
+        elif freeze == "partial":  # the last convolution and the projection
+            modules += [enc.conv[-2], enc.proj]
     for p in model.parameters():
         p.requires_grad_(False)
     params = [p for mod in modules for p in mod.parameters()]

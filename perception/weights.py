@@ -20,7 +20,7 @@ from sensorimotor.perception.errors import WeightsError
 from sensorimotor.perception.models import Perception
 
 FORMAT = "sensorimotor-encoders/1"
-SHIPPED = Path(__file__).resolve().parent / "weights" / "encoders.pt"
+SHIPPED = Path(__file__).resolve().parent / "pretrained" / "encoders.pt"
 ENCODERS = ("imu_encoder", "image_encoder")
 
 

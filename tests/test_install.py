@@ -70,7 +70,7 @@ def test_namespace_does_not_clash_with_python_control_and_training_stack_is_abse
         "    'control_file': control.__file__,\n"
         "    'has_lqr': hasattr(control, 'lqr'),\n"
         "    'cli_file': sensorimotor.control.cli.__file__,\n"
-        "    'weights': [str(p) for p in importlib.resources.files('sensorimotor.perception').joinpath('weights')"
+        "    'weights': [str(p) for p in importlib.resources.files('sensorimotor.perception').joinpath('pretrained')"
         ".iterdir()],\n"
         f"    'present': [m for m in {TRAINING_STACK!r} if importlib.util.find_spec(m) is not None],\n"
         "}))\n"
