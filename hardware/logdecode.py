@@ -4,7 +4,8 @@ The log keeps every received frame raw on ``/serial/rx`` (replay reads those); b
 writer adds what a viewer such as Foxglove can plot without knowing the wire format:
 
 * ``/sensors/imu`` and ``/sensors/encoder``: one message per IMU sample, at the sample's own time;
-* ``/camera/image``: one ``foxglove.RawImage`` per IMAGE frame.
+* ``/camera/image``: one ``foxglove.RawImage`` per IMAGE frame;
+* ``/sensors/reference``: one message per REFERENCE frame (a reference sensor's values, by name).
 
 :class:`FrameDecoder` is stateful: the sample period and the encoder resolution come from the
 device's DESCRIBE frame, which the log holds before any SENSOR frame (the handshake). SENSOR
@@ -22,12 +23,13 @@ from typing import Any
 import numpy as np
 
 from sensorimotor.hardware.framing import Frame, FramingError, decode_body
-from sensorimotor.hardware.messages import Describe, ImageFrame, MessageError, SensorBatch, parse_message
+from sensorimotor.hardware.messages import Describe, ImageFrame, MessageError, Reference, SensorBatch, parse_message
 from sensorimotor.hardware.spec import IMU_CHANNELS, DeviceSpec
 
 TOPIC_IMU = "/sensors/imu"
 TOPIC_ENCODER = "/sensors/encoder"
 TOPIC_IMAGE = "/camera/image"
+TOPIC_REFERENCE = "/sensors/reference"
 IMAGE_FRAME_ID = "camera"
 
 #: Field names of an IMU sample, in SENSOR-record order (gyro x y z, accel x y z).
@@ -65,6 +67,10 @@ class FrameDecoder:
             return self._samples(frame, message, log_time_ns, self.spec)
         elif isinstance(message, ImageFrame):
             return [Decoded(TOPIC_IMAGE, log_time_ns, frame.seq, raw_image(message.pixels, log_time_ns))]
+        elif isinstance(message, Reference):
+            values = {k: (v if math.isfinite(v) else None) for k, v in message.values}
+            obj = {"t_device_us": frame.timestamp_us, "frame_seq": frame.seq, **values}
+            return [Decoded(TOPIC_REFERENCE, log_time_ns, frame.seq, obj)]
         return []
 
     def _samples(self, frame: Frame, batch: SensorBatch, log_time_ns: int, spec: DeviceSpec) -> list[Decoded]:

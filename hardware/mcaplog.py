@@ -40,7 +40,14 @@ from mcap.records import Channel, Footer, Header, McapRecord, Message, Metadata
 from mcap.stream_reader import StreamReader
 from mcap.writer import CompressionType, Writer
 
-from sensorimotor.hardware.logdecode import IMU_FIELDS, TOPIC_ENCODER, TOPIC_IMAGE, TOPIC_IMU, FrameDecoder
+from sensorimotor.hardware.logdecode import (
+    IMU_FIELDS,
+    TOPIC_ENCODER,
+    TOPIC_IMAGE,
+    TOPIC_IMU,
+    TOPIC_REFERENCE,
+    FrameDecoder,
+)
 from sensorimotor.hardware.logmeta import library_versions
 from sensorimotor.hardware.logmeta import model_metadata as model_metadata  # re-exported for callers
 
@@ -227,6 +234,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "sensorimotor.ImuSample",
         "One IMU sample, logged at its own time; a non-finite value is null",
         {**_IMU_SAMPLE, **{name: _field("number", "rad/s" if "gyro" in name else "m/s^2") for name in IMU_FIELDS}},
+    ),
+    TOPIC_REFERENCE: _record(
+        "sensorimotor.Reference",
+        "A reference sensor's values at the frame's device time (REFERENCE frame); the twin sends alpha, alpha_d, "
+        "theta, theta_d with each SENSOR frame and f_alpha, f_class with each IMAGE frame",
+        {
+            "t_device_us": _field("integer", "device clock the values belong to (µs, u32)"),
+            "frame_seq": _field("integer", "protocol seq of the REFERENCE frame"),
+        },
     ),
     TOPIC_ENCODER: _record(
         "sensorimotor.EncoderSample",

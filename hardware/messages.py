@@ -32,6 +32,7 @@ class MsgType(IntEnum):
     SENSOR = 0x10  # device -> host: SensorBatch
     IMAGE = 0x11  # device -> host: ImageFrame
     STATUS = 0x12  # device -> host: Status
+    REFERENCE = 0x13  # device -> host: Reference (optional: a reference sensor's labels, for fine-tuning)
     COMMAND = 0x20  # host -> device: Command
 
 
@@ -171,11 +172,11 @@ class Describe:
         return cls(spec)
 
 
-def _text(what: str, raw: bytes) -> str:
+def _text(what: str, raw: bytes, message: str = "Describe") -> str:
     try:
         return raw.rstrip(b"\0").decode()
     except UnicodeDecodeError:
-        raise MessageError(f"Describe {what} is not UTF-8: {raw!r}") from None
+        raise MessageError(f"{message} {what} is not UTF-8: {raw!r}") from None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -337,10 +338,54 @@ class Stop:
         return cls()
 
 
-Message = Hello | Describe | Start | Stop | SensorBatch | ImageFrame | Status | Command
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """REFERENCE (device -> host, optional): named values from a reference sensor, at the frame's timestamp.
+
+    Sent only by a device fitted with one (a temporary pendulum encoder, motion capture; the
+    twin's ground truth with ``device.reference``). The host does not control with it: it is
+    logged, and labels perception fine-tuning (docs/perception.md). Names are 1..8 ASCII bytes.
+    """
+
+    MSG_TYPE: ClassVar[MsgType] = MsgType.REFERENCE
+    MAX_VALUES: ClassVar[int] = 16
+
+    values: tuple[tuple[str, float], ...]  # (name, value) in the order sent
+
+    def __post_init__(self) -> None:
+        _check_range("Reference value count", len(self.values), 1, self.MAX_VALUES)
+        checked = []
+        for name, value in self.values:
+            if not (1 <= len(name) <= 8 and name.isascii() and name.isprintable()):
+                raise MessageError(f"Reference: value name {name!r} must be 1..8 printable ASCII characters")
+            checked.append((name, _f32(f"Reference.{name}", value)))
+        object.__setattr__(self, "values", tuple(checked))
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.values)
+
+    def pack(self) -> bytes:
+        return bytes((len(self.values),)) + b"".join(
+            struct.pack("<8sf", name.encode("ascii"), value) for name, value in self.values
+        )
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> Self:
+        if not payload:
+            raise MessageError("Reference payload is empty (needs a value count)")
+        n = payload[0]
+        _check_len("Reference", payload, 1 + 12 * n, f" for {n} values")
+        values = []
+        for i in range(n):
+            raw, value = struct.unpack_from("<8sf", payload, 1 + 12 * i)
+            values.append((_text("value name", raw, "Reference"), value))
+        return cls(tuple(values))
+
+
+Message = Hello | Describe | Start | Stop | SensorBatch | ImageFrame | Status | Command | Reference
 
 MESSAGE_CLASSES: dict[MsgType, type[Message]] = {
-    cls.MSG_TYPE: cls for cls in (Hello, Describe, Start, Stop, SensorBatch, ImageFrame, Status, Command)
+    cls.MSG_TYPE: cls for cls in (Hello, Describe, Start, Stop, SensorBatch, ImageFrame, Status, Command, Reference)
 }
 
 

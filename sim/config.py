@@ -181,6 +181,11 @@ class DeviceConfig(Section):
     )  # fmt: skip
     v_max: float = doc("Actuator range +-v_max (V); the policy's full-scale action.", 5.0, gt=0, le=24)
     watchdog_ms: int = doc("Device zeroes the motor when no command arrives for this long.", 100, gt=0, le=65535)
+    reference: bool = doc(
+        "The twin streams REFERENCE frames (docs/protocol.md): the true pendulum state with each SENSOR frame and "
+        "the frame's angle and fault class with each IMAGE frame, as a reference sensor on a rig would (labels "
+        "for `sim finetune --logs`).", False,
+    )  # fmt: skip
     randomization: RandomizationConfig = nested(RandomizationConfig, "Per-episode randomization.")
     initial: InitialStateConfig = nested(InitialStateConfig, "Initial state.")
 

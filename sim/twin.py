@@ -53,6 +53,7 @@ from sensorimotor.hardware.messages import (
     Message,
     MessageError,
     MsgType,
+    Reference,
     SensorBatch,
     Start,
     Status,
@@ -192,13 +193,29 @@ class Twin:
             last = min(k + MAX_SAMPLES, window) - 1  # stamped with its last sample's time, as the stream is
             stamp = self._stamp_us() - round((window - 1 - last) * sample_us)
             self._send(MsgType.SENSOR, SensorBatch(imu[0, k : last + 1], enc[0, k : last + 1]), stamp)
+        self._send_sensor_reference(self._stamp_us())  # the window's newest sample: still now (held still)
         received = self.sim.received(1)
         self.last_frame_tick = self._newest_frame_tick()
         self._send(MsgType.IMAGE, ImageFrame(received["image"][0, 0]))
+        self._send_frame_reference()
         self.last_command_s = now_s
         self.watchdog_tripped = False
 
     # ------------------------------------------------------------------ physics
+
+    def _send_sensor_reference(self, stamp_us: int) -> None:
+        """REFERENCE with the true state at the newest IMU sample the host has (``device.reference`` only)."""
+        if self.cfg.reference:
+            theta, alpha, theta_dot, alpha_dot = (float(v) for v in self.sim.received(1)["imu_state"][0])
+            values = (("alpha", alpha), ("alpha_d", alpha_dot), ("theta", theta), ("theta_d", theta_dot))
+            self._send(MsgType.REFERENCE, Reference(values), stamp_us)
+
+    def _send_frame_reference(self) -> None:
+        """REFERENCE for the IMAGE frame just sent: its pose at capture and its fault class."""
+        if self.cfg.reference:
+            r = self.sim.received(1)
+            values = (("f_alpha", float(r["image_state"][0, 1])), ("f_class", float(r["camera_class"][0])))
+            self._send(MsgType.REFERENCE, Reference(values))
 
     def _newest_frame_tick(self) -> int:
         b = self.sim.buffers
@@ -217,10 +234,13 @@ class Twin:
         if newest != self.last_frame_tick:  # a frame reached the host side of the link
             self.last_frame_tick = newest
             self._send(MsgType.IMAGE, ImageFrame(self.sim.image[0]))
+            self._send_frame_reference()
         since = int(self.sim.tick[0]) - self.stream_start
         if since % self.cfg.substeps_per_control == 0:  # continues the last frame, sample for sample
             imu, enc = self.sim.latest_samples(self.cfg.substeps_per_control)
-            self._send(MsgType.SENSOR, SensorBatch(imu[0], enc[0]))
+            stamp = self._stamp_us()
+            self._send(MsgType.SENSOR, SensorBatch(imu[0], enc[0]), stamp)
+            self._send_sensor_reference(stamp)
         if since % self.cfg.imu.rate_hz == 0:  # STATUS at least once a second while streaming
             self._send(MsgType.STATUS, self._status())
         if (

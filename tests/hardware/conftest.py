@@ -31,7 +31,8 @@ def recorded_run(small_model: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """1.5 s of device time (150 commands), every topic the CLI records, small chunks (several per log)."""
     log = tmp_path_factory.mktemp("run") / "run.mcap"
     recorder = LogWriter(log, chunk_size=32 * 1024, metadata={"model": str(small_model), "port": "loop://twin"})
-    client = DeviceClient(LoopbackTransport(Twin(DeviceConfig(), TaskConfig(), seed=3, lockstep=True)), recorder)
+    twin = Twin(DeviceConfig(reference=True), TaskConfig(), seed=3, lockstep=True)  # a rig with a reference sensor
+    client = DeviceClient(LoopbackTransport(twin), recorder)
     spec = client.connect(1.0)
     policy = OnnxPolicy(small_model)
     limits = actuator_limits([(a.min, a.max) for a in spec.actuators], 5.0)

@@ -21,6 +21,7 @@ from sensorimotor.hardware.messages import (
     Message,
     MessageError,
     MsgType,
+    Reference,
     SensorBatch,
     Start,
     Status,
@@ -62,6 +63,8 @@ MESSAGES: list[Message] = [
     Command((-3.25, 0.0, 12.0)),
     Command(()),
     Status(StatusFlags.STREAMING | StatusFlags.WATCHDOG_TRIPPED, 10, 2, 7),
+    Reference((("alpha", 3.0), ("alpha_d", -0.5), ("theta", 0.25), ("theta_d", 1.0))),
+    Reference((("f_class", 2.0),)),
 ]
 
 
@@ -160,6 +163,11 @@ def test_command_rejects_non_finite(bad: float) -> None:
         (Command, b""),
         (Command, b"\x01\x00\x00"),
         (Status, bytes(12)),
+        (Reference, b""),
+        (Reference, b"\x00"),  # no values
+        (Reference, b"\x01" + bytes(11)),  # one value needs 12 bytes
+        (Reference, b"\x01" + b"\xff" * 8 + bytes(4)),  # name not UTF-8
+        (Reference, b"\x01" + bytes(12)),  # empty name
     ],
 )
 def test_bad_payload_raises_message_error_naming_the_message(cls: type[Message], payload: bytes) -> None:
