@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from sensorimotor.hardware.config import ConfigError, add_config_arguments
-from sensorimotor.perception.errors import WeightsError
+from sensorimotor.perception.errors import DatasetError, WeightsError
 
 RL_ALGOS = ("ppo", "sac")  # = sensorimotor.control.config.RL_ALGOS (not imported: that pulls in torch)
 DEVICE_ENV = "device"  # = sensorimotor.control.config.DEVICE_ENV
@@ -109,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="encoders to start from without --from: shipped (default), scratch or an encoders.pt")  # fmt: skip
     ft.add_argument("--seed", type=int, default=None, help="override the config's seed")
     ft.add_argument("--export", action="store_true", help="with --from: write OUT/policy.onnx for `hw run`")
+    ft.add_argument(
+        "--logs", nargs="+", type=Path, default=None, metavar="LOG",
+        help="fine-tune on these `hw run --record` logs instead of simulated data; they need REFERENCE frames "
+        "(a reference sensor; the twin: --set device.reference=true)",
+    )  # fmt: skip
+    ft.add_argument("--label-channel", default="alpha", metavar="NAME",
+                    help="the REFERENCE value that labels the logs (default: alpha)")  # fmt: skip
 
     ev = sub.add_parser(
         "eval", help="compare trained controllers and the classical baseline, nominal and perturbed",
@@ -155,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except WeightsError as exc:
         print(f"sim {args.command}: encoder weights: {exc}", file=sys.stderr)
+        return 2
+    except DatasetError as exc:
+        print(f"sim {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sim {args.command}: interrupted", file=sys.stderr)
@@ -287,6 +297,7 @@ def _finetune(args: argparse.Namespace) -> int:
     from sensorimotor.control.finetuning import run  # heavy: torch
 
     metrics = run(cfg, out, source_run=args.source, modality=args.modality, labels=args.labels, export=args.export,
+                  logs=args.logs, label=args.label_channel,
                   log=lambda m: print(f"[sim finetune] {m}", flush=True))  # fmt: skip
     t = metrics["test"]
     print(f"sim finetune: wrote {out / 'perception.pt'}, metrics.json, finetune.png"

@@ -2,7 +2,9 @@
 
 Starting point: a run's perception (``--from RUN``: its encoders and heads) or pretrained
 encoders with new heads (``perception.init``). Labelled data: the simulated device (the
-run's or the config's device). The held-out test set is simulated from other seeds.
+run's or the config's device; the test set is simulated from other seeds), or recorded logs
+with a reference channel (``--logs``; a fifth of their episodes is held out as the test set,
+:mod:`sensorimotor.perception.logs`).
 With ``--from RUN``, ``--export`` writes ``OUT/policy.onnx``: the run's controller (its last
 checkpoint) behind the fine-tuned perception, for ``hw run --model OUT/policy.onnx``.
 """
@@ -43,21 +45,39 @@ def limit_labels(train: SensorDataset, labels: int | None) -> SensorDataset:
     return train.sequences(slice(0, episodes))
 
 
+LOG_TEST_FRACTION = 0.2  # of the logs' episodes, held out as the test set
+
+
+def labelled_sets(
+    cfg: ExperimentConfig, logs: list[Path] | None, label: str
+) -> tuple[SensorDataset, SensorDataset, SensorDataset, str]:
+    """(train, validation, test, where they came from): simulated, or from logs with a reference channel."""
+    pc = cfg.perception
+    if logs:
+        from sensorimotor.perception.logs import load_logs
+
+        data = load_logs(logs, cfg.device.spec(), label)
+        rest, test = split(data, LOG_TEST_FRACTION, cfg.seed + 1, pc.batch_size)
+        return *split(rest, pc.val_fraction, cfg.seed, pc.batch_size), test, f"{len(logs)} log(s)"
+    data = labelled_data(cfg, pc.train_samples, seed=cfg.seed + 500)
+    test = labelled_data(cfg, pc.test_samples, seed=cfg.seed + 10_000)
+    return *split(data, pc.val_fraction, cfg.seed, pc.batch_size), test, "simulated"
+
+
 def run(
     cfg: ExperimentConfig, out: Path, *, source_run: Path | None = None, modality: str = "all",
-    labels: int | None = None, export: bool = False, log: Any = print,
+    labels: int | None = None, export: bool = False, logs: list[Path] | None = None, label: str = "alpha",
+    log: Any = print,
 ) -> dict[str, Any]:  # fmt: skip
     """The whole of ``sim finetune``; returns the metrics (also in OUT/metrics.json)."""
     pc = cfg.perception
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     t0 = time.time()
     model, source = starting_model(cfg, source_run)
-    data = labelled_data(cfg, pc.train_samples, seed=cfg.seed + 500)
-    test = labelled_data(cfg, pc.test_samples, seed=cfg.seed + 10_000)
-    train, val = split(data, pc.val_fraction, cfg.seed, pc.batch_size)
+    train, val, test, origin = labelled_sets(cfg, logs, label)  # before anything is written: bad logs lose nothing
     train = limit_labels(train, labels)
-    log(f"data: {len(train)} labelled training samples, {len(val)} validation, {len(test)} test (simulated)")
+    out.mkdir(parents=True, exist_ok=True)
+    log(f"data ({origin}): {len(train)} labelled training samples, {len(val)} validation, {len(test)} test")
     before = evaluate(model, test)
     result = finetune(model, train, val, pc, cfg.seed, modality=modality)
     after = evaluate(model, test)
@@ -66,7 +86,8 @@ def run(
     torch.save(model.state_dict(), out / "perception.pt")
     plot_perception(model, test, result, out / "finetune.png")
     metrics: dict[str, Any] = {
-        "modality": modality, "freeze": pc.freeze, "labelled_samples": len(train), "start": source,
+        "modality": modality, "freeze": pc.freeze, "labelled_samples": len(train), "start": source, "data": origin,
+        "logs": [str(p) for p in logs or []],
         "test": after, "test_before": before, "best_step": result.best_step, "stopped_early": result.stopped_early,
         "steps_run": len(result.train), "validation_curve": result.val, "seconds": time.time() - t0,
     }  # fmt: skip

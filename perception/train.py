@@ -142,7 +142,7 @@ class Loss:
         if m in ("imu", "all"):
             total = total + F.mse_loss(est.imu, self.imu_t[b])
         if m in ("image", "fused", "all"):
-            total = total + 0.2 * F.cross_entropy(est.camera_logits, self.data.camera_class[b])
+            total = total + 0.2 * F.cross_entropy(est.camera_logits, self.data.camera_class[b], ignore_index=-1)
         if m in ("image", "all"):
             # Occluded or dark frames carry no angle: only the classifier learns from them.
             per = ((est.image - self.img_t[b]) ** 2).mean(-1)
@@ -269,8 +269,10 @@ def evaluate(model: Perception, data: SensorDataset, batch: int = 1024) -> dict[
     fused_err = _wrap_deg(angle_from_sincos(est.fused) - alpha)
     ok = data.camera_class == CAMERA_OK
     img_err = _wrap_deg(angle_from_sincos(est.image) - data.image_state[:, 1])[ok]
+    known = data.camera_class >= 0  # -1: a logged frame without a reference (no class label)
+    cls, pred = data.camera_class[known], est.camera_logits.argmax(-1)[known]
     conf = torch.zeros(N_CAMERA_CLASSES, N_CAMERA_CLASSES, dtype=torch.long)
-    conf.index_put_((data.camera_class, est.camera_logits.argmax(-1)), torch.ones(len(data), dtype=torch.long), True)
+    conf.index_put_((cls, pred), torch.ones(len(cls), dtype=torch.long), True)
     return {
         "imu_angle_rmse_deg": _rms(imu_err),
         "imu_angle_rmse_deg_near_upright": _rms(imu_err[near]),
@@ -280,7 +282,7 @@ def evaluate(model: Perception, data: SensorDataset, batch: int = 1024) -> dict[
         "fused_angle_rmse_deg_near_upright": _rms(fused_err[near]),
         "imu_rate_rmse_rad_s": _rms(est.imu[:, 2] * RATE_SCALE - rate),
         "fused_rate_rmse_rad_s": _rms(est.fused[:, 2] * RATE_SCALE - rate),
-        "camera_class_accuracy": float((est.camera_logits.argmax(-1) == data.camera_class).float().mean()),
+        "camera_class_accuracy": float((pred == cls).float().mean()) if len(cls) else float("nan"),
         "camera_confusion": conf.tolist(),  # rows: true class, columns: predicted (sim.sensors.CAMERA_CLASSES)
         "samples": len(data),
     }
