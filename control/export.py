@@ -29,7 +29,7 @@ import onnx
 import torch
 from torch import nn
 
-from sensorimotor.hardware.model import FORMAT, INPUT_NAMES, OUTPUT_NAMES, io_signature
+from sensorimotor.hardware.model import FORMAT, INPUT_NAMES, OUTPUT_NAMES, STATE_SUFFIX, io_signature
 from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE, ObservationModel, Perception
 from sensorimotor.sim.config import DeviceConfig
 
@@ -118,23 +118,31 @@ def example_inputs(device: DeviceConfig) -> tuple[torch.Tensor, torch.Tensor, to
 
 def export_onnx(
     chain: nn.Module, device: DeviceConfig, path: Path, extra_meta: dict[str, Any] | None = None,
-    inputs: Sequence[str] = INPUT_NAMES, estimates: Sequence[str] = OBS_NAMES,
+    inputs: Sequence[str] = INPUT_NAMES, estimates: Sequence[str] = OBS_NAMES, states: Sequence[tuple[str, int]] = (),
 ) -> None:  # fmt: skip
-    """Write ``chain`` (forward over ``inputs``, in order) to ``path`` as one ONNX file with metadata."""
+    """Write ``chain`` (forward over ``inputs``, in order, then the ``states``) to ``path`` as one ONNX file.
+
+    ``states``: (name, size) of each recurrent state the chain takes after its sensor inputs and
+    returns after volts and estimates, as ``name_next`` (the runtime carries it: hardware/model.py).
+    """
     import warnings
 
     chain = chain.eval()
     examples = dict(zip(INPUT_NAMES, example_inputs(device), strict=True))
+    args = (*(examples[n] for n in inputs), *(torch.zeros(1, size) for _, size in states))
+    input_names = [*inputs, *(name for name, _ in states)]
+    output_names = [*OUTPUT_NAMES, *(name + STATE_SUFFIX for name, _ in states)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            chain, tuple(examples[n] for n in inputs), str(path), input_names=list(inputs),
-            output_names=list(OUTPUT_NAMES), dynamic_axes={n: {0: "batch"} for n in (*inputs, *OUTPUT_NAMES)},
-            dynamo=False, opset_version=17,
+            chain, args, str(path), input_names=input_names, output_names=output_names,
+            dynamic_axes={n: {0: "batch"} for n in (*input_names, *output_names)}, dynamo=False, opset_version=17,
         )  # fmt: skip
     model = onnx.load(str(path))
     meta = model.metadata_props.add()
-    meta.key, meta.value = "sensorimotor", json.dumps(model_metadata(device, extra_meta, inputs, estimates))
+    state_meta = {"state": [{"name": name, "size": size} for name, size in states]} if states else {}
+    meta.key, meta.value = "sensorimotor", json.dumps(model_metadata(device, {**state_meta, **(extra_meta or {})},
+                                                                     inputs, estimates))  # fmt: skip
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
 

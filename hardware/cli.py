@@ -356,12 +356,15 @@ def _replay(args: argparse.Namespace) -> int:
     plot = args.plot or args.log.with_suffix(".replay.png")
     rate = float(policy.spec.control_rate_hz)
     plot_replay(result, policy.estimate_names, plot, rate, policy.spec.encoder_cpr)
-    ok = div <= args.tolerance
+    ok = div <= args.tolerance and result.state_divergence <= args.tolerance
     print(f"hw replay: {len(result.cycles)} commands recomputed from {result.frames} logged frames "
           f"in {time.perf_counter() - t0:.1f} s")  # fmt: skip
     print(
         f"  max |replayed - logged| = {div:.3g} V ({'reproduced' if ok else 'DIVERGED'}, tolerance {args.tolerance:g} V)"
     )
+    if policy.state_names:
+        print(f"  model state ({', '.join(policy.state_names)}): max |replayed - logged| = "
+              f"{result.state_divergence:.3g} over {result.state_checked} cycles")  # fmt: skip
     print(f"  plot: {plot}")
     if result.warning:
         print(f"  WARNING: {result.warning}")
@@ -369,6 +372,8 @@ def _replay(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps({"commands": len(result.cycles), "frames": result.frames,
                                          "bad_frames": result.bad_frames, "max_divergence_v": div,
                                          "reproduced": ok, "tolerance_v": args.tolerance, "plot": str(plot),
+                                         "state_divergence": result.state_divergence,
+                                         "state_checked": result.state_checked,
                                          "truncated": result.truncated, "warning": result.warning}, indent=2))  # fmt: skip
     return 0 if ok else 1
 

@@ -273,9 +273,11 @@ class ControlLoop:
         self.stats.slewed += int(slewed)
         self._log_command(cycle, t_sent, sent, requested.tolist(), None, clamped or slewed)
         if self.recorder is not None:
-            self.recorder.write_json(
-                TOPIC_ESTIMATE, {"cycle": cycle, "estimates": named}, log_time_ns=t_sent, seq=cycle
-            )
+            record: dict[str, object] = {"cycle": cycle, "estimates": named}
+            state = self.policy.state_values
+            if state:  # a stateful model: the state it carries into the next cycle, so replay can check it
+                record["state"] = [{"name": name, "values": values} for name, values in state.items()]
+            self.recorder.write_json(TOPIC_ESTIMATE, record, log_time_ns=t_sent, seq=cycle)
 
     def _log_command(
         self, cycle: int, t: int, volts: Sequence[float], requested: list[float] | None, safe: str | None,

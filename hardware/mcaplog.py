@@ -278,6 +278,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
     },
 }
+# Optional (not required): only a stateful model's records carry it (hardware/model.py, recurrent state).
+SCHEMAS[TOPIC_ESTIMATE]["properties"]["state"] = _field(
+    "array", "a stateful model's state after this cycle, one entry per state input",
+    items={"type": "object", "properties": {"name": _field("string", "state input"), "values": _numbers("its values")}},
+)  # fmt: skip
 
 _PRIMITIVES = ("boolean", "string", "number", "integer")
 

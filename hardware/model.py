@@ -7,6 +7,14 @@ its estimates. :class:`OnnxPolicy` refuses, at load time and before anything rea
 device, a file that is not a model, has no or malformed metadata, or whose input and
 output names, dtypes and shapes do not match that spec. :meth:`OnnxPolicy.check_device`
 then compares the model's spec with the device's handshake field by field.
+
+**Recurrent state.** Besides the sensor inputs a model may take state inputs: any other input
+``NAME`` (float32, shape (batch, K)) paired with an output ``NAME_next`` of the same shape
+(after ``volts`` and ``estimates``). A stateful estimator (a filter or recurrent network)
+keeps what it has learned across control cycles this way. :class:`OnnxPolicy` starts each
+state at zeros, feeds it back every cycle it runs the model, and exposes it
+(:attr:`OnnxPolicy.state_values`) so the loop logs it; replay runs the model at the same
+cycles from the same zeros, so it reproduces the state exactly (and checks it).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ FORMAT = "sensorimotor.policy.v2"
 INPUT_NAMES = ("imu", "encoder", "image")  # "image" is optional: an IMU-only model has only the first two
 REQUIRED_INPUTS = ("imu", "encoder")
 OUTPUT_NAMES = ("volts", "estimates")
+STATE_SUFFIX = "_next"  # state input NAME -> state output NAME_next
 _ORT_TYPES = {"float32": "tensor(float)", "uint8": "tensor(uint8)"}
 
 
@@ -52,6 +61,9 @@ class Policy(Protocol):
     def run(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]: ...
 
     def check_device(self, device: DeviceSpec, control_rate_hz: float | None = None) -> None: ...
+
+    @property
+    def state_values(self) -> dict[str, list[float]]: ...
 
 
 class OnnxPolicy:
@@ -101,11 +113,27 @@ class OnnxPolicy:
         have = {a.name: a for a in [*self.session.get_inputs(), *self.session.get_outputs()]}
         inputs = tuple(a.name for a in self.session.get_inputs())
         outputs = tuple(a.name for a in self.session.get_outputs())
-        if not set(REQUIRED_INPUTS) <= set(inputs) <= set(INPUT_NAMES) or outputs != OUTPUT_NAMES:
+        states = tuple(n for n in inputs if n not in INPUT_NAMES)
+        expected_outputs = (*OUTPUT_NAMES, *(n + STATE_SUFFIX for n in states))
+        if not set(REQUIRED_INPUTS) <= set(inputs) or outputs != expected_outputs:
             raise ModelError(
                 f"{self.path} has inputs {inputs} and outputs {outputs}; expected {INPUT_NAMES} (image optional) "
-                f"and {OUTPUT_NAMES}"
+                f"and {OUTPUT_NAMES}, and for each state input NAME an output NAME{STATE_SUFFIX} after them"
             )
+        self.state_names = states
+        self._state_sizes: dict[str, int] = {}
+        for name in states:
+            arg, out = have[name], have[name + STATE_SUFFIX]
+            size = arg.shape[1] if len(arg.shape) == 2 and isinstance(arg.shape[1], int) else None
+            if arg.type != _ORT_TYPES["float32"] or size is None or size < 1 or list(out.shape[1:]) != [size] \
+                    or out.type != arg.type:  # fmt: skip
+                raise ModelError(
+                    f"{self.path}: state {name} must be float32 (batch, K) with a fixed K, and {name}{STATE_SUFFIX} "
+                    f"the same; got {arg.type} {list(arg.shape)} and {out.type} {list(out.shape)}"
+                )
+            self._state_sizes[name] = size
+        self.reset_state()
+        inputs = tuple(n for n in inputs if n in INPUT_NAMES)
         self.input_names = inputs
         problems = []
         for name, (dtype, shape) in want.items():
@@ -129,9 +157,20 @@ class OnnxPolicy:
         """False for an IMU-only model: the loop then needs no camera frame to start."""
         return "image" in self.input_names
 
+    def reset_state(self) -> None:
+        """Every state input back to zeros (a new run)."""
+        self.state = {n: np.zeros((1, k), np.float32) for n, k in self._state_sizes.items()}
+
+    @property
+    def state_values(self) -> dict[str, list[float]]:
+        """The state after the last run (what the next run is fed); empty for a stateless model."""
+        return {n: v[0].astype(np.float64).tolist() for n, v in self.state.items()}
+
     def run(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(volts (n_actuators,) float64, estimates) for one set of batch-1 inputs."""
-        volts, estimates = self.session.run(None, {k: inputs[k] for k in self.input_names})
+        """(volts (n_actuators,) float64, estimates) for one set of batch-1 inputs; advances the state."""
+        feeds = {k: inputs[k] for k in self.input_names} | self.state
+        volts, estimates, *states = self.session.run(None, feeds)
+        self.state = dict(zip(self.state_names, states, strict=True))
         return volts[0].astype(np.float64), estimates[0]
 
     def check_device(self, device: DeviceSpec, control_rate_hz: float | None = None) -> None:

@@ -65,6 +65,10 @@ class RecordedCommands:
         self.k = 0
 
     @property
+    def state_values(self) -> dict[str, list[float]]:
+        return {}  # no model, no state
+
+    @property
     def done(self) -> bool:
         return self.k >= len(self.recording.commands)
 

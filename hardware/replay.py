@@ -17,7 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from sensorimotor.hardware.framing import FramingError, decode_body
-from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_DEVICE, TOPIC_RX, LogEnd, LogError, LogReader
+from sensorimotor.hardware.mcaplog import (
+    TOPIC_COMMAND,
+    TOPIC_DEVICE,
+    TOPIC_ESTIMATE,
+    TOPIC_RX,
+    LogEnd,
+    LogError,
+    LogReader,
+)
 from sensorimotor.hardware.messages import ImageFrame, MessageError, SensorBatch, parse_message
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.hardware.safety import clamp_commands, slew_limit
@@ -37,6 +45,8 @@ class ReplayResult:
     newest_encoder: list[float] = field(default_factory=list)  # counts, the newest at each command
     frames: int = 0
     bad_frames: int = 0
+    state_checked: int = 0  # cycles whose logged model state was compared (stateful models only)
+    state_divergence: float = 0.0  # max |recomputed - logged| over those states
     truncated: bool = False  # the log ends without its footer: the recording stopped abnormally
     warning: str | None = None  # for people, when something was lost (truncated)
 
@@ -56,6 +66,8 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
     handshake; a model that does not fit that device is refused (ModelMismatchError).
     """
     windows = SensorWindows.for_device(policy.spec, policy.uses_image)
+    policy.reset_state()  # the loop started its model from zeros too
+    recomputed_state: dict[int, dict[str, list[float]]] = {}  # cycle -> state after the recomputed run
     limits: list[tuple[float, float]] = [(-np.inf, np.inf)] * policy.spec.n_actuators
     out = ReplayResult()
     previous: tuple[float, ...] = (0.0,) * policy.spec.n_actuators  # the command sent before this one
@@ -97,6 +109,19 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
             out.estimates.append(estimates)
             out.newest_imu.append(windows.imu[-1].copy())
             out.newest_encoder.append(float(windows.encoder[-1]))
+            if policy.state_names:
+                recomputed_state[int(rec["cycle"])] = policy.state_values
+        elif msg.topic == TOPIC_ESTIMATE:
+            rec = msg.json()
+            mine = recomputed_state.pop(int(rec["cycle"]), None)
+            if "state" in rec and mine is not None:
+                out.state_checked += 1
+                for item in rec["state"]:
+                    name, values = item["name"], item["values"]
+                    logged, again = np.asarray(values, np.float64), np.asarray(mine.get(name, []), np.float64)
+                    same_shape = logged.shape == again.shape and logged.size > 0
+                    diff = float(np.abs(logged - again).max()) if same_shape else np.inf
+                    out.state_divergence = max(out.state_divergence, diff if np.isfinite(diff) else np.inf)
     assert log.end is not None  # set when the iteration above ran to the end
     if not out.cycles:
         ended = "" if log.end.complete else f"; {log.end.describe()}"
