@@ -8,7 +8,7 @@ from torch import nn
 from benchmarks.common import median_s, report
 from sensorimotor.control.export import PolicyChain, export_onnx
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.perception.models import ObservationModel, Perception
+from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
 
@@ -19,7 +19,9 @@ def run(tmpdir: str = "/tmp") -> dict[str, dict[str, float]]:
     dev = DeviceConfig()
     obs = ObservationModel(Perception(dev.imu.window), dev.encoder_cpr, dev.imu.rate_hz)
     chain = PolicyChain(
-        obs, nn.Sequential(nn.Linear(8, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1)), dev.v_max
+        obs,
+        nn.Sequential(nn.Linear(len(OBS_NAMES), 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1)),
+        dev.v_max,
     ).eval()
     path = f"{tmpdir}/bench_policy.onnx"
     export_onnx(chain, dev, path)  # type: ignore[arg-type]

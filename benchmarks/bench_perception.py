@@ -164,12 +164,11 @@ def robustness(cfg: Any, model: Any, n: int, seed: int) -> dict[str, dict[str, f
 
 def against_filters(cfg: Any, model: Any, episodes: int, seed: int, seq_len: int = 300) -> dict[str, dict[str, float]]:
     """RMSE (deg) of the learned IMU estimate and the tuned filters, per scenario, with and without gyro bias."""
-    import torch
-
     from sensorimotor.control.motions import swingup_scenarios
     from sensorimotor.perception.baselines import filter_alpha, wrap
     from sensorimotor.perception.data import generate
     from sensorimotor.perception.models import angle_from_sincos
+    from sensorimotor.perception.train import predict
 
     scen = {s.name: s for s in swingup_scenarios()}
     sub, rate = cfg.device.substeps_per_control, float(cfg.device.imu.rate_hz)
@@ -190,11 +189,7 @@ def against_filters(cfg: Any, model: Any, episodes: int, seed: int, seq_len: int
         for biased in (False, True):
             d = add_gyro_bias(data, GYRO_BIAS) if biased else data
             w, a = d.imu.view(episodes, seq_len, 6, -1).numpy(), d.state.view(episodes, seq_len, 4)[..., 1].numpy()
-            with torch.no_grad():
-                est = torch.cat(
-                    [model.imu_head(model.imu_encoder(d.imu[i : i + 1024])) for i in range(0, len(d), 1024)]
-                )
-            learned = wrap(angle_from_sincos(est).numpy() - d.state[:, 1].numpy())
+            learned = wrap(angle_from_sincos(predict(model, d).imu).numpy() - d.state[:, 1].numpy())
             row = {"learned (stateless)": float(np.degrees(np.sqrt(np.mean(learned**2))))}
             for f, p in best.items():
                 row[f] = rmse(f, p, w, a)

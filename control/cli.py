@@ -157,14 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sim {args.command}: config error: {exc}", file=sys.stderr)
         return 2
-    except RunFolderError as exc:
+    except (RunFolderError, DatasetError) as exc:
         print(f"sim {args.command}: {exc}", file=sys.stderr)
         return 2
     except WeightsError as exc:
         print(f"sim {args.command}: encoder weights: {exc}", file=sys.stderr)
-        return 2
-    except DatasetError as exc:
-        print(f"sim {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sim {args.command}: interrupted", file=sys.stderr)
