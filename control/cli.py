@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,pretrain,finetune,eval,twin}")
     train = sub.add_parser(
         "train", help="train perception and the RL controller, evaluate, export one ONNX model",
-        description="Generate sensor data in simulation, pretrain and fine-tune perception, train a PPO "
-        "controller with perception in the loop, evaluate it, export raw-sensors-to-volts as one ONNX file, "
+        description="Generate labelled sensor data in simulation, fine-tune perception from the shipped "
+        "pretrained encoders (--init), train the RL controller (PPO or SAC, rl.algo) with perception in the loop, evaluate it, export raw-sensors-to-volts as one ONNX file, "
         "and write report.json and plots into --out.",
     )  # fmt: skip
     add_config_arguments(train, "every section")
@@ -234,7 +234,7 @@ def _train(args: argparse.Namespace) -> int:
     print(
         f"  IMU angle RMSE {report['imu_angle_rmse_deg']:.2f} deg, image angle RMSE {report['image_angle_rmse_deg']:.2f} deg, "
         f"camera-class accuracy {report['classification_accuracy']:.1%}\n"
-        f"  {report['task']} success {report['eval_success_rate']:.0%} of {report['evaluation']['episodes']} episodes, "
+        f"  {report['task']} success {report['eval_success_rate']:.1%} of {report['evaluation']['episodes']} episodes, "
         f"ONNX parity {report['onnx_parity_max_abs_diff']:.1e}, total {report['seconds_total']:.0f} s"
     )
     return 0

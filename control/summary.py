@@ -22,7 +22,7 @@ def summarize(run: Path) -> str:
         lines += [
             f"perception   IMU angle RMSE {rep['imu_angle_rmse_deg']:.2f} deg | image angle RMSE "
             f"{rep['image_angle_rmse_deg']:.2f} deg | camera-health accuracy {rep['classification_accuracy']:.1%}",
-            f"controller   {rep.get('task', 'balance')}: success {ev['success_rate']:.0%} of {ev['episodes']} "
+            f"controller   {rep.get('task', 'balance')}: success {ev['success_rate']:.1%} of {ev['episodes']} "
             f"simulated episodes ({ev['episode_s']:.0f} s), RMS alpha {ev['rms_alpha_deg']:.2f} deg while balancing",
             f"export       policy.onnx, parity max |ort - torch| {rep['onnx_parity_max_abs_diff']:.1e} over "
             f"{rep['onnx_parity_inputs']} inputs; batch-1 latency ort {lat['onnxruntime_us_p50']:.0f} us, "

@@ -149,8 +149,8 @@ def run(
         seed=cfg.seed + 20_000, collect=cfg.evaluation.parity_inputs,
     )  # fmt: skip
     log(
-        f"evaluation ({cfg.task.name}): success {ev.success_rate:.0%} of {ev.episodes} episodes, "
-        f"RMS alpha {ev.rms_alpha_deg:.2f} deg while balancing, arm past its limit in {ev.arm_limit_rate:.0%}"
+        f"evaluation ({cfg.task.name}): success {ev.success_rate:.1%} of {ev.episodes} episodes, "
+        f"RMS alpha {ev.rms_alpha_deg:.2f} deg while balancing, arm past its limit in {ev.arm_limit_rate:.1%}"
     )
 
     onnx_path = out / "policy.onnx"
