@@ -13,6 +13,7 @@
 
     python benchmarks/bench_perception.py [--seeds 0 1 2] [--sizes 100 300 1000 3000 10000] [--out runs/bench-perception]
     python benchmarks/bench_perception.py --quick      # a smoke run: small sizes, one seed, few steps
+    python benchmarks/bench_perception.py --model runs/full/perception.pt   # parts 2-4 on a run's perception
 """
 
 from __future__ import annotations
@@ -167,11 +168,13 @@ def against_filters(cfg: Any, model: Any, episodes: int, seed: int, seq_len: int
     from sensorimotor.control.motions import swingup_scenarios
     from sensorimotor.perception.baselines import filter_alpha, wrap
     from sensorimotor.perception.data import generate
+    from sensorimotor.perception.filter import GYRO_AXIS, FilterConfig, ImuFilter, run_sequences
     from sensorimotor.perception.models import angle_from_sincos
     from sensorimotor.perception.train import predict
 
     scen = {s.name: s for s in swingup_scenarios()}
     sub, rate = cfg.device.substeps_per_control, float(cfg.device.imu.rate_hz)
+    settle = round(cfg.device.stream_rate_hz)  # control steps in the first second
     grids = {"vqf": (0.3, 0.5, 1.0, 2.0, 3.0), "madgwick": (0.03, 0.1, 0.3)}
     tune = generate(cfg.device, 8 * seq_len, seed=seed + 99, seq_len=seq_len, every=1,
                     scenarios=[scen["swing-up and balance"]], envs=8, clean=False)  # fmt: skip
@@ -189,8 +192,18 @@ def against_filters(cfg: Any, model: Any, episodes: int, seed: int, seq_len: int
         for biased in (False, True):
             d = add_gyro_bias(data, GYRO_BIAS) if biased else data
             w, a = d.imu.view(episodes, seq_len, 6, -1).numpy(), d.state.view(episodes, seq_len, 4)[..., 1].numpy()
-            learned = wrap(angle_from_sincos(predict(model, d).imu).numpy() - d.state[:, 1].numpy())
-            row = {"learned (stateless)": float(np.degrees(np.sqrt(np.mean(learned**2))))}
+            angle = angle_from_sincos(predict(model, d).imu)
+            learned = wrap(angle.numpy() - d.state[:, 1].numpy())
+            filt = ImuFilter(FilterConfig(), rate, cfg.device.stream_rate_hz)
+            alpha, _ = run_sequences(
+                filt, angle.view(episodes, seq_len), d.imu[:, GYRO_AXIS].view(episodes, seq_len, -1)
+            )
+            filtered = wrap(alpha.numpy() - a)
+            row = {
+                "learned (stateless)": float(np.degrees(np.sqrt(np.mean(learned**2)))),
+                "learned + bias filter": float(np.degrees(np.sqrt(np.mean(filtered**2)))),
+                "learned + bias filter, after 1 s": float(np.degrees(np.sqrt(np.mean(filtered[:, settle:] ** 2)))),
+            }
             for f, p in best.items():
                 row[f] = rmse(f, p, w, a)
             out[f"{name}{', gyro bias' if biased else ''}"] = row
@@ -244,6 +257,38 @@ def latency(cfg: Any, model: Any) -> dict[str, dict[str, float]]:
     return out
 
 
+def parts_2_to_4(cfg: Any, model: Any, args: argparse.Namespace) -> tuple[dict, dict, dict]:
+    """Robustness, the classical filters and latency of one fine-tuned model, printed as they come."""
+    robust = robustness(cfg, model, args.test, seed=9100)
+    for name, m in robust.items():
+        print(f"  {name:<46} " + ", ".join(f"{label} {m[k]:.2f}" for k, label in KEYS) + " deg")
+
+    print("\n3. against the classical filters (IMU angle RMSE, deg)")
+    filters = against_filters(cfg, model, args.episodes, seed=9200)
+    for name, row in filters.items():
+        print(f"  {name:<34} " + ", ".join(f"{k} {v:.3g}" for k, v in row.items()))
+
+    print("\n4. latency, batch 1, one thread")
+    return robust, filters, latency(cfg, model)
+
+
+def measure_model(cfg: Any, args: argparse.Namespace, out: Path, t0: float) -> int:
+    """Parts 2-4 on a run's fine-tuned perception (``--model RUN/perception.pt``)."""
+    import torch
+
+    from sensorimotor.perception.models import Perception
+
+    model = Perception(cfg.device.imu.window, cfg.perception.dim, cfg.device.image_shape)
+    model.load_state_dict(torch.load(args.model, weights_only=True))
+    print(f"\n2. robustness ({args.model})")
+    robust, filters, lat = parts_2_to_4(cfg, model.eval(), args)
+    result = {"model": str(args.model), "robustness": robust, "filters": filters, "latency": lat,
+              "args": vars(args) | {"out": str(out)}, "seconds": time.time() - t0}  # fmt: skip
+    (out / "bench_perception.json").write_text(json.dumps(result, indent=2, default=str))
+    print(f"\nwrote {out / 'bench_perception.json'} ({time.time() - t0:.0f} s)")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000, 3000, 10000])
@@ -253,6 +298,8 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=24, help="3 s episodes per scenario against the filters")
     parser.add_argument("--quick", action="store_true", help="smoke run: sizes 64 256, one seed, 40 steps")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--model", type=Path, default=None,
+                        help="a run's perception.pt (sim train / sim finetune): skip part 1, measure 2-4 on it")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.seeds, args.steps, args.test, args.episodes = [64, 256], [0], 40, 600, 2
@@ -268,6 +315,8 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_experiment()
     t0 = time.time()
+    if args.model is not None:
+        return measure_model(cfg, args, out, t0)
     pool_size = int(max(args.sizes) / 0.9) + 200
     data = generate(cfg.device, pool_size, seed=500, seq_len=20, every=5, scenarios=swingup_scenarios(), clean=False)
     pool, val = split(data, 0.1, seed=0, batch_size=min(64, max(args.sizes)))
@@ -305,17 +354,7 @@ def main() -> int:
     plot_efficiency(summary, out / "label_efficiency.png")
 
     print(f"\n2. robustness (pretrained, {full} labels)")
-    robust = robustness(cfg, model, args.test, seed=9100)
-    for name, m in robust.items():
-        print(f"  {name:<46} " + ", ".join(f"{label} {m[k]:.2f}" for k, label in KEYS) + " deg")
-
-    print("\n3. against the classical filters (IMU angle RMSE, deg)")
-    filters = against_filters(cfg, model, args.episodes, seed=9200)
-    for name, row in filters.items():
-        print(f"  {name:<34} " + ", ".join(f"{k} {v:.3g}" for k, v in row.items()))
-
-    print("\n4. latency, batch 1, one thread")
-    lat = latency(cfg, model)
+    robust, filters, lat = parts_2_to_4(cfg, model, args)
     result = {"label_efficiency": rows, "summary": {k: {i: {str(n): v for n, v in c.items()} for i, c in d.items()}
                                                      for k, d in summary.items()},
               "efficiency": efficiency, "robustness": robust, "filters": filters, "latency": lat,
