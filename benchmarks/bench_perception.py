@@ -169,7 +169,7 @@ def against_filters(cfg: Any, model: Any, episodes: int, seed: int, seq_len: int
     from sensorimotor.perception.baselines import filter_alpha, wrap
     from sensorimotor.perception.data import generate
     from sensorimotor.perception.filter import GYRO_AXIS, FilterConfig, ImuFilter, run_sequences
-    from sensorimotor.perception.models import angle_from_sincos
+    from sensorimotor.perception.models import RATE_SCALE, angle_from_sincos
     from sensorimotor.perception.train import predict
 
     scen = {s.name: s for s in swingup_scenarios()}
@@ -192,17 +192,22 @@ def against_filters(cfg: Any, model: Any, episodes: int, seed: int, seq_len: int
         for biased in (False, True):
             d = add_gyro_bias(data, GYRO_BIAS) if biased else data
             w, a = d.imu.view(episodes, seq_len, 6, -1).numpy(), d.state.view(episodes, seq_len, 4)[..., 1].numpy()
-            angle = angle_from_sincos(predict(model, d).imu)
+            est = predict(model, d).imu
+            angle = angle_from_sincos(est)
             learned = wrap(angle.numpy() - d.state[:, 1].numpy())
             filt = ImuFilter(FilterConfig(), rate, cfg.device.stream_rate_hz)
-            alpha, _ = run_sequences(
+            alpha, alpha_dot = run_sequences(
                 filt, angle.view(episodes, seq_len), d.imu[:, GYRO_AXIS].view(episodes, seq_len, -1)
             )
             filtered = wrap(alpha.numpy() - a)
+            true_rate = d.state[:, 3].view(episodes, seq_len).numpy()
+            learned_rate = est[:, 2].view(episodes, seq_len).numpy() * RATE_SCALE
             row = {
                 "learned (stateless)": float(np.degrees(np.sqrt(np.mean(learned**2)))),
                 "learned + bias filter": float(np.degrees(np.sqrt(np.mean(filtered**2)))),
                 "learned + bias filter, after 1 s": float(np.degrees(np.sqrt(np.mean(filtered[:, settle:] ** 2)))),
+                "rate rad/s: learned": float(np.sqrt(np.mean((learned_rate - true_rate) ** 2))),
+                "rate rad/s: filter": float(np.sqrt(np.mean((alpha_dot.numpy() - true_rate) ** 2))),
             }
             for f, p in best.items():
                 row[f] = rmse(f, p, w, a)
