@@ -13,7 +13,7 @@
 
     python benchmarks/bench_perception.py [--seeds 0 1 2] [--sizes 100 300 1000 3000 10000] [--out runs/bench-perception]
     python benchmarks/bench_perception.py --quick      # a smoke run: small sizes, one seed, few steps
-    python benchmarks/bench_perception.py --model runs/full/perception.pt   # parts 2-4 on a run's perception
+    python benchmarks/bench_perception.py --run runs/full   # parts 2-4 on a sim train run's perception
 """
 
 from __future__ import annotations
@@ -277,17 +277,15 @@ def parts_2_to_4(cfg: Any, model: Any, args: argparse.Namespace) -> tuple[dict, 
     return robust, filters, latency(cfg, model)
 
 
-def measure_model(cfg: Any, args: argparse.Namespace, out: Path, t0: float) -> int:
-    """Parts 2-4 on a run's fine-tuned perception (``--model RUN/perception.pt``)."""
-    import torch
+def measure_run(args: argparse.Namespace, out: Path, t0: float) -> int:
+    """Parts 2-4 on a sim train run's fine-tuned perception, with the run's own config (``--run RUN``)."""
+    from sensorimotor.control.compare import load_run
+    from sensorimotor.control.train import read_perception
 
-    from sensorimotor.perception.models import Perception
-
-    model = Perception(cfg.device.imu.window, cfg.perception.dim, cfg.device.image_shape)
-    model.load_state_dict(torch.load(args.model, weights_only=True))
-    print(f"\n2. robustness ({args.model})")
-    robust, filters, lat = parts_2_to_4(cfg, model.eval(), args)
-    result = {"model": str(args.model), "robustness": robust, "filters": filters, "latency": lat,
+    cfg = load_run(args.run)
+    print(f"\n2. robustness ({args.run / 'perception.pt'})")
+    robust, filters, lat = parts_2_to_4(cfg, read_perception(cfg, args.run), args)
+    result = {"run": str(args.run), "robustness": robust, "filters": filters, "latency": lat,
               "args": vars(args) | {"out": str(out)}, "seconds": time.time() - t0}  # fmt: skip
     (out / "bench_perception.json").write_text(json.dumps(result, indent=2, default=str))
     print(f"\nwrote {out / 'bench_perception.json'} ({time.time() - t0:.0f} s)")
@@ -303,8 +301,8 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=24, help="3 s episodes per scenario against the filters")
     parser.add_argument("--quick", action="store_true", help="smoke run: sizes 64 256, one seed, 40 steps")
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--model", type=Path, default=None,
-                        help="a run's perception.pt (sim train / sim finetune): skip part 1, measure 2-4 on it")  # fmt: skip
+    parser.add_argument("--run", type=Path, default=None,
+                        help="a sim train run folder: skip part 1, measure 2-4 on its perception.pt")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.seeds, args.steps, args.test, args.episodes = [64, 256], [0], 40, 600, 2
@@ -318,10 +316,10 @@ def main() -> int:
     torch.set_num_threads(2)
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-perception-"))
     out.mkdir(parents=True, exist_ok=True)
-    cfg = load_experiment()
     t0 = time.time()
-    if args.model is not None:
-        return measure_model(cfg, args, out, t0)
+    if args.run is not None:
+        return measure_run(args, out, t0)
+    cfg = load_experiment()
     pool_size = int(max(args.sizes) / 0.9) + 200
     data = generate(cfg.device, pool_size, seed=500, seq_len=20, every=5, scenarios=swingup_scenarios(), clean=False)
     pool, val = split(data, 0.1, seed=0, batch_size=min(64, max(args.sizes)))

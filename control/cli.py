@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser(
         "train", help="train perception and the RL controller, evaluate, export one ONNX model",
         description="Generate labelled sensor data in simulation, fine-tune perception from the shipped "
-        "pretrained encoders (--init), train the RL controller (PPO or SAC, rl.algo) with perception in the loop, evaluate it, export raw-sensors-to-volts as one ONNX file, "
-        "and write report.json and plots into --out.",
+        "pretrained encoders (--init), train the RL controller (PPO or SAC, rl.algo) with perception in the "
+        "loop, evaluate it, export raw-sensors-to-volts as one ONNX file, and write report.json and plots "
+        "into --out.",
     )  # fmt: skip
     add_config_arguments(train, "every section")
     train.add_argument("--preset", default=None, help="preset from the config's `presets:` section, e.g. quick or tiny")

@@ -35,8 +35,9 @@ from sensorimotor.control.classical import ClassicalActor, EnergyLqrController, 
 from sensorimotor.control.config import ExperimentConfig, load_experiment
 from sensorimotor.control.evaluate import EvalResult, Policy, evaluate
 from sensorimotor.control.export import PolicyChain, export_onnx
+from sensorimotor.control.train import read_perception
 from sensorimotor.hardware.config import ConfigError
-from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE, ObservationModel, Perception
+from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE, ObservationModel
 from sensorimotor.sim.config import DeviceConfig
 
 PERTURBED_PARAMS = ("Rm", "kt", "km", "mr", "Lr", "Dr", "mp", "Lp", "Dp", "coulomb_r", "static_r",
@@ -153,9 +154,7 @@ def classical_contenders(run: Path, cfg: ExperimentConfig, out: Path) -> list[Co
     def on_state(raw: dict[str, np.ndarray]) -> np.ndarray:
         return (controller(state_view(raw["state"])) * v_max).numpy()[:, 0]
 
-    perception = Perception(cfg.device.imu.window, cfg.perception.dim, cfg.device.image_shape)
-    perception.load_state_dict(torch.load(run / "perception.pt", weights_only=True))
-    obs_model = ObservationModel(perception, cfg.device.encoder_cpr, cfg.device.imu.rate_hz)
+    obs_model = ObservationModel(read_perception(cfg, run), cfg.device.encoder_cpr, cfg.device.imu.rate_hz)
     chain = PolicyChain(obs_model, ClassicalActor(controller), v_max).eval()
     path = out / "classical.onnx"
     export_onnx(chain, cfg.device, path, {"controller": "energy swing-up + LQR", "perception_from": str(run)})

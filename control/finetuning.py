@@ -21,7 +21,7 @@ import torch
 from sensorimotor.control.config import ExperimentConfig
 from sensorimotor.control.export import PolicyChain, export_onnx, parity_by_output
 from sensorimotor.control.plots import plot_perception
-from sensorimotor.control.train import labelled_data, summary_line
+from sensorimotor.control.train import labelled_data, read_perception, summary_line
 from sensorimotor.perception.data import SensorDataset
 from sensorimotor.perception.models import ObservationModel, Perception
 from sensorimotor.perception.train import evaluate, finetune, init_encoders, split
@@ -29,12 +29,10 @@ from sensorimotor.perception.train import evaluate, finetune, init_encoders, spl
 
 def starting_model(cfg: ExperimentConfig, source_run: Path | None) -> tuple[Perception, dict[str, Any]]:
     """``source_run``'s whole perception (weights only), or the configured pretrained encoders with new heads."""
-    model = Perception(cfg.device.imu.window, cfg.perception.dim, cfg.device.image_shape)
     if source_run is None:
+        model = Perception(cfg.device.imu.window, cfg.perception.dim, cfg.device.image_shape)
         return model, init_encoders(model, cfg.perception.init)
-    path = source_run / "perception.pt"
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model, {"init": "run", "path": str(path)}
+    return read_perception(cfg, source_run), {"init": "run", "path": str(source_run / "perception.pt")}
 
 
 def limit_labels(train: SensorDataset, labels: int | None) -> SensorDataset:

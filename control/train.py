@@ -104,13 +104,18 @@ def train_controller(
     return model, curve
 
 
+def read_perception(cfg: ExperimentConfig, run: Path) -> Perception:
+    """``run``'s fine-tuned perception, RUN/perception.pt (weights only: nothing in the file is executed)."""
+    model = Perception(cfg.device.imu.window, cfg.perception.dim, cfg.device.image_shape)
+    model.load_state_dict(torch.load(run / "perception.pt", map_location="cpu", weights_only=True))
+    return model.eval()
+
+
 def load_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict[str, Any]]:
-    """A resumed run's perception (weights only: nothing in the file is executed), re-measured on fresh test data."""
-    pc = cfg.perception
-    model = Perception(cfg.device.imu.window, pc.dim, cfg.device.image_shape)
-    model.load_state_dict(torch.load(out / "perception.pt", weights_only=True))
-    test = labelled_data(cfg, pc.test_samples, seed=cfg.seed + 10_000)
-    metrics = evaluate_perception(model.eval(), test)
+    """A resumed run's perception, re-measured on fresh test data."""
+    model = read_perception(cfg, out)
+    test = labelled_data(cfg, cfg.perception.test_samples, seed=cfg.seed + 10_000)
+    metrics = evaluate_perception(model, test)
     log("perception (resumed): " + summary_line(metrics))
     return model, {**metrics, "seconds": 0.0}
 

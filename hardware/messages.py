@@ -60,6 +60,15 @@ def _check_len(name: str, payload: bytes, expected: int, detail: str = "") -> No
         raise MessageError(f"{name} payload must be {expected} bytes{detail}, got {len(payload)}")
 
 
+def _counted(name: str, payload: bytes, item_size: int, what: str) -> int:
+    """The item count that opens a count-prefixed payload, once the payload's length is checked against it."""
+    if not payload:
+        raise MessageError(f"{name} payload is empty (needs a{'n' if what[0] in 'aeiou' else ''} {what} count)")
+    n = payload[0]
+    _check_len(name, payload, 1 + item_size * n, f" for {n} {what}s")
+    return n
+
+
 def _unpack(fmt: struct.Struct, name: str, payload: bytes) -> tuple[Any, ...]:
     _check_len(name, payload, fmt.size)
     return fmt.unpack(payload)
@@ -277,10 +286,7 @@ class Command:
 
     @classmethod
     def unpack(cls, payload: bytes) -> Self:
-        if not payload:
-            raise MessageError("Command payload is empty (needs an actuator count)")
-        n = payload[0]
-        _check_len("Command", payload, 1 + 4 * n, f" for {n} actuators")
+        n = _counted("Command", payload, 4, "actuator")
         return cls(struct.unpack_from(f"<{n}f", payload, 1))
 
 
@@ -371,10 +377,7 @@ class Reference:
 
     @classmethod
     def unpack(cls, payload: bytes) -> Self:
-        if not payload:
-            raise MessageError("Reference payload is empty (needs a value count)")
-        n = payload[0]
-        _check_len("Reference", payload, 1 + 12 * n, f" for {n} values")
+        n = _counted("Reference", payload, 12, "value")
         values = []
         for i in range(n):
             raw, value = struct.unpack_from("<8sf", payload, 1 + 12 * i)

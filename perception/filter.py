@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from sensorimotor.hardware.config import Section, doc
@@ -94,7 +95,7 @@ class ImuFilter(nn.Module):
         p = torch.where(ready[:, :, None], state[:, 5:].reshape(b, 4, 4), self.p0.expand(b, 4, 4))
         # predict (a fresh filter has nothing to integrate yet)
         u = GYRO_SIGN * gyro[:, -self.k :].sum(dim=1) * self.dt * ready[:, 0].to(gyro.dtype)
-        x = x @ self.f.T + torch.stack([u, torch.zeros_like(u), torch.zeros_like(u), torch.zeros_like(u)], dim=1)
+        x = x @ self.f.T + F.pad(u[:, None], (0, 3))  # the gyro moves alpha only
         p = self.f @ p @ self.f.T + self.q
         # update with the learned angle: a = alpha + b_x cos a + b_y sin a
         h = torch.stack([torch.ones_like(angle), torch.zeros_like(angle), torch.cos(angle), torch.sin(angle)], dim=1)
