@@ -168,7 +168,7 @@ def against_filters(cfg: Any, model: Any, episodes: int, seed: int, seq_len: int
     from sensorimotor.control.motions import swingup_scenarios
     from sensorimotor.perception.baselines import filter_alpha, wrap
     from sensorimotor.perception.data import generate
-    from sensorimotor.perception.filter import GYRO_AXIS, FilterConfig, ImuFilter, run_sequences
+    from sensorimotor.perception.filter import GYRO_AXIS, ImuFilter, run_sequences
     from sensorimotor.perception.models import RATE_SCALE, angle_from_sincos
     from sensorimotor.perception.train import predict
 
@@ -195,7 +195,7 @@ def against_filters(cfg: Any, model: Any, episodes: int, seed: int, seq_len: int
             est = predict(model, d).imu
             angle = angle_from_sincos(est)
             learned = wrap(angle.numpy() - d.state[:, 1].numpy())
-            filt = ImuFilter(FilterConfig(), rate, cfg.device.stream_rate_hz)
+            filt = ImuFilter(cfg.perception.imu_filter, rate, cfg.device.stream_rate_hz)
             alpha, alpha_dot = run_sequences(
                 filt, angle.view(episodes, seq_len), d.imu[:, GYRO_AXIS].view(episodes, seq_len, -1)
             )

@@ -33,11 +33,12 @@ from tqdm import tqdm
 
 from sensorimotor.control.classical import ClassicalActor, EnergyLqrController, state_view
 from sensorimotor.control.config import ExperimentConfig, load_experiment
-from sensorimotor.control.evaluate import EvalResult, Policy, evaluate
+from sensorimotor.control.evaluate import EvalResult, Policy, RecurrentPolicy, evaluate
 from sensorimotor.control.export import PolicyChain, export_onnx
-from sensorimotor.control.train import read_perception
+from sensorimotor.control.train import observation_model, read_perception
 from sensorimotor.hardware.config import ConfigError
-from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE, ObservationModel
+from sensorimotor.hardware.model import INPUT_NAMES, STATE_SUFFIX
+from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE
 from sensorimotor.sim.config import DeviceConfig
 
 PERTURBED_PARAMS = ("Rm", "kt", "km", "mr", "Lr", "Dr", "mp", "Lp", "Dp", "coulomb_r", "static_r",
@@ -93,17 +94,20 @@ def conditions(perturb: bool = True) -> dict[str, Condition]:
     return out
 
 
-def onnx_policy(path: Path) -> Policy:
-    """The volts of an exported model, batched, run by onnxruntime."""
+def onnx_policy(path: Path) -> RecurrentPolicy:
+    """The volts of an exported model, batched, run by onnxruntime (its recurrent state carried per episode)."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]
+    states = [(i.name, int(i.shape[1])) for i in sess.get_inputs() if i.name not in INPUT_NAMES]
+    outputs = ["volts", *(name + STATE_SUFFIX for name, _ in states)]
 
-    def volts(raw: dict[str, np.ndarray]) -> np.ndarray:
-        return sess.run(["volts"], {k: raw[k] for k in names})[0][:, 0]
+    def step(inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        volts, *nxt = sess.run(outputs, {k: inputs[k] for k in names})
+        return volts[:, 0], nxt
 
-    return volts
+    return RecurrentPolicy(step, states)
 
 
 def perfect_estimates(state: np.ndarray) -> np.ndarray:
@@ -154,7 +158,7 @@ def classical_contenders(run: Path, cfg: ExperimentConfig, out: Path) -> list[Co
     def on_state(raw: dict[str, np.ndarray]) -> np.ndarray:
         return (controller(state_view(raw["state"])) * v_max).numpy()[:, 0]
 
-    obs_model = ObservationModel(read_perception(cfg, run), cfg.device.encoder_cpr, cfg.device.imu.rate_hz)
+    obs_model = observation_model(cfg, read_perception(cfg, run))
     chain = PolicyChain(obs_model, ClassicalActor(controller), v_max).eval()
     path = out / "classical.onnx"
     export_onnx(chain, cfg.device, path, {"controller": "energy swing-up + LQR", "perception_from": str(run)})

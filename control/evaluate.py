@@ -8,7 +8,7 @@ in training unless ``randomize=False``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +18,7 @@ from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import SuccessTracker, TaskConfig, make_task
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]  # raw batch (+ "state", the truth) -> volts (N,)
+Step = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, list[np.ndarray]]]  # inputs -> volts (N,), next states
 
 
 @dataclass
@@ -36,15 +37,41 @@ class EvalResult:
         return {k: v for k, v in self.__dict__.items() if k != "samples"}
 
 
-def torch_policy(chain: torch.nn.Module) -> Policy:
-    """Wrap a PolicyChain (raw tensors -> volts, estimates) as a numpy batch policy."""
+class RecurrentPolicy:
+    """A batch policy over a model with recurrent state inputs: zeros at :meth:`reset`, fed back each call.
+
+    ``step`` maps the raw batch plus the current states (by name) to volts and the next states
+    (in ``states`` order). One call = one control step of every episode; :func:`evaluate`
+    resets it before its episodes start. With no states it is a plain policy.
+    """
+
+    def __init__(self, step: Step, states: Sequence[tuple[str, int]]) -> None:
+        self.step, self.states = step, list(states)
+        self.values: dict[str, np.ndarray] = {}
+
+    def reset(self) -> None:
+        self.values = {}
+
+    def state_inputs(self, n: int) -> dict[str, np.ndarray]:
+        """The states the next call feeds the model, (n, size) each (zeros before the first call)."""
+        return {name: self.values.get(name, np.zeros((n, size), np.float32)) for name, size in self.states}
+
+    def __call__(self, raw: dict[str, np.ndarray]) -> np.ndarray:
+        volts, nxt = self.step({**raw, **self.state_inputs(len(raw["imu"]))})
+        self.values = dict(zip((name for name, _ in self.states), nxt, strict=True))
+        return volts
+
+
+def torch_policy(chain: torch.nn.Module) -> RecurrentPolicy:
+    """Wrap a PolicyChain (raw tensors (+ states) -> volts, estimates (+ next states)) as a numpy batch policy."""
+    names = tuple(getattr(chain, "input_names", ("imu", "encoder", "image")))
 
     @torch.no_grad()
-    def act(raw: dict[str, np.ndarray]) -> np.ndarray:
-        volts, _ = chain(*(torch.from_numpy(raw[k]) for k in ("imu", "encoder", "image")))
-        return volts.numpy()[:, 0]
+    def step(inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        volts, _, *nxt = chain(*(torch.from_numpy(inputs[k]) for k in names))
+        return volts.numpy()[:, 0], [t.numpy() for t in nxt]
 
-    return act
+    return RecurrentPolicy(step, getattr(chain, "states", []))
 
 
 def evaluate(
@@ -53,8 +80,12 @@ def evaluate(
 ) -> EvalResult:  # fmt: skip
     """Run ``episodes`` parallel episodes (``episode_s`` None: the task's evaluation length).
 
-    ``collect``: also keep that many raw inputs met along the way, for parity checks.
+    ``collect``: also keep that many raw inputs met along the way, for parity checks (with the
+    recurrent state each met, for a :class:`RecurrentPolicy`).
     """
+    recurrent = policy if isinstance(policy, RecurrentPolicy) else None
+    if recurrent:
+        recurrent.reset()
     the_task = make_task(task)
     length_s = the_task.eval_episode_s() if episode_s is None else episode_s
     sim = the_task.sim(device, episodes, seed=seed, randomize=randomize)
@@ -68,7 +99,8 @@ def evaluate(
         raw = sim.observation()
         if per_step:
             pick = rng.choice(episodes, size=min(per_step, episodes), replace=False)
-            samples.append({k: v[pick] for k, v in raw.items()})
+            met = {**raw, **(recurrent.state_inputs(episodes) if recurrent else {})}
+            samples.append({k: v[pick] for k, v in met.items()})
         raw["state"] = sim.state  # the true state, for reference controllers (a policy on sensors ignores it)
         volts = np.clip(np.asarray(policy(raw), np.float64), -device.v_max, device.v_max)
         sim.step(volts)

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from sensorimotor.hardware.model import FORMAT, INPUT_NAMES, OUTPUT_NAMES, STATE_SUFFIX, io_signature
+from sensorimotor.perception.filter import STATE_NAME as FILTER_STATE
 from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE, ObservationModel, Perception
 from sensorimotor.sim.config import DeviceConfig
 
@@ -41,6 +42,10 @@ class PolicyChain(nn.Module):
     :class:`~sensorimotor.control.algos.DeterministicActor`); ``observations`` names the
     columns of :data:`OBS_NAMES` it sees (all by default; fewer for an ablation). The second
     output is always the full estimate vector, which the hardware loop logs.
+
+    When the observation model keeps state (the IMU filter), the chain takes it after the
+    sensor inputs and returns the next one after volts and estimates: ``states`` names it, as
+    :func:`export_onnx` and the runtime expect (hardware/model.py).
     """
 
     index: torch.Tensor
@@ -55,13 +60,21 @@ class PolicyChain(nn.Module):
         self.select = tuple(observations) != OBS_NAMES
         self.register_buffer("index", torch.tensor([OBS_NAMES.index(o) for o in observations], dtype=torch.long))
 
-    def forward(
-        self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        obs = self.obs_model(imu, encoder, image)
+    @property
+    def states(self) -> list[tuple[str, int]]:
+        """(name, size) of each recurrent state input: the IMU filter's, or none."""
+        return [(FILTER_STATE, self.obs_model.state_size)] if self.obs_model.state_size else []
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The forward's (and the ONNX graph's) inputs, in order: sensors, then states."""
+        return (*INPUT_NAMES, *(name for name, _ in self.states))
+
+    def forward(self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor, *state: torch.Tensor) -> Any:
+        obs, next_state = self.obs_model(imu, encoder, image, *state)
         seen = obs.index_select(1, self.index) if self.select else obs
         action = torch.clamp(self.actor(seen), -1.0, 1.0)
-        return action * self.v_max, obs
+        return (action * self.v_max, obs, next_state) if state else (action * self.v_max, obs)
 
 
 class ImuOnlyChain(nn.Module):
@@ -76,7 +89,7 @@ class ImuOnlyChain(nn.Module):
 
     def __init__(self, window: int, cpr: int, imu_rate_hz: float, v_max: float, dim: int = 64) -> None:
         super().__init__()
-        obs = ObservationModel(Perception(window, dim), cpr, imu_rate_hz)
+        obs = ObservationModel(Perception(window, dim), cpr, imu_rate_hz)  # stateless: no IMU filter
         self.imu_encoder, self.imu_head = obs.perception.imu_encoder, obs.perception.imu_head
         self.rate_samples, self.rad_per_count = obs.rate_samples, obs.rad_per_count
         self.register_buffer("slope", obs.slope.clone())
@@ -118,14 +131,18 @@ def example_inputs(device: DeviceConfig) -> tuple[torch.Tensor, torch.Tensor, to
 
 def export_onnx(
     chain: nn.Module, device: DeviceConfig, path: Path, extra_meta: dict[str, Any] | None = None,
-    inputs: Sequence[str] = INPUT_NAMES, estimates: Sequence[str] = OBS_NAMES, states: Sequence[tuple[str, int]] = (),
+    inputs: Sequence[str] = INPUT_NAMES, estimates: Sequence[str] = OBS_NAMES,
+    states: Sequence[tuple[str, int]] | None = None,
 ) -> None:  # fmt: skip
     """Write ``chain`` (forward over ``inputs``, in order, then the ``states``) to ``path`` as one ONNX file.
 
     ``states``: (name, size) of each recurrent state the chain takes after its sensor inputs and
     returns after volts and estimates, as ``name_next`` (the runtime carries it: hardware/model.py).
+    None: the chain's own ``states`` (a :class:`PolicyChain`'s IMU filter), else none.
     """
     import warnings
+
+    states = getattr(chain, "states", []) if states is None else states
 
     chain = chain.eval()
     examples = dict(zip(INPUT_NAMES, example_inputs(device), strict=True))
@@ -139,12 +156,21 @@ def export_onnx(
             dynamic_axes={n: {0: "batch"} for n in (*input_names, *output_names)}, dynamo=False, opset_version=17,
         )  # fmt: skip
     model = onnx.load(str(path))
+    sizes = {name + STATE_SUFFIX: size for name, size in states}
+    for out in model.graph.output:  # torch's shape inference may leave a concatenated state's width symbolic
+        if out.name in sizes:
+            out.type.tensor_type.shape.dim[1].dim_value = sizes[out.name]
     meta = model.metadata_props.add()
     state_meta = {"state": [{"name": name, "size": size} for name, size in states]} if states else {}
     meta.key, meta.value = "sensorimotor", json.dumps(model_metadata(device, {**state_meta, **(extra_meta or {})},
                                                                      inputs, estimates))  # fmt: skip
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
+
+
+def chain_inputs(chain: nn.Module) -> tuple[str, ...]:
+    """A chain's inputs in order: a :class:`PolicyChain`'s ``input_names`` (sensors + states), else the sensors."""
+    return tuple(getattr(chain, "input_names", INPUT_NAMES))
 
 
 def _outputs(module: nn.Module, inputs: dict[str, np.ndarray], names: Sequence[str]) -> list[np.ndarray]:
@@ -154,7 +180,7 @@ def _outputs(module: nn.Module, inputs: dict[str, np.ndarray], names: Sequence[s
 
 
 def parity(
-    chain: nn.Module, path: Path, inputs: dict[str, np.ndarray], names: Sequence[str] = INPUT_NAMES
+    chain: nn.Module, path: Path, inputs: dict[str, np.ndarray], names: Sequence[str] | None = None
 ) -> tuple[float, float]:
     """Max |ONNX - torch| over every output: (onnxruntime at batch 1, onnx.reference on one batch)."""
     ort_diff, ref_diff = parity_by_output(chain, path, inputs, names)
@@ -162,9 +188,12 @@ def parity(
 
 
 def parity_by_output(
-    chain: nn.Module, path: Path, inputs: dict[str, np.ndarray], names: Sequence[str] = INPUT_NAMES
+    chain: nn.Module, path: Path, inputs: dict[str, np.ndarray], names: Sequence[str] | None = None
 ) -> tuple[list[float], list[float]]:
     """Max |ONNX - torch| per output, for onnxruntime (each input at batch 1) and onnx.reference (one batch).
+
+    ``names``: the inputs, in the chain's order (None: its ``input_names``, else the sensors);
+    a stateful chain's samples carry the state each input met, so its next state is compared too.
 
     onnxruntime is what the robot runs; ``onnx.reference.ReferenceEvaluator`` is ONNX's own
     reading of the graph's semantics, independent of onnxruntime's kernels.
@@ -172,6 +201,7 @@ def parity_by_output(
     import onnxruntime as ort
     from onnx.reference import ReferenceEvaluator
 
+    names = chain_inputs(chain) if names is None else names
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst: list[float] = []
     for i in range(len(inputs[names[0]])):
@@ -186,15 +216,15 @@ def parity_by_output(
     return worst, ref_worst
 
 
-def latency_us(chain: PolicyChain, path: Path, inputs: dict[str, np.ndarray], repeats: int = 300) -> dict[str, float]:
+def latency_us(chain: nn.Module, path: Path, inputs: dict[str, np.ndarray], repeats: int = 300) -> dict[str, float]:
     """Median batch-1 latency (us) of onnxruntime and torch eager on the same inputs."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    one = {k: v[:1] for k, v in inputs.items()}
-    t_one = tuple(torch.from_numpy(one[k]) for k in INPUT_NAMES)
+    one = {k: inputs[k][:1] for k in chain_inputs(chain)}
+    t_one = tuple(torch.from_numpy(v) for v in one.values())
 
     def median(fn: Any) -> float:
         for _ in range(20):

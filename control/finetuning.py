@@ -21,9 +21,9 @@ import torch
 from sensorimotor.control.config import ExperimentConfig
 from sensorimotor.control.export import PolicyChain, export_onnx, parity_by_output
 from sensorimotor.control.plots import plot_perception
-from sensorimotor.control.train import labelled_data, read_perception, summary_line
+from sensorimotor.control.train import labelled_data, observation_model, read_perception, summary_line
 from sensorimotor.perception.data import SensorDataset
-from sensorimotor.perception.models import ObservationModel, Perception
+from sensorimotor.perception.models import Perception
 from sensorimotor.perception.train import evaluate, finetune, init_encoders, split
 
 
@@ -106,9 +106,9 @@ def export_with(cfg: ExperimentConfig, run: Path, perception: Perception, path: 
 
     for p in perception.parameters():
         p.requires_grad_(False)
-    obs_model = ObservationModel(perception.eval(), cfg.device.encoder_cpr, cfg.device.imu.rate_hz)
+    obs_model = observation_model(cfg, perception)
     chain = PolicyChain(obs_model, load_actor(run, cfg.rl), cfg.device.v_max, cfg.rl.observations).eval()
     ev = evaluate_policy(torch_policy(chain), cfg.device, cfg.task, 8, None, seed=cfg.seed + 20_000, collect=1000)
     export_onnx(chain, cfg.device, path, {"finetuned_from": str(run), "eval_success_rate": ev.success_rate})
-    (volts, estimates), _ = parity_by_output(chain, path, ev.samples)
+    (volts, estimates, *_), _ = parity_by_output(chain, path, ev.samples)
     return {"parity_volts": volts, "parity_estimates": estimates, "sim_success_rate_8_episodes": ev.success_rate}

@@ -31,6 +31,7 @@ from sensorimotor.control.trainer import Curve, curve_from_report, fit, prepare
 from sensorimotor.control.vec_env import PerceivedFurutaVecEnv
 from sensorimotor.hardware.config import to_dict
 from sensorimotor.perception.data import SensorDataset, generate
+from sensorimotor.perception.filter import ImuFilter
 from sensorimotor.perception.models import ObservationModel, Perception
 from sensorimotor.perception.train import evaluate as evaluate_perception
 from sensorimotor.perception.train import finetune, init_encoders, split
@@ -111,6 +112,14 @@ def read_perception(cfg: ExperimentConfig, run: Path) -> Perception:
     return model.eval()
 
 
+def observation_model(cfg: ExperimentConfig, perception: Perception) -> ObservationModel:
+    """The controller's view of the sensors: ``perception`` + the arm's encoder (+ the IMU filter, if enabled)."""
+    fc = cfg.perception.imu_filter
+    dev = cfg.device
+    filt = ImuFilter(fc, dev.imu.rate_hz, dev.stream_rate_hz) if fc.enabled else None
+    return ObservationModel(perception.eval(), dev.encoder_cpr, dev.imu.rate_hz, imu_filter=filt)
+
+
 def load_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict[str, Any]]:
     """A resumed run's perception, re-measured on fresh test data."""
     model = read_perception(cfg, out)
@@ -145,7 +154,7 @@ def run(
     perception, perception_metrics = load_perception(cfg, out) if resume else train_perception(cfg, out)
     for p in perception.parameters():
         p.requires_grad_(False)
-    obs_model = ObservationModel(perception, cfg.device.encoder_cpr, cfg.device.imu.rate_hz)
+    obs_model = observation_model(cfg, perception)
     model, curve = train_controller(cfg, obs_model, out, resume, curve_from_report(previous))
 
     chain = make_chain(cfg, obs_model, model)
@@ -162,7 +171,7 @@ def run(
     export_onnx(
         chain, cfg.device, onnx_path, {"preset": preset, "seed": cfg.seed, "eval_success_rate": ev.success_rate}
     )
-    (volts_diff, est_diff), ref_by_output = parity_by_output(chain, onnx_path, ev.samples)
+    (volts_diff, est_diff, *state_diff), ref_by_output = parity_by_output(chain, onnx_path, ev.samples)
     max_diff, ref_diff = max(volts_diff, est_diff), max(ref_by_output)
     action_diff = max(volts_diff, ref_by_output[0]) / cfg.device.v_max  # the policy's own output, in [-1, 1]
     lat = latency_us(chain, onnx_path, ev.samples)
@@ -187,6 +196,7 @@ def run(
         "onnx_parity_volts_max_abs_diff": volts_diff,
         "onnx_parity_estimates_max_abs_diff": est_diff,
         "onnx_parity_action_max_abs_diff": action_diff,
+        "onnx_parity_state_max_abs_diff": max(state_diff, default=None),
         "onnx_parity_inputs": len(ev.samples["imu"]),
         "latency_batch1": lat,
         "rl_curve": curve.as_dict(),

@@ -4,6 +4,10 @@ Every step: the N simulated devices advance one control step, their raw sensor w
 go through the (frozen) perception model in one batch, and the policy sees the
 resulting observation vector (:data:`sensorimotor.perception.models.OBS_NAMES`). Physics, reward and
 termination are the same pure functions the Gymnasium env uses.
+
+A stateful observation model (the IMU filter) gets each pendulum's state every step and
+hands back the next; an episode that ends starts its successor from a zero (fresh) state,
+exactly as the exported model starts on the device.
 """
 
 from __future__ import annotations
@@ -39,19 +43,26 @@ class PerceivedFurutaVecEnv(VecEnv):
         self.max_steps = round((episode_s or task.episode_s) * device.stream_rate_hz)
         self.steps = np.zeros(n_envs, np.int64)
         self._actions = np.zeros((n_envs, 1), np.float32)
+        self.state = torch.zeros(n_envs, obs_model.state_size)  # the observation model's, per pendulum
 
     @torch.no_grad()
     def perceive(self, idx: np.ndarray | None = None) -> np.ndarray:
-        """Policy observations (N, len(observations)) of the current sensor windows."""
+        """Policy observations (N, len(observations)) of the current sensor windows; advances their state.
+
+        Call it once per control step (for ``idx``: the pendulums just reset, once more).
+        """
         raw = self.sim.observation()
+        rows = torch.arange(self.num_envs) if idx is None else torch.from_numpy(idx)
         if idx is not None:
             raw = {k: v[idx] for k, v in raw.items()}
         t = {k: torch.from_numpy(v) for k, v in raw.items()}
-        return self.obs_model(t["imu"], t["encoder"], t["image"]).numpy()[:, self.columns]
+        obs, self.state[rows] = self.obs_model(t["imu"], t["encoder"], t["image"], self.state[rows])
+        return obs.numpy()[:, self.columns]
 
     def reset(self) -> VecEnvObs:
         self.sim.reset()
         self.steps[:] = 0
+        self.state.zero_()
         return self.perceive()
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -75,6 +86,7 @@ class PerceivedFurutaVecEnv(VecEnv):
                 infos[i]["TimeLimit.truncated"] = bool(truncated[i])
             self.sim.reset(idx)
             self.steps[idx] = 0
+            self.state[idx] = 0.0  # a fresh filter for the new episode
             obs[idx] = self.perceive(idx)
         return obs, reward, done, infos
 

@@ -34,6 +34,7 @@ from torch import nn
 
 from sensorimotor.hardware.config import Section, doc
 
+STATE_NAME = "imu_filter"  # the state's ONNX input (its output is imu_filter_next)
 STATE_SIZE = 21  # ready flag, x (4), P (4 x 4)
 GYRO_AXIS = 0  # the pendulum's axis is the IMU's body x ...
 GYRO_SIGN = -1.0  # ... and alpha grows by a negative turn about it (docs/protocol.md, IMU axes)
@@ -43,6 +44,10 @@ GYRO_SIGN = -1.0  # ... and alpha grows by a negative turn about it (docs/protoc
 class FilterConfig(Section):
     """The IMU estimator's bias-calibrating Kalman filter (perception/filter.py)."""
 
+    enabled: bool = doc(
+        "Filter the IMU head's angle across control steps: imu_sin, imu_cos, imu_rate become the filter's estimate "
+        "and the exported model carries its state (ONNX input imu_filter, output imu_filter_next).", True,
+    )  # fmt: skip
     measurement_deg: float = doc(
         "Std of the learned angle's error the filter assumes (deg); larger than its RMS because the errors are "
         "correlated from one step to the next.", 3.0, gt=0, le=90,

@@ -9,7 +9,8 @@
   camera's health (sin, cos, rate). The class tells the controller when the image estimate
   is worthless, which happens on real rigs (a hand, a cable, lights off).
 * :class:`ObservationModel` — raw sensors (imu, encoder counts, image) -> the policy's
-  observation vector, including the arm angle and rate computed from encoder counts.
+  observation vector, including the arm angle and rate computed from encoder counts, with
+  the IMU angle optionally filtered across control steps (perception/filter.py).
 
 All input scaling is inside the modules so the exported ONNX graph takes raw units.
 """
@@ -21,6 +22,8 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+
+from sensorimotor.perception.filter import GYRO_AXIS, STATE_SIZE, ImuFilter
 
 RATE_SCALE = 5.0  # rad/s: alpha_dot regression target is alpha_dot / RATE_SCALE
 IMU_SCALE = (5.0, 5.0, 5.0, 10.0, 10.0, 10.0)  # gyro rad/s, accel m/s^2
@@ -105,29 +108,50 @@ def slope_weights(n: int) -> torch.Tensor:
 
 
 class ObservationModel(nn.Module):
-    """Raw sensors -> policy observation (B, len(OBS_NAMES)), see OBS_NAMES.
+    """Raw sensors (+ the filter's state) -> policy observation (B, len(OBS_NAMES)) and the next state.
 
     Arm angle = counts * 2 pi / cpr; arm rate = least-squares slope of the last
     ``rate_samples`` encoder counts (a fixed linear filter, so the graph stays pure), taken
     on counts relative to the newest one: the weights sum to zero, so this is the same slope,
     but float32 no longer cancels thousands of counts against each other (exact ONNX parity).
+
+    With ``imu_filter`` (:class:`~sensorimotor.perception.filter.ImuFilter`), ``imu_sin``,
+    ``imu_cos`` and ``imu_rate`` are the filter's estimate: the IMU head's angle with the sensor
+    biases calibrated out across control steps. The model is then stateful: ``state``
+    (B, ``state_size``) goes in, the next state comes out, once per control step, zeros for a
+    fresh episode. Without a filter ``state_size`` is 0 and the state is an empty (B, 0) tensor.
     """
 
     slope: torch.Tensor  # (rate_samples,) buffer: least-squares slope weights in rad/s per count
 
-    def __init__(self, perception: Perception, cpr: int, imu_rate_hz: float, rate_samples: int = 24) -> None:
+    def __init__(
+        self, perception: Perception, cpr: int, imu_rate_hz: float, rate_samples: int = 24,
+        imu_filter: ImuFilter | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.perception = perception
+        self.imu_filter = imu_filter
+        self.state_size = STATE_SIZE if imu_filter is not None else 0
         self.rate_samples = rate_samples
         self.rad_per_count = 2.0 * math.pi / cpr
         self.register_buffer("slope", slope_weights(rate_samples) * imu_rate_hz * self.rad_per_count)
 
-    def forward(self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         est = self.perception(imu, image)
+        imu_est = est.imu
+        if self.imu_filter is not None:
+            if state is None:
+                raise ValueError(f"this observation model filters the IMU: pass its state (B, {self.state_size})")
+            alpha, alpha_dot, state = self.imu_filter(angle_from_sincos(est.imu[:, :2]), imu[:, GYRO_AXIS], state)
+            imu_est = torch.stack([torch.sin(alpha), torch.cos(alpha), alpha_dot / RATE_SCALE], dim=-1)
+        else:
+            state = imu.new_zeros(imu.shape[0], 0)
         camera_ok = torch.softmax(est.camera_logits, dim=-1)[:, :1]
         arm = encoder[:, -1:] * self.rad_per_count
         rate = ((encoder[:, -self.rate_samples :] - encoder[:, -1:]) * self.slope).sum(-1, keepdim=True) / RATE_SCALE
-        return torch.cat([est.imu, est.image, camera_ok, arm, rate, est.fused], dim=-1)
+        return torch.cat([imu_est, est.image, camera_ok, arm, rate, est.fused], dim=-1), state
 
 
 def angle_from_sincos(sc: torch.Tensor) -> torch.Tensor:

@@ -31,9 +31,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from sensorimotor.hardware.config import Section, doc
+from sensorimotor.hardware.config import Section, doc, nested
 from sensorimotor.perception.data import SensorDataset
 from sensorimotor.perception.errors import DatasetError
+from sensorimotor.perception.filter import FilterConfig
 from sensorimotor.perception.models import (
     N_CAMERA_CLASSES,
     RATE_SCALE,
@@ -73,6 +74,7 @@ class PerceptionConfig(Section):
         "Encoder weights fine-tuning starts from: shipped (the project's pretrained encoders, docs/model-card.md), "
         "scratch (random), or the path of an encoders.pt written by `sim pretrain`.", "shipped",
     )  # fmt: skip
+    imu_filter: FilterConfig = nested(FilterConfig, "The filter between the IMU head and the controller.")
 
     def check(self) -> None:
         if not self.init:
