@@ -101,13 +101,14 @@ def onnx_policy(path: Path) -> RecurrentPolicy:
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]
     states = [(i.name, int(i.shape[1])) for i in sess.get_inputs() if i.name not in INPUT_NAMES]
-    outputs = ["volts", *(name + STATE_SUFFIX for name, _ in states)]
+    outputs = ["volts", "estimates", *(name + STATE_SUFFIX for name, _ in states)]
+    meta = json.loads(sess.get_modelmeta().custom_metadata_map.get("sensorimotor", "{}"))
 
-    def step(inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        volts, *nxt = sess.run(outputs, {k: inputs[k] for k in names})
-        return volts[:, 0], nxt
+    def step(inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, list[np.ndarray]]:
+        volts, estimates, *nxt = sess.run(outputs, {k: inputs[k] for k in names})
+        return volts[:, 0], estimates, nxt
 
-    return RecurrentPolicy(step, states)
+    return RecurrentPolicy(step, states, meta.get("estimates", ()))
 
 
 def perfect_estimates(state: np.ndarray) -> np.ndarray:
@@ -248,14 +249,16 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "Nominal condition, in detail:",
         "",
-        "| controller | success | time to upright (s) | RMS alpha balancing (deg) | RMS theta balancing (deg) | RMS volts | arm past limit |",
-        "|---|---|---|---|---|---|---|",
+        "| controller | success | time to upright (s) | RMS alpha balancing (deg) | RMS theta balancing (deg) | RMS volts | arm past limit | angle estimate RMSE, IMU / fused (deg) |",
+        "|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for n in names:
         r = nominal[n]
+        est = r.get("estimate_rmse_deg") or {}
+        est_text = f"{est['imu']:.2f} / {est['fused']:.2f}" if "imu" in est and "fused" in est else "–"
         lines.append(
             f"| {n} | {_pct(r['success_rate'])} | {r['time_to_upright_s']:.2f} | {r['rms_alpha_deg']:.2f} | "
-            f"{r['rms_theta_deg']:.1f} | {r['rms_volts']:.2f} | {_pct(r['arm_limit_rate'])} |"
+            f"{r['rms_theta_deg']:.1f} | {r['rms_volts']:.2f} | {_pct(r['arm_limit_rate'])} | {est_text} |"
         )
     return "\n".join(lines) + "\n"
 

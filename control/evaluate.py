@@ -9,16 +9,20 @@ in training unless ``randomize=False``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
+from sensorimotor.perception.models import OBS_NAMES
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import SuccessTracker, TaskConfig, make_task
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]  # raw batch (+ "state", the truth) -> volts (N,)
-Step = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, list[np.ndarray]]]  # inputs -> volts (N,), next states
+# inputs (raw batch + states by name) -> volts (N,), the estimates (N, len(estimate_names)) or None, next states
+Step = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray | None, list[np.ndarray]]]
+ANGLE_ESTIMATES = {"imu": ("imu_sin", "imu_cos"), "image": ("img_sin", "img_cos"), "fused": ("fused_sin", "fused_cos")}
 
 
 @dataclass
@@ -32,22 +36,27 @@ class EvalResult:
     rms_theta_deg: float  # arm angle while balancing
     rms_volts: float  # control effort over whole episodes
     samples: dict[str, np.ndarray]  # raw sensor inputs collected along the way (for parity)
+    # pendulum-angle error of the policy's own estimates along these closed-loop episodes, per estimate
+    # (imu: filtered when the IMU filter is on; image: every frame, faults included); empty for a policy without
+    estimate_rmse_deg: dict[str, float] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "samples"}
 
 
 class RecurrentPolicy:
     """A batch policy over a model with recurrent state inputs: zeros at :meth:`reset`, fed back each call.
 
-    ``step`` maps the raw batch plus the current states (by name) to volts and the next states
-    (in ``states`` order). One call = one control step of every episode; :func:`evaluate`
-    resets it before its episodes start. With no states it is a plain policy.
+    ``step`` maps the raw batch plus the current states (by name) to volts, the model's
+    estimates (columns ``estimate_names``; None if it has none) and the next states (in
+    ``states`` order). One call = one control step of every episode; :func:`evaluate` resets
+    it before its episodes start. With no states it is a plain policy.
     """
 
-    def __init__(self, step: Step, states: Sequence[tuple[str, int]]) -> None:
-        self.step, self.states = step, list(states)
+    def __init__(self, step: Step, states: Sequence[tuple[str, int]], estimate_names: Sequence[str] = ()) -> None:
+        self.step, self.states, self.estimate_names = step, list(states), tuple(estimate_names)
         self.values: dict[str, np.ndarray] = {}
+        self.estimates: np.ndarray | None = None  # of the last call
 
     def reset(self) -> None:
         self.values = {}
@@ -57,7 +66,7 @@ class RecurrentPolicy:
         return {name: self.values.get(name, np.zeros((n, size), np.float32)) for name, size in self.states}
 
     def __call__(self, raw: dict[str, np.ndarray]) -> np.ndarray:
-        volts, nxt = self.step({**raw, **self.state_inputs(len(raw["imu"]))})
+        volts, self.estimates, nxt = self.step({**raw, **self.state_inputs(len(raw["imu"]))})
         self.values = dict(zip((name for name, _ in self.states), nxt, strict=True))
         return volts
 
@@ -67,11 +76,11 @@ def torch_policy(chain: torch.nn.Module) -> RecurrentPolicy:
     names = tuple(getattr(chain, "input_names", ("imu", "encoder", "image")))
 
     @torch.no_grad()
-    def step(inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        volts, _, *nxt = chain(*(torch.from_numpy(inputs[k]) for k in names))
-        return volts.numpy()[:, 0], [t.numpy() for t in nxt]
+    def step(inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, list[np.ndarray]]:
+        volts, estimates, *nxt = chain(*(torch.from_numpy(inputs[k]) for k in names))
+        return volts.numpy()[:, 0], estimates.numpy(), [t.numpy() for t in nxt]
 
-    return RecurrentPolicy(step, getattr(chain, "states", []))
+    return RecurrentPolicy(step, getattr(chain, "states", []), OBS_NAMES)
 
 
 def evaluate(
@@ -86,6 +95,7 @@ def evaluate(
     recurrent = policy if isinstance(policy, RecurrentPolicy) else None
     if recurrent:
         recurrent.reset()
+    errors = AngleErrors(recurrent.estimate_names if recurrent else ())
     the_task = make_task(task)
     length_s = the_task.eval_episode_s() if episode_s is None else episode_s
     sim = the_task.sim(device, episodes, seed=seed, randomize=randomize)
@@ -103,10 +113,33 @@ def evaluate(
             samples.append({k: v[pick] for k, v in met.items()})
         raw["state"] = sim.state  # the true state, for reference controllers (a policy on sensors ignores it)
         volts = np.clip(np.asarray(policy(raw), np.float64), -device.v_max, device.v_max)
+        if recurrent and recurrent.estimates is not None:
+            errors.add(recurrent.estimates, sim.state[:, 1])
         sim.step(volts)
         tracker.update(sim.state, volts / device.v_max)
     merged = {k: np.concatenate([s[k] for s in samples])[:collect] for k in samples[0]} if samples else {}
-    return summarize(tracker, device.v_max, steps, merged)
+    result = summarize(tracker, device.v_max, steps, merged)
+    result.estimate_rmse_deg = errors.rmse_deg()
+    return result
+
+
+class AngleErrors:
+    """Running squared pendulum-angle error of each sin/cos estimate a model outputs (:data:`ANGLE_ESTIMATES`)."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.cols = {k: (names.index(s), names.index(c)) for k, (s, c) in ANGLE_ESTIMATES.items()
+                     if s in names and c in names}  # fmt: skip
+        self.sq = dict.fromkeys(self.cols, 0.0)
+        self.n = 0
+
+    def add(self, estimates: np.ndarray, alpha: np.ndarray) -> None:
+        for k, (s, c) in self.cols.items():
+            err = np.arctan2(estimates[:, s], estimates[:, c]) - alpha
+            self.sq[k] += float(np.sum(np.arctan2(np.sin(err), np.cos(err)) ** 2))
+        self.n += len(alpha)
+
+    def rmse_deg(self) -> dict[str, float]:
+        return {k: float(np.degrees(np.sqrt(v / self.n))) for k, v in self.sq.items()} if self.n else {}
 
 
 def summarize(tracker: SuccessTracker, v_max: float, steps: int, samples: dict[str, np.ndarray]) -> EvalResult:

@@ -166,6 +166,10 @@ def run(
         f"evaluation ({cfg.task.name}): success {ev.success_rate:.1%} of {ev.episodes} episodes, "
         f"RMS alpha {ev.rms_alpha_deg:.2f} deg while balancing, arm past its limit in {ev.arm_limit_rate:.1%}"
     )
+    imu_kind = "filtered IMU" if cfg.perception.imu_filter.enabled else "IMU"
+    log(f"estimates along those episodes (closed loop, every control step): {imu_kind} angle RMSE "
+        f"{ev.estimate_rmse_deg['imu']:.2f} deg, image {ev.estimate_rmse_deg['image']:.2f} deg (camera faults "
+        f"included), fused {ev.estimate_rmse_deg['fused']:.2f} deg")  # fmt: skip
 
     onnx_path = out / "policy.onnx"
     export_onnx(

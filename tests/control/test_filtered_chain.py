@@ -70,7 +70,7 @@ def test_onnxruntime_and_torch_carry_the_state_alike_and_dropping_it_changes_the
     policy = torch_policy(chain)
 
     def fresh(x: dict[str, np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:  # a zero state every step
-        return policy.step({**x, STATE_NAME: np.zeros((len(x["imu"]), STATE_SIZE), np.float32)})[0], []
+        return policy.step({**x, STATE_NAME: np.zeros((len(x["imu"]), STATE_SIZE), np.float32)})[0], None, []
 
     forgetful = RecurrentPolicy(fresh, [])
     c = evaluate(forgetful, DEV, TASK, episodes=6, episode_s=1.0, seed=5)
