@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sensorimotor.control.export import chain_inputs
 from sensorimotor.perception.models import OBS_NAMES
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import SuccessTracker, TaskConfig, make_task
@@ -73,7 +74,7 @@ class RecurrentPolicy:
 
 def torch_policy(chain: torch.nn.Module) -> RecurrentPolicy:
     """Wrap a PolicyChain (raw tensors (+ states) -> volts, estimates (+ next states)) as a numpy batch policy."""
-    names = tuple(getattr(chain, "input_names", ("imu", "encoder", "image")))
+    names = chain_inputs(chain)
 
     @torch.no_grad()
     def step(inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, list[np.ndarray]]:
