@@ -11,6 +11,7 @@ Fine-tuning (``sim train``'s perception stage and ``sim finetune``):
 * **freeze** — ``linear``: encoders frozen, heads only (a linear probe for the single-layer
   heads); ``partial``: the encoders' last convolution and projection learn too; ``full``:
   everything learns.
+* ``augment`` — training frames are seen under random lighting (perception/augment.py).
 * AdamW with linear warm-up and cosine decay; the validation split (whole episodes, so no
   near-duplicate of a validation sample is trained on) is scored every ``eval_every`` steps,
   the best weights are kept, and training stops after ``patience`` evaluations without
@@ -32,6 +33,7 @@ from torch import nn
 from tqdm import tqdm
 
 from sensorimotor.hardware.config import Section, doc, nested
+from sensorimotor.perception.augment import photometric
 from sensorimotor.perception.data import SensorDataset
 from sensorimotor.perception.errors import DatasetError
 from sensorimotor.perception.filter import FilterConfig
@@ -73,6 +75,10 @@ class PerceptionConfig(Section):
     init: str = doc(
         "Encoder weights fine-tuning starts from: shipped (the project's pretrained encoders, docs/model-card.md), "
         "scratch (random), or the path of an encoders.pt written by `sim pretrain`.", "shipped",
+    )  # fmt: skip
+    augment: bool = doc(
+        "Photometric augmentation of training frames (gamma, gain, offset, lighting gradient, noise; "
+        "perception/augment.py): robustness to exposure and lighting outside the simulated ranges.", True,
     )  # fmt: skip
     imu_filter: FilterConfig = nested(FilterConfig, "The filter between the IMU head and the controller.")
 
@@ -129,17 +135,24 @@ def targets(data: SensorDataset) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class Loss:
-    """The fine-tuning loss of ``modality`` on samples ``b`` of ``data``."""
+    """The fine-tuning loss of ``modality`` on samples ``b`` of ``data``.
 
-    def __init__(self, data: SensorDataset, modality: str) -> None:
+    With ``augment`` (a generator), each frame is seen under random lighting
+    (:func:`~sensorimotor.perception.augment.photometric`); validation passes None.
+    """
+
+    def __init__(self, data: SensorDataset, modality: str, augment: torch.Generator | None = None) -> None:
         if modality not in MODALITIES:
             raise ValueError(f"modality: {modality!r} is unknown (allowed: {', '.join(MODALITIES)})")
-        self.data, self.modality = data, modality
+        self.data, self.modality, self.augment = data, modality, augment
         self.imu_t, self.img_t = targets(data)
         self.img_ok = (data.camera_class == CAMERA_OK).float()
 
     def __call__(self, model: Perception, b: torch.Tensor) -> torch.Tensor:
-        est: Estimates = model(self.data.imu[b], self.data.image[b])
+        image = self.data.image[b]
+        if self.augment is not None and self.modality != "imu":
+            image = photometric(image, self.augment)
+        est: Estimates = model(self.data.imu[b], image)
         m, total = self.modality, torch.zeros(())
         if m in ("imu", "all"):
             total = total + F.mse_loss(est.imu, self.imu_t[b])
@@ -207,7 +220,8 @@ def finetune(
     t0 = time.time()
     gen = torch.Generator().manual_seed(seed + 1)
     n_labelled = min(len(train), max(cfg.batch_size, int(len(train) * cfg.label_fraction)))
-    train_loss, val_loss = Loss(train, modality), Loss(val, modality)
+    augment = torch.Generator().manual_seed(seed + 2) if cfg.augment else None
+    train_loss, val_loss = Loss(train, modality, augment), Loss(val, modality)
     params = trainable(model, modality, cfg.freeze)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = warmup_cosine(opt, cfg.finetune_steps, max(1, cfg.finetune_steps // 20))
