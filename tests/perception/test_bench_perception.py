@@ -22,3 +22,17 @@ def test_bench_perception_quick_writes_every_section(tmp_path: Path) -> None:
     assert {"vqf", "madgwick", "learned (stateless)"} <= set(result["filters"]["swing-up and balance, gyro bias"])
     assert all(v["onnxruntime_us"] > 0 and v["torch_us"] > 0 for v in result["latency"].values())
     assert (tmp_path / "label_efficiency.png").stat().st_size > 0
+
+
+def test_bench_augment_runs_both_arms_on_every_condition(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_augment.py"), "--train", "800", "--test", "200",
+         "--steps", "20", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "bench_augment.json").read_text())["results"]
+    assert set(results) == {"augment on", "augment off"}
+    for arm in results.values():
+        assert len(arm) == 5 and all(0 <= m["image_angle_rmse_deg"] < 180 for m in arm.values())
+    assert results["augment on"] != results["augment off"]  # the switch reaches fine-tuning
