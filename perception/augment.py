@@ -35,7 +35,8 @@ def photometric(image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     def draw(lo: float, hi: float) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(b, 1, 1, 1, generator=gen)
 
-    x = x.clamp(min=1e-4) ** torch.exp(draw(-GAMMA_LOG, GAMMA_LOG))  # clamp: 0 ** negative-going gamma stays finite
+    # The clamp lifts exact black to at most one grey level (1e-4 ** exp(-0.5) = 0.95 / 255).
+    x = x.clamp(min=1e-4) ** torch.exp(draw(-GAMMA_LOG, GAMMA_LOG))
     x = draw(*GAIN) * x + draw(*OFFSET)
     rows = torch.linspace(-1.0, 1.0, h).view(1, 1, h, 1)
     cols = torch.linspace(-1.0, 1.0, w).view(1, 1, 1, w)
