@@ -39,7 +39,7 @@ layers that differ (docs/training.md).
 | file | `perception/pretrained/encoders.pt`, {size_mb:.2f} MB, sha256 `{sha256(path)[:16]}…` |
 | architecture | IMU: 1-D CNN over a 6 x {arch["imu_window"]} window -> {arch["dim"]} features; image: 2-D CNN over a {arch["image_shape"][0]} x {arch["image_shape"][1]} grayscale frame -> {arch["dim"]} features (`perception/models.py`) |
 | objectives | IMU: **{meta["objective"]["imu"]}**; image: **{meta["objective"]["image"]}** (why: docs/perception.md) |
-| data | {corpus["samples"]} unlabelled simulated samples, {corpus["sequences"]} episodes of {corpus["seq_len"]} control steps; motions: {scenarios}; physics spreads x{corpus["randomization_scale"]:g} of the device's, sensor noise, camera conditions and latencies randomized per episode |
+| data | {corpus["samples"]} unlabelled simulated samples, {corpus["sequences"]} episodes of {corpus["seq_len"]} control steps; motions: {scenarios}; physics spreads x{corpus["randomization_scale"]:g} of the device's; camera ranges (background, rod brightness, pixel noise, exposure) x{pc.get("sensor_scale", 1.0):g} about their centres and IMU noise densities x U({1 - (1 - 1 / pc.get("sensor_scale", 1.0)):.2f}, {1 + (1 - 1 / pc.get("sensor_scale", 1.0)):.2f}); latencies randomized per episode |
 | training | {pc["steps"]} AdamW steps, batch {pc["batch_size"]}, peak learning rate {pc["lr"]:g}, seed {meta["seed"]}; {meta["seconds_total"] / 60:.1f} min on {meta["machine"]["cpus"]} CPU threads (torch {meta["machine"]["torch"]}) |
 | final losses | IMU {meta["final_loss"]["imu"]:.4f}, image {meta["final_loss"]["image"]:.4f} |
 

@@ -2,10 +2,16 @@
 
 No labels are used. The objectives, chosen per modality:
 
-* IMU ``forecast`` (default): from the window ending at step t, predict the IMU samples of
+* IMU ``forecast``: from the window ending at step t, predict the IMU samples of
   the next ``forecast_steps`` control steps. What comes next depends on the pendulum's
   angle (gravity's direction), its rate and the arm's motion, so the features must hold
   the dynamical state — what the controller needs.
+* IMU ``crossmodal`` (default): ``forecast``, plus predicting the newest camera frame
+  (16 x 16, each frame standardized, so lighting does not count) from the IMU window. The
+  two sensors share nothing but the pendulum's pose and motion: the rod's place in the
+  frame is the angle the IMU features must then hold, while each sensor's own nuisances
+  (biases, noise; lighting, background) are unpredictable from the other and drop out.
+  Both are raw sensor streams: this part needs neither labels nor the clean render.
 * IMU ``masked``: reconstruct randomly masked time steps of the window (masked
   autoencoding, as in BERT/MAE for time series). Interpolating a smooth signal needs
   little knowledge of the state; kept as the comparison (docs/perception.md has both).
@@ -37,19 +43,24 @@ from sensorimotor.perception.models import IMU_SCALE, RATE_SCALE, Perception, an
 from sensorimotor.sim.config import DeviceConfig, RandomizationConfig
 from sensorimotor.sim.sensors import CAMERA_OK
 
-IMU_OBJECTIVES = ("forecast", "masked")
+IMU_OBJECTIVES = ("forecast", "crossmodal", "masked")
+CAMERA_TARGET = 16  # crossmodal: the frame is predicted at CAMERA_TARGET x CAMERA_TARGET pixels
 
 
 @dataclass(frozen=True)
 class PretrainConfig(Section):
     """Self-supervised pretraining of the encoders (``sim pretrain``)."""
 
-    imu_objective: str = doc(f"IMU objective: {' or '.join(IMU_OBJECTIVES)} (docs/perception.md).", "forecast")
+    imu_objective: str = doc(f"IMU objective: {', '.join(IMU_OBJECTIVES)} (docs/perception.md).", "crossmodal")
     corpus_samples: int = doc("Unlabelled simulated samples (consecutive control steps, in sequences).", 160000, gt=0)
     seq_len: int = doc("Control steps per simulated sequence.", 100, ge=4)
     randomization_scale: float = doc(
         "Physics spreads of the corpus = device.randomization x this (unlabelled data is cheap: cover more).",
         2.0, ge=0, le=4,
+    )  # fmt: skip
+    sensor_scale: float = doc(
+        "Camera ranges of the corpus (background, rod brightness, pixel noise, exposure) widened about their centres "
+        "x this, and IMU noise densities x U(1 - s, 1 + s) per episode with s = 1 - 1/this.", 3.0, ge=1, le=10,
     )  # fmt: skip
     steps: int = doc("Optimizer steps.", 12000, gt=0)
     batch_size: int = doc("Minibatch size.", 256, gt=0)
@@ -58,6 +69,7 @@ class PretrainConfig(Section):
     forecast_steps: int = doc("forecast: control steps of future IMU samples to predict.", 2, gt=0, le=3)
     mask_fraction: float = doc("masked: fraction of time steps masked.", 0.25, gt=0, lt=1)
     image_weight: float = doc("Weight of the image loss against the IMU loss.", 10.0, ge=0)
+    camera_weight: float = doc("crossmodal: weight of the frame prediction against the forecast.", 0.1, ge=0)
     probe_samples: int = doc("Labelled samples for the linear probe (3/4 fit, 1/4 test).", 16000, ge=64)
 
     def check(self) -> None:
@@ -67,14 +79,33 @@ class PretrainConfig(Section):
             raise ValueError(f"forecast_steps: {self.forecast_steps} must be below seq_len {self.seq_len}")
 
 
-def corpus_device(device: DeviceConfig, scale: float) -> DeviceConfig:
-    """The device with its physics spreads widened ``scale`` times (each kept below 100 %)."""
-    r = device.randomization
+def widen(lo_hi: tuple[float, float], scale: float, upper: float = 1.0) -> tuple[float, float]:
+    """The range [lo, hi] widened about its centre ``scale`` times, kept inside [0, upper]."""
+    lo, hi = lo_hi
+    centre, half = (lo + hi) / 2.0, (hi - lo) / 2.0 * scale
+    return max(0.0, centre - half), min(upper, centre + half)
+
+
+def corpus_device(device: DeviceConfig, scale: float, sensor_scale: float = 1.0) -> DeviceConfig:
+    """The device the unlabelled corpus is simulated on: randomized wider than training.
+
+    Physics spreads ``scale`` times the device's (each kept below 100 %); camera ranges widened
+    ``sensor_scale`` times about their centres; IMU noise densities x U(1 - s, 1 + s) per episode,
+    s = 1 - 1 / ``sensor_scale`` (3: 0.33 ... 1.67 x the device's). Unlabelled data costs nothing to widen, and a rig whose
+    camera or IMU lies outside the labelled ranges then still lies inside what the encoders saw.
+    """
+    r, c = device.randomization, device.camera
     wider = {
         f.name: min(getattr(r, f.name) * scale, 0.9)
         for f in dataclasses.fields(RandomizationConfig) if isinstance(getattr(r, f.name), float)
     }  # fmt: skip
-    return dataclasses.replace(device, randomization=dataclasses.replace(r, **wider))
+    if sensor_scale > 1.0:
+        wider["imu_noise"] = max(r.imu_noise, 1.0 - 1.0 / sensor_scale)  # densities x U(1 - s, 1 + s) per episode
+        c = dataclasses.replace(
+            c, background=widen(c.background, sensor_scale), brightness=widen(c.brightness, sensor_scale),
+            noise_sigma=widen(c.noise_sigma, sensor_scale), exposure_ms=widen(c.exposure_ms, sensor_scale, 100.0),
+        )  # fmt: skip
+    return dataclasses.replace(device, randomization=dataclasses.replace(r, **wider), camera=c)
 
 
 class PretrainHeads(nn.Module):
@@ -85,6 +116,7 @@ class PretrainHeads(nn.Module):
         self.masked = nn.Linear(dim, 6 * window)
         self.forecast = nn.Linear(dim, 6 * forecast)
         self.image = nn.Linear(dim, pixels)
+        self.camera = nn.Linear(dim, CAMERA_TARGET * CAMERA_TARGET)
 
 
 class Objective:
@@ -115,16 +147,28 @@ class Objective:
 
     def imu_loss(self, b: torch.Tensor) -> torch.Tensor:
         imu = self.data.imu[b]
-        if self.cfg.imu_objective == "forecast":
+        if self.cfg.imu_objective in ("forecast", "crossmodal"):
             # The window k steps later ends k * substeps samples later (the IMU delay is fixed per episode):
             # its newest `horizon` samples are exactly the ones after this window.
             future = self.data.imu[b + self.cfg.forecast_steps][..., -self.horizon :] * self.scale
-            pred = self.heads.forecast(self.model.imu_encoder(imu)).view_as(future)
-            return F.mse_loss(pred, future)
+            z = self.model.imu_encoder(imu)
+            loss = F.mse_loss(self.heads.forecast(z).view_as(future), future)
+            if self.cfg.imu_objective == "crossmodal":
+                loss = loss + self.cfg.camera_weight * self.camera_loss(z, b)
+            return loss
         mask = (torch.rand(imu.shape[0], 1, self.window, generator=self.gen) < self.cfg.mask_fraction).float()
         recon = self.heads.masked(self.model.imu_encoder(imu * (1.0 - mask))).view_as(imu)
         err = (recon - imu * self.scale) ** 2
         return (err * mask).sum() / mask.sum().clamp(min=1.0) / 6.0
+
+    def camera_loss(self, z: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The standardized low-resolution frame predicted from the IMU features ``z``; blank frames skipped."""
+        frame = F.adaptive_avg_pool2d(self.data.image[b].float() / 255.0, CAMERA_TARGET).flatten(1)
+        std = frame.std(1, keepdim=True)
+        target = (frame - frame.mean(1, keepdim=True)) / (std + 0.02)
+        seen = (std.squeeze(1) > 0.02).float()  # a blackout has nothing to predict
+        per = ((self.heads.camera(z) - target) ** 2).mean(1)
+        return (per * seen).sum() / seen.sum().clamp(min=1.0)
 
     def image_loss(self, b: torch.Tensor) -> torch.Tensor:
         target = self.data.clean[b].float().flatten(1) / 255.0

@@ -1,0 +1,74 @@
+"""Pretraining's corpus and objectives: the corpus is wider than training, every objective learns, blank frames teach nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from sensorimotor.control.config import load_experiment
+from sensorimotor.control.motions import swingup_scenarios
+from sensorimotor.perception.data import generate
+from sensorimotor.perception.models import Perception
+from sensorimotor.perception.pretrain import IMU_OBJECTIVES, Objective, PretrainConfig, corpus_device, widen
+
+
+def test_widen_about_the_centre_and_inside_the_bounds() -> None:
+    assert widen((0.4, 0.6), 2.0) == pytest.approx((0.3, 0.7))
+    assert widen((0.05, 0.35), 3.0) == pytest.approx((0.0, 0.65))  # clamped at 0
+    assert widen((0.6, 1.0), 3.0) == pytest.approx((0.2, 1.0))  # clamped at 1
+    assert widen((0.5, 6.0), 3.0, upper=100.0) == pytest.approx((0.0, 11.5))
+
+
+def test_corpus_covers_conditions_outside_the_labelled_ranges() -> None:
+    device = load_experiment().device
+    assert corpus_device(device, 1.0, 1.0) == device
+    wide = corpus_device(device, 2.0, 3.0)
+    for name in ("background", "brightness", "noise_sigma", "exposure_ms"):
+        lo, hi = getattr(device.camera, name)
+        wlo, whi = getattr(wide.camera, name)
+        assert wlo <= lo and whi >= hi and (whi - wlo) > (hi - lo), name
+    # bench_perception's held-out camera (background 0.36-0.5, noise 0.07-0.1) lies outside training, inside the corpus
+    assert wide.camera.background[1] >= 0.5 > device.camera.background[1]
+    assert wide.camera.noise_sigma[1] >= 0.1 > device.camera.noise_sigma[1]
+    assert wide.randomization.imu_noise == pytest.approx(1.0 - 1.0 / 3.0)
+    assert wide.randomization.mass == pytest.approx(2.0 * device.randomization.mass)
+
+
+@pytest.fixture(scope="module")
+def corpus():  # type: ignore[no-untyped-def]
+    device = load_experiment().device
+    return device, generate(device, 640, seed=3, seq_len=32, every=1, scenarios=swingup_scenarios(), clean=True)
+
+
+@pytest.mark.parametrize("objective", IMU_OBJECTIVES)
+def test_each_objective_lowers_its_loss(corpus, objective: str) -> None:  # type: ignore[no-untyped-def]
+    device, data = corpus
+    torch.manual_seed(0)
+    model = Perception(device.imu.window, 32, device.image_shape)
+    obj = Objective(model, data, PretrainConfig(imu_objective=objective), device.substeps_per_control, seed=0)
+    fixed = obj.sample(256)
+    opt = torch.optim.Adam(obj.parameters(), lr=3e-3)
+    with torch.no_grad():
+        before = obj(fixed)[0].item()
+    for _ in range(60):
+        loss = obj(obj.sample(64))[0]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        after = obj(fixed)[0].item()
+    assert after < 0.7 * before, (objective, before, after)
+
+
+def test_crossmodal_skips_blank_frames(corpus) -> None:  # type: ignore[no-untyped-def]
+    """A blackout (a flat frame) carries no pose: its camera target must not count."""
+    device, data = corpus
+    model = Perception(device.imu.window, 32, device.image_shape)
+    flat = dataclasses.replace(data, image=torch.full_like(data.image, 7))
+    obj = Objective(model, flat, PretrainConfig(imu_objective="crossmodal"), device.substeps_per_control, seed=0)
+    b = obj.sample(32)
+    assert obj.camera_loss(model.imu_encoder(flat.imu[b]), b).item() == 0.0
+    real = Objective(model, data, PretrainConfig(imu_objective="crossmodal"), device.substeps_per_control, seed=0)
+    assert real.camera_loss(model.imu_encoder(data.imu[b]), b).item() > 0.1
