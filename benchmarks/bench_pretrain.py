@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+
 def run(steps: int, corpus: int, seed: int, out: Path) -> dict[str, dict]:
     from sensorimotor.control.config import load_experiment
     from sensorimotor.control.pretraining import run as pretrain
