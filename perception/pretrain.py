@@ -90,9 +90,10 @@ def corpus_device(device: DeviceConfig, scale: float, sensor_scale: float = 1.0)
     """The device the unlabelled corpus is simulated on: randomized wider than training.
 
     Physics spreads ``scale`` times the device's (each kept below 100 %); camera ranges widened
-    ``sensor_scale`` times about their centres; IMU noise densities x U(1 - s, 1 + s) per episode,
-    s = 1 - 1 / ``sensor_scale`` (3: 0.33 ... 1.67 x the device's). Unlabelled data costs nothing to widen, and a rig whose
-    camera or IMU lies outside the labelled ranges then still lies inside what the encoders saw.
+    ``sensor_scale`` times about their centres; IMU noise densities x U(1 - s, 1 + s) per
+    episode, s = 1 - 1 / ``sensor_scale`` (3: 0.33 ... 1.67 x the device's). Unlabelled data
+    costs nothing to widen, and a rig whose camera or IMU lies outside the labelled ranges then
+    still lies inside what the encoders saw.
     """
     r, c = device.randomization, device.camera
     wider = {
@@ -166,7 +167,7 @@ class Objective:
         frame = F.adaptive_avg_pool2d(self.data.image[b].float() / 255.0, CAMERA_TARGET).flatten(1)
         std = frame.std(1, keepdim=True)
         target = (frame - frame.mean(1, keepdim=True)) / (std + 0.02)
-        seen = (std.squeeze(1) > 0.02).float()  # a blackout has nothing to predict
+        seen = (std.squeeze(1) > 0.02).float()  # a blackout (no contrast at 16 x 16) has nothing to predict
         per = ((self.heads.camera(z) - target) ** 2).mean(1)
         return (per * seen).sum() / seen.sum().clamp(min=1.0)
 
