@@ -41,10 +41,9 @@ def run(cfg: ExperimentConfig, out: Path, command: str, ship: bool = False, log:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     t0 = time.time()
-    corpus = generate(
-        corpus_device(cfg.device, pc.randomization_scale, pc.sensor_scale), pc.corpus_samples, seed=cfg.seed, seq_len=pc.seq_len,
-        every=1, scenarios=swingup_scenarios(), progress=True,
-    )  # fmt: skip
+    device = corpus_device(cfg.device, pc.randomization_scale, pc.sensor_scale)
+    corpus = generate(device, pc.corpus_samples, seed=cfg.seed, seq_len=pc.seq_len, every=1,
+                      scenarios=swingup_scenarios(), progress=True)  # fmt: skip
     probe = generate(cfg.device, pc.probe_samples, seed=cfg.seed + 7_000, seq_len=PROBE_SEQ_LEN, every=PROBE_EVERY,
                      scenarios=swingup_scenarios(), clean=False)  # fmt: skip
     log(f"corpus: {len(corpus)} unlabelled samples, probe: {len(probe)} labelled, in {time.time() - t0:.0f} s")

@@ -86,12 +86,17 @@ def widen(lo_hi: tuple[float, float], scale: float, upper: float = 1.0) -> tuple
     return max(0.0, centre - half), min(upper, centre + half)
 
 
+def imu_noise_spread(sensor_scale: float) -> float:
+    """s of the corpus's IMU noise densities x U(1 - s, 1 + s): 1 - 1 / ``sensor_scale`` (3: 0.33 ... 1.67)."""
+    return 1.0 - 1.0 / sensor_scale
+
+
 def corpus_device(device: DeviceConfig, scale: float, sensor_scale: float = 1.0) -> DeviceConfig:
     """The device the unlabelled corpus is simulated on: randomized wider than training.
 
     Physics spreads ``scale`` times the device's (each kept below 100 %); camera ranges widened
     ``sensor_scale`` times about their centres; IMU noise densities x U(1 - s, 1 + s) per
-    episode, s = 1 - 1 / ``sensor_scale`` (3: 0.33 ... 1.67 x the device's). Unlabelled data
+    episode, s = :func:`imu_noise_spread` (3: 0.33 ... 1.67 x the device's). Unlabelled data
     costs nothing to widen, and a rig whose camera or IMU lies outside the labelled ranges then
     still lies inside what the encoders saw.
     """
@@ -101,7 +106,7 @@ def corpus_device(device: DeviceConfig, scale: float, sensor_scale: float = 1.0)
         for f in dataclasses.fields(RandomizationConfig) if isinstance(getattr(r, f.name), float)
     }  # fmt: skip
     if sensor_scale > 1.0:
-        wider["imu_noise"] = max(r.imu_noise, 1.0 - 1.0 / sensor_scale)  # densities x U(1 - s, 1 + s) per episode
+        wider["imu_noise"] = max(r.imu_noise, imu_noise_spread(sensor_scale))
         c = dataclasses.replace(
             c, background=widen(c.background, sensor_scale), brightness=widen(c.brightness, sensor_scale),
             noise_sigma=widen(c.noise_sigma, sensor_scale), exposure_ms=widen(c.exposure_ms, sensor_scale, 100.0),
