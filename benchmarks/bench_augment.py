@@ -68,7 +68,7 @@ def main() -> int:
         init_encoders(model, "shipped")
         pc = dataclasses.replace(cfg.perception, finetune_steps=args.steps, patience=0, augment=augment)
         t1 = time.time()
-        finetune(model, train, val, pc, args.seed, progress=False)
+        finetune(model, train, val, pc, args.seed, pretrained=True, progress=False)
         name = "augment on" if augment else "augment off"
         results[name] = {c: {k: evaluate(model, d)[k] for k, _ in METRICS} for c, d in tests.items()}
         print(f"{name}: fine-tuned in {time.time() - t1:.0f} s", flush=True)

@@ -101,7 +101,15 @@ def label_efficiency(
                 train = limit_labels(pool, n)
                 bs = min(pc.batch_size, len(train))
                 t0 = time.time()
-                result = finetune(model, train, val, dataclasses.replace(pc, batch_size=bs), seed, progress=False)
+                result = finetune(
+                    model,
+                    train,
+                    val,
+                    dataclasses.replace(pc, batch_size=bs),
+                    seed,
+                    progress=False,
+                    pretrained=init == "shipped",
+                )
                 m = evaluate(model, test)
                 rows.append({"n": len(train), "init": "pretrained" if init == "shipped" else "scratch", "seed": seed,
                              **{k: m[k] for k, _ in KEYS}, "steps": len(result.train), "seconds": time.time() - t0})  # fmt: skip

@@ -14,6 +14,7 @@ from pathlib import Path
 from sensorimotor.hardware.config import ConfigError, add_config_arguments
 from sensorimotor.perception.errors import DatasetError, WeightsError
 
+FREEZE = ("linear", "partial", "full", "lp-ft")  # = sensorimotor.perception.train.FREEZE (not imported: torch)
 RL_ALGOS = ("ppo", "sac")  # = sensorimotor.control.config.RL_ALGOS (not imported: that pulls in torch)
 DEVICE_ENV = "device"  # = sensorimotor.control.config.DEVICE_ENV
 
@@ -102,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--out", type=Path, default=None, help="output folder (default: RUN/finetune, or runs/finetune)")
     ft.add_argument("--modality", choices=("imu", "image", "fused", "all"), default="all",
                     help="which heads learn (default: all)")  # fmt: skip
-    ft.add_argument("--freeze", choices=("linear", "partial", "full"), default=None,
-                    help="what learns besides the heads (same as --set perception.freeze=NAME; default full)")  # fmt: skip
+    ft.add_argument("--freeze", choices=FREEZE, default=None,
+                    help="what learns besides the heads (same as --set perception.freeze=NAME; default lp-ft: "
+                         "heads first on the pretrained encoders, then everything)")  # fmt: skip
     ft.add_argument("--labels", type=int, default=None, metavar="N",
                     help="use only N labelled training samples (whole episodes; default: all)")  # fmt: skip
     ft.add_argument("--init", default=None, metavar="PATH",

@@ -77,7 +77,7 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     log(f"data ({origin}): {len(train)} labelled training samples, {len(val)} validation, {len(test)} test")
     before = evaluate(model, test)
-    result = finetune(model, train, val, pc, cfg.seed, modality=modality)
+    result = finetune(model, train, val, pc, cfg.seed, modality=modality, pretrained=source["init"] != "scratch")
     after = evaluate(model, test)
     log("before: " + summary_line(before))
     log("after:  " + summary_line(after))

@@ -59,7 +59,7 @@ def train_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict
     model = Perception(cfg.device.imu.window, pc.dim, cfg.device.image_shape)
     source = init_encoders(model, pc.init)
     log(f"encoders from {source.get('path', source['init'])}")
-    result = finetune(model, train, val, pc, cfg.seed)
+    result = finetune(model, train, val, pc, cfg.seed, pretrained=source["init"] != "scratch")
     metrics = evaluate_perception(model, test)
     log("perception: " + summary_line(metrics))
     torch.save(model.state_dict(), out / "perception.pt")

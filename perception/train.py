@@ -10,7 +10,11 @@ Fine-tuning (``sim train``'s perception stage and ``sim finetune``):
   ``all`` (every head; what ``sim train`` does).
 * **freeze** — ``linear``: encoders frozen, heads only (a linear probe for the single-layer
   heads); ``partial``: the encoders' last convolution and projection learn too; ``full``:
-  everything learns.
+  everything learns; ``lp-ft`` (the default): a linear probe first, then everything at
+  ``lp_ft_lr_ratio`` x the rate, so that fine-tuning starts from heads that already read the
+  pretrained features and adapts them rather than rewriting them (Kumar et al. 2022, "Fine-Tuning
+  can Distort Pretrained Features and Underperform Out-of-Distribution"). From random encoders
+  there is nothing to keep, so ``lp-ft`` is ``full`` there.
 * ``augment`` — training frames are seen under random lighting (perception/augment.py).
 * AdamW with linear warm-up and cosine decay; the validation split (whole episodes, so no
   near-duplicate of a validation sample is trained on) is scored every ``eval_every`` steps,
@@ -51,7 +55,8 @@ from sensorimotor.perception.weights import SHIPPED, load_encoders, sha256
 from sensorimotor.sim.sensors import CAMERA_OK
 
 MODALITIES = ("imu", "image", "fused", "all")
-FREEZE = ("linear", "partial", "full")
+FREEZE = ("linear", "partial", "full", "lp-ft")
+LP_SHARE = 1 / 3  # of finetune_steps, the linear-probe phase of lp-ft (heads on fixed features converge fast)
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,11 @@ class PerceptionConfig(Section):
     batch_size: int = doc("Minibatch size (<= train_samples).", 128, gt=0)
     lr: float = doc("AdamW peak learning rate (linear warm-up, cosine decay).", 1e-3, gt=0, le=1)
     weight_decay: float = doc("AdamW weight decay.", 1e-4, ge=0)
-    freeze: str = doc(f"What learns: {', '.join(FREEZE)} (linear: heads only; partial: + last encoder layers).", "full")
+    freeze: str = doc(
+        f"What learns: {', '.join(FREEZE)} (linear: heads only; partial: + last encoder layers; lp-ft: heads "
+        "only, then everything at lp_ft_lr_ratio x lr; full from scratch encoders).", "lp-ft",
+    )  # fmt: skip
+    lp_ft_lr_ratio: float = doc("lp-ft: the second phase's peak rate as a share of lr.", 1.0, gt=0, le=1)
     val_fraction: float = doc(
         "Share of the labelled episodes held out for validation and early stopping.", 0.1, gt=0, lt=1
     )
@@ -212,44 +221,63 @@ def _val_loss(model: Perception, loss: Loss, batch: int = 1024) -> float:
     return total / n
 
 
+def phases(cfg: PerceptionConfig, pretrained: bool) -> list[tuple[str, float, int]]:
+    """(freeze, peak learning rate, steps at most) of each fine-tuning phase."""
+    if cfg.freeze != "lp-ft":
+        return [(cfg.freeze, cfg.lr, cfg.finetune_steps)]
+    if not pretrained:
+        return [("full", cfg.lr, cfg.finetune_steps)]
+    probe = max(1, round(cfg.finetune_steps * LP_SHARE))
+    return [("linear", cfg.lr, probe), ("full", cfg.lr * cfg.lp_ft_lr_ratio, max(1, cfg.finetune_steps - probe))]
+
+
 def finetune(
     model: Perception, train: SensorDataset, val: SensorDataset, cfg: PerceptionConfig, seed: int,
-    modality: str = "all", progress: bool = True,
+    *, pretrained: bool, modality: str = "all", progress: bool = True,
 ) -> FinetuneResult:  # fmt: skip
-    """Fine-tune ``model`` in place (ends holding the best validation weights)."""
+    """Fine-tune ``model`` in place (ends holding the best validation weights).
+
+    ``pretrained``: whether the encoders hold pretrained weights (``lp-ft`` probes them first).
+    Each phase has its own warm-up and cosine decay and its own early stopping; the best weights
+    carry from one phase into the next. The result's steps count across phases.
+    """
     t0 = time.time()
     gen = torch.Generator().manual_seed(seed + 1)
     n_labelled = min(len(train), max(cfg.batch_size, int(len(train) * cfg.label_fraction)))
     augment = torch.Generator().manual_seed(seed + 2) if cfg.augment else None
     train_loss, val_loss = Loss(train, modality, augment), Loss(val, modality)
-    params = trainable(model, modality, cfg.freeze)
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = warmup_cosine(opt, cfg.finetune_steps, max(1, cfg.finetune_steps // 20))
     result = FinetuneResult()
-    best, best_state, waited = float("inf"), copy.deepcopy(model.state_dict()), 0
+    best, best_state = float("inf"), copy.deepcopy(model.state_dict())
     model.train()
-    bar = tqdm(range(cfg.finetune_steps), desc=f"fine-tune ({modality}, {cfg.freeze})", unit="step",
-               disable=not progress, leave=False, mininterval=1.0)  # fmt: skip
-    for step in bar:
-        loss = train_loss(model, torch.randint(0, n_labelled, (cfg.batch_size,), generator=gen))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        result.train.append(float(loss.detach()))
-        last = step + 1 == cfg.finetune_steps
-        if (step + 1) % cfg.eval_every == 0 or last:
-            score = _val_loss(model, val_loss)
-            result.val.append((step + 1, score))
-            bar.set_postfix(train=f"{np.mean(result.train[-cfg.eval_every :]):.4f}", val=f"{score:.4f}")
-            if score < best:
-                best, best_state, waited, result.best_step = score, copy.deepcopy(model.state_dict()), 0, step + 1
-            else:
-                waited += 1
-                if cfg.patience and waited >= cfg.patience:
-                    result.stopped_early = True
-                    break
-    model.load_state_dict(best_state)
+    done = 0
+    for freeze, lr, steps in phases(cfg, pretrained):
+        params = trainable(model, modality, freeze)
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+        sched = warmup_cosine(opt, steps, max(1, steps // 20))
+        waited, result.stopped_early = 0, False  # stopping a phase early is reported for the last phase
+        bar = tqdm(range(steps), desc=f"fine-tune ({modality}, {freeze})", unit="step",
+                   disable=not progress, leave=False, mininterval=1.0)  # fmt: skip
+        for step in bar:
+            loss = train_loss(model, torch.randint(0, n_labelled, (cfg.batch_size,), generator=gen))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            result.train.append(float(loss.detach()))
+            if (step + 1) % cfg.eval_every == 0 or step + 1 == steps:
+                score = _val_loss(model, val_loss)
+                result.val.append((done + step + 1, score))
+                bar.set_postfix(train=f"{np.mean(result.train[-cfg.eval_every :]):.4f}", val=f"{score:.4f}")
+                if score < best:
+                    best, best_state, waited = score, copy.deepcopy(model.state_dict()), 0
+                    result.best_step = done + step + 1
+                else:
+                    waited += 1
+                    if cfg.patience and waited >= cfg.patience:
+                        result.stopped_early = True
+                        break
+        done = len(result.train)
+        model.load_state_dict(best_state)  # the next phase starts from this phase's best
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch
 from sensorimotor.perception.data import generate
 from sensorimotor.perception.errors import DatasetError
 from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception, slope_weights
-from sensorimotor.perception.train import PerceptionConfig, evaluate, finetune, split
+from sensorimotor.perception.train import PerceptionConfig, evaluate, finetune, phases, split
 from sensorimotor.sim.config import DeviceConfig
 
 
@@ -42,7 +43,7 @@ def test_fine_tuning_reduces_the_loss_and_keeps_the_best_validation_weights() ->
     assert len(train) + len(val) == len(data) and len(val) == 240  # whole 12-sample episodes
     cfg = PerceptionConfig(finetune_steps=150, batch_size=64, eval_every=25, patience=0, init="scratch")
     model = Perception()
-    result = finetune(model, train, val, cfg, seed=0, progress=False)
+    result = finetune(model, train, val, cfg, seed=0, pretrained=False, progress=False)
     assert np.mean(result.train[-10:]) < 0.5 * np.mean(result.train[:10])
     best = min(v for _, v in result.val)
     assert dict(result.val)[result.best_step] == best
@@ -55,18 +56,43 @@ def test_freeze_strategies_train_only_their_layers() -> None:
     data = generate(DeviceConfig(), 256, seed=1, envs=64)
     train, val = split(data, 0.25, seed=0, batch_size=32)
     for freeze, imu_conv0_moves, imu_proj_moves in (("linear", False, False), ("partial", False, True),
-                                                    ("full", True, True)):  # fmt: skip
+                                                    ("full", True, True), ("lp-ft", True, True)):  # fmt: skip
         torch.manual_seed(0)
         model = Perception()
         before = copy.deepcopy(model.state_dict())
         cfg = PerceptionConfig(finetune_steps=5, batch_size=32, eval_every=5, patience=0, freeze=freeze, lr=1e-2)
-        finetune(model, train, val, cfg, seed=0, modality="imu", progress=False)
+        finetune(model, train, val, cfg, seed=0, pretrained=True, modality="imu", progress=False)
         after = model.state_dict()
         moved = {k for k in before if not torch.equal(before[k], after[k])}
         assert "imu_head.weight" in moved, freeze
         assert ("imu_encoder.conv.0.weight" in moved) == imu_conv0_moves, freeze
         assert ("imu_encoder.proj.1.weight" in moved) == imu_proj_moves, freeze
         assert not moved & {"image_encoder.conv.0.weight", "image_head.weight"}, freeze  # the other modality
+
+
+def test_lp_ft_probes_pretrained_encoders_first_and_is_full_from_scratch() -> None:
+    cfg = PerceptionConfig(finetune_steps=30, lr=1e-3, lp_ft_lr_ratio=0.3)
+    assert phases(cfg, pretrained=True) == [("linear", 1e-3, 10), ("full", pytest.approx(3e-4), 20)]
+    assert phases(cfg, pretrained=False) == [("full", 1e-3, 30)]
+    assert phases(dataclasses.replace(cfg, freeze="partial"), pretrained=True) == [("partial", 1e-3, 30)]
+    # From scratch, lp-ft trains exactly as full does.
+    data = generate(DeviceConfig(), 256, seed=1, envs=64)
+    train, val = split(data, 0.25, seed=0, batch_size=32)
+    states = []
+    for freeze in ("lp-ft", "full"):
+        torch.manual_seed(0)
+        model = Perception()
+        run = PerceptionConfig(finetune_steps=6, batch_size=32, eval_every=3, patience=0, freeze=freeze)
+        finetune(model, train, val, run, seed=0, pretrained=False, modality="imu", progress=False)
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_the_cli_offers_exactly_the_freeze_strategies() -> None:
+    from sensorimotor.control import cli
+    from sensorimotor.perception import train
+
+    assert cli.FREEZE == train.FREEZE
 
 
 def test_too_few_samples_for_the_split_is_a_clear_error() -> None:
