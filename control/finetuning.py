@@ -24,7 +24,7 @@ from sensorimotor.control.plots import plot_perception
 from sensorimotor.control.train import labelled_data, observation_model, read_perception, summary_line
 from sensorimotor.perception.data import SensorDataset
 from sensorimotor.perception.models import Perception
-from sensorimotor.perception.train import evaluate, finetune, init_encoders, split
+from sensorimotor.perception.train import evaluate, finetune, init_encoders, phases, split
 
 
 def starting_model(cfg: ExperimentConfig, source_run: Path | None) -> tuple[Perception, dict[str, Any]]:
@@ -77,14 +77,15 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     log(f"data ({origin}): {len(train)} labelled training samples, {len(val)} validation, {len(test)} test")
     before = evaluate(model, test)
-    result = finetune(model, train, val, pc, cfg.seed, modality=modality, pretrained=source["init"] != "scratch")
+    pretrained = source["init"] != "scratch"
+    result = finetune(model, train, val, pc, cfg.seed, modality=modality, pretrained=pretrained)
     after = evaluate(model, test)
     log("before: " + summary_line(before))
     log("after:  " + summary_line(after))
     torch.save(model.state_dict(), out / "perception.pt")
     plot_perception(model, test, result, out / "finetune.png")
     metrics: dict[str, Any] = {
-        "modality": modality, "freeze": pc.freeze, "labelled_samples": len(train), "start": source, "data": origin,
+        "modality": modality, "freeze": pc.freeze, "phases": phases(pc, pretrained), "labelled_samples": len(train), "start": source, "data": origin,
         "logs": [str(p) for p in logs or []],
         "test": after, "test_before": before, "best_step": result.best_step, "stopped_early": result.stopped_early,
         "steps_run": len(result.train), "validation_curve": result.val, "seconds": time.time() - t0,

@@ -277,7 +277,7 @@ def finetune(
                         result.stopped_early = True
                         break
         done = len(result.train)
-        model.load_state_dict(best_state)  # the next phase starts from this phase's best
+        model.load_state_dict(best_state)  # the next phase starts from the best weights so far
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()

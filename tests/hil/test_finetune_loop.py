@@ -73,6 +73,7 @@ def test_record_finetune_export_run_against_the_twin(tiny_run: Path, tmp_path: P
     assert ft.returncode == 0, ft.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["data"] == "2 log(s)" and metrics["labelled_samples"] > 0
+    assert [phase[0] for phase in metrics["phases"]] == ["linear", "full"]  # lp-ft: the run's heads first
     assert metrics["export"]["parity_volts"] <= 1e-4
     assert metrics["test"]["samples"] > 0 and np.isfinite(metrics["test"]["imu_angle_rmse_deg"])
     run = _hw("run", "--twin", "--config", str(tiny_run / "config.yaml"), "--model", str(out / "policy.onnx"),
