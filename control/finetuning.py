@@ -85,8 +85,8 @@ def run(
     torch.save(model.state_dict(), out / "perception.pt")
     plot_perception(model, test, result, out / "finetune.png")
     metrics: dict[str, Any] = {
-        "modality": modality, "freeze": pc.freeze, "phases": phases(pc, pretrained), "labelled_samples": len(train), "start": source, "data": origin,
-        "logs": [str(p) for p in logs or []],
+        "modality": modality, "freeze": pc.freeze, "phases": phases(pc, pretrained), "labelled_samples": len(train),
+        "start": source, "data": origin, "logs": [str(p) for p in logs or []],
         "test": after, "test_before": before, "best_step": result.best_step, "stopped_early": result.stopped_early,
         "steps_run": len(result.train), "validation_curve": result.val, "seconds": time.time() - t0,
     }  # fmt: skip

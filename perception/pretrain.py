@@ -45,6 +45,7 @@ from sensorimotor.sim.sensors import CAMERA_OK
 
 IMU_OBJECTIVES = ("forecast", "crossmodal", "masked")
 CAMERA_TARGET = 16  # crossmodal: the frame is predicted at CAMERA_TARGET x CAMERA_TARGET pixels
+BLANK_STD = 0.02  # crossmodal: a frame whose pixels spread less than this at 16 x 16 is blank (nothing to predict)
 
 
 @dataclass(frozen=True)
@@ -171,8 +172,8 @@ class Objective:
         """The standardized low-resolution frame predicted from the IMU features ``z``; blank frames skipped."""
         frame = F.adaptive_avg_pool2d(self.data.image[b].float() / 255.0, CAMERA_TARGET).flatten(1)
         std = frame.std(1, keepdim=True)
-        target = (frame - frame.mean(1, keepdim=True)) / (std + 0.02)
-        seen = (std.squeeze(1) > 0.02).float()  # a blackout (no contrast at 16 x 16) has nothing to predict
+        target = (frame - frame.mean(1, keepdim=True)) / (std + BLANK_STD)  # + BLANK_STD: near-blank stays bounded
+        seen = (std.squeeze(1) > BLANK_STD).float()  # a blackout has nothing to predict
         per = ((self.heads.camera(z) - target) ** 2).mean(1)
         return (per * seen).sum() / seen.sum().clamp(min=1.0)
 
