@@ -177,10 +177,19 @@ def robustness(cfg: Any, model: Any, n: int, seed: int) -> dict[str, dict[str, f
 
 def against_filters(cfg: Any, model: Any, episodes: int, seed: int, seq_len: int = 300) -> dict[str, dict[str, float]]:
     """RMSE (deg) of the learned IMU estimate and the tuned filters, per scenario, with and without gyro bias."""
+    import torch
+
     from sensorimotor.control.motions import swingup_scenarios
     from sensorimotor.perception.baselines import filter_alpha, wrap
     from sensorimotor.perception.data import generate
-    from sensorimotor.perception.filter import GYRO_AXIS, ImuFilter, run_sequences
+    from sensorimotor.perception.filter import (
+        GYRO_AXIS,
+        FusedFilter,
+        ImuFilter,
+        frame_signature,
+        run_fused_sequences,
+        run_sequences,
+    )  # fmt: skip
     from sensorimotor.perception.models import RATE_SCALE, angle_from_sincos
     from sensorimotor.perception.train import predict
 
@@ -204,7 +213,8 @@ def against_filters(cfg: Any, model: Any, episodes: int, seed: int, seq_len: int
         for biased in (False, True):
             d = add_gyro_bias(data, GYRO_BIAS) if biased else data
             w, a = d.imu.view(episodes, seq_len, 6, -1).numpy(), d.state.view(episodes, seq_len, 4)[..., 1].numpy()
-            est = predict(model, d).imu
+            both = predict(model, d)
+            est = both.imu
             angle = angle_from_sincos(est)
             learned = wrap(angle.numpy() - d.state[:, 1].numpy())
             filt = ImuFilter(cfg.perception.imu_filter, rate, cfg.device.stream_rate_hz)
@@ -212,12 +222,21 @@ def against_filters(cfg: Any, model: Any, episodes: int, seed: int, seq_len: int
                 filt, angle.view(episodes, seq_len), d.imu[:, GYRO_AXIS].view(episodes, seq_len, -1)
             )
             filtered = wrap(alpha.numpy() - a)
+            fused, _ = run_fused_sequences(
+                FusedFilter(cfg.perception.imu_filter, rate, cfg.device.stream_rate_hz),
+                *(v.view(episodes, seq_len) for v in (angle, angle_from_sincos(both.image),
+                  torch.softmax(both.camera_logits, dim=-1)[:, 0], frame_signature(d.image))),
+                d.imu[:, GYRO_AXIS].view(episodes, seq_len, -1),
+            )  # fmt: skip
+            fused_err = wrap(fused.numpy() - a)
             true_rate = d.state[:, 3].view(episodes, seq_len).numpy()
             learned_rate = est[:, 2].view(episodes, seq_len).numpy() * RATE_SCALE
             row = {
                 "learned (stateless)": float(np.degrees(np.sqrt(np.mean(learned**2)))),
                 "learned + bias filter": float(np.degrees(np.sqrt(np.mean(filtered**2)))),
                 "learned + bias filter, after 1 s": float(np.degrees(np.sqrt(np.mean(filtered[:, settle:] ** 2)))),
+                "fused filter (IMU + image)": float(np.degrees(np.sqrt(np.mean(fused_err**2)))),
+                "fused filter, after 1 s": float(np.degrees(np.sqrt(np.mean(fused_err[:, settle:] ** 2)))),
                 "rate rad/s: learned": float(np.sqrt(np.mean((learned_rate - true_rate) ** 2))),
                 "rate rad/s: filter": float(np.sqrt(np.mean((alpha_dot.numpy() - true_rate) ** 2))),
             }

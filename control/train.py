@@ -31,7 +31,7 @@ from sensorimotor.control.trainer import Curve, curve_from_report, fit, prepare
 from sensorimotor.control.vec_env import PerceivedFurutaVecEnv
 from sensorimotor.hardware.config import to_dict
 from sensorimotor.perception.data import SensorDataset, generate
-from sensorimotor.perception.filter import ImuFilter
+from sensorimotor.perception.filter import FusedFilter, ImuFilter
 from sensorimotor.perception.models import ObservationModel, Perception
 from sensorimotor.perception.train import evaluate as evaluate_perception
 from sensorimotor.perception.train import finetune, init_encoders, split
@@ -113,11 +113,12 @@ def read_perception(cfg: ExperimentConfig, run: Path) -> Perception:
 
 
 def observation_model(cfg: ExperimentConfig, perception: Perception) -> ObservationModel:
-    """The controller's view of the sensors: ``perception`` + the arm's encoder (+ the IMU filter, if enabled)."""
+    """The controller's view of the sensors: ``perception`` + the arm's encoder (+ the filters, if enabled)."""
     fc = cfg.perception.imu_filter
     dev = cfg.device
     filt = ImuFilter(fc, dev.imu.rate_hz, dev.stream_rate_hz) if fc.enabled else None
-    return ObservationModel(perception.eval(), dev.encoder_cpr, dev.imu.rate_hz, imu_filter=filt)
+    fused = FusedFilter(fc, dev.imu.rate_hz, dev.stream_rate_hz) if fc.enabled and fc.fuse_image else None
+    return ObservationModel(perception.eval(), dev.encoder_cpr, dev.imu.rate_hz, imu_filter=filt, fused_filter=fused)
 
 
 def load_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict[str, Any]]:
@@ -166,10 +167,11 @@ def run(
         f"evaluation ({cfg.task.name}): success {ev.success_rate:.1%} of {ev.episodes} episodes, "
         f"RMS alpha {ev.rms_alpha_deg:.2f} deg while balancing, arm past its limit in {ev.arm_limit_rate:.1%}"
     )
-    imu_kind = "filtered IMU" if cfg.perception.imu_filter.enabled else "IMU"
+    fc = cfg.perception.imu_filter
+    imu_kind, fused_kind = ("filtered " if fc.enabled else "") + "IMU", ("filtered " if fc.enabled and fc.fuse_image else "") + "fused"
     log(f"estimates along those episodes (closed loop, every control step): {imu_kind} angle RMSE "
         f"{ev.estimate_rmse_deg['imu']:.2f} deg, image {ev.estimate_rmse_deg['image']:.2f} deg (camera faults "
-        f"included), fused {ev.estimate_rmse_deg['fused']:.2f} deg")  # fmt: skip
+        f"included), {fused_kind} {ev.estimate_rmse_deg['fused']:.2f} deg")  # fmt: skip
 
     onnx_path = out / "policy.onnx"
     export_onnx(

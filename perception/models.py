@@ -10,7 +10,7 @@
   is worthless, which happens on real rigs (a hand, a cable, lights off).
 * :class:`ObservationModel` — raw sensors (imu, encoder counts, image) -> the policy's
   observation vector, including the arm angle and rate computed from encoder counts, with
-  the IMU angle optionally filtered across control steps (perception/filter.py).
+  the IMU angle and the fused one optionally filtered across control steps (perception/filter.py).
 
 All input scaling is inside the modules so the exported ONNX graph takes raw units.
 """
@@ -23,7 +23,14 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from sensorimotor.perception.filter import GYRO_AXIS, STATE_SIZE, ImuFilter
+from sensorimotor.perception.filter import (
+    FUSED_STATE_SIZE,
+    GYRO_AXIS,
+    STATE_SIZE,
+    FusedFilter,
+    ImuFilter,
+    frame_signature,
+)
 
 RATE_SCALE = 5.0  # rad/s: alpha_dot regression target is alpha_dot / RATE_SCALE
 IMU_SCALE = (5.0, 5.0, 5.0, 10.0, 10.0, 10.0)  # gyro rad/s, accel m/s^2
@@ -117,21 +124,30 @@ class ObservationModel(nn.Module):
 
     With ``imu_filter`` (:class:`~sensorimotor.perception.filter.ImuFilter`), ``imu_sin``,
     ``imu_cos`` and ``imu_rate`` are the filter's estimate: the IMU head's angle with the sensor
-    biases calibrated out across control steps. The model is then stateful: ``state``
-    (B, ``state_size``) goes in, the next state comes out, once per control step, zeros for a
-    fresh episode. Without a filter ``state_size`` is 0 and the state is an empty (B, 0) tensor.
+    biases calibrated out across control steps. With ``fused_filter`` too
+    (:class:`~sensorimotor.perception.filter.FusedFilter`), ``fused_sin``, ``fused_cos`` and
+    ``fused_rate`` are the second filter's estimate, which adds the image head's angle and
+    calibrates the camera's roll and lag. The model is then stateful: ``state``
+    (B, ``state_size``: the IMU filter's, then the fused filter's) goes in, the next state comes
+    out, once per control step, zeros for a fresh episode. Without a filter ``state_size`` is 0
+    and the state is an empty (B, 0) tensor.
     """
 
     slope: torch.Tensor  # (rate_samples,) buffer: least-squares slope weights in rad/s per count
 
     def __init__(
         self, perception: Perception, cpr: int, imu_rate_hz: float, rate_samples: int = 24,
-        imu_filter: ImuFilter | None = None,
+        imu_filter: ImuFilter | None = None, fused_filter: FusedFilter | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
+        if fused_filter is not None and imu_filter is None:
+            raise ValueError("a fused filter needs the IMU filter (its state follows the IMU filter's)")
         self.perception = perception
         self.imu_filter = imu_filter
-        self.state_size = STATE_SIZE if imu_filter is not None else 0
+        self.fused_filter = fused_filter
+        self.state_size = (STATE_SIZE if imu_filter is not None else 0) + (
+            FUSED_STATE_SIZE if fused_filter is not None else 0
+        )
         self.rate_samples = rate_samples
         self.rad_per_count = 2.0 * math.pi / cpr
         self.register_buffer("slope", slope_weights(rate_samples) * imu_rate_hz * self.rad_per_count)
@@ -140,18 +156,28 @@ class ObservationModel(nn.Module):
         self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor, state: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         est = self.perception(imu, image)
-        imu_est = est.imu
+        imu_est, fused_est = est.imu, est.fused
+        camera_ok = torch.softmax(est.camera_logits, dim=-1)[:, :1]
         if self.imu_filter is not None:
             if state is None:
                 raise ValueError(f"this observation model filters the IMU: pass its state (B, {self.state_size})")
-            alpha, alpha_dot, state = self.imu_filter(angle_from_sincos(est.imu[:, :2]), imu[:, GYRO_AXIS], state)
+            gyro, imu_angle = imu[:, GYRO_AXIS], angle_from_sincos(est.imu[:, :2])
+            alpha, alpha_dot, imu_state = self.imu_filter(imu_angle, gyro, state[:, :STATE_SIZE])
             imu_est = torch.stack([torch.sin(alpha), torch.cos(alpha), alpha_dot / RATE_SCALE], dim=-1)
+            states = [imu_state]
+            if self.fused_filter is not None:
+                alpha, alpha_dot, fused_state = self.fused_filter(
+                    imu_angle, angle_from_sincos(est.image), camera_ok[:, 0], frame_signature(image), gyro,
+                    state[:, STATE_SIZE:],
+                )  # fmt: skip
+                fused_est = torch.stack([torch.sin(alpha), torch.cos(alpha), alpha_dot / RATE_SCALE], dim=-1)
+                states.append(fused_state)
+            state = torch.cat(states, dim=1)
         else:
             state = imu.new_zeros(imu.shape[0], 0)
-        camera_ok = torch.softmax(est.camera_logits, dim=-1)[:, :1]
         arm = encoder[:, -1:] * self.rad_per_count
         rate = ((encoder[:, -self.rate_samples :] - encoder[:, -1:]) * self.slope).sum(-1, keepdim=True) / RATE_SCALE
-        return torch.cat([imu_est, est.image, camera_ok, arm, rate, est.fused], dim=-1), state
+        return torch.cat([imu_est, est.image, camera_ok, arm, rate, fused_est], dim=-1), state
 
 
 def angle_from_sincos(sc: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The IMU filter in the product path: the observation model carries its state through training, evaluation and export.
+"""The filters (IMU and fused) in the product path: the observation model carries its state through training, evaluation and export.
 
 Real parts throughout: the simulator's sensor windows, the perception model (untrained but
 seeded: the filter's arithmetic does not care how good the angle it filters is), torch ->
@@ -19,7 +19,14 @@ from sensorimotor.control.evaluate import RecurrentPolicy, evaluate, torch_polic
 from sensorimotor.control.export import PolicyChain, export_onnx, parity_by_output
 from sensorimotor.control.vec_env import PerceivedFurutaVecEnv
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.perception.filter import STATE_NAME, STATE_SIZE, FilterConfig, ImuFilter
+from sensorimotor.perception.filter import (
+    FUSED_STATE_SIZE,
+    STATE_NAME,
+    STATE_SIZE,
+    FilterConfig,
+    FusedFilter,
+    ImuFilter,
+)
 from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import TaskConfig
@@ -31,7 +38,11 @@ TASK = TaskConfig(name="swingup", episode_s=0.3)
 def _obs_model() -> ObservationModel:
     torch.manual_seed(0)
     filt = ImuFilter(FilterConfig(), DEV.imu.rate_hz, DEV.stream_rate_hz)
-    return ObservationModel(Perception(), DEV.encoder_cpr, DEV.imu.rate_hz, imu_filter=filt).eval()
+    fused = FusedFilter(FilterConfig(), DEV.imu.rate_hz, DEV.stream_rate_hz)
+    return ObservationModel(Perception(), DEV.encoder_cpr, DEV.imu.rate_hz, imu_filter=filt, fused_filter=fused).eval()
+
+
+SIZE = STATE_SIZE + FUSED_STATE_SIZE  # the IMU filter's state, then the fused filter's
 
 
 def _chain() -> PolicyChain:
@@ -50,15 +61,15 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[PolicyChain, Pat
 
 def test_the_filtered_chain_exports_its_state_and_matches_torch_on_rollout_states(exported) -> None:
     chain, path = exported
-    assert chain.states == [(STATE_NAME, STATE_SIZE)]
+    assert chain.states == [(STATE_NAME, SIZE)]
     ev = evaluate(torch_policy(chain), DEV, TASK, episodes=8, episode_s=1.0, seed=3, collect=300)
     state = ev.samples[STATE_NAME]
-    assert state.shape == (300, STATE_SIZE)
+    assert state.shape == (300, SIZE)
     assert 0 < (state[:, 0] > 0.5).mean() < 1  # states met mid-episode, and fresh ones at the start
     ort_diff, ref_diff = parity_by_output(chain, path, ev.samples)
     assert len(ort_diff) == 3 and max(ort_diff) <= 1e-5 and max(ref_diff) <= 1e-5, (ort_diff, ref_diff)
     runtime = OnnxPolicy(path)  # what hw run loads: it accepts the model and starts the filter fresh
-    assert runtime.state_names == (STATE_NAME,) and runtime.state_values[STATE_NAME] == [0.0] * STATE_SIZE
+    assert runtime.state_names == (STATE_NAME,) and runtime.state_values[STATE_NAME] == [0.0] * SIZE
 
 
 def test_onnxruntime_and_torch_carry_the_state_alike_and_dropping_it_changes_the_commands(exported) -> None:
@@ -70,7 +81,7 @@ def test_onnxruntime_and_torch_carry_the_state_alike_and_dropping_it_changes_the
     policy = torch_policy(chain)
 
     def fresh(x: dict[str, np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:  # a zero state every step
-        return policy.step({**x, STATE_NAME: np.zeros((len(x["imu"]), STATE_SIZE), np.float32)})[0], None, []
+        return policy.step({**x, STATE_NAME: np.zeros((len(x["imu"]), SIZE), np.float32)})[0], None, []
 
     forgetful = RecurrentPolicy(fresh, [])
     c = evaluate(forgetful, DEV, TASK, episodes=6, episode_s=1.0, seed=5)
@@ -89,7 +100,7 @@ def test_evaluate_starts_every_run_from_a_fresh_state(exported) -> None:
 def test_the_vec_env_carries_each_state_and_starts_a_new_episode_fresh() -> None:
     env = PerceivedFurutaVecEnv(DEV, TASK, _obs_model(), n_envs=4, seed=2)
     env.reset()
-    assert env.state.shape == (4, STATE_SIZE) and bool((env.state[:, 0] == 1.0).all())
+    assert env.state.shape == (4, SIZE) and bool((env.state[:, 0] == 1.0).all())
     carried = 0
     for k in range(40):
         before = env.state.clone()
@@ -99,7 +110,7 @@ def test_the_vec_env_carries_each_state_and_starts_a_new_episode_fresh() -> None
             raw = env.sim.observation()
             t = {key: torch.from_numpy(v[idx]) for key, v in raw.items()}
             with torch.no_grad():
-                _, fresh = env.obs_model(t["imu"], t["encoder"], t["image"], torch.zeros(len(idx), STATE_SIZE))
+                _, fresh = env.obs_model(t["imu"], t["encoder"], t["image"], torch.zeros(len(idx), SIZE))
             torch.testing.assert_close(env.state[idx], fresh, rtol=0, atol=0)  # nothing of the old episode
         going = ~done
         if going.any():  # a running episode's state is its own previous one, advanced

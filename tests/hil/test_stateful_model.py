@@ -106,16 +106,24 @@ def test_a_state_input_without_its_output_is_refused(stateful_model: Path, tmp_p
         OnnxPolicy(bad)
 
 
-def test_the_imu_filter_of_the_product_runs_on_the_twin_and_replays_exactly(tmp_path: Path) -> None:
-    """The observation model with the IMU filter (perception/filter.py), exported by PolicyChain, end to end."""
+def test_the_filters_of_the_product_run_on_the_twin_and_replay_exactly(tmp_path: Path) -> None:
+    """The observation model with the IMU and fused filters (perception/filter.py), exported by PolicyChain."""
     from sensorimotor.control.export import PolicyChain
-    from sensorimotor.perception.filter import STATE_NAME, STATE_SIZE, FilterConfig, ImuFilter
+    from sensorimotor.perception.filter import (
+        FUSED_STATE_SIZE,
+        STATE_NAME,
+        STATE_SIZE,
+        FilterConfig,
+        FusedFilter,
+        ImuFilter,
+    )
     from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception
 
     dev = DeviceConfig()
     torch.manual_seed(0)
     filt = ImuFilter(FilterConfig(), dev.imu.rate_hz, dev.stream_rate_hz)
-    obs = ObservationModel(Perception(), dev.encoder_cpr, dev.imu.rate_hz, imu_filter=filt)
+    fused = FusedFilter(FilterConfig(), dev.imu.rate_hz, dev.stream_rate_hz)
+    obs = ObservationModel(Perception(), dev.encoder_cpr, dev.imu.rate_hz, imu_filter=filt, fused_filter=fused)
     model = tmp_path / "policy.onnx"
     export_onnx(PolicyChain(obs, nn.Linear(len(OBS_NAMES), 1), dev.v_max).eval(), dev, model)
     log = tmp_path / "run.mcap"
@@ -125,7 +133,8 @@ def test_the_imu_filter_of_the_product_runs_on_the_twin_and_replays_exactly(tmp_
     states = [m.json()["state"] for m in iter_log(log) if m.topic == TOPIC_ESTIMATE]
     values = np.array([s[0]["values"] for s in states if s])
     assert len(values) > 100 and all(s[0]["name"] == STATE_NAME for s in states if s)
-    assert values.shape[1] == STATE_SIZE and values[-1, 0] == 1.0  # the filter started and ran
+    assert values.shape[1] == STATE_SIZE + FUSED_STATE_SIZE  # both filters started and ran
+    assert values[-1, 0] == 1.0 and values[-1, STATE_SIZE] == 1.0
     out = tmp_path / "replay.json"
     replay = _hw("replay", str(log), "--model", str(model), "--json", str(out))
     assert replay.returncode == 0, replay.stdout + replay.stderr

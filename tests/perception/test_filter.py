@@ -1,6 +1,7 @@
-"""The IMU estimator's bias-calibrating Kalman filter: it separates the accelerometer bias from the
-angle across a swing, estimates the gyro bias, starts from the all-zeros state the runtime gives
-it, and runs in onnxruntime as it does in torch."""
+"""The estimators' bias-calibrating Kalman filters: the IMU filter separates the accelerometer bias
+from the angle across a swing and estimates the gyro bias; the fused one also calibrates the
+camera's roll and lag, takes each frame once, and skips frames the camera head calls faulty.
+Both start from the all-zeros state the runtime gives them and run in onnxruntime as in torch."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from sensorimotor.perception.filter import GYRO_SIGN, STATE_SIZE, FilterConfig, ImuFilter, run_sequences
+from sensorimotor.perception.filter import (
+    FUSED_STATE_SIZE,
+    GYRO_SIGN,
+    STATE_SIZE,
+    FilterConfig,
+    FusedFilter,
+    ImuFilter,
+    frame_signature,
+    run_fused_sequences,
+    run_sequences,
+)  # fmt: skip
 
 IMU_HZ, STREAM_HZ, W = 1000.0, 100.0, 64
 
@@ -95,3 +106,58 @@ def test_onnx_export_carries_the_state_like_torch(tmp_path) -> None:
         )
         worst = max(worst, float(np.abs(a_o - a_t.numpy()).max()))
     assert worst < 1e-5, worst
+
+
+def camera(alpha: torch.Tensor, rate: torch.Tensor, roll: float, lag_s: float, noise_deg: float, seed: int = 0):
+    """What the image head would see of ``alpha`` (1, T) at 100 Hz: a 50 Hz camera (each frame seen twice) with
+    ``roll`` (rad) and ``lag_s`` behind; returns (image angle, signature), both (1, T)."""
+    rng = np.random.default_rng(seed)
+    t = alpha.shape[1]
+    frame = np.arange(t) // 2 * 2  # the control step each frame was new at
+    seen = alpha[0, frame].numpy() + roll - lag_s * rate[0, frame].numpy()
+    noise = np.radians(noise_deg) * rng.normal(size=t)[frame]
+    f32 = lambda x: torch.tensor(x[None], dtype=torch.float32)  # noqa: E731
+    return f32(seen + noise), f32(frame + 1.0)  # a distinct signature per frame
+
+
+def test_fused_filter_calibrates_the_camera_roll_and_lag_and_beats_the_imu_filter() -> None:
+    measured, gyro, alpha, rate = swinging(8.0, (0.02, -0.015), gyro_bias=0.03, noise_deg=5.0)
+    roll, lag = math.radians(2.0), 0.012
+    image, sig = camera(alpha, rate, roll, lag, noise_deg=1.0)
+    ok = torch.ones_like(image)
+    filt = FusedFilter(FilterConfig(), IMU_HZ, STREAM_HZ)
+    state = torch.zeros(1, FUSED_STATE_SIZE)
+    for t in range(measured.shape[1]):
+        _, _, state = filt(measured[:, t], image[:, t], ok[:, t], sig[:, t], gyro[:, t], state)
+    assert abs(float(state[0, 5]) - roll) < math.radians(0.3), math.degrees(float(state[0, 5]))  # roll
+    assert abs(float(state[0, 6]) - lag) < 0.003, float(state[0, 6])  # lag, s
+    fused, _ = run_fused_sequences(filt, measured, image, ok, sig, gyro)
+    imu_only, _ = run_sequences(ImuFilter(FilterConfig(), IMU_HZ, STREAM_HZ), measured, gyro)
+    late = slice(300, None)
+    rms = lambda est: np.sqrt(np.mean(err_deg(est, alpha)[:, late] ** 2))  # noqa: E731
+    assert rms(fused) < 0.9 * rms(imu_only), (rms(fused), rms(imu_only))
+
+
+def test_fused_filter_takes_each_frame_once_and_skips_faulty_ones() -> None:
+    filt = FusedFilter(FilterConfig(), IMU_HZ, STREAM_HZ)
+    imu_angle, gyro = torch.zeros(1), torch.zeros(1, W)
+    image, ok, sig = torch.full((1,), 0.03), torch.ones(1), torch.full((1,), 7.0)
+    _, _, s1 = filt(imu_angle, image, ok, sig, gyro, torch.zeros(1, FUSED_STATE_SIZE))
+    _, _, again = filt(imu_angle, image, ok, sig, gyro, s1)  # the same frame, seen again
+    _, _, new = filt(imu_angle, image, ok, sig + 1, gyro, s1)  # a new one
+    _, _, faulty = filt(imu_angle, image, torch.zeros(1), sig + 1, gyro, s1)  # a new one, called faulty
+    _, _, imu_only = filt(imu_angle, image, torch.zeros(1), sig, gyro, s1)
+    torch.testing.assert_close(again, imu_only, rtol=0, atol=0)  # a repeated frame adds nothing
+    torch.testing.assert_close(faulty[:, :-1], imu_only[:, :-1], rtol=0, atol=0)  # nor does a faulty one
+    assert float(new[0, 5]) > float(again[0, 5]) + 1e-4  # a new ok frame moves the roll
+
+
+def test_frame_signature_is_exact_and_tells_frames_apart() -> None:
+    gen = torch.Generator().manual_seed(0)
+    frames = torch.randint(0, 256, (2, 1, 64, 64), dtype=torch.uint8, generator=gen)
+    near = frames[:1].clone()
+    near[0, 0, 10, 11] += 1  # one pixel, one level
+    sig = frame_signature(torch.cat([frames, near, frames[:1]]))
+    assert sig[0] != sig[1] and sig[0] == sig[3] and float(sig[0]) == float(sig[0].round())
+    bright = torch.full((1, 1, 255, 255), 255, dtype=torch.uint8)  # the largest frame a device may send
+    assert float(frame_signature(bright)) == float((255 * ((torch.arange(255 * 255) * 2654435761) % 4093 % 2)).sum())
