@@ -168,7 +168,10 @@ def run(
         f"RMS alpha {ev.rms_alpha_deg:.2f} deg while balancing, arm past its limit in {ev.arm_limit_rate:.1%}"
     )
     fc = cfg.perception.imu_filter
-    imu_kind, fused_kind = ("filtered " if fc.enabled else "") + "IMU", ("filtered " if fc.enabled and fc.fuse_image else "") + "fused"
+    imu_kind, fused_kind = (
+        ("filtered " if fc.enabled else "") + "IMU",
+        ("filtered " if fc.enabled and fc.fuse_image else "") + "fused",
+    )
     log(f"estimates along those episodes (closed loop, every control step): {imu_kind} angle RMSE "
         f"{ev.estimate_rmse_deg['imu']:.2f} deg, image {ev.estimate_rmse_deg['image']:.2f} deg (camera faults "
         f"included), {fused_kind} {ev.estimate_rmse_deg['fused']:.2f} deg")  # fmt: skip
