@@ -115,15 +115,22 @@ def kalman_update(
     return x, p
 
 
-def frame_signature(image: torch.Tensor) -> torch.Tensor:
+def signature_mask(shape: tuple[int, int]) -> torch.Tensor:
+    """(H, W) float32: a fixed pseudo-random half of the pixels, the ones :func:`frame_signature` adds."""
+    i = torch.arange(shape[0] * shape[1])
+    return ((i * 2654435761) % 4093 % 2).to(torch.float32).view(shape)
+
+
+def frame_signature(image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """(B, 1, H, W) uint8 -> (B,): the sum of a fixed half of the pixels, an integer exact in float32.
 
     Two different frames from a real camera (noise) almost surely differ in it; the same frame
     gives the same value in torch and onnxruntime (integers below 2**24 add exactly in any order).
+    ``mask``: :func:`signature_mask` of the frame's shape, made once (a model keeps it as a buffer,
+    so the exported graph does not rebuild it every control step).
     """
-    h, w = image.shape[-2:]
-    i = torch.arange(h * w)
-    mask = ((i * 2654435761) % 4093 % 2).to(torch.float32).view(1, h, w)  # a fixed pseudo-random half
+    if mask is None:
+        mask = signature_mask((image.shape[-2], image.shape[-1]))
     return (image[:, 0].to(torch.float32) * mask).sum(dim=(1, 2))
 
 

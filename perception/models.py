@@ -30,6 +30,7 @@ from sensorimotor.perception.filter import (
     FusedFilter,
     ImuFilter,
     frame_signature,
+    signature_mask,
 )
 
 RATE_SCALE = 5.0  # rad/s: alpha_dot regression target is alpha_dot / RATE_SCALE
@@ -93,6 +94,7 @@ class Perception(nn.Module):
 
     def __init__(self, window: int = 64, dim: int = 128, image_shape: tuple[int, int] = (64, 64)) -> None:
         super().__init__()
+        self.image_shape = image_shape
         self.imu_encoder = ImuEncoder(window, dim)
         self.image_encoder = ImageEncoder(dim, image_shape)
         self.imu_head = nn.Linear(dim, 3)
@@ -134,6 +136,7 @@ class ObservationModel(nn.Module):
     """
 
     slope: torch.Tensor  # (rate_samples,) buffer: least-squares slope weights in rad/s per count
+    signature: torch.Tensor  # (H, W) buffer: the frame signature's pixel mask (perception/filter.py)
 
     def __init__(
         self, perception: Perception, cpr: int, imu_rate_hz: float, rate_samples: int = 24,
@@ -151,6 +154,7 @@ class ObservationModel(nn.Module):
         self.rate_samples = rate_samples
         self.rad_per_count = 2.0 * math.pi / cpr
         self.register_buffer("slope", slope_weights(rate_samples) * imu_rate_hz * self.rad_per_count)
+        self.register_buffer("signature", signature_mask(perception.image_shape))
 
     def forward(
         self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor, state: torch.Tensor | None = None
@@ -167,7 +171,7 @@ class ObservationModel(nn.Module):
             states = [imu_state]
             if self.fused_filter is not None:
                 alpha, alpha_dot, fused_state = self.fused_filter(
-                    imu_angle, angle_from_sincos(est.image), camera_ok[:, 0], frame_signature(image), gyro,
+                    imu_angle, angle_from_sincos(est.image), camera_ok[:, 0], frame_signature(image, self.signature), gyro,
                     state[:, STATE_SIZE:],
                 )  # fmt: skip
                 fused_est = torch.stack([torch.sin(alpha), torch.cos(alpha), alpha_dot / RATE_SCALE], dim=-1)

@@ -15,31 +15,23 @@ import torch
 from torch import nn
 
 from sensorimotor.control.compare import onnx_policy
+from sensorimotor.control.config import ExperimentConfig
 from sensorimotor.control.evaluate import RecurrentPolicy, evaluate, torch_policy
 from sensorimotor.control.export import PolicyChain, export_onnx, parity_by_output
+from sensorimotor.control.train import observation_model
 from sensorimotor.control.vec_env import PerceivedFurutaVecEnv
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.perception.filter import (
-    FUSED_STATE_SIZE,
-    STATE_NAME,
-    STATE_SIZE,
-    FilterConfig,
-    FusedFilter,
-    ImuFilter,
-)
+from sensorimotor.perception.filter import FUSED_STATE_SIZE, STATE_NAME, STATE_SIZE
 from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception
-from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import TaskConfig
 
-DEV = DeviceConfig()
+DEV = ExperimentConfig().device
 TASK = TaskConfig(name="swingup", episode_s=0.3)
 
 
 def _obs_model() -> ObservationModel:
     torch.manual_seed(0)
-    filt = ImuFilter(FilterConfig(), DEV.imu.rate_hz, DEV.stream_rate_hz)
-    fused = FusedFilter(FilterConfig(), DEV.imu.rate_hz, DEV.stream_rate_hz)
-    return ObservationModel(Perception(), DEV.encoder_cpr, DEV.imu.rate_hz, imu_filter=filt, fused_filter=fused).eval()
+    return observation_model(ExperimentConfig(), Perception())  # the product's: both filters, by default
 
 
 SIZE = STATE_SIZE + FUSED_STATE_SIZE  # the IMU filter's state, then the fused filter's

@@ -108,22 +108,16 @@ def test_a_state_input_without_its_output_is_refused(stateful_model: Path, tmp_p
 
 def test_the_filters_of_the_product_run_on_the_twin_and_replay_exactly(tmp_path: Path) -> None:
     """The observation model with the IMU and fused filters (perception/filter.py), exported by PolicyChain."""
+    from sensorimotor.control.config import ExperimentConfig
     from sensorimotor.control.export import PolicyChain
-    from sensorimotor.perception.filter import (
-        FUSED_STATE_SIZE,
-        STATE_NAME,
-        STATE_SIZE,
-        FilterConfig,
-        FusedFilter,
-        ImuFilter,
-    )
-    from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception
+    from sensorimotor.control.train import observation_model
+    from sensorimotor.perception.filter import FUSED_STATE_SIZE, STATE_NAME, STATE_SIZE
+    from sensorimotor.perception.models import OBS_NAMES, Perception
 
-    dev = DeviceConfig()
+    cfg = ExperimentConfig()
+    dev = cfg.device
     torch.manual_seed(0)
-    filt = ImuFilter(FilterConfig(), dev.imu.rate_hz, dev.stream_rate_hz)
-    fused = FusedFilter(FilterConfig(), dev.imu.rate_hz, dev.stream_rate_hz)
-    obs = ObservationModel(Perception(), dev.encoder_cpr, dev.imu.rate_hz, imu_filter=filt, fused_filter=fused)
+    obs = observation_model(cfg, Perception())  # the product's: the IMU and fused filters, by default
     model = tmp_path / "policy.onnx"
     export_onnx(PolicyChain(obs, nn.Linear(len(OBS_NAMES), 1), dev.v_max).eval(), dev, model)
     log = tmp_path / "run.mcap"
