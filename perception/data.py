@@ -42,7 +42,7 @@ class SensorDataset:
     image: torch.Tensor  # (N, 1, H, W) uint8
     clean: torch.Tensor  # (N, 1, H, W) uint8 noise-free render of the same frame, or (0,) when not generated
     state: torch.Tensor  # (N, 4) float32, true state at the newest IMU sample
-    image_state: torch.Tensor  # (N, 4) float32, true state when the frame was captured
+    image_state: torch.Tensor  # (N, 4) float32, true state at the middle of the frame's exposure
     camera_class: torch.Tensor  # (N,) int64; -1: unknown (a logged frame without a reference)
     seq_len: int = 1
 

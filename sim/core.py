@@ -125,7 +125,7 @@ class Buffers(NamedTuple):
     frames: np.ndarray  # (N, F, H, W) u8  camera ring
     frame_tick: np.ndarray  # (N, F) i8  capture tick of each slot (-1: empty)
     frame_label: np.ndarray  # (N, F) i8  fault class of each slot
-    frame_state: np.ndarray  # (N, F, 4) f8  true state at capture
+    frame_state: np.ndarray  # (N, F, 4) f8  true state at mid-exposure
 
 
 class Ranges(NamedTuple):
@@ -316,8 +316,14 @@ def _capture(b: Buffers, s: Settings, i: int) -> None:
             out[r, col] = np.uint8(_clip01(v) * 255.0 + 0.5)
     b.frame_tick[i, slot] = t
     b.frame_label[i, slot] = CAMERA_BLACKOUT if blackout else (CAMERA_OCCLUDED if occluded else CAMERA_OK)
-    for j in range(4):
-        b.frame_state[i, slot, j] = x[j]
+    # The frame's state is the one at mid-exposure (angles moved back by rate x exposure / 2, the first
+    # order the blur renders in): the instant the frame shows, the centre of its symmetric smear. The
+    # end of the exposure cannot be told from its start in one frame, so a label there would be ambiguous.
+    half = 0.5 * ep[EXPOSURE]
+    b.frame_state[i, slot, 0] = x[0] - x[2] * half
+    b.frame_state[i, slot, 1] = x[1] - x[3] * half
+    b.frame_state[i, slot, 2] = x[2]
+    b.frame_state[i, slot, 3] = x[3]
 
 
 # ----------------------------------------------------------------------------- stepping

@@ -214,7 +214,7 @@ class FurutaSim:
         """What has reached the host: the last ``count`` (default: window) samples, the newest frame, its label and state.
 
         ``imu_state``: the true state at the newest received IMU sample (it lags ``state`` by the IMU delay);
-        ``image_state``: at the newest received frame's capture.
+        ``image_state``: at the middle of the newest received frame's exposure (the instant it shows).
         """
         n, s = self.n, self.settings
         k = s.window if count is None else count

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from sensorimotor.sim.config import CameraConfig, DeviceConfig, ImuConfig, RandomizationConfig
 from sensorimotor.sim.device import FurutaSim, nominal_params
@@ -198,6 +199,34 @@ def test_exposure_blurs_a_moving_pendulum() -> None:
     assert lit(blurred) > 1.5 * lit(sharp)  # smeared over more pixels ...
     excess = lambda img: float((img - 0.2 * 255).sum())  # noqa: E731
     assert abs(excess(blurred) - excess(sharp)) < 0.1 * excess(sharp)  # ... with the same light: an average of poses
+
+
+def test_a_blurred_frame_is_labelled_with_the_angle_at_mid_exposure() -> None:
+    """The smear of a fast swing is centred on the frame's label, not on the end of the exposure."""
+    cfg = _device(camera={"occlusion_prob": 0.0, "blackout_prob": 0.0, "exposure_ms": (8.0, 8.0),
+                          "noise_sigma": (0.0, 0.0), "background": (0.2, 0.2), "brightness": (0.9, 0.9),
+                          "gradient": 0.0, "texture": 0.0, "shift_px": 0.0, "roll_deg": 0.0})  # fmt: skip
+    sim = FurutaSim(cfg, 1, seed=0, randomize=False)
+    sim.reset(state=np.array([[0.0, 0.0, 0.0, 0.0]]))
+    sim.buffers.state[0, 3] = 40.0  # 0.32 rad swept during the 8 ms exposure
+    captured = int(sim.buffers.frame_tick[0].max())
+    while int(sim.buffers.frame_tick[0].max()) == captured:  # until the next frame is captured
+        sim.substep()
+    end_alpha = float(sim.buffers.state[0, 1])  # the capture follows the substep: this is the exposure's end
+    newest = int(np.argmax(sim.buffers.frame_tick[0]))
+    label = sim.buffers.frame_state[0, newest]
+    rate = float(sim.buffers.state[0, 3])
+    assert label[3] == rate  # the rate is the one at capture
+    assert label[1] == pytest.approx(end_alpha - rate * 0.004, abs=1e-12)  # half the 8 ms exposure back
+    # Intensity-weighted angle of the smear's pixels outside the hub, about the pivot at the centre.
+    img = sim.buffers.frames[0, newest].astype(float) - 0.2 * 255
+    h, w = img.shape
+    rows, cols = np.mgrid[0:h, 0:w]
+    dx, dy = cols + 0.5 - w / 2, h / 2 - (rows + 0.5)
+    weight = np.where((np.hypot(dx, dy) > 6) & (img > 5), img, 0.0)
+    centre = np.arctan2((weight * np.sin(np.arctan2(dx, dy))).sum(), (weight * np.cos(np.arctan2(dx, dy))).sum())
+    assert abs(centre - label[1]) < np.deg2rad(1.0)  # the label sits in the smear's middle ...
+    assert abs(centre - end_alpha) > np.deg2rad(7.0)  # ... half a sweep (9 deg) from the exposure's end
 
 
 def test_imu_state_is_the_true_state_at_the_newest_received_sample() -> None:
