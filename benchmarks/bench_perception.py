@@ -222,13 +222,21 @@ def against_filters(cfg: Any, model: Any, episodes: int, seed: int, seq_len: int
                 filt, angle.view(episodes, seq_len), d.imu[:, GYRO_AXIS].view(episodes, seq_len, -1)
             )
             filtered = wrap(alpha.numpy() - a)
-            fused, _ = run_fused_sequences(
+            image_angle = angle_from_sincos(both.image)
+            fused, _, roll = run_fused_sequences(
                 FusedFilter(cfg.perception.imu_filter, rate, cfg.device.stream_rate_hz),
-                *(v.view(episodes, seq_len) for v in (angle, angle_from_sincos(both.image),
+                *(v.view(episodes, seq_len) for v in (angle, image_angle,
                   torch.softmax(both.camera_logits, dim=-1)[:, 0], frame_signature(d.image))),
                 d.imu[:, GYRO_AXIS].view(episodes, seq_len, -1),
             )  # fmt: skip
             fused_err = wrap(fused.numpy() - a)
+            # The image estimate against its own label (the angle at mid-exposure), alone and with the camera
+            # roll the fused filter has calibrated subtracted: what a calibrated camera would read.
+            image_err = wrap(
+                image_angle.view(episodes, seq_len).numpy() - d.image_state[:, 1].view(episodes, seq_len).numpy()
+            )
+            frame_ok = (d.camera_class == 0).view(episodes, seq_len).numpy()
+            calibrated_err = image_err - roll.numpy()
             true_rate = d.state[:, 3].view(episodes, seq_len).numpy()
             learned_rate = est[:, 2].view(episodes, seq_len).numpy() * RATE_SCALE
             row = {
@@ -237,6 +245,10 @@ def against_filters(cfg: Any, model: Any, episodes: int, seed: int, seq_len: int
                 "learned + bias filter, after 1 s": float(np.degrees(np.sqrt(np.mean(filtered[:, settle:] ** 2)))),
                 "fused filter (IMU + image)": float(np.degrees(np.sqrt(np.mean(fused_err**2)))),
                 "fused filter, after 1 s": float(np.degrees(np.sqrt(np.mean(fused_err[:, settle:] ** 2)))),
+                "image (one frame)": float(np.degrees(np.sqrt(np.mean(image_err[frame_ok] ** 2)))),
+                "image - fused filter's roll, after 1 s": float(
+                    np.degrees(np.sqrt(np.mean(calibrated_err[:, settle:][frame_ok[:, settle:]] ** 2)))
+                ),
                 "rate rad/s: learned": float(np.sqrt(np.mean((learned_rate - true_rate) ** 2))),
                 "rate rad/s: filter": float(np.sqrt(np.mean((alpha_dot.numpy() - true_rate) ** 2))),
             }

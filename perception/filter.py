@@ -48,6 +48,7 @@ from sensorimotor.hardware.config import Section, doc
 STATE_NAME = "filter_state"  # the filters' ONNX input (its output is filter_state_next)
 STATE_SIZE = 21  # the IMU filter: ready flag, x (4), P (4 x 4)
 FUSED_STATE_SIZE = 44  # the fused filter: ready flag, x (6), P (6 x 6), frame signature
+FUSED_ROLL, FUSED_LAG = 5, 6  # state columns of the camera-roll (rad) and image-lag (s) estimates
 GYRO_AXIS = 0  # the pendulum's axis is the IMU's body x ...
 GYRO_SIGN = -1.0  # ... and alpha grows by a negative turn about it (docs/protocol.md, IMU axes)
 GATE_SIGMAS = 4.0  # an image innovation beyond this many sigmas is an outlier (a misread frame): skipped
@@ -238,12 +239,13 @@ def run_sequences(filt: ImuFilter, angles: torch.Tensor, gyro: torch.Tensor) -> 
 def run_fused_sequences(
     filt: FusedFilter, angles: torch.Tensor, image_angles: torch.Tensor, camera_ok: torch.Tensor,
     signatures: torch.Tensor, gyro: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """:func:`run_sequences` for the fused filter: every input (S, T) but gyro (S, T, W)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """:func:`run_sequences` for the fused filter: every input (S, T) but gyro (S, T, W) -> alpha, rate, camera roll."""
     state = torch.zeros(angles.shape[0], FUSED_STATE_SIZE)
-    alpha, rate = [], []
+    alpha, rate, roll = [], [], []
     for t in range(angles.shape[1]):
         a, r, state = filt(angles[:, t], image_angles[:, t], camera_ok[:, t], signatures[:, t], gyro[:, t], state)
         alpha.append(a)
         rate.append(r)
-    return torch.stack(alpha, dim=1), torch.stack(rate, dim=1)
+        roll.append(state[:, FUSED_ROLL])
+    return torch.stack(alpha, dim=1), torch.stack(rate, dim=1), torch.stack(roll, dim=1)

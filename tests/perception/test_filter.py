@@ -12,6 +12,8 @@ import onnxruntime as ort
 import torch
 
 from sensorimotor.perception.filter import (
+    FUSED_LAG,
+    FUSED_ROLL,
     FUSED_STATE_SIZE,
     GYRO_SIGN,
     STATE_SIZE,
@@ -129,9 +131,10 @@ def test_fused_filter_calibrates_the_camera_roll_and_lag_and_beats_the_imu_filte
     state = torch.zeros(1, FUSED_STATE_SIZE)
     for t in range(measured.shape[1]):
         _, _, state = filt(measured[:, t], image[:, t], ok[:, t], sig[:, t], gyro[:, t], state)
-    assert abs(float(state[0, 5]) - roll) < math.radians(0.3), math.degrees(float(state[0, 5]))  # roll
-    assert abs(float(state[0, 6]) - lag) < 0.003, float(state[0, 6])  # lag, s
-    fused, _ = run_fused_sequences(filt, measured, image, ok, sig, gyro)
+    assert abs(float(state[0, FUSED_ROLL]) - roll) < math.radians(0.3), math.degrees(float(state[0, FUSED_ROLL]))
+    assert abs(float(state[0, FUSED_LAG]) - lag) < 0.003, float(state[0, FUSED_LAG])  # s
+    fused, _, rolls = run_fused_sequences(filt, measured, image, ok, sig, gyro)
+    assert float(rolls[0, -1]) == float(state[0, FUSED_ROLL])  # the same filter, the same episode
     imu_only, _ = run_sequences(ImuFilter(FilterConfig(), IMU_HZ, STREAM_HZ), measured, gyro)
     late = slice(300, None)
     rms = lambda est: np.sqrt(np.mean(err_deg(est, alpha)[:, late] ** 2))  # noqa: E731
