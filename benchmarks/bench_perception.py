@@ -236,7 +236,7 @@ def against_filters(cfg: Any, model: Any, episodes: int, seed: int, seq_len: int
                 image_angle.view(episodes, seq_len).numpy() - d.image_state[:, 1].view(episodes, seq_len).numpy()
             )
             frame_ok = (d.camera_class == 0).view(episodes, seq_len).numpy()
-            calibrated_err = image_err - roll.numpy()
+            calibrated_err = wrap(image_err - roll.numpy())
             true_rate = d.state[:, 3].view(episodes, seq_len).numpy()
             learned_rate = est[:, 2].view(episodes, seq_len).numpy() * RATE_SCALE
             row = {
