@@ -71,12 +71,6 @@ make docs
 `--ship` copies the result over `perception/pretrained/encoders.pt`; `make docs` regenerates this
 page. Same seed and thread count, same weights.
 
-**Not reproducible at this commit.** These encoders were pretrained before de5928c, when a frame's
-clean render (the image objective's target) and its label (the probe's) were the pendulum's pose
-at the end of the exposure; since de5928c they are its pose at mid-exposure (docs/simulator.md).
-The command above now gives another image encoder and image probe figure (the IMU's objective
-and probe use neither); re-pretraining and shipping it is the next step in the perception issue.
-
 ## Limits
 
 Trained on simulated data only. The image objective needs the simulator's clean render, so
