@@ -16,6 +16,7 @@ from sensorimotor.perception.errors import DatasetError, WeightsError
 
 FREEZE = ("linear", "partial", "full", "lp-ft")  # = sensorimotor.perception.train.FREEZE (not imported: torch)
 RL_ALGOS = ("ppo", "sac")  # = sensorimotor.control.config.RL_ALGOS (not imported: that pulls in torch)
+IMU_OBJECTIVES = ("forecast", "crossmodal", "kinematic", "masked")  # = perception.pretrain.IMU_OBJECTIVES (torch)
 DEVICE_ENV = "device"  # = sensorimotor.control.config.DEVICE_ENV
 
 EPILOG = """examples:
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre = sub.add_parser(
         "pretrain", help="self-supervised pretraining of the IMU and image encoders",
         description="Simulate an unlabelled corpus (randomized device, swing-up, pumping, rotating, balance and random "
-        "motion), pretrain the IMU encoder (pretrain.imu_objective: forecast or masked) and the image encoder "
+        "motion), pretrain the IMU encoder (pretrain.imu_objective: one of " + ", ".join(IMU_OBJECTIVES) + ") and the image encoder "
         "(denoising), grade both with a linear probe on held-out labelled data, and write OUT/encoders.pt, "
         "pretrain.json and pretrain.png. `sim train --init OUT/encoders.pt` starts from them.",
     )  # fmt: skip
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--out", type=Path, default=Path("runs/pretrain"), help="output folder (default: runs/pretrain)")
     pre.add_argument("--seed", type=int, default=None, help="override the config's seed")
     pre.add_argument(
-        "--objective", choices=("forecast", "masked"), default=None,
+        "--objective", choices=IMU_OBJECTIVES, default=None,
         help="IMU objective (same as --set pretrain.imu_objective=NAME)",
     )  # fmt: skip
     pre.add_argument(

@@ -48,7 +48,7 @@ def run(cfg: ExperimentConfig, out: Path, command: str, ship: bool = False, log:
                      scenarios=swingup_scenarios(), clean=False)  # fmt: skip
     log(f"corpus: {len(corpus)} unlabelled samples, probe: {len(probe)} labelled, in {time.time() - t0:.0f} s")
     model = Perception(cfg.device.imu.window, cfg.perception.dim, cfg.device.image_shape)
-    curves, quality = run_pretraining(model, corpus, probe, pc, cfg.device.substeps_per_control, cfg.seed)
+    curves, quality = run_pretraining(model, corpus, probe, pc, cfg.device, cfg.seed)
     meta: dict[str, Any] = {
         "command": command,
         "objective": {"imu": pc.imu_objective, "image": "denoise"},

@@ -12,6 +12,12 @@ No labels are used. The objectives, chosen per modality:
   frame is the angle the IMU features must then hold, while each sensor's own nuisances
   (biases, noise; lighting, background) are unpredictable from the other and drop out.
   Both are raw sensor streams: this part needs neither labels nor the clean render.
+* IMU ``kinematic``: ``crossmodal``, plus reading the angle that rigid-body kinematics gives
+  from the window's own gyro and accelerometer (:mod:`~sensorimotor.perception.kinematics`:
+  gravity's direction once the tangential, centripetal and arm terms are subtracted). A
+  pseudo-label from physics, not a label: it needs only the device's geometry, carries the
+  accelerometer's bias and is off by about 1.5 deg, but it puts the angle in the features in
+  the form the regression head reads, so a few labels only have to correct it.
 * IMU ``masked``: reconstruct randomly masked time steps of the window (masked
   autoencoding, as in BERT/MAE for time series). Interpolating a smooth signal needs
   little knowledge of the state; kept as the comparison (docs/perception.md has both).
@@ -39,11 +45,12 @@ from tqdm import tqdm
 
 from sensorimotor.hardware.config import Section, doc
 from sensorimotor.perception.data import SensorDataset
+from sensorimotor.perception.kinematics import kinematic_angle
 from sensorimotor.perception.models import IMU_SCALE, RATE_SCALE, Perception, angle_from_sincos
 from sensorimotor.sim.config import DeviceConfig, RandomizationConfig
 from sensorimotor.sim.sensors import CAMERA_OK
 
-IMU_OBJECTIVES = ("forecast", "crossmodal", "masked")
+IMU_OBJECTIVES = ("forecast", "crossmodal", "kinematic", "masked")
 CAMERA_TARGET = 16  # crossmodal: the frame is predicted at CAMERA_TARGET x CAMERA_TARGET pixels
 BLANK_STD = 0.02  # crossmodal: a frame whose pixels spread less than this at 16 x 16 is blank (nothing to predict)
 
@@ -71,6 +78,7 @@ class PretrainConfig(Section):
     mask_fraction: float = doc("masked: fraction of time steps masked.", 0.25, gt=0, lt=1)
     image_weight: float = doc("Weight of the image loss against the IMU loss.", 10.0, ge=0)
     camera_weight: float = doc("crossmodal: weight of the frame prediction against the forecast.", 0.1, ge=0)
+    kinematic_weight: float = doc("kinematic: weight of the kinematic angle (sin, cos) against the forecast.", 1.0, ge=0)
     probe_samples: int = doc("Labelled samples for the linear probe (3/4 fit, 1/4 test).", 16000, ge=64)
 
     def check(self) -> None:
@@ -124,16 +132,19 @@ class PretrainHeads(nn.Module):
         self.forecast = nn.Linear(dim, 6 * forecast)
         self.image = nn.Linear(dim, pixels)
         self.camera = nn.Linear(dim, CAMERA_TARGET * CAMERA_TARGET)
+        self.kinematic = nn.Linear(dim, 2)
 
 
 class Objective:
     """The pretraining loss on a minibatch of sequence positions (index of the sample at step t)."""
 
-    def __init__(self, model: Perception, data: SensorDataset, cfg: PretrainConfig, substeps: int, seed: int) -> None:
+    def __init__(self, model: Perception, data: SensorDataset, cfg: PretrainConfig, device: DeviceConfig,
+                 seed: int) -> None:  # fmt: skip
         if data.clean.numel() == 0:
             raise ValueError("pretraining needs the clean renders: generate the corpus with clean=True")
         self.model, self.data, self.cfg = model, data, cfg
         self.window = data.imu.shape[-1]
+        substeps = device.substeps_per_control
         self.horizon = cfg.forecast_steps * substeps  # future IMU samples predicted
         if self.horizon > self.window:
             raise ValueError(
@@ -145,6 +156,15 @@ class Objective:
         self.gen = torch.Generator().manual_seed(seed)
         t = torch.arange(len(data)) % data.seq_len
         self.valid = torch.nonzero(t < data.seq_len - cfg.forecast_steps).squeeze(1)  # t + forecast_steps exists
+        self.kinematic = torch.empty(0, 2)
+        if cfg.imu_objective == "kinematic":
+            # The device's nominal geometry for every episode: the corpus's spread of lengths is part of
+            # what the pseudo-label gets wrong and the labels later correct.
+            angle = torch.cat([
+                kinematic_angle(data.imu[i : i + 8192], device.imu.position_m, device.physics.Lr,
+                                1.0 / device.imu.rate_hz) for i in range(0, len(data), 8192)
+            ])  # fmt: skip
+            self.kinematic = torch.stack([torch.sin(angle), torch.cos(angle)], 1).float()
 
     def parameters(self) -> list[nn.Parameter]:
         return [*self.model.imu_encoder.parameters(), *self.model.image_encoder.parameters(), *self.heads.parameters()]
@@ -154,14 +174,16 @@ class Objective:
 
     def imu_loss(self, b: torch.Tensor) -> torch.Tensor:
         imu = self.data.imu[b]
-        if self.cfg.imu_objective in ("forecast", "crossmodal"):
+        if self.cfg.imu_objective != "masked":
             # The window k steps later ends k * substeps samples later (the IMU delay is fixed per episode):
             # its newest `horizon` samples are exactly the ones after this window.
             future = self.data.imu[b + self.cfg.forecast_steps][..., -self.horizon :] * self.scale
             z = self.model.imu_encoder(imu)
             loss = F.mse_loss(self.heads.forecast(z).view_as(future), future)
-            if self.cfg.imu_objective == "crossmodal":
+            if self.cfg.imu_objective in ("crossmodal", "kinematic"):
                 loss = loss + self.cfg.camera_weight * self.camera_loss(z, b)
+            if self.cfg.imu_objective == "kinematic":
+                loss = loss + self.cfg.kinematic_weight * F.mse_loss(self.heads.kinematic(z), self.kinematic[b])
             return loss
         mask = (torch.rand(imu.shape[0], 1, self.window, generator=self.gen) < self.cfg.mask_fraction).float()
         recon = self.heads.masked(self.model.imu_encoder(imu * (1.0 - mask))).view_as(imu)
@@ -199,11 +221,12 @@ def warmup_cosine(opt: torch.optim.Optimizer, steps: int, warmup: int) -> torch.
 
 
 def pretrain(
-    model: Perception, corpus: SensorDataset, cfg: PretrainConfig, substeps: int, seed: int, progress: bool = True
+    model: Perception, corpus: SensorDataset, cfg: PretrainConfig, device: DeviceConfig, seed: int,
+    progress: bool = True,
 ) -> dict[str, list[float]]:
     """Train both encoders on the unlabelled corpus; returns the loss curves (IMU and image, per step)."""
     torch.manual_seed(seed)
-    objective = Objective(model, corpus, cfg, substeps, seed)
+    objective = Objective(model, corpus, cfg, device, seed)
     params = objective.parameters()
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = warmup_cosine(opt, cfg.steps, max(1, cfg.steps // 20))
@@ -279,12 +302,12 @@ def linear_probe(model: Perception, data: SensorDataset) -> dict[str, float]:
 
 
 def run_pretraining(
-    model: Perception, corpus: SensorDataset, probe: SensorDataset, cfg: PretrainConfig, substeps: int, seed: int,
-    progress: bool = True,
+    model: Perception, corpus: SensorDataset, probe: SensorDataset, cfg: PretrainConfig, device: DeviceConfig,
+    seed: int, progress: bool = True,
 ) -> tuple[dict[str, list[float]], dict[str, Any]]:  # fmt: skip
     """Probe a random init, pretrain, probe again: (loss curves, quality report)."""
     t0 = time.time()
     before = linear_probe(model, probe)
-    curves = pretrain(model, corpus, cfg, substeps, seed, progress)
+    curves = pretrain(model, corpus, cfg, device, seed, progress)
     after = linear_probe(model, probe)
     return curves, {"probe_random_init": before, "probe_pretrained": after, "seconds": time.time() - t0}

@@ -88,11 +88,12 @@ def test_lp_ft_probes_pretrained_encoders_first_and_is_full_from_scratch() -> No
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
-def test_the_cli_offers_exactly_the_freeze_strategies() -> None:
+def test_the_cli_offers_exactly_the_freeze_strategies_and_objectives() -> None:
     from sensorimotor.control import cli
-    from sensorimotor.perception import train
+    from sensorimotor.perception import pretrain, train
 
     assert cli.FREEZE == train.FREEZE
+    assert cli.IMU_OBJECTIVES == pretrain.IMU_OBJECTIVES
 
 
 def test_too_few_samples_for_the_split_is_a_clear_error() -> None:

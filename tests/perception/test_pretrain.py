@@ -54,7 +54,7 @@ def test_each_objective_lowers_its_loss(corpus, objective: str) -> None:  # type
     device, data = corpus
     torch.manual_seed(0)
     model = Perception(device.imu.window, 32, device.image_shape)
-    obj = Objective(model, data, PretrainConfig(imu_objective=objective), device.substeps_per_control, seed=0)
+    obj = Objective(model, data, PretrainConfig(imu_objective=objective), device, seed=0)
     fixed = obj.sample(256)
     opt = torch.optim.Adam(obj.parameters(), lr=3e-3)
     with torch.no_grad():
@@ -74,8 +74,8 @@ def test_crossmodal_skips_blank_frames(corpus) -> None:  # type: ignore[no-untyp
     device, data = corpus
     model = Perception(device.imu.window, 32, device.image_shape)
     flat = dataclasses.replace(data, image=torch.full_like(data.image, 7))
-    obj = Objective(model, flat, PretrainConfig(imu_objective="crossmodal"), device.substeps_per_control, seed=0)
+    obj = Objective(model, flat, PretrainConfig(imu_objective="crossmodal"), device, seed=0)
     b = obj.sample(32)
     assert obj.camera_loss(model.imu_encoder(flat.imu[b]), b).item() == 0.0
-    real = Objective(model, data, PretrainConfig(imu_objective="crossmodal"), device.substeps_per_control, seed=0)
+    real = Objective(model, data, PretrainConfig(imu_objective="crossmodal"), device, seed=0)
     assert real.camera_loss(model.imu_encoder(data.imu[b]), b).item() > 0.1
