@@ -6,13 +6,13 @@ No labels are used. The objectives, chosen per modality:
   the next ``forecast_steps`` control steps. What comes next depends on the pendulum's
   angle (gravity's direction), its rate and the arm's motion, so the features must hold
   the dynamical state — what the controller needs.
-* IMU ``crossmodal`` (default): ``forecast``, plus predicting the newest camera frame
+* IMU ``crossmodal``: ``forecast``, plus predicting the newest camera frame
   (16 x 16, each frame standardized, so lighting does not count) from the IMU window. The
   two sensors share nothing but the pendulum's pose and motion: the rod's place in the
   frame is the angle the IMU features must then hold, while each sensor's own nuisances
   (biases, noise; lighting, background) are unpredictable from the other and drop out.
   Both are raw sensor streams: this part needs neither labels nor the clean render.
-* IMU ``kinematic``: ``crossmodal``, plus reading the angle that rigid-body kinematics gives
+* IMU ``kinematic`` (default): ``crossmodal``, plus reading the angle that rigid-body kinematics gives
   from the window's own gyro and accelerometer (:mod:`~sensorimotor.perception.kinematics`:
   gravity's direction once the tangential, centripetal and arm terms are subtracted). A
   pseudo-label from physics, not a label: it needs only the device's geometry, carries the
@@ -59,7 +59,7 @@ BLANK_STD = 0.02  # crossmodal: a frame whose pixels spread less than this at 16
 class PretrainConfig(Section):
     """Self-supervised pretraining of the encoders (``sim pretrain``)."""
 
-    imu_objective: str = doc(f"IMU objective: {', '.join(IMU_OBJECTIVES)} (docs/perception.md).", "crossmodal")
+    imu_objective: str = doc(f"IMU objective: {', '.join(IMU_OBJECTIVES)} (docs/perception.md).", "kinematic")
     corpus_samples: int = doc("Unlabelled simulated samples (consecutive control steps, in sequences).", 160000, gt=0)
     seq_len: int = doc("Control steps per simulated sequence.", 100, ge=4)
     randomization_scale: float = doc(
@@ -78,7 +78,9 @@ class PretrainConfig(Section):
     mask_fraction: float = doc("masked: fraction of time steps masked.", 0.25, gt=0, lt=1)
     image_weight: float = doc("Weight of the image loss against the IMU loss.", 10.0, ge=0)
     camera_weight: float = doc("crossmodal: weight of the frame prediction against the forecast.", 0.1, ge=0)
-    kinematic_weight: float = doc("kinematic: weight of the kinematic angle (sin, cos) against the forecast.", 1.0, ge=0)
+    kinematic_weight: float = doc(
+        "kinematic: weight of the kinematic angle (sin, cos) against the forecast.", 1.0, ge=0
+    )
     probe_samples: int = doc("Labelled samples for the linear probe (3/4 fit, 1/4 test).", 16000, ge=64)
 
     def check(self) -> None:
@@ -221,7 +223,11 @@ def warmup_cosine(opt: torch.optim.Optimizer, steps: int, warmup: int) -> torch.
 
 
 def pretrain(
-    model: Perception, corpus: SensorDataset, cfg: PretrainConfig, device: DeviceConfig, seed: int,
+    model: Perception,
+    corpus: SensorDataset,
+    cfg: PretrainConfig,
+    device: DeviceConfig,
+    seed: int,
     progress: bool = True,
 ) -> dict[str, list[float]]:
     """Train both encoders on the unlabelled corpus; returns the loss curves (IMU and image, per step)."""
