@@ -1,4 +1,4 @@
-"""IMU pretraining objectives compared: crossmodal, forecast and masked reconstruction, graded by the same linear probe.
+"""IMU pretraining objectives compared: kinematic, crossmodal, forecast and masked reconstruction, graded by the same linear probe.
 
 Runs ``sim pretrain``'s pipeline once per objective on the same corpus seed and budget (the
 image objective is the same in all) and prints the linear-probe RMSE of the frozen IMU

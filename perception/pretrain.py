@@ -77,7 +77,7 @@ class PretrainConfig(Section):
     forecast_steps: int = doc("forecast: control steps of future IMU samples to predict.", 2, gt=0, le=3)
     mask_fraction: float = doc("masked: fraction of time steps masked.", 0.25, gt=0, lt=1)
     image_weight: float = doc("Weight of the image loss against the IMU loss.", 10.0, ge=0)
-    camera_weight: float = doc("crossmodal: weight of the frame prediction against the forecast.", 0.1, ge=0)
+    camera_weight: float = doc("crossmodal, kinematic: weight of the frame prediction against the forecast.", 0.1, ge=0)
     kinematic_weight: float = doc(
         "kinematic: weight of the kinematic angle (sin, cos) against the forecast.", 1.0, ge=0
     )
