@@ -146,7 +146,7 @@ def test_pretrain_then_train_from_its_encoders_and_refuse_another_architecture(
                          capture_output=True, text=True, timeout=600)  # fmt: skip
     assert pre.returncode == 0, pre.stderr[-2000:]
     summary = json.loads((tmp_path / "pre" / "pretrain.json").read_text())
-    assert summary["objective"] == {"imu": "crossmodal", "image": "denoise"} and summary["bytes"] < 10e6
+    assert summary["objective"] == {"imu": "kinematic", "image": "denoise"} and summary["bytes"] < 10e6
     again = subprocess.run([*cli, "pretrain", "--config", str(config_path), "--preset", "tiny", "--out", str(tmp_path / "again")],
                            capture_output=True, text=True, timeout=600)  # fmt: skip
     assert again.returncode == 0, again.stderr[-2000:]
