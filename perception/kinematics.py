@@ -22,14 +22,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from sensorimotor.perception.models import slope_weights
+
 SMOOTH = 9  # samples in the least-squares slope that differentiates the gyro (9 ms at 1 kHz)
 TAIL = 32  # newest samples averaged into the window's angle
 
 
 def slope(x: torch.Tensor, dt: float, n: int = SMOOTH) -> torch.Tensor:
     """d/dt of ``x`` (..., W) by a centred least-squares slope over ``n`` samples; edges repeat the nearest slope."""
-    k = torch.arange(n, dtype=x.dtype) - (n - 1) / 2.0
-    k = k / (k**2).sum() / dt
+    k = slope_weights(n, x.dtype) / dt
     flat = x.reshape(-1, 1, x.shape[-1])
     d = F.conv1d(flat, k.view(1, 1, n))  # cross-correlation, valid part: (.., W - n + 1)
     h = n // 2

@@ -110,10 +110,10 @@ class Perception(nn.Module):
         return Estimates(self.imu_head(zi), self.image_head(zc), logits, fused)
 
 
-def slope_weights(n: int) -> torch.Tensor:
-    """Least-squares slope weights over ``n`` equally spaced samples (per sample step)."""
+def slope_weights(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Least-squares slope weights over ``n`` equally spaced samples (per sample step), computed in float64."""
     t = torch.arange(n, dtype=torch.float64) - (n - 1) / 2.0
-    return (t / (t * t).sum()).to(torch.float32)
+    return (t / (t * t).sum()).to(dtype)
 
 
 class ObservationModel(nn.Module):
