@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a sim train run folder: its config, perception and (for --export) controller")  # fmt: skip
     ft.add_argument("--out", type=Path, default=None, help="output folder (default: RUN/finetune, or runs/finetune)")
     ft.add_argument("--modality", choices=("imu", "image", "fused", "all"), default="all",
-                    help="which heads learn (default: all; fused also learns the IMU head, which it corrects)")  # fmt: skip
+                    help="which heads learn (default: all)")  # fmt: skip
     ft.add_argument("--freeze", choices=FREEZE, default=None,
                     help="what learns besides the heads (same as --set perception.freeze=NAME; default lp-ft: "
                          "heads first on the pretrained encoders, then everything)")  # fmt: skip

@@ -5,10 +5,9 @@
 * :class:`Perception` — both encoders plus heads:
   regression from the IMU (sin alpha, cos alpha, alpha_dot / RATE_SCALE), regression
   from the image (sin alpha, cos alpha), classification of the camera's health
-  (ok / occluded / blackout), and a fused regression (sin, cos, rate): the IMU head's estimate
-  plus a correction read from both encoders' features and the camera's health. The class tells
-  the controller when the image estimate is worthless, which happens on real rigs (a hand, a
-  cable, lights off).
+  (ok / occluded / blackout), and a fused regression from both encoders' features and the
+  camera's health (sin, cos, rate). The class tells the controller when the image estimate
+  is worthless, which happens on real rigs (a hand, a cable, lights off).
 * :class:`ObservationModel` — raw sensors (imu, encoder counts, image) -> the policy's
   observation vector, including the arm angle and rate computed from encoder counts, with
   the IMU angle and the fused one optionally filtered across control steps (perception/filter.py).
@@ -101,21 +100,14 @@ class Perception(nn.Module):
         self.imu_head = nn.Linear(dim, 3)
         self.image_head = nn.Linear(dim, 2)
         self.camera_head = nn.Linear(dim, N_CAMERA_CLASSES)
-        # The fused head is a residual on the IMU head's estimate, its last layer zero at the start: fused
-        # starts as good as the IMU alone and learns only what the image adds. A head that had to learn the
-        # whole angle from both feature vectors needed more labels than the IMU head alone did (docs/perception.md).
         self.fused_head = nn.Sequential(nn.Linear(2 * dim + N_CAMERA_CLASSES, dim), nn.ReLU(), nn.Linear(dim, 3))
-        nn.init.zeros_(self.fused_head[-1].weight)
-        nn.init.zeros_(self.fused_head[-1].bias)
 
     def forward(self, imu: torch.Tensor, image: torch.Tensor) -> Estimates:
         zi = self.imu_encoder(imu)
         zc = self.image_encoder(image)
         logits = self.camera_head(zc)
-        imu_est = self.imu_head(zi)
-        # detach: the IMU head learns from the IMU loss only, so the fused loss cannot trade its accuracy away.
-        fused = imu_est.detach() + self.fused_head(torch.cat([zi, zc, torch.softmax(logits, dim=-1)], dim=-1))
-        return Estimates(imu_est, self.image_head(zc), logits, fused)
+        fused = self.fused_head(torch.cat([zi, zc, torch.softmax(logits, dim=-1)], dim=-1))
+        return Estimates(self.imu_head(zi), self.image_head(zc), logits, fused)
 
 
 def slope_weights(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -6,8 +6,7 @@ result (:data:`~sensorimotor.perception.weights.SHIPPED`), which ``perception.in
 Fine-tuning (``sim train``'s perception stage and ``sim finetune``):
 
 * **modality** — which heads learn: ``imu`` (IMU regression), ``image`` (image regression and
-  the camera-health classifier), ``fused`` (the fused regression, the IMU regression it is a
-  correction of, and the classifier), or
+  the camera-health classifier), ``fused`` (the fused regression and the classifier), or
   ``all`` (every head; what ``sim train`` does).
 * **freeze** — ``linear``: encoders frozen, heads only (a linear probe for the single-layer
   heads); ``partial``: the encoders' last convolution and projection learn too; ``full``:
@@ -164,7 +163,7 @@ class Loss:
             image = photometric(image, self.augment)
         est: Estimates = model(self.data.imu[b], image)
         m, total = self.modality, torch.zeros(())
-        if m in ("imu", "fused", "all"):  # the fused estimate is a correction of the IMU head's
+        if m in ("imu", "all"):
             total = total + F.mse_loss(est.imu, self.imu_t[b])
         if m in ("image", "fused", "all"):
             total = total + 0.2 * F.cross_entropy(est.camera_logits, self.data.camera_class[b], ignore_index=-1)
@@ -182,7 +181,7 @@ def trainable(model: Perception, modality: str, freeze: str) -> list[nn.Paramete
     imu, image = model.imu_encoder, model.image_encoder
     heads: dict[str, list[nn.Module]] = {
         "imu": [model.imu_head], "image": [model.image_head, model.camera_head],
-        "fused": [model.imu_head, model.fused_head, model.camera_head],
+        "fused": [model.fused_head, model.camera_head],
         "all": [model.imu_head, model.image_head, model.camera_head, model.fused_head],
     }  # fmt: skip
     encoders: dict[str, list[ImuEncoder | ImageEncoder]] = {

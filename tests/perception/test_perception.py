@@ -36,17 +36,6 @@ def test_encoder_rate_filter_recovers_a_constant_slope() -> None:
     assert abs(float(slope_weights(24).sum())) < 1e-6
 
 
-def test_the_fused_head_starts_as_the_imu_estimate_and_cannot_move_the_imu_head() -> None:
-    torch.manual_seed(0)
-    model = Perception()
-    imu, image = torch.randn(8, 6, 64), torch.randint(0, 256, (8, 1, 64, 64), dtype=torch.uint8)
-    est = model(imu, image)
-    assert torch.equal(est.fused, est.imu)  # a correction of the IMU head's estimate, zero before fine-tuning
-    est.fused.pow(2).sum().backward()
-    assert model.imu_head.weight.grad is None  # the fused loss reaches the encoders and its own head only
-    assert model.fused_head[-1].weight.grad is not None and model.imu_encoder.proj[1].weight.grad is not None
-
-
 def test_fine_tuning_reduces_the_loss_and_keeps_the_best_validation_weights() -> None:
     torch.manual_seed(0)
     data = generate(DeviceConfig(), 1200, seed=0, envs=128)
