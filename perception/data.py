@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,9 @@ class SensorDataset:
     image_state: torch.Tensor  # (N, 4) float32, true state at the middle of the frame's exposure
     camera_class: torch.Tensor  # (N,) int64; -1: unknown (a logged frame without a reference)
     seq_len: int = 1
+    # (N, 1, H, W) uint8 or (0,): a frame of the same rig (camera pose, lighting) with the pendulum hanging at
+    # rest, one per sample, for calibrating the camera's mount roll (perception/calibration.py; generate's `rest`)
+    rest_image: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.uint8))
 
     def __len__(self) -> int:
         return self.imu.shape[0]
@@ -107,11 +110,14 @@ DEFAULT_SCENARIOS = (
 def generate(
     cfg: DeviceConfig, n_samples: int, seed: int, seq_len: int = 12, every: int = 3,
     scenarios: Sequence[Scenario] = DEFAULT_SCENARIOS, envs: int = 256, clean: bool = True, progress: bool = False,
+    rest: bool = False,
 ) -> SensorDataset:  # fmt: skip
     """Simulate ``n_samples`` labelled samples (rounded up to whole sequences of ``seq_len``).
 
     Batches of ``envs`` episodes cycle through ``scenarios`` in proportion to their weights;
     each episode is recorded every ``every`` control steps. Same arguments, same dataset.
+    ``rest``: also record ``rest_image``, the same rigs' frames with the pendulum hanging
+    still (the episode's own camera pose and lighting; a separate run, the episode is unchanged).
     """
     if n_samples <= 0 or seq_len <= 0 or every <= 0 or not scenarios:
         raise ValueError("generate: n_samples, seq_len and every must be positive and scenarios non-empty")
@@ -124,7 +130,7 @@ def generate(
     bar = tqdm(total=n_seq * seq_len, desc="simulate", unit="sample", disable=not progress, leave=False)
     for which in order:
         e = min(envs, n_seq - done)
-        parts.append(_episodes(cfg, scenarios[which], e, seq_len, every, rng, clean))
+        parts.append(_episodes(cfg, scenarios[which], e, seq_len, every, rng, clean, rest))
         done += e
         bar.update(e * seq_len)
     bar.close()
@@ -145,9 +151,11 @@ def _interleave(weights: np.ndarray, batches: int) -> list[int]:
 
 
 def _episodes(
-    cfg: DeviceConfig, scenario: Scenario, n: int, seq_len: int, every: int, rng: np.random.Generator, clean: bool
-) -> dict[str, np.ndarray]:
-    sim = FurutaSim(cfg, n, seed=int(rng.integers(2**31)), initial=np.array(scenario.initial, np.float64))
+    cfg: DeviceConfig, scenario: Scenario, n: int, seq_len: int, every: int, rng: np.random.Generator, clean: bool,
+    rest: bool,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    seed = int(rng.integers(2**31))
+    sim = FurutaSim(cfg, n, seed=seed, initial=np.array(scenario.initial, np.float64))
     sim.reset()
     drive = scenario.driver(n, cfg, rng)
     steps: list[dict[str, np.ndarray]] = []
@@ -155,9 +163,23 @@ def _episodes(
         sim.step(drive(sim.state))
         if (step + 1) % every == 0:
             steps.append(_snapshot(sim, clean))
+    if rest:
+        _add_rest_frames(cfg, scenario, n, seq_len, every, seed, steps)
     # (T, E, ...) -> (E, T, ...) -> (E * T, ...): each episode's samples are consecutive.
     return {k: np.stack([s[k] for s in steps], 1).reshape(n * seq_len, *steps[0][k].shape[1:]) if steps[0][k].size
             else np.zeros(0, np.uint8) for k in steps[0]}  # fmt: skip
+
+
+def _add_rest_frames(
+    cfg: DeviceConfig, scenario: Scenario, n: int, seq_len: int, every: int, seed: int, steps: list[dict[str, np.ndarray]]
+) -> None:  # fmt: skip
+    """Each step's ``rest_image``: the same rigs hanging still, motor off (an episode's parameters depend on its seed only)."""
+    sim = FurutaSim(cfg, n, seed=seed, initial=np.array(scenario.initial, np.float64))
+    sim.reset(state=np.tile([0.0, np.pi, 0.0, 0.0], (n, 1)))
+    for step in range(seq_len * every):
+        sim.step(np.zeros(n))
+        if (step + 1) % every == 0:
+            steps[step // every]["rest_image"] = sim.received()["image"]
 
 
 def _snapshot(sim: FurutaSim, clean: bool) -> dict[str, np.ndarray]:
@@ -175,4 +197,5 @@ def _snapshot(sim: FurutaSim, clean: bool) -> dict[str, np.ndarray]:
         "state": r["imu_state"].astype(np.float32),
         "image_state": image_state.astype(np.float32),
         "camera_class": r["camera_class"].copy(),
+        "rest_image": np.zeros(0, np.uint8),
     }
