@@ -1,4 +1,4 @@
-"""``sim pretrain``: simulate an unlabelled corpus, pretrain both encoders, grade them, write the weights file.
+"""``sim pretrain``: simulate an unlabelled corpus, pretrain both encoders (and the IMU and fused heads), write them.
 
 The corpus comes from the device randomized wider than training (``pretrain.randomization_scale``)
 and driven through swing-up, pumping, rotations, balance and random motion
@@ -29,8 +29,8 @@ from sensorimotor.control.motions import swingup_scenarios
 from sensorimotor.hardware.config import to_dict
 from sensorimotor.perception.data import generate
 from sensorimotor.perception.models import Perception
-from sensorimotor.perception.pretrain import corpus_device, run_pretraining
-from sensorimotor.perception.weights import SHIPPED, save_encoders, sha256
+from sensorimotor.perception.pretrain import corpus_device, pretrains_heads, run_pretraining
+from sensorimotor.perception.weights import HEADS, SHIPPED, save_encoders, sha256
 
 PROBE_SEQ_LEN, PROBE_EVERY = 20, 5  # probe samples: 50 ms apart, so they are not near-duplicates
 
@@ -72,7 +72,9 @@ def run(cfg: ExperimentConfig, out: Path, command: str, ship: bool = False, log:
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpus": torch.get_num_threads()},
     }
     weights = out / "encoders.pt"
-    meta_digest = save_encoders(model, weights, meta)
+    heads = HEADS if pretrains_heads(pc) else ()
+    meta["heads"] = list(heads)
+    meta_digest = save_encoders(model, weights, meta, heads)
     parameters = sum(p.numel() for name in ("imu_encoder", "image_encoder") for p in getattr(model, name).parameters())
     summary = {**meta, "sha256": meta_digest, "bytes": weights.stat().st_size, "parameters": parameters}
     (out / "pretrain.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -92,7 +94,7 @@ def plot_pretraining(curves: dict[str, list[float]], quality: dict[str, Any], pa
         if values:
             ax1.semilogy(
                 np.convolve(values, np.ones(k) / k, mode="valid"),
-                label=f"{name} ({objective if name == 'imu' else 'denoise'})",
+                label=f"{name} ({ {'imu': objective, 'image': 'denoise'}.get(name, 'pseudo-label, frozen encoders') })",
             )
     ax1.set(xlabel="step", ylabel="loss (moving mean)", title="self-supervised pretraining")
     ax1.legend()

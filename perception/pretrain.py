@@ -18,6 +18,11 @@ No labels are used. The objectives, chosen per modality:
   pseudo-label from physics, not a label: it needs only the device's geometry, carries the
   accelerometer's bias and is off by about 1.5 deg, but it puts the angle in the features in
   the form the regression head reads, so a few labels only have to correct it.
+  After the encoders, the IMU and fused regression heads are fitted to the same pseudo-label
+  (and the gyro's rate) on the frozen features (``head_steps``) and shipped with them: a
+  fine-tuning run with few labels then starts from heads that already read the angle, and
+  only corrects their bias, instead of learning a fused head from random weights on a
+  thousand samples (docs/perception.md measures what that buys).
 * IMU ``masked``: reconstruct randomly masked time steps of the window (masked
   autoencoding, as in BERT/MAE for time series). Interpolating a smooth signal needs
   little knowledge of the state; kept as the comparison (docs/perception.md has both).
@@ -45,8 +50,10 @@ from tqdm import tqdm
 
 from sensorimotor.hardware.config import Section, doc
 from sensorimotor.perception.data import SensorDataset
+from sensorimotor.perception.filter import GYRO_AXIS, GYRO_SIGN
 from sensorimotor.perception.kinematics import kinematic_angle
-from sensorimotor.perception.models import IMU_SCALE, RATE_SCALE, Perception, angle_from_sincos
+from sensorimotor.perception.models import IMU_SCALE, N_CAMERA_CLASSES, RATE_SCALE, Perception, angle_from_sincos
+from sensorimotor.perception.weights import HEADS
 from sensorimotor.sim.config import DeviceConfig, RandomizationConfig
 from sensorimotor.sim.sensors import CAMERA_OK
 
@@ -81,6 +88,10 @@ class PretrainConfig(Section):
     kinematic_weight: float = doc(
         "kinematic: weight of the kinematic angle (sin, cos) against the forecast.", 1.0, ge=0
     )
+    head_steps: int = doc(
+        "kinematic: steps fitting the IMU and fused regression heads to the pseudo-label on the frozen encoders' "
+        "features, after the encoders; they ship with them (0: fine-tuning starts the heads from random).", 3000, ge=0,
+    )  # fmt: skip
     probe_samples: int = doc("Labelled samples for the linear probe (3/4 fit, 1/4 test).", 16000, ge=64)
 
     def check(self) -> None:
@@ -125,6 +136,21 @@ def corpus_device(device: DeviceConfig, scale: float, sensor_scale: float = 1.0)
     return dataclasses.replace(device, randomization=dataclasses.replace(r, **wider), camera=c)
 
 
+def pseudo_labels(imu: torch.Tensor, device: DeviceConfig) -> torch.Tensor:
+    """(N, 3) float: sin and cos of the kinematic angle at each raw window's end, and the newest gyro rate / RATE_SCALE.
+
+    No labels: the angle is rigid-body kinematics on the window (perception/kinematics.py, with
+    the device's nominal geometry) and the rate is what the gyro reads about the pendulum's axis.
+    Both carry the sensors' biases; fine-tuning corrects them.
+    """
+    angle = torch.cat([
+        kinematic_angle(imu[i : i + 8192], device.imu.position_m, device.physics.Lr, 1.0 / device.imu.rate_hz)
+        for i in range(0, len(imu), 8192)
+    ])  # fmt: skip
+    rate = GYRO_SIGN * imu[:, GYRO_AXIS, -1] / RATE_SCALE
+    return torch.stack([torch.sin(angle), torch.cos(angle), rate.to(angle.dtype)], 1).float()
+
+
 class PretrainHeads(nn.Module):
     """Decoders used only while pretraining (thrown away after)."""
 
@@ -162,11 +188,7 @@ class Objective:
         if cfg.imu_objective == "kinematic":
             # The device's nominal geometry for every episode: the corpus's spread of lengths is part of
             # what the pseudo-label gets wrong and the labels later correct.
-            angle = torch.cat([
-                kinematic_angle(data.imu[i : i + 8192], device.imu.position_m, device.physics.Lr,
-                                1.0 / device.imu.rate_hz) for i in range(0, len(data), 8192)
-            ])  # fmt: skip
-            self.kinematic = torch.stack([torch.sin(angle), torch.cos(angle)], 1).float()
+            self.kinematic = pseudo_labels(data.imu, device)[:, :2]
 
     def parameters(self) -> list[nn.Parameter]:
         return [*self.model.imu_encoder.parameters(), *self.model.image_encoder.parameters(), *self.heads.parameters()]
@@ -255,6 +277,52 @@ def pretrain(
     return curves
 
 
+def _fused_input(zi: torch.Tensor, zc: torch.Tensor) -> torch.Tensor:
+    """The fused head's input with the camera's health unknown (uniform): pretraining has no camera classes."""
+    return torch.cat([zi, zc, zi.new_full((len(zi), N_CAMERA_CLASSES), 1.0 / N_CAMERA_CLASSES)], 1)
+
+
+def pretrain_heads(
+    model: Perception, corpus: SensorDataset, cfg: PretrainConfig, device: DeviceConfig, seed: int,
+    progress: bool = True,
+) -> list[float]:  # fmt: skip
+    """Fit ``model``'s IMU and fused heads to :func:`pseudo_labels` on the frozen encoders' features; loss per step.
+
+    The encoders do not change (their features are computed once). The camera head is not
+    trained here (its classes would be labels), so the fused head sees the camera's health as
+    uniform; fine-tuning trains all heads together on real labels.
+    """
+    target = pseudo_labels(corpus.imu, device)
+    zi, zc = (z.float() for z in features(model, corpus))
+    fused_in = _fused_input(zi, zc)
+    params = [p for name in HEADS for p in getattr(model, name).parameters()]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = warmup_cosine(opt, cfg.head_steps, max(1, cfg.head_steps // 20))
+    gen = torch.Generator().manual_seed(seed + 1)
+    curve: list[float] = []
+    bar = tqdm(range(cfg.head_steps), desc="pretrain heads", unit="step", disable=not progress, mininterval=1.0)
+    for _ in bar:
+        b = torch.randint(0, len(corpus), (cfg.batch_size,), generator=gen)
+        loss = F.mse_loss(model.imu_head(zi[b]), target[b]) + F.mse_loss(model.fused_head(fused_in[b]), target[b])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        curve.append(float(loss.detach()))
+    return curve
+
+
+@torch.no_grad()
+def grade_heads(model: Perception, data: SensorDataset) -> dict[str, float]:
+    """Angle RMSE (deg) of the IMU and fused heads as they are, on labelled ``data`` (fused: camera health uniform)."""
+    zi, zc = (z.float() for z in features(model, data))
+    a = data.state[:, 1]
+    return {
+        "imu_angle_rmse_deg": _rmse_deg(model.imu_head(zi)[:, :2].double(), a.double()),
+        "fused_angle_rmse_deg": _rmse_deg(model.fused_head(_fused_input(zi, zc))[:, :2].double(), a.double()),
+    }
+
+
 @torch.no_grad()
 def features(model: Perception, data: SensorDataset, batch: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen IMU and image features (N, dim) each."""
@@ -311,9 +379,18 @@ def run_pretraining(
     model: Perception, corpus: SensorDataset, probe: SensorDataset, cfg: PretrainConfig, device: DeviceConfig,
     seed: int, progress: bool = True,
 ) -> tuple[dict[str, list[float]], dict[str, Any]]:  # fmt: skip
-    """Probe a random init, pretrain, probe again: (loss curves, quality report)."""
+    """Probe a random init, pretrain, probe again, then fit the heads if :func:`pretrains_heads`: (curves, report)."""
     t0 = time.time()
     before = linear_probe(model, probe)
     curves = pretrain(model, corpus, cfg, device, seed, progress)
     after = linear_probe(model, probe)
-    return curves, {"probe_random_init": before, "probe_pretrained": after, "seconds": time.time() - t0}
+    quality: dict[str, Any] = {"probe_random_init": before, "probe_pretrained": after}
+    if pretrains_heads(cfg):
+        curves["heads"] = pretrain_heads(model, corpus, cfg, device, seed, progress)
+        quality["heads_no_labels"] = grade_heads(model, probe)
+    return curves, quality | {"seconds": time.time() - t0}
+
+
+def pretrains_heads(cfg: PretrainConfig) -> bool:
+    """Whether pretraining fits :data:`HEADS` (the pseudo-label is the kinematic objective's)."""
+    return cfg.imu_objective == "kinematic" and cfg.head_steps > 0

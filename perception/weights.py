@@ -4,6 +4,10 @@ A file is a plain dict of tensors and metadata, saved by ``torch.save`` and read
 ``torch.load(weights_only=True)``: loading never runs code from the file (no pickled
 classes). Before any weight is copied, every tensor is matched against the model by name
 and shape; a file for another architecture is refused with the layers that differ.
+
+A file may also carry regression heads fitted during pretraining (``heads``: the IMU and
+fused heads, perception/pretrain.py); they are loaded with the encoders, so fine-tuning
+starts from them. Files without heads (other objectives, older files) load the encoders only.
 """
 
 from __future__ import annotations
@@ -22,15 +26,28 @@ from sensorimotor.perception.models import Perception
 FORMAT = "sensorimotor-encoders/1"
 SHIPPED = Path(__file__).resolve().parent / "pretrained" / "encoders.pt"
 ENCODERS = ("imu_encoder", "image_encoder")
+HEADS = ("imu_head", "fused_head")  # the heads a file may carry
 
 
-def save_encoders(model: Perception, path: Path, meta: dict[str, Any]) -> str:
-    """Write both encoders' weights and ``meta`` (plain values only) to ``path``; returns its sha256."""
+def _state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone().contiguous() for k, v in module.state_dict().items()}
+
+
+def save_encoders(model: Perception, path: Path, meta: dict[str, Any], heads: tuple[str, ...] = ()) -> str:
+    """Write both encoders' weights, ``heads`` (names from :data:`HEADS`) and ``meta`` (plain values) to ``path``.
+
+    Returns the file's sha256.
+    """
+    unknown = sorted(set(heads) - set(HEADS))
+    if unknown:
+        raise ValueError(f"heads: {unknown} cannot be saved (allowed: {', '.join(HEADS)})")
     path.parent.mkdir(parents=True, exist_ok=True)
     # Through JSON: only plain values remain (str subclasses such as torch.__version__ would not load weights-only).
     blob: dict[str, Any] = {"format": FORMAT, "meta": json.loads(json.dumps(meta))}
     for name in ENCODERS:
-        blob[name] = {k: v.detach().clone().contiguous() for k, v in getattr(model, name).state_dict().items()}
+        blob[name] = _state(getattr(model, name))
+    if heads:
+        blob["heads"] = {name: _state(getattr(model, name)) for name in heads}
     torch.save(blob, path)
     return sha256(path)
 
@@ -69,7 +86,7 @@ def mismatches(module: nn.Module, state: dict[str, torch.Tensor], prefix: str) -
 
 
 def load_encoders(model: Perception, path: Path) -> dict[str, Any]:
-    """Copy the file's encoder weights into ``model``; returns the file's metadata.
+    """Copy the file's encoder weights (and heads, if it has any) into ``model``; returns the file's metadata.
 
     Raises :class:`WeightsError` naming every mismatched layer, before anything is copied.
     """
@@ -81,6 +98,15 @@ def load_encoders(model: Perception, path: Path) -> dict[str, Any]:
             problems.append(f"{name}: missing from the file")
             continue
         problems += mismatches(getattr(model, name), state, name)
+    heads = blob.get("heads", {})
+    if not isinstance(heads, dict):
+        problems.append("heads: not a dict of layers")
+        heads = {}
+    for name, state in heads.items():
+        if name not in HEADS or not isinstance(state, dict):
+            problems.append(f"heads.{name}: not a head this model has (allowed: {', '.join(HEADS)})")
+        else:
+            problems += mismatches(getattr(model, name), state, name)
     if problems:
         shown = "\n  ".join(problems[:12]) + (f"\n  ... and {len(problems) - 12} more" if len(problems) > 12 else "")
         raise WeightsError(
@@ -90,5 +116,7 @@ def load_encoders(model: Perception, path: Path) -> dict[str, Any]:
         )
     for name in ENCODERS:
         getattr(model, name).load_state_dict(blob[name])
+    for name, state in heads.items():
+        getattr(model, name).load_state_dict(state)
     meta = blob.get("meta")
     return meta if isinstance(meta, dict) else {}

@@ -10,13 +10,16 @@ import torch
 from sensorimotor.control.config import load_experiment
 from sensorimotor.control.motions import swingup_scenarios
 from sensorimotor.perception.data import generate
-from sensorimotor.perception.models import Perception
+from sensorimotor.perception.models import RATE_SCALE, Perception
 from sensorimotor.perception.pretrain import (
     IMU_OBJECTIVES,
     Objective,
     PretrainConfig,
     corpus_device,
+    grade_heads,
     imu_noise_spread,
+    pretrain_heads,
+    pseudo_labels,
     widen,
 )
 
@@ -79,3 +82,28 @@ def test_crossmodal_skips_blank_frames(corpus) -> None:  # type: ignore[no-untyp
     assert obj.camera_loss(model.imu_encoder(flat.imu[b]), b).item() == 0.0
     real = Objective(model, data, PretrainConfig(imu_objective="crossmodal"), device, seed=0)
     assert real.camera_loss(model.imu_encoder(data.imu[b]), b).item() > 0.1
+
+
+def test_pseudo_labels_read_the_angle_and_rate_without_labels(corpus) -> None:  # type: ignore[no-untyped-def]
+    """The kinematic angle and the gyro's rate track the simulator's truth (graded here, never used as labels)."""
+    device, data = corpus
+    target = pseudo_labels(data.imu, device)
+    err = (
+        torch.remainder(torch.atan2(target[:, 0], target[:, 1]) - data.state[:, 1] + torch.pi, 2 * torch.pi) - torch.pi
+    )
+    assert float(torch.rad2deg(err).pow(2).mean().sqrt()) < 4.0
+    assert float((target[:, 2] * RATE_SCALE - data.state[:, 3]).pow(2).mean().sqrt()) < 0.05  # rad/s
+
+
+def test_pretrained_heads_read_the_angle_and_leave_the_encoders_alone(corpus) -> None:  # type: ignore[no-untyped-def]
+    device, data = corpus
+    torch.manual_seed(0)
+    model = Perception(device.imu.window, 32, device.image_shape)
+    encoders = {k: v.clone() for k, v in model.state_dict().items() if "encoder" in k}
+    before = grade_heads(model, data)
+    curve = pretrain_heads(model, data, PretrainConfig(head_steps=300, batch_size=64), device, seed=0, progress=False)
+    after = grade_heads(model, data)
+    assert len(curve) == 300 and sum(curve[-30:]) < 0.3 * sum(curve[:30])
+    for key in ("imu_angle_rmse_deg", "fused_angle_rmse_deg"):  # random heads are off by ~90 deg
+        assert after[key] < 0.5 * before[key], (key, before, after)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in encoders.items())

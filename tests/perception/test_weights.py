@@ -29,6 +29,32 @@ def test_round_trip_copies_both_encoders_and_returns_the_metadata(tmp_path: Path
     assert all(torch.equal(v, dst.imu_head.state_dict()[k]) for k, v in heads_before.items())  # heads untouched
 
 
+def test_heads_in_the_file_are_loaded_with_the_encoders(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    src, dst = Perception(), Perception()
+    save_encoders(src, tmp_path / "e.pt", {}, heads=("imu_head", "fused_head"))
+    image_head = {k: v.clone() for k, v in dst.image_head.state_dict().items()}
+    load_encoders(dst, tmp_path / "e.pt")
+    assert _same(src.imu_head, dst.imu_head) and _same(src.fused_head, dst.fused_head)
+    assert _same(src.imu_encoder, dst.imu_encoder)
+    assert all(torch.equal(v, dst.image_head.state_dict()[k]) for k, v in image_head.items())  # not in the file
+    with pytest.raises(ValueError, match="camera_head"):
+        save_encoders(src, tmp_path / "x.pt", {}, heads=("camera_head",))
+
+
+def test_heads_for_another_architecture_are_named_and_nothing_is_copied(tmp_path: Path) -> None:
+    small = Perception(dim=64)
+    save_encoders(Perception(), tmp_path / "e.pt", {}, heads=("fused_head",))
+    blob = torch.load(tmp_path / "e.pt", weights_only=True)
+    blob["heads"]["fused_head"] = small.fused_head.state_dict()  # encoders fit, the head does not
+    torch.save(blob, tmp_path / "mixed.pt")
+    model = Perception()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(WeightsError, match=r"fused_head\.0\.weight: file \[64, 131\], model \[128, 259\]"):
+        load_encoders(model, tmp_path / "mixed.pt")
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
 def test_another_architecture_is_refused_naming_the_layers_and_nothing_is_copied(tmp_path: Path) -> None:
     save_encoders(Perception(dim=64), tmp_path / "small.pt", {})
     model = Perception(dim=128)
