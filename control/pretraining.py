@@ -75,8 +75,12 @@ def run(cfg: ExperimentConfig, out: Path, command: str, ship: bool = False, log:
     heads = HEADS if pretrains_heads(pc) else ()
     meta["heads"] = list(heads)
     meta_digest = save_encoders(model, weights, meta, heads)
-    parameters = sum(p.numel() for name in ("imu_encoder", "image_encoder") for p in getattr(model, name).parameters())
-    summary = {**meta, "sha256": meta_digest, "bytes": weights.stat().st_size, "parameters": parameters}
+
+    def count(names: tuple[str, ...]) -> int:
+        return sum(p.numel() for name in names for p in getattr(model, name).parameters())
+
+    summary = {**meta, "sha256": meta_digest, "bytes": weights.stat().st_size,
+               "parameters": count(("imu_encoder", "image_encoder")), "head_parameters": count(heads)}  # fmt: skip
     (out / "pretrain.json").write_text(json.dumps(summary, indent=2) + "\n")
     plot_pretraining(curves, quality, out / "pretrain.png", pc.imu_objective)
     if ship:

@@ -154,6 +154,8 @@ def test_pretrain_then_train_from_its_encoders_and_refuse_another_architecture(
     assert all(torch.equal(a["imu_encoder"][k], b["imu_encoder"][k]) for k in a["imu_encoder"]), (
         "same seed, same weights"
     )
+    shipped_heads = sum(t.numel() for head in a["heads"].values() for t in head.values())
+    assert summary["heads"] == ["imu_head", "fused_head"] and summary["head_parameters"] == shipped_heads > 0
 
     report = _train(config_path, "tiny", tmp_path / "run", "--init", str(tmp_path / "pre" / "encoders.pt"))
     assert report["perception"]["encoders"]["sha256"] == summary["sha256"]
