@@ -189,12 +189,12 @@ def roll_calibration(model: Any, data: Any) -> dict[str, float]:
 
     ``data``: episodes generated with ``rest=True``, which also hold, for each, 1 s of the same
     rig's frames with the pendulum hanging still (``generate(rest=True)``): the roll is the median
-    image angle there minus pi (perception/calibration.py). No IMU, no label, no state.
+    image angle there minus pi (hardware/calibration.py, as `hw calibrate` does on a rig). No IMU, label or state.
     """
     import torch
 
+    from sensorimotor.hardware.calibration import mount_roll, subtract_roll
     from sensorimotor.perception.baselines import wrap
-    from sensorimotor.perception.calibration import mount_roll, subtract_roll
     from sensorimotor.perception.models import angle_from_sincos
     from sensorimotor.perception.train import predict
     from sensorimotor.sim.sensors import CAMERA_OK

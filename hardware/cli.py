@@ -19,6 +19,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from sensorimotor.hardware.calibration import (
+    MAX_OFFSET_DEG,
+    MAX_SPREAD_DEG,
+    MIN_FRAMES,
+    CalibratedPolicy,
+    Calibration,
+    calibrate,
+)
 from sensorimotor.hardware.config import ConfigError, LoopConfig, add_config_arguments, load_section
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.errors import (
@@ -44,6 +52,8 @@ EPILOG = """examples:
   hw run --port /dev/ttyUSB0 --model runs/quick/policy.onnx --rate 100 --duration 10 --record run.mcap
   hw run --twin --model runs/quick/policy.onnx --duration 10 --record run.mcap
   hw replay run.mcap --model runs/quick/policy.onnx
+  hw calibrate --port /dev/ttyUSB0 --model runs/full/policy.onnx --out rig.json   # pendulum hanging still
+  hw run --port /dev/ttyUSB0 --model runs/full/policy.onnx --calibration rig.json
   hw info --port /dev/ttyUSB0
   hw monitor --twin --duration 5
 """
@@ -54,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hw", description="Run an exported policy on a serial device, or replay a recorded log.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,replay,info,monitor}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,replay,calibrate,info,monitor}")
     run = sub.add_parser(
         "run", help="run the fixed-rate control loop against a device",
         description="Handshake with the device, check the model fits it, stream sensors, run the ONNX model at a "
@@ -73,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record", type=Path, default=None, help="write an MCAP log of every frame and command here")
     run.add_argument("--seed", type=int, default=0, help="--twin only: seed of the twin's randomization and noise")
     run.add_argument("--json", type=Path, default=None, help="also write the run summary as JSON here")
+    run.add_argument(
+        "--calibration", type=Path, default=None, metavar="FILE",
+        help="the rig's camera roll from `hw calibrate`: taken out of the logged image angle (img_sin, img_cos)",
+    )  # fmt: skip
     run.add_argument(
         "--lockstep", action="store_true",
         help="--twin only: the twin advances one control period per command and the loop acts on each sensor "
@@ -125,7 +139,32 @@ def build_parser() -> argparse.ArgumentParser:
     mon = sub.choices["monitor"]
     mon.add_argument("--duration", type=positive_float, default=10.0, help="seconds (default: %(default)s)")
     mon.add_argument("--every", type=positive_float, default=1.0, help="seconds between lines (default: %(default)s)")
+    add_calibrate_parser(sub)
     return parser
+
+
+def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
+    cal = sub.add_parser(
+        "calibrate", help="measure the camera's mount roll with the pendulum hanging still",
+        description="Handshake, stream without commanding (the device's watchdog holds 0 V) and run the model on "
+        "every camera frame while the pendulum hangs still. The median of its image angle minus hanging is the "
+        "camera's roll on its mount; it is written to --out for `hw run --calibration`. Refused, naming why: a "
+        "pendulum that moves, one that does not hang, too few frames the camera head calls ok "
+        "(docs/perception.md, 'Calibrating the camera on a rig').",
+    )  # fmt: skip
+    add_port_arguments(cal)
+    cal.add_argument("--model", type=Path, required=True, help="policy.onnx with a camera head (sim train's)")
+    add_config_arguments(cal, "`loop` section, and `device` + `task` for --twin")
+    cal.add_argument("--out", type=Path, default=Path("calibration.json"), help="where (default: %(default)s)")
+    cal.add_argument("--force", action="store_true", help="replace --out if it exists")
+    cal.add_argument("--duration", type=positive_float, default=3.0, help="seconds of frames (default: %(default)s)")
+    cal.add_argument("--min-frames", type=int, default=MIN_FRAMES,
+                     help="ok camera frames needed at least (default: %(default)s)")  # fmt: skip
+    cal.add_argument("--max-spread-deg", type=positive_float, default=MAX_SPREAD_DEG,
+                     help="robust spread of the image angle above which the pendulum counts as moving "
+                          "(default: %(default)s)")  # fmt: skip
+    cal.add_argument("--max-offset-deg", type=positive_float, default=MAX_OFFSET_DEG,
+                     help="roll above which the pendulum counts as not hanging (default: %(default)s)")  # fmt: skip
 
 
 def positive_float(text: str) -> float:
@@ -142,7 +181,7 @@ def positive_float(text: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        commands = {"run": _run, "replay": _replay, "info": info, "monitor": monitor}
+        commands = {"run": _run, "replay": _replay, "calibrate": calibrate, "info": info, "monitor": monitor}
         return commands[args.command](args)
     except (HardwareError, ConfigError, LogError) as exc:
         print(f"hw {args.command}: error: {exc}", file=sys.stderr)
@@ -189,9 +228,14 @@ def _run(args: argparse.Namespace) -> int:
     loop_cfg = load_section(args.config, "loop", LoopConfig, overrides=args.overrides)
     rate = args.rate or loop_cfg.rate_hz
     _check_output_paths(args.record, args.json)
-    policy = OnnxPolicy(args.model)  # checked before anything is sent to a device
+    policy: Policy = OnnxPolicy(args.model)  # checked before anything is sent to a device
     if args.lockstep and not args.twin:
         raise ConfigError("--lockstep needs --twin: only the simulated device can wait for each command")
+    if args.calibration is not None:
+        cal = Calibration.load(args.calibration)
+        policy = CalibratedPolicy(policy, cal, str(args.calibration))  # checked against the device at the handshake
+        for warning in cal.model_warnings(args.model, args.calibration):
+            print(f"hw run: warning: {warning}", file=sys.stderr)
     return _drive(args, policy, loop_cfg, rate)
 
 
@@ -237,8 +281,11 @@ def _run_on_port(
         if recorder is not None:
             recorder.write_json(TOPIC_DEVICE, {"spec": spec.to_dict(), "limits": limits,
                                                "slew_step_v": loop_cfg.slew_v_per_s / rate}, log_time_ns=client.now_ns())  # fmt: skip
-            recorder.write_json(TOPIC_META, {"model": str(args.model), "rate_hz": rate, "duration_s": args.duration,
-                                             "port": port, "twin": bool(args.twin)}, log_time_ns=client.now_ns())  # fmt: skip
+            meta = {"model": str(args.model), "rate_hz": rate, "duration_s": args.duration, "port": port,
+                    "twin": bool(args.twin)}  # fmt: skip
+            if isinstance(policy, CalibratedPolicy):  # replay takes the same roll out of its image estimate
+                meta["calibration"] = policy.calibration.to_dict()
+            recorder.write_json(TOPIC_META, meta, log_time_ns=client.now_ns())
         loop = ControlLoop(client, policy, rate, limits, loop_cfg, recorder)
         loop.progress = _status_line if sys.stderr.isatty() else None
         loop.reopen = lambda: SerialTransport(port, loop_cfg.baudrate)

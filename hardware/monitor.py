@@ -14,6 +14,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -33,8 +34,10 @@ def add_port_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def connected(args: argparse.Namespace) -> Iterator[tuple[DeviceClient, DeviceSpec]]:
-    """Open the port (or a twin), handshake, and close everything on the way out."""
+def connected(
+    args: argparse.Namespace, truth: dict[str, Any] | None = None
+) -> Iterator[tuple[DeviceClient, DeviceSpec]]:
+    """Open the port (or a twin), handshake, and close everything on the way out; a twin's ground truth into ``truth``."""
     loop_cfg = load_section(args.config, "loop", LoopConfig, overrides=args.overrides)
     twin = TwinProcess(args.config, args.seed, overrides=args.overrides) if args.twin else None
     try:
@@ -46,7 +49,9 @@ def connected(args: argparse.Namespace) -> Iterator[tuple[DeviceClient, DeviceSp
             transport.close()
     finally:
         if twin:
-            twin.stop()
+            reported = twin.stop()
+            if truth is not None:
+                truth.update(reported)
 
 
 def describe(spec: DeviceSpec, port: str) -> str:

@@ -11,16 +11,19 @@ last complete message; the result says so (``truncated``, ``warning``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from sensorimotor.hardware.calibration import rotate_image_estimate
 from sensorimotor.hardware.framing import FramingError, decode_body
 from sensorimotor.hardware.mcaplog import (
     TOPIC_COMMAND,
     TOPIC_DEVICE,
     TOPIC_ESTIMATE,
+    TOPIC_META,
     TOPIC_RX,
     LogEnd,
     LogError,
@@ -72,6 +75,7 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
     out = ReplayResult()
     previous: tuple[float, ...] = (0.0,) * policy.spec.n_actuators  # the command sent before this one
     slew_step = np.inf
+    roll_rad = 0.0  # the camera roll `hw run --calibration` took out of the logged image estimate
     log = LogReader(log_path)
     for msg in log:
         if msg.topic == TOPIC_DEVICE:
@@ -81,6 +85,9 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
             previous = (0.0,) * spec.n_actuators
             policy.check_device(spec)
             windows = SensorWindows.for_device(spec, policy.uses_image)
+        elif msg.topic == TOPIC_META:
+            calibration = msg.json().get("calibration")
+            roll_rad = math.radians(float(calibration["roll_deg"])) if isinstance(calibration, dict) else 0.0
         elif msg.topic == TOPIC_RX:
             out.frames += 1
             try:
@@ -106,6 +113,8 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
             out.replayed.append(float(requested[0]))
             out.sent_logged.append(float(rec["volts"][0]))
             out.sent_replayed.append(sent[0])
+            if roll_rad:
+                estimates = rotate_image_estimate(estimates, policy.estimate_names, roll_rad)
             out.estimates.append(estimates)
             out.newest_imu.append(windows.imu[-1].copy())
             out.newest_encoder.append(float(windows.encoder[-1]))

@@ -46,7 +46,7 @@ class SensorDataset:
     camera_class: torch.Tensor  # (N,) int64; -1: unknown (a logged frame without a reference)
     seq_len: int = 1
     # (N, 1, H, W) uint8 or (0,): a frame of the same rig (camera pose, lighting) with the pendulum hanging at
-    # rest, one per sample, for calibrating the camera's mount roll (perception/calibration.py; generate's `rest`)
+    # rest, one per sample, for calibrating the camera's mount roll (hardware/calibration.py; generate's `rest`)
     rest_image: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.uint8))
 
     def __len__(self) -> int:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pty
 import select
@@ -62,6 +63,7 @@ from sensorimotor.hardware.messages import (
     make_frame,
     parse_message,
 )
+from sensorimotor.sim import core
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
 from sensorimotor.sim.furuta import wrap_angle
@@ -89,6 +91,8 @@ class Truth:
     watchdog_trips: int = 0
     bad_frames_received: int = 0
     garbage_bytes_injected: int = 0
+    # what the camera's mount adds to every image angle this episode (deg): the roll `hw calibrate` measures
+    image_roll_deg: float = 0.0
 
 
 class Twin:
@@ -176,6 +180,8 @@ class Twin:
 
     def _start(self, now_s: float) -> None:
         self.sim.reset()  # a new episode of the task (near upright, or hanging); its warm-up fills the sensor buffers
+        # the frames are rendered rotated by -ROLL, so the image shows alpha - ROLL (sim/core.py's render)
+        self.truth.image_roll_deg = -math.degrees(float(self.sim.buffers.cam_ep[0, core.ROLL]))
         self.tracker = SuccessTracker(self.task, 1, self.dt)
         if not self.lockstep:
             # In real time the pty and the host add the real command latency; the simulated

@@ -1,4 +1,4 @@
-"""The runtime path (hw run, hw replay, the twin) imports no torch, SB3 or gymnasium."""
+"""The runtime path (hw run, hw replay, hw calibrate, the twin) imports no torch, SB3 or gymnasium."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ HEAVY = ("torch", "stable_baselines3", "gymnasium")
 def test_runtime_modules_do_not_import_the_training_stack() -> None:
     code = (
         "import sys\n"
-        "import sensorimotor.hardware.cli, sensorimotor.hardware.loop, sensorimotor.hardware.replay, sensorimotor.hardware.device, sensorimotor.hardware.model, sensorimotor.sim.twin, sensorimotor.control.cli\n"
+        "import sensorimotor.hardware.cli, sensorimotor.hardware.calibration, sensorimotor.hardware.loop, sensorimotor.hardware.replay, sensorimotor.hardware.device, sensorimotor.hardware.model, sensorimotor.sim.twin, sensorimotor.control.cli\n"
         f"bad = [m for m in {HEAVY!r} if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )

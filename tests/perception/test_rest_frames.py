@@ -1,4 +1,6 @@
-"""Camera roll calibration at rest: the rest frames show the same rig, and the roll is recovered from them."""
+"""Frames at rest for the camera-roll calibration: the same rig as the episode, the rod hanging down.
+
+The roll computed from them is tested with `hw calibrate` (tests/hardware/test_calibration.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import math
 import numpy as np
 import torch
 
-from sensorimotor.perception.calibration import HANGING, mount_roll, subtract_roll
 from sensorimotor.perception.data import generate
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
@@ -45,22 +46,3 @@ def test_rest_frames_leave_the_episodes_alone_and_hang_down() -> None:
     column = median[:, :, w // 2 - 2 : w // 2 + 2].mean(-1)  # (sequences, rows)
     below, above = column[:, h // 2 + 4 : h // 2 + 20].mean(1), column[:, h // 2 - 20 : h // 2 - 4].mean(1)
     assert (below > above + 20).float().mean() >= 0.9, (below, above)  # a bright background texture can hide one
-
-
-def test_mount_roll_takes_the_median_over_frames_the_camera_calls_ok() -> None:
-    rng = np.random.default_rng(0)
-    roll = np.array([0.03, -0.02, 0.0])
-    angles = HANGING + roll[:, None] + rng.normal(0, 0.01, (3, 21))
-    ok = np.ones((3, 21))
-    angles[:, :4] = 1.0  # occluded frames, misread wildly ...
-    ok[:, :4] = 0.1  # ... and called faulty by the camera head
-    est = mount_roll(angles, ok)
-    assert np.abs(est - roll).max() < 0.006
-    # wrapped: a roll of -0.02 rad reads as pi - 0.02, but +0.03 as -pi + 0.03 - it must not average to ~pi
-    assert np.abs(mount_roll(np.array([[math.pi + 0.03, -math.pi + 0.03]]), np.ones((1, 2))) - 0.03).max() < 1e-9
-    assert np.isnan(mount_roll(angles[:1], np.zeros((1, 21))))[0]  # nothing usable: NaN, not a guess
-
-
-def test_subtract_roll_wraps() -> None:
-    out = subtract_roll(np.array([[math.pi - 0.01, 0.5]]), np.array([-0.02]))
-    assert np.allclose(out, [[-math.pi + 0.01, 0.52]])
