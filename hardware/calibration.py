@@ -189,7 +189,7 @@ class Calibration:
 
     def check_device(self, device: DeviceSpec, source: str) -> None:
         """CalibrationError naming every field in which ``device`` is not the device this was measured on."""
-        problems = compare(DeviceSpec.from_dict(self.device), device)
+        problems = compare(DeviceSpec.from_dict(self.device), device, who="calibration")
         if problems:
             raise CalibrationError(
                 f"calibration {source} was measured on another device than '{device.name}': " + "; ".join(problems)

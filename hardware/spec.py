@@ -164,8 +164,10 @@ COMPARED_FIELDS = tuple(
 )
 
 
-def compare(model: DeviceSpec, device: DeviceSpec) -> list[str]:
+def compare(model: DeviceSpec, device: DeviceSpec, who: str = "model") -> list[str]:
     """Every way ``device`` does not fit a model trained for ``model``, one string per field.
+
+    ``who`` names the owner of ``model`` in the messages (a calibration file has one too).
 
     Everything must be equal except the actuator ranges: the device must accept at least
     the range the model commands (a narrower device would silently clip the policy).
@@ -174,17 +176,17 @@ def compare(model: DeviceSpec, device: DeviceSpec) -> list[str]:
     for field in COMPARED_FIELDS:
         want, got = getattr(model, field), getattr(device, field)
         if want != got:
-            out.append(f"{field}: model expects {_show(want)}, device has {_show(got)}")
+            out.append(f"{field}: {who} expects {_show(want)}, device has {_show(got)}")
     if len(model.actuators) != len(device.actuators):
-        out.append(f"actuators: model drives {len(model.actuators)}, device has {len(device.actuators)}")
+        out.append(f"actuators: {who} drives {len(model.actuators)}, device has {len(device.actuators)}")
     else:
         for i, (m, d) in enumerate(zip(model.actuators, device.actuators, strict=False)):
             if (m.name, m.unit) != (d.name, d.unit):
-                out.append(f"actuators[{i}]: model drives {m.name} ({m.unit}), device has {d.name} ({d.unit})")
+                out.append(f"actuators[{i}]: {who} drives {m.name} ({m.unit}), device has {d.name} ({d.unit})")
             tol = 1e-6 * max(1.0, abs(m.min), abs(m.max))  # the wire carries float32
             if d.min > m.min + tol or d.max < m.max - tol:
                 out.append(
-                    f"actuators[{i}] range: model commands [{m.min:g}, {m.max:g}] {m.unit}, "
+                    f"actuators[{i}] range: {who} commands [{m.min:g}, {m.max:g}] {m.unit}, "
                     f"device accepts [{d.min:g}, {d.max:g}]"
                 )
     return out
