@@ -95,7 +95,7 @@ class Judgement:
         max_offset_deg: float = MAX_OFFSET_DEG,
     ) -> str | None:  # fmt: skip
         """Why this is not a calibration (one sentence naming the fix), or None."""
-        if self.ok_frames < min_frames:
+        if self.ok_frames < max(min_frames, 1):  # no frame at all is never a calibration
             return (
                 f"only {self.ok_frames} of {self.frames} camera frames were ok by the model's camera head "
                 f"(at least {min_frames} needed): clear the view, check the lighting, or calibrate for longer (--duration)"
@@ -283,6 +283,8 @@ def calibrate(args: argparse.Namespace) -> int:
     check_image_model(policy)
     if args.out.exists() and not args.force:
         raise CalibrationError(f"{args.out} exists; pass --force to replace it, or choose another --out")
+    if not args.out.parent.is_dir():
+        raise CalibrationError(f"cannot write {args.out}: folder {args.out.parent} does not exist; create it first")
     if args.twin:  # the simulated rig hangs still, as a user leaves a real one; --set can still change that
         args.overrides = ["task.name=swingup", "task.hang_deg=0", *args.overrides]
     truth: dict[str, Any] = {}
@@ -300,7 +302,10 @@ def calibrate(args: argparse.Namespace) -> int:
         verdict.roll_deg, verdict.spread_deg, verdict.frames, verdict.ok_frames, spec.to_dict(), str(args.model),
         file_sha256(args.model), port, time.time(), truth.get("image_roll_deg"),
     )  # fmt: skip
-    args.out.write_text(cal.to_json() + "\n")
+    try:
+        args.out.write_text(cal.to_json() + "\n")
+    except OSError as exc:
+        raise CalibrationError(f"cannot write {args.out}: {exc.strerror}; choose another --out") from None
     print(f"camera roll {cal.roll_deg:+.2f} deg (spread {cal.spread_deg:.2f} deg over {cal.ok_frames} of "
           f"{cal.frames} frames) -> {args.out}; use it with `hw run --calibration {args.out}`")  # fmt: skip
     if cal.twin_roll_deg is not None:

@@ -180,7 +180,7 @@ class Twin:
 
     def _start(self, now_s: float) -> None:
         self.sim.reset()  # a new episode of the task (near upright, or hanging); its warm-up fills the sensor buffers
-        # the frames are rendered rotated by -ROLL, so the image shows alpha - ROLL (sim/core.py's render)
+        # the render turns the view by ROLL, so the image shows alpha - ROLL (bench_calibrate measures it so)
         self.truth.image_roll_deg = -math.degrees(float(self.sim.buffers.cam_ep[0, core.ROLL]))
         self.tracker = SuccessTracker(self.task, 1, self.dt)
         if not self.lockstep:

@@ -71,6 +71,11 @@ def test_frames_that_cannot_give_a_roll_are_refused_naming_why(angles, ok, expec
     assert why is not None and expected in why
 
 
+def test_no_frame_is_never_a_calibration_whatever_min_frames_says() -> None:
+    verdict = judge(np.zeros(0), np.zeros(0))
+    assert math.isnan(verdict.roll_deg) and verdict.refusal(min_frames=0) is not None
+
+
 def test_rotation_takes_the_roll_out_of_the_image_angle_only() -> None:
     names = ["imu_sin", "imu_cos", "img_sin", "img_cos", "camera_ok"]
     a, r = math.pi - 0.2, 0.05

@@ -104,6 +104,8 @@ def test_calibration_mistakes_get_one_line_naming_the_fix(tmp_path: Path, small_
     assert _hw("calibrate", "--twin", "--model", model, "--out", cal, "--duration", "1").returncode == 0
     again = _hw("calibrate", "--twin", "--model", model, "--out", cal, "--duration", "1")
     assert again.returncode == 2 and "--force" in again.stderr  # an existing calibration is not overwritten
+    nowhere = _hw("calibrate", "--twin", "--model", model, "--out", tmp_path / "no" / "rig.json")
+    assert nowhere.returncode == 2 and "folder" in nowhere.stderr and "does not exist" in nowhere.stderr
     # another device: the twin with a different camera resolution (and a model made for it)
     other = tmp_path / "other.onnx"
     device = dataclasses.replace(DeviceConfig(), camera=dataclasses.replace(CameraConfig(), width=48, height=48))
