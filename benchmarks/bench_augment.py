@@ -43,8 +43,8 @@ def main() -> int:
 
     from sensorimotor.control.config import load_experiment
     from sensorimotor.control.motions import swingup_scenarios
+    from sensorimotor.control.train import perception_model
     from sensorimotor.perception.data import generate
-    from sensorimotor.perception.models import Perception
     from sensorimotor.perception.train import evaluate, finetune, init_encoders, split
 
     torch.set_num_threads(2)
@@ -64,7 +64,7 @@ def main() -> int:
     results: dict[str, dict[str, dict[str, float]]] = {}
     for augment in (True, False):
         torch.manual_seed(args.seed)
-        model = Perception(cfg.device.imu.window, cfg.perception.dim, cfg.device.image_shape)
+        model = perception_model(cfg)
         init_encoders(model, "shipped")
         pc = dataclasses.replace(cfg.perception, finetune_steps=args.steps, patience=0, augment=augment)
         t1 = time.time()

@@ -89,7 +89,7 @@ def label_efficiency(
     import torch
 
     from sensorimotor.control.finetuning import limit_labels
-    from sensorimotor.perception.models import Perception
+    from sensorimotor.control.train import perception_model
     from sensorimotor.perception.train import evaluate, finetune, init_encoders
 
     rows = []
@@ -98,7 +98,7 @@ def label_efficiency(
         for init in ("shipped", "scratch"):
             for seed in seeds:
                 torch.manual_seed(seed)
-                model = Perception(cfg.device.imu.window, pc.dim, cfg.device.image_shape)
+                model = perception_model(cfg)
                 init_encoders(model, init)
                 train = limit_labels(pool, n)
                 bs = min(pc.batch_size, len(train))
@@ -372,8 +372,13 @@ def measure_run(args: argparse.Namespace, out: Path, t0: float) -> int:
     """Parts 2-4 on a sim train run's fine-tuned perception, with the run's own config (``--run RUN``)."""
     from sensorimotor.control.compare import load_run
     from sensorimotor.control.train import read_perception
+    from sensorimotor.hardware.config import ConfigError
 
-    cfg = load_run(args.run)
+    try:
+        cfg = load_run(args.run)
+    except ConfigError as exc:
+        print(f"bench_perception: {exc}", file=sys.stderr)
+        return 2
     print(f"\n2. robustness ({args.run / 'perception.pt'})")
     robust, filters, lat = parts_2_to_4(cfg, read_perception(cfg, args.run), args)
     result = {"run": str(args.run), "robustness": robust, "filters": filters, "latency": lat,

@@ -21,7 +21,13 @@ import torch
 from sensorimotor.control.config import ExperimentConfig
 from sensorimotor.control.export import PolicyChain, export_onnx, parity_by_output
 from sensorimotor.control.plots import plot_perception
-from sensorimotor.control.train import labelled_data, observation_model, read_perception, summary_line
+from sensorimotor.control.train import (
+    labelled_data,
+    observation_model,
+    perception_model,
+    read_perception,
+    summary_line,
+)
 from sensorimotor.perception.data import SensorDataset
 from sensorimotor.perception.models import Perception
 from sensorimotor.perception.train import evaluate, finetune, init_encoders, phases, split
@@ -30,7 +36,7 @@ from sensorimotor.perception.train import evaluate, finetune, init_encoders, pha
 def starting_model(cfg: ExperimentConfig, source_run: Path | None) -> tuple[Perception, dict[str, Any]]:
     """``source_run``'s whole perception (weights only), or the configured pretrained encoders with new heads."""
     if source_run is None:
-        model = Perception(cfg.device.imu.window, cfg.perception.dim, cfg.device.image_shape)
+        model = perception_model(cfg)
         return model, init_encoders(model, cfg.perception.init)
     return read_perception(cfg, source_run), {"init": "run", "path": str(source_run / "perception.pt")}
 

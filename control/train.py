@@ -56,7 +56,7 @@ def train_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict
     train, val = split(data, pc.val_fraction, cfg.seed, pc.batch_size)
     log(f"perception data: {len(train)} train / {len(val)} validation / {len(test)} test samples "
         f"in {time.time() - t0:.0f} s")  # fmt: skip
-    model = Perception(cfg.device.imu.window, pc.dim, cfg.device.image_shape)
+    model = perception_model(cfg)
     source = init_encoders(model, pc.init)
     log(f"encoders from {source.get('path', source['init'])}")
     result = finetune(model, train, val, pc, cfg.seed, pretrained=source["init"] != "scratch")
@@ -105,9 +105,14 @@ def train_controller(
     return model, curve
 
 
+def perception_model(cfg: ExperimentConfig) -> Perception:
+    """A new perception network for ``cfg``'s device (random weights)."""
+    return Perception(cfg.device.imu.window, cfg.perception.dim, cfg.device.image_shape, cfg.perception.mirror_average)
+
+
 def read_perception(cfg: ExperimentConfig, run: Path) -> Perception:
     """``run``'s fine-tuned perception, RUN/perception.pt (weights only: nothing in the file is executed)."""
-    model = Perception(cfg.device.imu.window, cfg.perception.dim, cfg.device.image_shape)
+    model = perception_model(cfg)
     model.load_state_dict(torch.load(run / "perception.pt", map_location="cpu", weights_only=True))
     return model.eval()
 

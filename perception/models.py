@@ -90,11 +90,29 @@ class Estimates(NamedTuple):
 
 
 class Perception(nn.Module):
-    """Encoders and heads: raw IMU window and frame -> :class:`Estimates`."""
+    """Encoders and heads: raw IMU window and frame -> :class:`Estimates`.
 
-    def __init__(self, window: int = 64, dim: int = 128, image_shape: tuple[int, int] = (64, 64)) -> None:
+    ``mirror`` (on by default; ``perception.mirror_average``): outside training, the image
+    estimate is the average of the frame's and its mirror image's. The view of a pendulum is
+    mirror-symmetric about the vertical through its pivot, so the frame flipped left-right is a
+    frame of the pendulum at -alpha (the camera's roll and shift mirrored too, which the
+    randomized training frames hold alike); the head's angle on it, negated, is a second
+    reading of alpha whose error is partly independent of the first. Their mean has a lower
+    error than either, and the part of the head's bias that is mirror-symmetric (a rig's
+    lighting, the hanging pose's) cancels (docs/perception.md, "Mirror averaging"). Training
+    steps read single frames, as test-time augmentation does; the image encoder then runs on two
+    frames per step. The camera-health and fused heads read the frame as it came.
+    """
+
+    mirror_index: torch.Tensor  # (W,) buffer, not saved: column order of the left-right flip
+
+    def __init__(
+        self, window: int = 64, dim: int = 128, image_shape: tuple[int, int] = (64, 64), mirror: bool = True
+    ) -> None:
         super().__init__()
         self.image_shape = image_shape
+        self.mirror = mirror
+        self.register_buffer("mirror_index", torch.arange(image_shape[1] - 1, -1, -1), persistent=False)
         self.imu_encoder = ImuEncoder(window, dim)
         self.image_encoder = ImageEncoder(dim, image_shape)
         self.imu_head = nn.Linear(dim, 3)
@@ -104,10 +122,18 @@ class Perception(nn.Module):
 
     def forward(self, imu: torch.Tensor, image: torch.Tensor) -> Estimates:
         zi = self.imu_encoder(imu)
-        zc = self.image_encoder(image)
+        averaged = self.mirror and not self.training
+        if averaged:  # both frames through the encoder in one batch: (2B, 1, H, W) -> (2B, D)
+            zc, z_mirror = self.image_encoder(torch.cat([image, image.index_select(-1, self.mirror_index)])).chunk(2)
+        else:
+            zc = self.image_encoder(image)
+        image_est = self.image_head(zc)  # (B, 2) sin, cos
+        if averaged:
+            # the mirrored frame's (sin, cos) of -alpha, negated back: (-sin, cos)
+            image_est = 0.5 * (image_est + self.image_head(z_mirror) * image_est.new_tensor([-1.0, 1.0]))
         logits = self.camera_head(zc)
         fused = self.fused_head(torch.cat([zi, zc, torch.softmax(logits, dim=-1)], dim=-1))
-        return Estimates(self.imu_head(zi), self.image_head(zc), logits, fused)
+        return Estimates(self.imu_head(zi), image_est, logits, fused)
 
 
 def slope_weights(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

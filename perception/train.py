@@ -89,6 +89,12 @@ class PerceptionConfig(Section):
         "Photometric augmentation of training frames (gamma, gain, offset, lighting gradient, noise; "
         "perception/augment.py): robustness to exposure and lighting outside the simulated ranges.", True,
     )  # fmt: skip
+    mirror_average: bool = doc(
+        "Outside training, average the image estimate with that of the frame mirrored left-right (its angle "
+        "negated): a second, partly independent reading of the same angle (docs/perception.md, \"Mirror "
+        "averaging\"). Needs a view that is mirror-symmetric about the vertical through the pivot; costs a second "
+        "pass of the image encoder.", True,
+    )  # fmt: skip
     imu_filter: FilterConfig = nested(FilterConfig, "The filter between the IMU head and the controller.")
 
     def check(self) -> None:

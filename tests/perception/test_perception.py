@@ -100,3 +100,48 @@ def test_too_few_samples_for_the_split_is_a_clear_error() -> None:
     data = generate(DeviceConfig(), 48, seed=1, envs=4)
     with pytest.raises(DatasetError, match="too few"):
         split(data, 0.1, seed=0, batch_size=64)
+
+
+def test_the_mirrored_view_is_the_pendulum_at_minus_alpha() -> None:
+    """What mirror averaging rests on: the frame flipped left-right is the pendulum at -alpha, roll and shift mirrored."""
+    from sensorimotor.sim.furuta import FurutaParams
+    from sensorimotor.sim.sensors import render_clean
+
+    rng = np.random.default_rng(0)
+    x = np.zeros((16, 4))
+    x[:, 1] = rng.uniform(-np.pi, np.pi, 16)
+    shift, roll = rng.uniform(-2e-3, 2e-3, (16, 2)), rng.uniform(-0.05, 0.05, 16)
+    mirrored_x, mirrored_shift = x.copy(), shift * [-1.0, 1.0]
+    mirrored_x[:, 1] = -x[:, 1]
+    frames = render_clean(x, FurutaParams(), shift, roll)
+    expected = render_clean(mirrored_x, FurutaParams(), mirrored_shift, -roll)
+    np.testing.assert_allclose(frames[..., ::-1], expected, atol=1e-9)
+
+
+def test_mirror_averaging_is_mirror_equivariant_and_only_outside_training() -> None:
+    torch.manual_seed(0)
+    model = Perception()
+    imu = torch.randn(8, 6, 64)
+    image = torch.randint(0, 256, (8, 1, 64, 64), dtype=torch.uint8)
+    flipped = image.flip(-1)
+    single = model.image_head(model.image_encoder(image))
+    with torch.no_grad():
+        model.train()
+        assert torch.equal(model(imu, image).image, single)  # training steps read single frames
+        model.eval()
+        est, est_flipped = model(imu, image).image, model(imu, flipped).image
+        # the average reads the mirrored frame as the pendulum at -alpha: (sin, cos) -> (-sin, cos), exactly
+        torch.testing.assert_close(est_flipped, est * torch.tensor([-1.0, 1.0]), rtol=0, atol=1e-6)
+        torch.testing.assert_close(
+            est, 0.5 * (single + model.image_head(model.image_encoder(flipped)) * torch.tensor([-1.0, 1.0]))
+        )
+        assert not torch.allclose(est, single, atol=1e-3)  # it changes the estimate
+        model.mirror = False
+        torch.testing.assert_close(model(imu, image).image, single, rtol=0, atol=0)  # off: the single frame's
+        # the other heads read the frame as it came, averaged or not
+        model.mirror = True
+        a = model(imu, image)
+        model.mirror = False
+        b = model(imu, image)
+        for name in ("imu", "camera_logits", "fused"):
+            torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=0, atol=1e-6)
