@@ -17,7 +17,9 @@ All input scaling is inside the modules so the exported ONNX graph takes raw uni
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
@@ -101,7 +103,8 @@ class Perception(nn.Module):
     error than either, and the part of the head's bias that is mirror-symmetric (a rig's
     lighting, the hanging pose's) cancels (docs/perception.md, "Mirror averaging"). Training
     steps read single frames, as test-time augmentation does; the image encoder then runs on two
-    frames per step. The camera-health and fused heads read the frame as it came.
+    frames per step. The camera-health and fused heads read the frame as it came. Where the
+    second pass costs more than it buys, :meth:`single_frames` turns it off for a while.
     """
 
     mirror_index: torch.Tensor  # (W,) buffer, not saved: column order of the left-right flip
@@ -120,17 +123,33 @@ class Perception(nn.Module):
         self.camera_head = nn.Linear(dim, N_CAMERA_CLASSES)
         self.fused_head = nn.Sequential(nn.Linear(2 * dim + N_CAMERA_CLASSES, dim), nn.ReLU(), nn.Linear(dim, 3))
 
+    @contextlib.contextmanager
+    def single_frames(self) -> Iterator[Perception]:
+        """Within the block, the image estimate reads each frame alone (no mirror average).
+
+        For what runs the model many times and needs it fast, not exact: fine-tuning's validation
+        (it scores the single-frame head that training fits) and PPO's rollouts.
+        """
+        mirror, self.mirror = self.mirror, False
+        try:
+            yield self
+        finally:
+            self.mirror = mirror
+
+    def image_estimate(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frame's features (B, D) and the image estimate (B, 2: sin, cos), mirror-averaged outside training."""
+        if not (self.mirror and not self.training):
+            zc = self.image_encoder(image)
+            return zc, self.image_head(zc)
+        # both frames through the encoder in one batch: (2B, 1, H, W) -> (2B, D)
+        zc, z_mirror = self.image_encoder(torch.cat([image, image.index_select(-1, self.mirror_index)])).chunk(2)
+        est = self.image_head(zc)
+        # the mirrored frame's (sin, cos) is of -alpha: (-sin, cos) reads alpha again
+        return zc, 0.5 * (est + self.image_head(z_mirror) * est.new_tensor([-1.0, 1.0]))
+
     def forward(self, imu: torch.Tensor, image: torch.Tensor) -> Estimates:
         zi = self.imu_encoder(imu)
-        averaged = self.mirror and not self.training
-        if averaged:  # both frames through the encoder in one batch: (2B, 1, H, W) -> (2B, D)
-            zc, z_mirror = self.image_encoder(torch.cat([image, image.index_select(-1, self.mirror_index)])).chunk(2)
-        else:
-            zc = self.image_encoder(image)
-        image_est = self.image_head(zc)  # (B, 2) sin, cos
-        if averaged:
-            # the mirrored frame's (sin, cos) of -alpha, negated back: (-sin, cos)
-            image_est = 0.5 * (image_est + self.image_head(z_mirror) * image_est.new_tensor([-1.0, 1.0]))
+        zc, image_est = self.image_estimate(image)
         logits = self.camera_head(zc)
         fused = self.fused_head(torch.cat([zi, zc, torch.softmax(logits, dim=-1)], dim=-1))
         return Estimates(self.imu_head(zi), image_est, logits, fused)

@@ -220,9 +220,13 @@ class FinetuneResult:
 
 @torch.no_grad()
 def _val_loss(model: Perception, loss: Loss, batch: int = 1024) -> float:
+    """The validation loss of what training fits: single frames (the mirror average would double its cost)."""
     model.eval()
     n = len(loss.data)
-    total = sum(float(loss(model, torch.arange(i, min(i + batch, n)))) * min(batch, n - i) for i in range(0, n, batch))
+    with model.single_frames():
+        total = sum(
+            float(loss(model, torch.arange(i, min(i + batch, n)))) * min(batch, n - i) for i in range(0, n, batch)
+        )
     model.train()
     return total / n
 

@@ -21,6 +21,9 @@ def test_bench_perception_quick_writes_every_section(tmp_path: Path) -> None:
     assert len(result["robustness"]) == 9 and "held-out set (all of the above shifts)" in result["robustness"]
     calibrated = result["robustness"]["camera roll calibrated at rest (image alone)"]
     assert 0 < calibrated["image_calibrated_deg"] < 180 and calibrated["rigs"] > 0
+    # the single frame is measured in the same run, as the mirror average's reference
+    assert 0 < calibrated["single_frame_image_calibrated_deg"] < 180
+    assert calibrated["single_frame_image_calibrated_deg"] != calibrated["image_calibrated_deg"]
     assert {"vqf", "madgwick", "learned (stateless)"} <= set(result["filters"]["swing-up and balance, gyro bias"])
     assert all(v["onnxruntime_us"] > 0 and v["torch_us"] > 0 for v in result["latency"].values())
     assert (tmp_path / "label_efficiency.png").stat().st_size > 0

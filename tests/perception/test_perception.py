@@ -145,3 +145,17 @@ def test_mirror_averaging_is_mirror_equivariant_and_only_outside_training() -> N
         b = model(imu, image)
         for name in ("imu", "camera_logits", "fused"):
             torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=0, atol=1e-6)
+
+
+def test_single_frames_turns_the_mirror_average_off_for_the_block_only() -> None:
+    torch.manual_seed(0)
+    model = Perception().eval()
+    imu, image = torch.randn(4, 6, 64), torch.randint(0, 256, (4, 1, 64, 64), dtype=torch.uint8)
+    with torch.no_grad():
+        averaged, single = model(imu, image).image, model.image_head(model.image_encoder(image))
+        with model.single_frames():
+            torch.testing.assert_close(model(imu, image).image, single, rtol=0, atol=0)
+        torch.testing.assert_close(model(imu, image).image, averaged, rtol=0, atol=0)
+        with pytest.raises(RuntimeError), model.single_frames():
+            raise RuntimeError("an error inside the block")
+        assert model.mirror  # restored on the way out
