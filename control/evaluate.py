@@ -8,6 +8,7 @@ in training unless ``randomize=False``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from sensorimotor.control.export import chain_inputs
-from sensorimotor.perception.models import OBS_NAMES
+from sensorimotor.perception.models import OBS_NAMES, FrameCache, Perception
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import SuccessTracker, TaskConfig, make_task
 
@@ -73,12 +74,19 @@ class RecurrentPolicy:
 
 
 def torch_policy(chain: torch.nn.Module) -> RecurrentPolicy:
-    """Wrap a PolicyChain (raw tensors (+ states) -> volts, estimates (+ next states)) as a numpy batch policy."""
+    """Wrap a PolicyChain (raw tensors (+ states) -> volts, estimates (+ next states)) as a numpy batch policy.
+
+    The chain's image encoder runs only on the frames that changed since the previous call
+    (:class:`~sensorimotor.perception.models.FrameCache`): the same outputs up to float rounding, about half the work.
+    """
     names = chain_inputs(chain)
+    perception = next((m for m in chain.modules() if isinstance(m, Perception)), None)
+    frames = FrameCache()
 
     @torch.no_grad()
     def step(inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, list[np.ndarray]]:
-        volts, estimates, *nxt = chain(*(torch.from_numpy(inputs[k]) for k in names))
+        with perception.cached(frames) if perception is not None else contextlib.nullcontext():
+            volts, estimates, *nxt = chain(*(torch.from_numpy(inputs[k]) for k in names))
         return volts.numpy()[:, 0], estimates.numpy(), [t.numpy() for t in nxt]
 
     return RecurrentPolicy(step, getattr(chain, "states", []), OBS_NAMES)

@@ -8,6 +8,9 @@ termination are the same pure functions the Gymnasium env uses.
 A stateful observation model (the IMU filter) gets each pendulum's state every step and
 hands back the next; an episode that ends starts its successor from a zero (fresh) state,
 exactly as the exported model starts on the device.
+
+The camera is slower than the control loop, so the image encoder runs only on the frames
+that changed since the last step (:class:`~sensorimotor.perception.models.FrameCache`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
 
-from sensorimotor.perception.models import OBS_NAMES, ObservationModel
+from sensorimotor.perception.models import OBS_NAMES, FrameCache, ObservationModel
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import TaskConfig, make_task
 
@@ -44,6 +47,7 @@ class PerceivedFurutaVecEnv(VecEnv):
         self.steps = np.zeros(n_envs, np.int64)
         self._actions = np.zeros((n_envs, 1), np.float32)
         self.state = torch.zeros(n_envs, obs_model.state_size)  # the observation model's, per pendulum
+        self.frames = FrameCache()
 
     @torch.no_grad()
     def perceive(self, idx: np.ndarray | None = None) -> np.ndarray:
@@ -56,7 +60,8 @@ class PerceivedFurutaVecEnv(VecEnv):
         if idx is not None:
             raw = {k: v[idx] for k, v in raw.items()}
         t = {k: torch.from_numpy(v) for k, v in raw.items()}
-        obs, self.state[rows] = self.obs_model(t["imu"], t["encoder"], t["image"], self.state[rows])
+        with self.obs_model.perception.cached(self.frames):
+            obs, self.state[rows] = self.obs_model(t["imu"], t["encoder"], t["image"], self.state[rows])
         return obs.numpy()[:, self.columns]
 
     def reset(self) -> VecEnvObs:

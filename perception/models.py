@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import torch
@@ -44,6 +44,22 @@ OBS_NAMES = (
 )  # fmt: skip
 
 
+# Frames (or IMU windows) per encoder pass when a large batch runs without gradients (an evaluation's
+# hundreds of episodes). Past about a hundred frames the convolutions' activations no longer fit the CPU's
+# cache and every frame costs 1.5-2.5x more (39 us a frame at 64, 99 us at 500 on the 2-core machine, one
+# thread): ``python benchmarks/bench_inference.py`` measures it. Training keeps its batches whole.
+INFERENCE_CHUNK = 64
+
+
+def in_chunks(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk: int = INFERENCE_CHUNK
+) -> torch.Tensor:
+    """``fn(x)`` for a per-sample ``fn``, run on at most ``chunk`` samples at a time outside autograd and tracing."""
+    if x.shape[0] <= chunk or torch.is_grad_enabled() or torch.jit.is_tracing():
+        return fn(x)
+    return torch.cat([fn(part) for part in x.split(chunk)])
+
+
 class ImuEncoder(nn.Module):
     """(B, 6, W) float SI units -> (B, dim)."""
 
@@ -61,6 +77,9 @@ class ImuEncoder(nn.Module):
         self.proj = nn.Sequential(nn.Flatten(), nn.Linear(64 * steps, dim), nn.LayerNorm(dim), nn.ReLU())
 
     def forward(self, imu: torch.Tensor) -> torch.Tensor:
+        return in_chunks(self._encode, imu)
+
+    def _encode(self, imu: torch.Tensor) -> torch.Tensor:
         return self.proj(self.conv(imu * self.scale))  # (B, 64, W/8) -> (B, dim)
 
 
@@ -78,6 +97,9 @@ class ImageEncoder(nn.Module):
         self.proj = nn.Sequential(nn.Flatten(), nn.Linear(32 * side[0] * side[1], dim), nn.LayerNorm(dim), nn.ReLU())
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return in_chunks(self._encode, image)
+
+    def _encode(self, image: torch.Tensor) -> torch.Tensor:
         x = image.to(torch.float32) * (1.0 / 255.0) - 0.5
         return self.proj(self.conv(x))
 
@@ -89,6 +111,23 @@ class Estimates(NamedTuple):
     image: torch.Tensor  # (B, 2) sin alpha, cos alpha from the frame (meaningful when the camera is ok)
     camera_logits: torch.Tensor  # (B, N_CAMERA_CLASSES)
     fused: torch.Tensor  # (B, 3) sin, cos, rate from both
+
+
+class FrameCache:
+    """The image encoder's last outputs per batch, for :meth:`Perception.cached`.
+
+    The camera runs slower than the control loop (50 Hz against 100 Hz on the reference
+    device), so about half the frames a rollout or an evaluation feeds the model each step
+    are the ones it fed the step before. Entries are keyed by (batch size, mirror average):
+    a batch of another size (the vector env's resets, an evaluation inside training) gets an
+    entry of its own and never evicts the rollout's.
+    """
+
+    def __init__(self) -> None:
+        # (batch, mirror) -> (frames, features (B, D), image estimate (B, 2)) of the last batch of that size
+        self.entries: dict[tuple[int, bool], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self.frames_seen = 0
+        self.frames_encoded = 0
 
 
 class Perception(nn.Module):
@@ -116,6 +155,7 @@ class Perception(nn.Module):
         self.image_shape = image_shape
         self.mirror = mirror
         self.register_buffer("mirror_index", torch.arange(image_shape[1] - 1, -1, -1), persistent=False)
+        self.frame_cache: FrameCache | None = None  # set by :meth:`cached`
         self.imu_encoder = ImuEncoder(window, dim)
         self.image_encoder = ImageEncoder(dim, image_shape)
         self.imu_head = nn.Linear(dim, 3)
@@ -136,8 +176,45 @@ class Perception(nn.Module):
         finally:
             self.mirror = mirror
 
+    @contextlib.contextmanager
+    def cached(self, cache: FrameCache) -> Iterator[Perception]:
+        """Within the block, the image encoder runs only on the frames that changed since the last batch of that size.
+
+        Rows whose frame is byte-for-byte the one ``cache`` holds for their position reuse its features and
+        image estimate (the encoder is a pure function of the frame: the same outputs up to float rounding, which depends
+        on the batch size); the others go through the encoder in
+        one smaller batch. For what steps many episodes in lockstep without gradients: PPO's rollouts and
+        :func:`~sensorimotor.control.evaluate.evaluate`. Off in training mode and while exporting.
+        """
+        previous, self.frame_cache = self.frame_cache, cache
+        try:
+            yield self
+        finally:
+            self.frame_cache = previous
+
     def image_estimate(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The frame's features (B, D) and the image estimate (B, 2: sin, cos), mirror-averaged outside training."""
+        cache = self.frame_cache
+        if cache is None or self.training or torch.jit.is_tracing() or torch.is_grad_enabled():
+            return self._image_estimate(image)
+        key = (image.shape[0], self.mirror)
+        entry = cache.entries.get(key)
+        if entry is None or entry[0].shape != image.shape:
+            zc, est = self._image_estimate(image)
+            new = image.shape[0]
+        else:
+            frames, zc, est = entry
+            changed = (image != frames).flatten(1).any(1).nonzero()[:, 0]
+            new = len(changed)
+            if new:
+                zc, est = zc.clone(), est.clone()
+                zc[changed], est[changed] = self._image_estimate(image[changed])
+        cache.entries[key] = (image.clone(), zc, est)  # a copy: the caller's array is the simulator's, reused
+        cache.frames_seen += image.shape[0]
+        cache.frames_encoded += new
+        return zc, est
+
+    def _image_estimate(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not (self.mirror and not self.training):
             zc = self.image_encoder(image)
             return zc, self.image_head(zc)

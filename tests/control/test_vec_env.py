@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from sensorimotor.control.vec_env import PerceivedFurutaVecEnv
-from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception
+from sensorimotor.perception.models import OBS_NAMES, FrameCache, ObservationModel, Perception
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import TaskConfig
 
@@ -34,3 +34,16 @@ def test_rollout_is_seeded_and_resets_finished_episodes() -> None:
     b, db = rollout(1)
     assert np.array_equal(a, b) and da == db >= 4  # 0.3 s episodes end within 40 steps
     assert not np.array_equal(a, rollout(2)[0])
+
+
+def test_frame_cache_halves_the_image_encoder_work_and_changes_no_observation() -> None:
+    cached, fresh = _env(3), _env(3)
+    a, b = [cached.reset()], [fresh.reset()]
+    for k in range(40):
+        fresh.frames = FrameCache()  # an empty cache each step: every frame through the encoder
+        act = np.full((4, 1), np.cos(k / 4.0), np.float32)
+        a.append(cached.step(act)[0])
+        b.append(fresh.step(act)[0])
+    np.testing.assert_allclose(np.stack(a), np.stack(b), rtol=0, atol=1e-5)  # float rounding at most
+    # the camera runs at half the control rate: about half the rows hold last step's frame
+    assert 0.4 < cached.frames.frames_encoded / cached.frames.frames_seen < 0.65

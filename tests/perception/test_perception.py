@@ -11,7 +11,14 @@ import torch
 
 from sensorimotor.perception.data import generate
 from sensorimotor.perception.errors import DatasetError
-from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception, slope_weights
+from sensorimotor.perception.models import (
+    INFERENCE_CHUNK,
+    OBS_NAMES,
+    FrameCache,
+    ObservationModel,
+    Perception,
+    slope_weights,
+)
 from sensorimotor.perception.train import PerceptionConfig, evaluate, finetune, phases, split
 from sensorimotor.sim.config import DeviceConfig
 
@@ -159,3 +166,63 @@ def test_single_frames_turns_the_mirror_average_off_for_the_block_only() -> None
         with pytest.raises(RuntimeError), model.single_frames():
             raise RuntimeError("an error inside the block")
         assert model.mirror  # restored on the way out
+
+
+def test_frame_cache_encodes_only_the_frames_that_changed_and_changes_no_output() -> None:
+    torch.manual_seed(0)
+    model = Perception().eval()
+    encoded: list[int] = []
+    model.image_encoder.register_forward_hook(lambda _m, args, _out: encoded.append(args[0].shape[0]))
+    imu = torch.randn(6, 6, 64)
+    frames = torch.randint(0, 256, (6, 1, 64, 64), dtype=torch.uint8)
+    batches = [frames]
+    for k in range(4):  # a camera at half the control rate: each step, a different half of the rows has a new frame
+        nxt = batches[-1].clone()
+        rows = torch.arange(k % 2, 6, 2)
+        nxt[rows] = torch.randint(0, 256, (len(rows), 1, 64, 64), dtype=torch.uint8)
+        batches.append(nxt)
+    for mirror in (True, False):
+        model.mirror = mirror
+        cache = FrameCache()
+        with torch.no_grad():
+            for batch in batches:
+                expected = model(imu, batch)
+                encoded.clear()
+                with model.cached(cache):
+                    got = model(imu, batch)
+                for name, want in expected._asdict().items():  # the same up to float rounding (batch-size kernels)
+                    torch.testing.assert_close(getattr(got, name), want, rtol=0, atol=1e-6, msg=name)
+        # the first batch in full, then the three new frames of each step (doubled by the mirror average)
+        assert encoded == [3 * (2 if mirror else 1)]
+        assert (cache.frames_seen, cache.frames_encoded) == (30, 6 + 4 * 3)
+    # a batch of another size has an entry of its own; gradients or training mode bypass the cache
+    with torch.no_grad(), model.cached(cache):
+        model(imu[:2], batches[0][:2])
+        assert len(cache.entries) == 2
+    model.train()
+    with torch.no_grad(), model.cached(cache):
+        before = cache.frames_seen
+        model(imu, batches[0])
+        assert cache.frames_seen == before
+    assert model.frame_cache is None  # restored on the way out
+
+
+def test_large_batches_run_the_encoders_in_chunks_with_the_same_outputs() -> None:
+    torch.manual_seed(0)
+    model = Perception().eval()
+    n = 2 * INFERENCE_CHUNK + 5
+    seen: list[int] = []
+    model.image_encoder.conv.register_forward_hook(lambda _m, args, _out: seen.append(args[0].shape[0]))
+    imu = torch.randn(n, 6, 64)
+    image = torch.randint(0, 256, (n, 1, 64, 64), dtype=torch.uint8)
+    with torch.no_grad():
+        got = model(imu, image)
+        assert max(seen) <= INFERENCE_CHUNK and sum(seen) == 2 * n  # the frames and their mirror images
+        whole = model.image_encoder._encode(image)
+        torch.testing.assert_close(model.image_encoder(image), whole, rtol=0, atol=1e-6)
+        torch.testing.assert_close(model.imu_encoder(imu), model.imu_encoder._encode(imu), rtol=0, atol=1e-6)
+    seen.clear()
+    with torch.enable_grad():  # training keeps its batch whole (one graph, one backward)
+        model.image_encoder(image[: INFERENCE_CHUNK + 1])
+    assert seen == [INFERENCE_CHUNK + 1]
+    assert got.image.shape == (n, 2)
