@@ -180,11 +180,11 @@ class Perception(nn.Module):
     def cached(self, cache: FrameCache) -> Iterator[Perception]:
         """Within the block, the image encoder runs only on the frames that changed since the last batch of that size.
 
-        Rows whose frame is byte-for-byte the one ``cache`` holds for their position reuse its features and
-        image estimate (the encoder is a pure function of the frame: the same outputs up to float rounding, which depends
-        on the batch size); the others go through the encoder in
-        one smaller batch. For what steps many episodes in lockstep without gradients: PPO's rollouts and
-        :func:`~sensorimotor.control.evaluate.evaluate`. Off in training mode and while exporting.
+        Rows whose frame is byte for byte the one ``cache`` holds for their position reuse its features and
+        image estimate; the others go through the encoder in one smaller batch. The encoder is a pure
+        function of the frame, so the outputs are the same up to float rounding (which depends on the batch
+        size). For what steps many episodes in lockstep without gradients: PPO's rollouts and
+        :func:`~sensorimotor.control.evaluate.evaluate`. Off in training mode, with gradients and while exporting.
         """
         previous, self.frame_cache = self.frame_cache, cache
         try:
