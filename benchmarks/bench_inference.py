@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script:
 from benchmarks.common import median_s, report
 from sensorimotor.control.export import PolicyChain, export_onnx
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.perception.models import OBS_NAMES, FrameCache, ObservationModel, Perception
+from sensorimotor.perception.models import INFERENCE_CHUNK, OBS_NAMES, FrameCache, ObservationModel, Perception
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
 
@@ -73,10 +73,11 @@ def evaluation_batch(dev: DeviceConfig, n: int = 500, steps: int = 40, rounds: i
     cache = FrameCache()
 
     def whole(b: dict[str, torch.Tensor]) -> None:
-        zi = model.imu_encoder._encode(b["imu"])
-        frames = b["image"]
-        zc, _mirrored = model.image_encoder._encode(torch.cat([frames, frames.flip(-1)])).chunk(2)
-        model.fused_head(torch.cat([zi, zc, torch.softmax(model.camera_head(zc), dim=-1)], dim=-1))
+        model.imu_encoder.chunk = model.image_encoder.chunk = 10**9  # the whole batch in one pass
+        try:
+            model(b["imu"], b["image"])
+        finally:
+            model.imu_encoder.chunk = model.image_encoder.chunk = INFERENCE_CHUNK
 
     def chunked(b: dict[str, torch.Tensor]) -> None:
         model(b["imu"], b["image"])

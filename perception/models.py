@@ -68,6 +68,7 @@ class ImuEncoder(nn.Module):
     def __init__(self, window: int = 64, dim: int = 128) -> None:
         super().__init__()
         self.register_buffer("scale", 1.0 / torch.tensor(IMU_SCALE).view(1, 6, 1))
+        self.chunk = INFERENCE_CHUNK  # samples per pass without gradients (in_chunks)
         self.conv = nn.Sequential(
             nn.Conv1d(6, 32, 5, stride=2, padding=2), nn.ReLU(),
             nn.Conv1d(32, 64, 5, stride=2, padding=2), nn.ReLU(),
@@ -77,7 +78,7 @@ class ImuEncoder(nn.Module):
         self.proj = nn.Sequential(nn.Flatten(), nn.Linear(64 * steps, dim), nn.LayerNorm(dim), nn.ReLU())
 
     def forward(self, imu: torch.Tensor) -> torch.Tensor:
-        return in_chunks(self._encode, imu)
+        return in_chunks(self._encode, imu, self.chunk)
 
     def _encode(self, imu: torch.Tensor) -> torch.Tensor:
         return self.proj(self.conv(imu * self.scale))  # (B, 64, W/8) -> (B, dim)
@@ -88,6 +89,7 @@ class ImageEncoder(nn.Module):
 
     def __init__(self, dim: int = 128, shape: tuple[int, int] = (64, 64)) -> None:
         super().__init__()
+        self.chunk = INFERENCE_CHUNK  # frames per pass without gradients (in_chunks)
         self.conv = nn.Sequential(
             nn.Conv2d(1, 8, 4, stride=2, padding=1), nn.ReLU(),  # (B, 8, 32, 32)
             nn.Conv2d(8, 32, 3, stride=2, padding=1), nn.ReLU(),  # (B, 32, 16, 16)
@@ -97,7 +99,7 @@ class ImageEncoder(nn.Module):
         self.proj = nn.Sequential(nn.Flatten(), nn.Linear(32 * side[0] * side[1], dim), nn.LayerNorm(dim), nn.ReLU())
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return in_chunks(self._encode, image)
+        return in_chunks(self._encode, image, self.chunk)
 
     def _encode(self, image: torch.Tensor) -> torch.Tensor:
         x = image.to(torch.float32) * (1.0 / 255.0) - 0.5
