@@ -1,0 +1,46 @@
+"""The feasibility oracle: its batch controller is the classical one, and it tells a doable device from one that is not."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sensorimotor.control.classical import EnergyLqrController, state_view
+from sensorimotor.control.config import ClassicalConfig, load_experiment
+from sensorimotor.control.oracle import BatchEnergyLqr, OracleBudget, coords_of, feasibility, gains_of
+
+SMALL = OracleBudget(popsize=6, generations=3, episodes=4, verify_episodes=8)
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_experiment(preset="quick")
+
+
+def test_batch_controller_equals_the_classical_one(cfg) -> None:
+    """Same gains, same volts as the torch EnergyLqrController (the independent reference)."""
+    classical = ClassicalConfig()
+    gains = {k: np.full(64, v) for k, v in gains_of(coords_of(classical)[None]).items()}
+    rng = np.random.default_rng(0)
+    states = rng.uniform([-2, -np.pi, -10, -20], [2, np.pi, 10, 20], (64, 4))
+    ours = BatchEnergyLqr(cfg.device, gains)(states)
+    ref = EnergyLqrController(cfg.device, classical)(state_view(states)).detach().numpy()[:, 0] * cfg.device.v_max
+    np.testing.assert_allclose(ours, ref, atol=2e-4 * cfg.device.v_max)
+
+
+def test_nominal_device_is_feasible(cfg) -> None:
+    f = feasibility(cfg.device, cfg.task, SMALL)
+    assert f.feasible and f.success_rate >= 0.5
+    assert "feasible at +-5 V" in f.verdict()
+
+
+def test_vendor_damping_cannot_swing_up_at_5_volts(cfg) -> None:
+    """Quanser's published damping (Dp 10x, Dr 5.6x): no swing-up within +-5 V; the verdict names a larger range."""
+    physics = dataclasses.replace(cfg.device.physics, Dp=0.0005, Dr=0.0015)
+    device = dataclasses.replace(cfg.device, physics=physics)
+    f = feasibility(device, cfg.task, SMALL)
+    assert not f.feasible
+    assert f.verdict().startswith("cannot be done at +-5 V")
+    assert f.needed_v is None or f.needed_v > 10
