@@ -78,3 +78,11 @@ def test_values_are_validated_like_a_config(base: DeviceConfig) -> None:
     assert with_values(base, {"device.physics.Dp": 0.0002}) == dataclasses.replace(
         base, physics=dataclasses.replace(base.physics, Dp=0.0002)
     )
+
+
+def test_widening_the_training_does_not_move_the_zoo(base: DeviceConfig) -> None:
+    """The draws depend on the nominal values only; what is outside follows the run's ranges."""
+    wide = dataclasses.replace(base, randomization=dataclasses.replace(base.randomization, damping=0.99, motor=0.9))
+    a, b = devices(load_zoo(), base), devices(load_zoo(), wide)
+    assert [d.values for d in a] == [d.values for d in b]
+    assert sum(len(d.outside) for d in b) < sum(len(d.outside) for d in a)
