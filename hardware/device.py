@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 
 from sensorimotor.hardware.errors import DeviceNotRespondingError, ProtocolVersionError
 from sensorimotor.hardware.framing import (
-    CRC,
-    HEADER,
     PROTOCOL_VERSION,
     Frame,
     SeqTracker,
     StreamDecoder,
-    crc16,
+    encode_body,
     encode_frame,
 )
 from sensorimotor.hardware.mcaplog import TOPIC_RX, TOPIC_TX, LogWriter
@@ -39,13 +37,16 @@ from sensorimotor.hardware.spec import DeviceSpec
 from sensorimotor.hardware.transport import Transport
 
 HELLO_INTERVAL_S = 0.2
+#: HELLO in the framing of protocol version 2 (CRC-16), sent from the second HELLO on: a device
+#: of version 2 cannot read ours, but answers this one with a DESCRIBE that names its version.
+HELLO_V2 = encode_frame(make_frame(MsgType.HELLO, 0, 0, Hello(PROTOCOL_VERSION), version=2))
+#: Intact frames of another protocol version in a row (none of ours between) that name the device's version.
+FOREIGN_FRAMES = 3
 
 
 def frame_body(frame: Frame) -> bytes:
     """The un-stuffed frame body (header + payload + CRC), as logged."""
-    unsigned = HEADER.pack(frame.version, frame.msg_type, frame.seq & 0xFFFF, frame.timestamp_us & 0xFFFFFFFF)
-    unsigned += frame.payload
-    return unsigned + CRC.pack(crc16(unsigned))
+    return encode_body(frame)
 
 
 @dataclass
@@ -128,7 +129,10 @@ class DeviceClient:
             return []
         t = self.now_ns()
         out = []
-        for frame in self.decoder.feed(data):
+        frames = self.decoder.feed(data)
+        if self.decoder.foreign_streak >= FOREIGN_FRAMES and self.decoder.foreign_version is not None:
+            raise _version_error(self.transport.name, self.decoder.foreign_version)  # none of ours: not noise
+        for frame in frames:
             if self.recorder is not None:
                 self.recorder.write_frame(TOPIC_RX, frame_body(frame), log_time_ns=t, seq=frame.seq)
             self.stats.frames_in += 1
@@ -169,6 +173,8 @@ class DeviceClient:
                 )
             if now >= next_hello:
                 self._send(MsgType.HELLO, Hello(PROTOCOL_VERSION))
+                if next_hello:  # no answer to the first: ask a device of version 2 too
+                    self.transport.write(HELLO_V2)
                 next_hello = now + HELLO_INTERVAL_S
             self.transport.wait_readable(min(deadline, next_hello) - now)
             for rx in self.poll():

@@ -1,10 +1,15 @@
-"""Binary serial framing: COBS byte stuffing, CRC-16, frame header, stream decoding.
+"""Binary serial framing: COBS byte stuffing, CRC-32, frame header, stream decoding.
 
-A frame on the wire is ``COBS(header + payload + crc16) + b"\\x00"``; the zero byte is
+A frame on the wire is ``COBS(header + payload + crc32) + b"\\x00"``; the zero byte is
 the delimiter, and COBS guarantees it appears nowhere else. :class:`StreamDecoder` turns
 an arbitrary chunked byte stream back into :class:`Frame` objects, dropping and counting
 anything malformed without ever raising. Sequence-number bookkeeping (loss/duplicate
 detection) lives here too. The payload contents are :mod:`sensorimotor.hardware.messages`' business.
+
+Protocol versions 1 and 2 ended a frame with a CRC-16; version 3 with a CRC-32. The CRC
+follows the frame's version (:func:`crc_size`), so a frame of version 2 is still encoded and
+recognised (:func:`detect_version`): a receiver names a device of the old version instead of
+counting its frames as noise.
 
 The wire format is specified in ``docs/protocol.md``. Only the standard library is used.
 """
@@ -16,7 +21,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 #: HELLO and DESCRIBE are accepted whatever the frame's version: their payloads start with
 #: the sender's protocol version, so two sides of different versions can say what they speak.
@@ -24,7 +29,12 @@ VERSION_FREE_TYPES = frozenset({0x01, 0x02})
 
 #: version u8, msg_type u8, seq u16, timestamp_us u32 (little-endian).
 HEADER = struct.Struct("<BBHI")
-CRC = struct.Struct("<H")
+#: The CRC that ends a frame of this version: CRC-32, little-endian.
+CRC = struct.Struct("<I")
+#: The CRC that ended a frame of versions 1 and 2: CRC-16, little-endian.
+CRC16 = struct.Struct("<H")
+#: Versions whose frames end with a CRC-16 (:data:`CRC16`); every later one uses :data:`CRC`.
+CRC16_VERSIONS = frozenset({1, 2})
 MAX_PAYLOAD = 4608
 MAX_BODY = HEADER.size + MAX_PAYLOAD + CRC.size
 
@@ -140,9 +150,24 @@ def cobs_decode(data: bytes) -> bytes:
 # ----------------------------------------------------------------------------- frames
 
 
+def crc32(data: bytes) -> int:
+    """CRC-32 (IEEE 802.3: poly 0x04C11DB7 reflected, init and final XOR 0xFFFFFFFF); b"123456789" -> 0xCBF43926."""
+    return binascii.crc32(data)
+
+
 def crc16(data: bytes) -> int:
-    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection); b"123456789" -> 0x29B1."""
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection); b"123456789" -> 0x29B1. Versions 1 and 2."""
     return binascii.crc_hqx(data, 0xFFFF)
+
+
+def crc_size(version: int) -> int:
+    """Bytes of CRC that end a frame of protocol ``version``: 2 (CRC-16) for versions 1 and 2, else 4 (CRC-32)."""
+    return CRC16.size if version in CRC16_VERSIONS else CRC.size
+
+
+def _crc_bytes(unsigned: bytes, version: int) -> bytes:
+    """The CRC of header + payload as a frame of ``version`` carries it (little-endian)."""
+    return CRC16.pack(crc16(unsigned)) if version in CRC16_VERSIONS else CRC.pack(crc32(unsigned))
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,38 +181,79 @@ class Frame:
     version: int = PROTOCOL_VERSION
 
 
-def encode_frame(frame: Frame) -> bytes:
-    """Frame -> wire bytes: ``COBS(header + payload + crc16_le) + b"\\x00"``."""
+def encode_body(frame: Frame) -> bytes:
+    """Frame -> body (before COBS): header, payload, and the CRC of the frame's version (:func:`crc_size`)."""
     if len(frame.payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(frame.payload)} bytes exceeds MAX_PAYLOAD={MAX_PAYLOAD}")
     if not (0 <= frame.msg_type <= 0xFF and 0 <= frame.version <= 0xFF):
         raise ValueError(f"msg_type {frame.msg_type} and version {frame.version} must fit in a byte")
     seq, stamp = frame.seq & 0xFFFF, frame.timestamp_us & 0xFFFFFFFF
-    header = HEADER.pack(frame.version, frame.msg_type, seq, stamp)
-    unsigned = header + bytes(frame.payload)
-    return cobs_encode(unsigned + CRC.pack(crc16(unsigned))) + b"\x00"
+    unsigned = HEADER.pack(frame.version, frame.msg_type, seq, stamp) + bytes(frame.payload)
+    return unsigned + _crc_bytes(unsigned, frame.version)
+
+
+def encode_frame(frame: Frame) -> bytes:
+    """Frame -> wire bytes: ``COBS(header + payload + crc32_le) + b"\\x00"`` (a CRC-16 for versions 1 and 2)."""
+    return cobs_encode(encode_body(frame)) + b"\x00"
+
+
+def _intact(body: bytes, version: int) -> Frame:
+    """``body`` read with the CRC of ``version``'s framing; FrameSizeError or CrcError if it does not fit."""
+    crc = crc_size(version)
+    if len(body) < HEADER.size + crc:
+        raise FrameSizeError(f"frame of {len(body)} bytes is shorter than header + CRC")
+    if len(body) > HEADER.size + MAX_PAYLOAD + crc:
+        payload = len(body) - HEADER.size - crc
+        raise FrameSizeError(f"payload of {payload} bytes exceeds MAX_PAYLOAD={MAX_PAYLOAD}")
+    sent, computed = body[-crc:], _crc_bytes(body[:-crc], version)
+    if sent != computed:
+        width = 8 * crc
+        raise CrcError(
+            f"CRC-{width} mismatch: frame says 0x{int.from_bytes(sent, 'little'):0{crc * 2}X}, "
+            f"computed 0x{int.from_bytes(computed, 'little'):0{crc * 2}X}"
+        )
+    got, msg_type, seq, timestamp_us = HEADER.unpack_from(body)
+    return Frame(msg_type, seq, timestamp_us, body[HEADER.size : -crc], got)
+
+
+def detect_version(body: bytes) -> int | None:
+    """The protocol version of an intact frame body, in whichever version's framing; None if it is intact in none.
+
+    The body's version byte names a version, and so its CRC (:func:`crc_size`): the frame
+    is intact when that CRC matches. A version-2 frame (CRC-16) reaching a version-3 receiver
+    is thereby told apart from line noise, which matches no CRC. A corrupted version byte
+    names a CRC that does not match: no version, a CRC error as before.
+    """
+    body = bytes(body)
+    if not body:
+        return None
+    try:
+        return _intact(body, body[0]).version
+    except FramingError:
+        return None
 
 
 def decode_body(body: bytes, version: int = PROTOCOL_VERSION) -> Frame:
     """COBS-decoded body -> Frame, checking size, then CRC, then ``version`` (except HELLO, DESCRIBE).
 
+    Size and CRC are those of ``version``'s framing. A body that fails them but is intact in
+    the framing of the version its first byte names (:func:`detect_version`, e.g. a CRC-16
+    frame of version 2) is a frame of that version: a :class:`VersionError`, or, for HELLO
+    and DESCRIBE, a Frame whose ``version`` says so.
     Raises :class:`FrameSizeError`, :class:`CrcError` or :class:`VersionError`.
     """
     body = bytes(body)
-    if len(body) < HEADER.size + CRC.size:
-        raise FrameSizeError(f"frame of {len(body)} bytes is shorter than header + CRC")
-    if len(body) > MAX_BODY:
-        payload = len(body) - HEADER.size - CRC.size
-        raise FrameSizeError(f"payload of {payload} bytes exceeds MAX_PAYLOAD={MAX_PAYLOAD}")
+    try:
+        frame = _intact(body, version)
+    except (FrameSizeError, CrcError):
+        # Not intact in our framing: intact in another version's (its version byte says which), or damaged.
+        if not body or crc_size(body[0]) == crc_size(version) or detect_version(body) is None:
+            raise
+        frame = _intact(body, body[0])
     # CRC before version: a corrupted version byte is a CRC error, not a version mismatch.
-    (sent,) = CRC.unpack_from(body, len(body) - CRC.size)
-    computed = crc16(body[: -CRC.size])
-    if sent != computed:
-        raise CrcError(f"CRC mismatch: frame says 0x{sent:04X}, computed 0x{computed:04X}")
-    got, msg_type, seq, timestamp_us = HEADER.unpack_from(body)
-    if got != version and msg_type not in VERSION_FREE_TYPES:
-        raise VersionError(f"protocol version {got}, expected {version}", got)
-    return Frame(msg_type, seq, timestamp_us, body[HEADER.size : -CRC.size], got)
+    if frame.version != version and frame.msg_type not in VERSION_FREE_TYPES:
+        raise VersionError(f"protocol version {frame.version}, expected {version}", frame.version)
+    return frame
 
 
 # ----------------------------------------------------------------------------- stream
@@ -217,11 +283,17 @@ class StreamDecoder:
     counted in :attr:`stats`, and :attr:`last_error` says what happened. Memory is
     bounded: a run longer than any valid frame without a delimiter is discarded (one
     ``size_errors``) together with the rest of it up to the next 0x00.
+
+    Intact frames of another protocol version (:func:`detect_version`, whatever their CRC)
+    count as ``version_errors``; :attr:`foreign_version` keeps the last such version and
+    :attr:`foreign_streak` how many came since the last frame of :attr:`version`, so that a
+    caller can tell a device of another version from a noisy line.
     """
 
     def __init__(self, version: int = PROTOCOL_VERSION) -> None:
         self.version = version  # frames of another version are dropped (but HELLO, DESCRIBE)
         self.foreign_version: int | None = None  # the last other version seen, for error messages
+        self.foreign_streak = 0  # intact frames of another version since the last one of ours
         self.stats = DecoderStats()
         self.last_error: str | None = None
         self._buf = bytearray()
@@ -259,6 +331,7 @@ class StreamDecoder:
             self._drop(block, "crc_errors", str(exc))
         except VersionError as exc:
             self.foreign_version = exc.version
+            self.foreign_streak += 1
             self._drop(block, "version_errors", str(exc))
         except FrameSizeError as exc:
             self._drop(block, "size_errors", str(exc))
@@ -266,6 +339,7 @@ class StreamDecoder:
             self._drop(block, "cobs_errors", str(exc))
         else:
             self.stats.frames_ok += 1
+            self.foreign_streak = 0 if frame.version == self.version else self.foreign_streak + 1
             frames.append(frame)
 
     def _drop(self, block: bytes, counter: str, message: str) -> None:

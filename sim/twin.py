@@ -126,9 +126,11 @@ class Twin:
     def _stamp_us(self) -> int:
         return int(self.substeps * self.dt * 1e6)
 
-    def _send(self, msg_type: MsgType, message: Message, stamp_us: int | None = None) -> None:
+    def _send(
+        self, msg_type: MsgType, message: Message, stamp_us: int | None = None, version: int | None = None
+    ) -> None:
         stamp = (self._stamp_us() if stamp_us is None else stamp_us) & 0xFFFFFFFF
-        frame = make_frame(msg_type, self.seq, stamp, message, self.spec.protocol_version)
+        frame = make_frame(msg_type, self.seq, stamp, message, version or self.spec.protocol_version)
         self.seq = (self.seq + 1) & 0xFFFF
         data = encode_frame(frame)
         if len(self.outbox) + len(data) > MAX_OUTBOX:
@@ -158,8 +160,8 @@ class Twin:
             except MessageError:
                 self.truth.bad_frames_received += 1
                 continue
-            if isinstance(msg, Hello):
-                self._send(MsgType.DESCRIBE, Describe(self.spec))
+            if isinstance(msg, Hello):  # answered in the HELLO's framing, which a host of another version reads
+                self._send(MsgType.DESCRIBE, Describe(self.spec), version=frame.version)
             elif isinstance(msg, Start):
                 self._start(now_s)
             elif isinstance(msg, Stop):

@@ -1,14 +1,19 @@
-"""Tests of sensorimotor.hardware.framing: COBS vectors, CRC, frame encode/decode, stream resync, seq numbers."""
+"""Tests of sensorimotor.hardware.framing: COBS vectors, CRC, frame encode/decode, versions, stream resync, seq numbers.
+
+The CRC-32 against a bitwise reference and the errors it catches that CRC-16 missed: ``test_crc32.py``.
+"""
 
 from __future__ import annotations
 
 import itertools
 
 import pytest
+from crc_reference import crc16_ref, crc32_ref
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sensorimotor.hardware.framing import (
+    CRC16_VERSIONS,
     HEADER,
     MAX_BODY,
     MAX_ENCODED,
@@ -28,7 +33,11 @@ from sensorimotor.hardware.framing import (
     cobs_encode,
     cobs_max_encoded,
     crc16,
+    crc32,
+    crc_size,
     decode_body,
+    detect_version,
+    encode_body,
     encode_frame,
     seq_gap,
 )
@@ -113,12 +122,25 @@ def test_cobs_round_trip_block_boundaries(parts: list[bytes]) -> None:
 # ----------------------------------------------------------------------------- CRC and frames
 
 
-def test_crc16_check_value() -> None:
-    assert crc16(b"123456789") == 0x29B1
+def test_crc_check_values() -> None:
+    assert crc32(b"123456789") == 0xCBF43926  # the frame CRC from version 3
+    assert crc16(b"123456789") == 0x29B1  # versions 1 and 2, still read to name such a device
+
+
+@given(st.binary(max_size=2000))
+def test_crcs_match_bitwise_references(data: bytes) -> None:
+    assert crc32(data) == crc32_ref(data)
+    assert crc16(data) == crc16_ref(data)
+
+
+def test_crc_follows_the_version() -> None:
+    assert PROTOCOL_VERSION == 3 and crc_size(3) == 4 and crc_size(255) == 4
+    assert crc_size(1) == crc_size(2) == 2 and sorted(CRC16_VERSIONS) == [1, 2]
 
 
 def test_max_encoded_is_tight() -> None:
-    assert HEADER.size + MAX_PAYLOAD + 2 == MAX_BODY
+    assert HEADER.size + MAX_PAYLOAD + 4 == MAX_BODY == 4620
+    assert MAX_ENCODED == 4640
     assert len(cobs_encode(b"\x01" * MAX_BODY)) + 1 == MAX_ENCODED
     largest = Frame(0x11, 0x0101, 0x01010101, b"\x01" * MAX_PAYLOAD)
     assert len(encode_frame(largest)) <= MAX_ENCODED
@@ -130,7 +152,16 @@ def test_frame_layout() -> None:
     body = cobs_decode(wire[:-1])
     assert body[:8] == bytes([PROTOCOL_VERSION, 0x20, 0x34, 0x12, 0xDD, 0xCC, 0xBB, 0xAA])
     assert body[8:9] == b"\x7f"
-    assert int.from_bytes(body[9:], "little") == crc16(body[:9])
+    assert int.from_bytes(body[9:], "little") == crc32_ref(body[:9])
+    assert body == bytes.fromhex("03 20 34 12 dd cc bb aa 7f 85 ab 67 24")
+
+
+def test_version_2_frame_layout() -> None:
+    """A frame of version 2 (a twin configured so) still ends with the CRC-16 it had then."""
+    body = encode_body(Frame(0x20, 0x1234, 0xAABBCCDD, b"\x7f", version=2))
+    assert body[:9] == bytes.fromhex("02 20 34 12 dd cc bb aa 7f")
+    assert body[9:] == crc16_ref(body[:9]).to_bytes(2, "little")
+    assert decode_body(body, version=2) == Frame(0x20, 0x1234, 0xAABBCCDD, b"\x7f", version=2)
 
 
 @given(
@@ -154,16 +185,49 @@ def test_encode_frame_rejects_oversize_payload() -> None:
 def test_decode_body_errors() -> None:
     body = cobs_decode(encode_frame(frame())[:-1])
     with pytest.raises(FrameSizeError):
-        decode_body(body[:9])
+        decode_body(body[:11])
     corrupted = bytearray(body)
     corrupted[9] ^= 0x01
-    with pytest.raises(CrcError):
+    with pytest.raises(CrcError, match="CRC-32 mismatch"):
         decode_body(bytes(corrupted))
     with pytest.raises(VersionError):
         decode_body(cobs_decode(encode_frame(Frame(0x10, 0, 0, b"", version=PROTOCOL_VERSION + 1))[:-1]))
     unsigned = HEADER.pack(PROTOCOL_VERSION, 0x10, 0, 0) + bytes(MAX_PAYLOAD + 1)
     with pytest.raises(FrameSizeError):
-        decode_body(unsigned + crc16(unsigned).to_bytes(2, "little"))
+        decode_body(unsigned + crc32_ref(unsigned).to_bytes(4, "little"))
+    short = HEADER.pack(PROTOCOL_VERSION, 0x03, 0, 0)  # a v3 START with the 2-byte CRC of version 2
+    with pytest.raises(FrameSizeError):
+        decode_body(short + crc16_ref(short).to_bytes(2, "little"))
+
+
+def v2_body(msg_type: int, payload: bytes = b"", seq: int = 0) -> bytes:
+    """A frame body as a device of protocol version 2 sends it, built from the bitwise CRC-16 reference."""
+    unsigned = bytes([2, msg_type]) + seq.to_bytes(2, "little") + (1000).to_bytes(4, "little") + payload
+    return unsigned + crc16_ref(unsigned).to_bytes(2, "little")
+
+
+def test_version_2_frames_are_recognised_by_their_crc16() -> None:
+    sensor, describe = v2_body(0x10, b"\x01" + bytes(28)), v2_body(0x02, (2).to_bytes(2, "little") + b"x")
+    assert detect_version(sensor) == detect_version(describe) == detect_version(v2_body(0x03)) == 2
+    with pytest.raises(VersionError, match="protocol version 2, expected 3") as err:
+        decode_body(sensor)
+    assert err.value.version == 2
+    with pytest.raises(VersionError):
+        decode_body(v2_body(0x03))  # 10 bytes: shorter than a version-3 frame, intact as a version-2 one
+    # HELLO and DESCRIBE pass whatever the version, so that the payload can say which.
+    assert decode_body(describe) == Frame(0x02, 0, 1000, b"\x02\x00x", version=2)
+    # A version-3 receiver's frames, read by a version-2 one (the twin configured so): the same, mirrored.
+    with pytest.raises(VersionError, match="protocol version 3, expected 2"):
+        decode_body(encode_body(frame()), version=2)
+
+
+@pytest.mark.parametrize("edit", [0, 1, 5, 12])
+def test_damaged_version_2_frame_is_a_crc_error(edit: int) -> None:
+    body = bytearray(v2_body(0x10, b"\x01" + bytes(28)))
+    body[edit] ^= 0x01  # the version byte (0 -> 3: CRC-32 read, no match), the type, the stamp, the payload
+    assert detect_version(bytes(body)) is None
+    with pytest.raises(CrcError):
+        decode_body(bytes(body))
 
 
 # ----------------------------------------------------------------------------- StreamDecoder
@@ -219,6 +283,17 @@ def test_wrong_version_is_rejected() -> None:
     other = encode_frame(Frame(0x10, 5, 0, b"", version=PROTOCOL_VERSION + 1))
     assert decoder.feed(other + encode_frame(frame(6))) == [frame(6)]
     assert decoder.stats.version_errors == 1
+
+
+def test_stream_of_version_2_frames_is_counted_as_such() -> None:
+    """A version-2 device streaming: version errors (not CRC errors), and a streak none of ours breaks."""
+    decoder = StreamDecoder()
+    v2 = [cobs_encode(v2_body(0x10, b"\x01" + bytes(28), seq)) + b"\x00" for seq in range(3)]
+    assert decoder.feed(b"".join(v2)) == []
+    assert (decoder.stats.version_errors, decoder.stats.crc_errors) == (3, 0)
+    assert (decoder.foreign_version, decoder.foreign_streak) == (2, 3)
+    assert decoder.feed(b"\x13\x37\x00") == [] and decoder.foreign_streak == 3  # noise does not break it
+    assert decoder.feed(encode_frame(frame())) == [frame()] and decoder.foreign_streak == 0  # a frame of ours does
 
 
 def test_overlong_run_is_discarded_and_decoder_recovers() -> None:

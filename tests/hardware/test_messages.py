@@ -8,10 +8,19 @@ import struct
 
 import numpy as np
 import pytest
+from crc_reference import crc32_ref
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sensorimotor.hardware.framing import MAX_ENCODED, MAX_PAYLOAD, PROTOCOL_VERSION, Frame, StreamDecoder, encode_frame
+from sensorimotor.hardware.framing import (
+    MAX_ENCODED,
+    MAX_PAYLOAD,
+    PROTOCOL_VERSION,
+    Frame,
+    StreamDecoder,
+    cobs_decode,
+    encode_frame,
+)
 from sensorimotor.hardware.messages import (
     MAX_SAMPLES,
     Command,
@@ -84,8 +93,11 @@ def test_round_trip(message: Message) -> None:
 
 def test_worked_example_command_frame() -> None:
     # The example in docs/protocol.md: COMMAND 1.5 V, seq 7, timestamp 1000 us.
+    body = bytes.fromhex("03 20 07 00 e8 03 00 00 01 00 00 c0 3f e4 13 29 cc")
+    assert body[13:] == crc32_ref(body[:13]).to_bytes(4, "little")  # CRC 0xCC2913E4, from the reference
     wire = encode_frame(make_frame(MsgType.COMMAND, 7, 1000, Command((1.5,))))
-    assert wire == bytes.fromhex("04 02 20 07 03 e8 03 01 02 01 01 05 c0 3f 73 38 00")
+    assert wire == bytes.fromhex("04 03 20 07 03 e8 03 01 02 01 01 07 c0 3f e4 13 29 cc 00")
+    assert cobs_decode(wire[:-1]) == body
 
 
 def test_sensor_layout_matches_struct() -> None:

@@ -13,7 +13,7 @@ from sensorimotor.sim.config import DeviceConfig
 SPEC = DeviceConfig().spec()
 # A consistent change of each compared field (samples_per_frame moves with imu_rate_hz).
 CHANGES = {
-    "protocol_version": {"protocol_version": 3},
+    "protocol_version": {"protocol_version": 2},
     "imu_rate_hz": {"imu_rate_hz": 2000, "samples_per_frame": 20},
     "imu_channels": {"imu_channels": (*SPEC.imu_channels[:5], Channel("accel_z", "g"))},
     "imu_window": {"imu_window": 32},

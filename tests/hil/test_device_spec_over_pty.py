@@ -40,7 +40,7 @@ FIELD_CHANGES = [
     ("camera_rate_hz", "device.camera.rate_hz=5"),
     ("encoder_cpr", "device.encoder_cpr=4096"),
     ("actuators[0] range", "device.v_max=3.0"),
-    ("protocol_version", "device.protocol_version=3"),
+    ("protocol_version", "device.protocol_version=2"),
 ]
 
 

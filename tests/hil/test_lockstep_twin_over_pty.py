@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hil_options import LINK_ONLY
 
+from sensorimotor.hardware.framing import crc_size
 from sensorimotor.hardware.mcaplog import TOPIC_RX, TOPIC_TX, iter_log
 from sensorimotor.hardware.messages import MsgType
 
@@ -32,7 +33,7 @@ def _run(model: Path, out: Path, seed: int) -> tuple[list[bytes], list[bytes], d
         if m.topic == TOPIC_RX
     ]
     # Host frames carry the host's clock (header bytes 4-7, and so the CRC): compare type, seq and payload.
-    tx = [m.data[:4] + m.data[8:-2] for m in iter_log(out) if m.topic == TOPIC_TX]
+    tx = [m.data[:4] + m.data[8 : -crc_size(m.data[0])] for m in iter_log(out) if m.topic == TOPIC_TX]
     return rx, tx, json.loads(out.with_suffix(".json").read_text())
 
 
