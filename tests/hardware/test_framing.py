@@ -6,6 +6,7 @@ The CRC-32 against a bitwise reference and the errors it catches that CRC-16 mis
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 from crc_reference import crc16_ref, crc32_ref
@@ -372,3 +373,9 @@ def test_decoder_fuzzer_finds_nothing_in_a_short_run() -> None:
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "failures (exceptions, no resync, unbounded buffer): 0" in proc.stdout
+    # Accepted corruptions per message type, none with the CRC-32 in this run (seeded: the same inputs each time).
+    rows = re.findall(r"^ +([A-Z]+) +([\d,]+) +(\d+) +< ([\d.e+-]+) ", proc.stdout, re.MULTILINE)
+    types = ["HELLO", "DESCRIBE", "START", "STOP", "SENSOR", "IMAGE", "STATUS", "REFERENCE", "COMMAND"]
+    assert [r[0] for r in rows] == types, proc.stdout
+    for _, corrupted, accepted, bound in rows:
+        assert accepted == "0" and float(bound) == pytest.approx(3 / int(corrupted.replace(",", "")), rel=0.06)
