@@ -161,6 +161,18 @@ class LoopConfig(Section):
 # ----------------------------------------------------------------------------- loading
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line, like every other user mistake.
+
+    argparse prints its whole usage block before the error; here it is
+    ``hw run: error: argument --rate: ... (see hw run --help)`` on stderr, exit status 2.
+    Subcommand parsers are of the same class (argparse makes them with ``type(self)``).
+    """
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, sections: str) -> None:
     """``--config`` and repeatable ``--set``, shared by every command that reads a config."""
     parser.add_argument(
@@ -177,6 +189,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, sections: str) -> None
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, turning every failure into a ConfigError naming the file."""
     path = Path(path)
+    if path.is_dir():
+        inside = path / "config.yaml"  # a run folder holds the config it was trained with
+        hint = f"did you mean {inside}?" if inside.is_file() else "give a YAML file"
+        raise ConfigError(f"{path}: is a directory, not a config file; {hint}")
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file (omit --config to use the default shipped with sensorimotor)")
     try:
@@ -225,9 +241,38 @@ def resolve(
     for error messages.
     """
     path = Path(path) if path is not None else DEFAULT_CONFIG
-    data = apply_preset(read_yaml(path), preset, str(path))
+    raw = read_yaml(path)
+    check_top_level(raw, str(path))
+    data = apply_preset(raw, preset, str(path))
     source = str(path) + (f" (with --set {' '.join(overrides)})" if overrides else "")
-    return deep_merge(data, parse_overrides(overrides)), source
+    extra = parse_overrides(overrides)
+    check_top_level(extra, source)
+    return deep_merge(data, extra), source
+
+
+#: The top-level keys of a config: the fields of ``sensorimotor.control.config.ExperimentConfig``
+#: (not imported here: it pulls in the training stack; a test keeps the two equal), and ``presets``.
+TOP_LEVEL_KEYS = ("seed", "device", "task", "perception", "pretrain", "rl", "classical", "evaluation", "loop")
+
+
+def check_top_level(data: Mapping[str, Any], source: str) -> None:
+    """Refuse an unknown top-level section, in the file or in one of its presets, as a typo in a section is.
+
+    A command reads only the sections it needs, so without this a misspelt ``lop:`` would
+    silently run with the ``loop`` defaults.
+    """
+    presets = data.get("presets")
+    scopes = [("", data)] + [
+        (f"presets.{name}.", p) for name, p in (presets.items() if isinstance(presets, Mapping) else ())
+        if isinstance(p, Mapping)
+    ]  # fmt: skip
+    for prefix, scope in scopes:
+        for key in scope:
+            if key in TOP_LEVEL_KEYS or (key == "presets" and not prefix):
+                continue
+            close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(TOP_LEVEL_KEYS)}, presets"
+            raise ConfigError(f"{source}: {prefix}{key}: unknown section ({hint})")
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
