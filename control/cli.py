@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from sensorimotor.hardware.config import ConfigError, add_config_arguments
+from sensorimotor.hardware.config import ConfigError, OneLineParser, add_config_arguments
 from sensorimotor.perception.errors import DatasetError, WeightsError
 
 FREEZE = ("linear", "partial", "full", "lp-ft")  # = sensorimotor.perception.train.FREEZE (not imported: torch)
@@ -36,7 +36,7 @@ EPILOG = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="sim", description="Simulator commands: train the perception+control chain, serve the twin.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
@@ -326,6 +326,9 @@ def _holds_run(out: Path) -> bool:
 
 def _twin(args: argparse.Namespace) -> int:
     from sensorimotor.sim.twin import run_from_args
+
+    if not 0 <= args.inject_garbage <= 1:  # NaN fails both comparisons
+        raise ConfigError(f"--inject-garbage: must be a probability in [0, 1], got {args.inject_garbage:g}")
 
     return run_from_args(args)
 

@@ -27,7 +27,7 @@ from sensorimotor.hardware.calibration import (
     Calibration,
     calibrate,
 )
-from sensorimotor.hardware.config import ConfigError, LoopConfig, add_config_arguments, load_section
+from sensorimotor.hardware.config import ConfigError, LoopConfig, OneLineParser, add_config_arguments, load_section
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.errors import (
     HardwareError,
@@ -60,7 +60,7 @@ EPILOG = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="hw", description="Run an exported policy on a serial device, or replay a recorded log.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument(
         "--twin-garbage",
-        type=float,
+        type=probability,
         default=0.0,
         metavar="P",
         help="--twin only, fault injection: the twin sends random bytes before a frame with probability P",
@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--plot", type=Path, default=None, help="plot path (default: next to the log, .replay.png)")
     replay.add_argument(
         "--tolerance",
-        type=float,
+        type=non_negative_float,
         default=1e-5,
         help="max |divergence| (V) to call it reproduced (default: %(default)s)",
     )
@@ -158,7 +158,7 @@ def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
     cal.add_argument("--out", type=Path, default=Path("calibration.json"), help="where (default: %(default)s)")
     cal.add_argument("--force", action="store_true", help="replace --out if it exists")
     cal.add_argument("--duration", type=positive_float, default=3.0, help="seconds of frames (default: %(default)s)")
-    cal.add_argument("--min-frames", type=int, default=MIN_FRAMES,
+    cal.add_argument("--min-frames", type=positive_int, default=MIN_FRAMES,
                      help="ok camera frames needed at least (default: %(default)s)")  # fmt: skip
     cal.add_argument("--max-spread-deg", type=positive_float, default=MAX_SPREAD_DEG,
                      help="robust spread of the image angle above which the pendulum counts as moving "
@@ -167,19 +167,56 @@ def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
                      help="roll above which the pendulum counts as not hanging (default: %(default)s)")  # fmt: skip
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (``nan``, ``inf`` and ``0`` are refused with a clear message)."""
+def _finite(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (``nan``, ``inf`` and ``0`` are refused with a clear message)."""
+    value = _finite(text)
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def probability(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    value = _finite(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
     return value
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Ctrl-C stops every command, even one started in the background from a script, which
+    # inherits SIGINT ignored (Python then installs no KeyboardInterrupt handler of its own).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         commands = {"run": _run, "replay": _replay, "calibrate": calibrate, "info": info, "monitor": monitor}
         return commands[args.command](args)
@@ -207,16 +244,27 @@ def _check_output_paths(*paths: Path | None) -> None:
             raise ConfigError(f"{path}: not writable (permission denied); choose another path")
 
 
+#: The signals that end a run safely (docs/protocol.md, section 5): SIGINT exits 130, SIGTERM and SIGHUP 143.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextlib.contextmanager
-def _terminate_raises() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise :class:`Terminated` in the main thread, once, so the run winds down safely."""
+def _stop_signals_raise() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt, SIGTERM and SIGHUP :class:`Terminated`, in the main thread, once.
+
+    Installed explicitly, whatever was inherited: `hw run ... &` from a script starts with
+    SIGINT ignored and `nohup` with SIGHUP ignored, and Python installs no handler for a
+    signal it inherits ignored, so such a run would otherwise ignore Ctrl-C and run on.
+    """
 
     def handler(signum: int, frame: object) -> None:
-        for sig in (signal.SIGTERM, signal.SIGHUP):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)  # a second signal must not interrupt the wind-down
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise Terminated(f"stopped by {signal.Signals(signum).name}: sent 0 V and STOP, log closed")
 
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    old = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -241,7 +289,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _drive(args: argparse.Namespace, policy: Policy, loop_cfg: LoopConfig, rate: float) -> int:
     """Run ``policy`` on the port (or a twin) with every safeguard, print and save the summary; the exit status."""
-    with _terminate_raises():
+    with _stop_signals_raise():
         twin = (
             TwinProcess(args.config, args.seed, args.twin_garbage, args.overrides, args.lockstep) if args.twin else None
         )

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sensorimotor.hardware.errors import DeviceNotRespondingError, ProtocolVersionError
+from sensorimotor.hardware.errors import DeviceNotRespondingError, InvalidDescriptionError, ProtocolVersionError
 from sensorimotor.hardware.framing import (
     PROTOCOL_VERSION,
     Frame,
@@ -79,6 +79,7 @@ class DeviceClient:
         self.decoder = StreamDecoder()
         self.stats = LinkStats()
         self.spec: DeviceSpec | None = None  # the device's description, from its DESCRIBE
+        self.invalid_description: str | None = None  # why the last DESCRIBE that could not be parsed was refused
         self._seq = 0
         self._t0 = time.monotonic_ns()
 
@@ -142,7 +143,9 @@ class DeviceClient:
                 raise _version_error(self.transport.name, version or 0)
             try:
                 out.append(Received(frame, parse_message(frame), t))
-            except MessageError:
+            except MessageError as exc:
+                if frame.msg_type == MsgType.DESCRIBE:  # the device answered: its description is what is wrong
+                    self.invalid_description = str(exc).removeprefix("Describe: ")
                 self.stats.unknown_messages += 1
         return out
 
@@ -150,9 +153,12 @@ class DeviceClient:
         """Handshake: send HELLO every 200 ms until DESCRIBE arrives; raise after ``timeout_s``.
 
         A device of another protocol version is named as such (ProtocolVersionError),
-        whether its DESCRIBE says so or only its frames' version byte does.
+        whether its DESCRIBE says so or only its frames' version byte does. A DESCRIBE that
+        arrives intact but describes an impossible device (a stream rate that does not divide
+        the IMU rate, ...) is refused at once, naming the field (InvalidDescriptionError).
         """
         self.transport.write(b"\x00")  # flush byte: ends any partial frame in the device's buffer
+        self.invalid_description = None
         deadline = time.monotonic() + timeout_s
         next_hello = 0.0
         while True:
@@ -177,12 +183,22 @@ class DeviceClient:
                     self.transport.write(HELLO_V2)
                 next_hello = now + HELLO_INTERVAL_S
             self.transport.wait_readable(min(deadline, next_hello) - now)
-            for rx in self.poll():
+            received = self.poll()
+            if self.invalid_description is not None:
+                raise _description_error(self.transport.name, self.invalid_description)
+            for rx in received:
                 if isinstance(rx.message, Describe):
                     self.spec = rx.message.spec
                     return rx.message.spec
                 if on_other is not None:
                     on_other(rx)
+
+
+def _description_error(port: str, detail: str) -> InvalidDescriptionError:
+    return InvalidDescriptionError(
+        f"the device on {port} answered with an invalid description: {detail}. Fix the DESCRIBE its firmware "
+        "sends (docs/protocol.md, section 3)."
+    )
 
 
 def _version_error(port: str, version: int) -> ProtocolVersionError:

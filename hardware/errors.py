@@ -64,3 +64,7 @@ class LinkLostError(HardwareError):
     """The port vanished mid-run (USB unplugged) and did not come back within ``loop.reconnect_s``."""
 
     exit_code = 3
+
+
+class InvalidDescriptionError(HardwareError):
+    """The device answered the handshake, but its DESCRIBE is malformed or inconsistent (names the field)."""

@@ -35,6 +35,20 @@ REQUIRED_INPUTS = ("imu", "encoder")
 OUTPUT_NAMES = ("volts", "estimates")
 STATE_SUFFIX = "_next"  # state input NAME -> state output NAME_next
 _ORT_TYPES = {"float32": "tensor(float)", "uint8": "tensor(uint8)"}
+ORT_ERROR = 3  # onnxruntime's log severity: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
+
+
+def _check_readable(path: Path) -> None:
+    """ModelError naming the cause when ``path`` cannot be opened for reading (permissions, above all)."""
+    try:
+        with path.open("rb"):
+            pass
+    except PermissionError:
+        raise ModelError(
+            f"no permission to read {path}: make it readable (chmod a+r {path}) or run as its owner"
+        ) from None
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def io_signature(spec: DeviceSpec, n_estimates: int | None = None) -> dict[str, tuple[str, tuple[int | None, ...]]]:
@@ -73,7 +87,12 @@ class OnnxPolicy:
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"model file {self.path} does not exist; train one with `sim train --out runs/quick`")
+        _check_readable(self.path)  # onnxruntime would only say "system error number 13"
+        # Our one-line error is the whole story: onnxruntime's coloured warnings (an unused
+        # initializer, telemetry) printed before it would bury it. Errors only, process-wide.
+        ort.set_default_logger_severity(ORT_ERROR)
         opts = ort.SessionOptions()
+        opts.log_severity_level = ORT_ERROR
         opts.intra_op_num_threads = 1  # batch 1: threads cost more than they give
         try:
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])

@@ -107,6 +107,14 @@ def _explain_open_error(port: str, exc: serial.SerialException) -> str:
         )
     if code == errno.EACCES or "Permission denied" in text:
         return f"no permission to open {port}: add your user to the 'dialout' group (then log in again)."
+    if code == errno.ENOTTY or f"({errno.ENOTTY}," in text or "Inappropriate ioctl" in text:
+        # pyserial opened it, but it takes no terminal settings: /dev/null, a plain file, a pipe
+        return (
+            f"{port} is not a serial port (ENOTTY: it takes no serial settings). Give the device's port, e.g. "
+            "/dev/ttyUSB0 (list them with `python -m serial.tools.list_ports`), or use --twin."
+        )
+    if code == errno.EISDIR or "Is a directory" in text:
+        return f"{port} is a directory, not a serial port. Give the device's port, e.g. /dev/ttyUSB0."
     if code == errno.EBUSY or "busy" in text.lower() or "exclusively lock" in text:
         holder = port_holder(port)
         who = f" by {holder}" if holder else " by another program (a serial monitor? another hw run?)"
