@@ -36,7 +36,7 @@ from types import TracebackType
 from typing import IO, Any, Literal, Protocol
 
 import numpy as np
-from mcap.records import Channel, Footer, Header, McapRecord, Message, Metadata
+from mcap.records import Channel, DataEnd, Footer, Header, McapRecord, Message, Metadata
 from mcap.stream_reader import StreamReader
 from mcap.writer import CompressionType, Writer
 
@@ -767,20 +767,31 @@ def _close_quietly(file: IO[bytes]) -> None:
 class LogEnd:
     """How a log file ended, as found by reading it to the end."""
 
-    complete: bool  # the footer was reached: the writer closed the log
+    complete: bool  # the footer and the closing magic were reached: the writer closed the log
     offset: int  # bytes of complete records (a truncated file has size - offset bytes of a partial record)
     size: int  # file size
     messages: int  # complete messages read
     last_log_time_ns: int | None  # latest log time among them
+    data_complete: bool = False  # the data section's end was reached: every message is there
 
     @property
     def cut_mid_record(self) -> bool:
         return not self.complete and self.offset < self.size
 
+    @property
+    def lost_messages(self) -> bool:
+        """Messages may be missing: the file ends before the end of its data section."""
+        return not self.complete and not self.data_complete
+
     def describe(self) -> str:
         """One phrase for people: how the log ends."""
         if self.complete:
             return "log is complete"
+        if self.data_complete:  # cut in the index, footer or closing magic the writer adds at close
+            return (
+                f"log is cut at byte {self.size}, after its last message: what its writer adds on closing (index, "
+                "footer, closing magic) is incomplete (the file was cut short, or its writer died while closing it)"
+            )
         if self.cut_mid_record:
             where = f"byte {self.offset} of {self.size}"
             return f"log is cut in the middle of a record at {where} (the recording stopped abnormally)"
@@ -840,6 +851,8 @@ class _Records:
     def __init__(self, path: Path, *, emit_chunks: bool) -> None:
         self.path, self.emit_chunks = path, emit_chunks
         self.complete, self.offset, self.size = False, 0, 0
+        self._footer = False
+        self.data_complete = False
 
     def __iter__(self) -> Iterator[McapRecord]:
         with _open(self.path) as stream:
@@ -859,6 +872,9 @@ class _Records:
                 raise
             except Exception as exc:  # any decode failure of a complete record means corruption
                 raise LogError(f"{self.path} is corrupt near byte {stream.position}: {exc}") from exc
+            # Complete only once the closing magic after the footer was read too: a file cut
+            # anywhere in its last bytes is truncated like one whose writer died.
+            self.complete = self._footer
 
     def _check(self, record: McapRecord, first: bool) -> None:
         if first and not isinstance(record, Header):
@@ -868,8 +884,10 @@ class _Records:
                 f"{self.path} is an MCAP file of profile {record.profile!r}, not a log written by `hw run --record` "
                 f"(profile {PROFILE!r})"
             )
+        if isinstance(record, DataEnd):
+            self.data_complete = True
         if isinstance(record, Footer):
-            self.complete = True
+            self._footer = True
 
 
 class LogReader:
@@ -894,7 +912,7 @@ class LogReader:
                 count += 1
                 last = record.log_time if last is None else max(last, record.log_time)
                 yield _message(self.path, topics, record)
-        self.end = LogEnd(records.complete, records.offset, records.size, count, last)
+        self.end = LogEnd(records.complete, records.offset, records.size, count, last, records.data_complete)
 
 
 def iter_log(path: str | Path) -> Iterator[LogMessage]:

@@ -5,8 +5,9 @@ Messages are processed in file order: each logged received frame updates the sam
 windows as they stood. Divergence = |recomputed - logged| for the model's requested
 voltage (before the safety clamp) and for the voltage actually sent, first actuator.
 
-A log whose writer died (no footer, or cut in the middle of a record) is replayed up to its
-last complete message; the result says so (``truncated``, ``warning``).
+A log whose writer died (no footer, or cut in the middle of a record), or a file cut anywhere,
+down to its last byte, is replayed up to its last complete message; the result says so
+(``truncated``, ``warning``).
 """
 
 from __future__ import annotations
@@ -143,6 +144,8 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
 def truncation_warning(end: LogEnd, commands: int) -> str:
     """What a replay of a truncated log covered and what it lost."""
     last = (end.last_log_time_ns or 0) / 1e9
+    if not end.lost_messages:
+        return f"{end.describe()}: replayed {commands} commands, every one the log holds (last message at t = {last:.2f} s)"
     return (
         f"{end.describe()}: replayed {commands} commands; the last complete message is at t = {last:.2f} s; "
         "everything after it is lost"
