@@ -1,4 +1,4 @@
-"""The control loop against the twin over a real pty: 1 kHz IMU-only, 100 Hz with the camera, start-up.
+"""The control loop against the twin over a real pty: 1 kHz IMU-only, 100 Hz with the camera, start-up, failsafe.
 
 Three runs of ``hw run`` as users run it (a subprocess, the twin on a pty, logging on),
 ``--seconds`` each (60 by default), and in the same run the floor they are compared with:
@@ -9,21 +9,33 @@ Three runs of ``hw run`` as users run it (a subprocess, the twin on a pty, loggi
   sensor-arrival-to-command latency p50 (target <= 250 us), p99, max;
 * the camera model (IMU + 64x64 image) at 100 Hz: latency p99 (target <= 3 ms);
 * start-up: from launching ``hw run --port`` (the twin already serving) to its first
-  command (target <= 1 s), and the process's peak resident memory.
+  command (target <= 1 s), and the process's peak resident memory;
+* failsafe latency: the camera model at 100 Hz through a relay that cuts the sensor path
+  for 40 ms now and then (``outage``, sim/relay.py); per failsafe start, the time from the
+  last fresh SENSOR frame to the safe command (promise: 2 control periods), p50, p99, max
+  and how many came later. Four runs of ``--failsafe-seconds`` each: idle and under a load
+  generator (``--load`` processes spinning, 2 per core by default), each with the loop's
+  real-time priority (where this process may grant it: root or CAP_SYS_NICE) and without it
+  (``setpriv`` drops CAP_SYS_NICE); the loaded rows as ratios of the idle ones.
 
 The models are untrained (random weights, seeded): timing does not depend on weights.
-``python benchmarks/bench_loop.py [--seconds 60]``; part of ``make bench``.
+``python benchmarks/bench_loop.py [--seconds 60] [--failsafe-seconds 60] [--only-failsafe]``;
+part of ``make bench``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +45,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import bench_pty
 from benchmarks.common import median_s
 from sensorimotor.hardware.model import OnnxPolicy
+from sensorimotor.hardware.twin_process import TwinProcess
 from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.relay import Faults, Relay
 
 FAST = dataclasses.replace(DeviceConfig(), stream_rate_hz=1000)  # 1 IMU sample per SENSOR frame
 LINK = ["--set", "loop.arm_limit_rad=100"]  # random weights drive the arm anywhere: time the loop, not the arm
+# ~4 sensor-path outages a second of 4 control periods each: every one starts the failsafe (at 1.75 periods)
+# and none ends before a late safe command could be measured; the model resumes between them.
+OUTAGES = "outage=0.025+0.04"
+# setpriv: hw run without CAP_SYS_NICE, as an unprivileged user runs it (no real-time priority, no lower nice)
+UNPRIVILEGED = ["setpriv", "--inh-caps=-sys_nice", "--bounding-set=-sys_nice", "--"]
 
 
 def _export(tmp: Path) -> tuple[Path, Path]:
@@ -66,8 +85,8 @@ def _inference_us(model: Path) -> float:
     return median_s(lambda: policy.run(inputs), repeats=2000, warmup=50) * 1e6
 
 
-def _hw_run(args: list[str], out: Path) -> dict:
-    cmd = [sys.executable, "-m", "sensorimotor.hardware.cli", "run", *args, "--json", str(out), *LINK]
+def _hw_run(args: list[str], out: Path, prefix: list[str] | None = None) -> dict:
+    cmd = [*(prefix or []), sys.executable, "-m", "sensorimotor.hardware.cli", "run", *args, "--json", str(out), *LINK]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if not out.exists():
         raise SystemExit(f"hw run failed: {proc.stderr.strip() or proc.stdout}")
@@ -95,7 +114,64 @@ def _startup(model: Path, tmp: Path, runs: int = 5) -> dict[str, float]:
             "max_rss_mb": float(max(rss))}  # fmt: skip
 
 
-def run(seconds: float = 60.0) -> dict[str, object]:
+@contextlib.contextmanager
+def _busy(processes: int) -> Iterator[None]:
+    """``processes`` Python processes spinning at normal priority: a machine loaded by other work (a training run)."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        time.sleep(0.5 if spinners else 0.0)  # let them take the cores
+        yield
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+
+
+def _outage_run(model: Path, tmp: Path, name: str, seconds: float, privileged: bool) -> dict:
+    """``hw run`` of the camera model at 100 Hz against the twin behind a relay that cuts the sensor path now and then."""
+    twin = TwinProcess(None, seed=0)
+    relay = Relay(twin.port, to_host=Faults.parse(OUTAGES), seed=0).start()
+    try:
+        # The outages drop STATUS frames too: two in a row would end the run as a silent device (exit 3); a loaded
+        # machine can starve the twin past the sensor timeout. Either would cut the row short: hold the failsafe.
+        args = ["--port", relay.port, "--model", str(model), "--duration", str(seconds),
+                "--record", str(tmp / f"{name}.mcap"), "--set", "loop.status_timeout_s=60",
+                "--set", "loop.sensor_timeout_s=10"]  # fmt: skip
+        s = _hw_run(args, tmp / f"{name}.json", None if privileged else UNPRIVILEGED)
+    finally:
+        relay.stop()
+        twin.stop()
+    if s["stopped_by"]:
+        raise SystemExit(f"failsafe run {name} stopped early: {s['stopped_by']}")
+    s["outages"] = relay.to_host.counts["outages"]
+    return s
+
+
+def _failsafe(model: Path, tmp: Path, seconds: float, load: int) -> dict[str, dict]:
+    """Failsafe latency idle and under ``load`` spinning processes, with and without the loop's real-time priority."""
+    modes = [True, False] if shutil.which("setpriv") and os.geteuid() == 0 else [True]
+    rows: dict[str, dict] = {}
+    for loaded in (False, True):
+        with _busy(load if loaded else 0):
+            for privileged in modes:
+                name = f"{'loaded' if loaded else 'idle'}_{'priority' if privileged else 'unprivileged'}"
+                rows[name] = _outage_run(model, tmp, name, seconds, privileged)
+    print(f"failsafe latency at 100 Hz (camera model, {seconds:.0f} s per row, relay {OUTAGES!r}; load: {load} "
+          f"spinning processes on {os.cpu_count()} cores; promise 2 periods = 20 ms):")  # fmt: skip
+    for name, s in rows.items():
+        idle = rows[name.replace("loaded", "idle")]
+        ratio = (f"; p99 {s['failsafe_latency_us_p99'] / idle['failsafe_latency_us_p99']:.2f}x, max "
+                 f"{s['failsafe_latency_us_max'] / idle['failsafe_latency_us_max']:.2f}x idle") if name.startswith("loaded") else ""  # fmt: skip
+        print(f"  {name:<22} ({s['scheduling']}): {s['failsafe_events']} starts ({s['outages']} outages), "
+              f"p50 {s['failsafe_latency_us_p50'] / 1e3:.2f} ms, p99 {s['failsafe_latency_us_p99'] / 1e3:.2f} ms, "
+              f"max {s['failsafe_latency_us_max'] / 1e3:.2f} ms, later than 20 ms: {s['failsafe_late']}"
+              f"{ratio}")  # fmt: skip
+    keys = ("scheduling", "failsafe_events", "failsafe_latency_us_p50", "failsafe_latency_us_p99",
+            "failsafe_latency_us_max", "failsafe_late", "achieved_rate_hz", "missed_cycles")  # fmt: skip
+    return {name: {k: s[k] for k in keys} for name, s in rows.items()}
+
+
+def run(seconds: float = 60.0, failsafe_seconds: float = 60.0, load: int | None = None) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         imu_model, cam_model = _export(tmp)
@@ -111,6 +187,7 @@ def run(seconds: float = 60.0) -> dict[str, object]:
         cam = _hw_run(["--twin", "--model", str(cam_model), "--duration", str(seconds),
                        "--record", str(tmp / "cam.mcap")], tmp / "cam.json")  # fmt: skip
         start = _startup(cam_model, tmp)
+        failsafe = _failsafe(cam_model, tmp, failsafe_seconds, load if load is not None else 2 * (os.cpu_count() or 1))
 
     ratio = fast["achieved_rate_hz"] / 1000.0
     floor_fast = pty["p50_us"] + inf_imu
@@ -137,6 +214,7 @@ def run(seconds: float = 60.0) -> dict[str, object]:
         ("1 kHz, no log: latency p50 <= 250 us", bare["latency_us_p50"] <= 250, f"{bare['latency_us_p50']:.0f} us"),
         ("camera 100 Hz latency p99 <= 3 ms", cam["latency_us_p99"] <= 3000, f"{cam['latency_us_p99']:.0f} us"),
         ("start-up to first command <= 1 s", start["startup_s_median"] <= 1.0, f"{start['startup_s_median']:.2f} s"),
+        *_failsafe_targets(failsafe),
     ]
     for name, ok, got in targets:
         print(f"target {name}: got {got}  {'met' if ok else 'MISSED'}")
@@ -144,10 +222,44 @@ def run(seconds: float = 60.0) -> dict[str, object]:
     return {
         "floor": {"pty_p50_us": pty["p50_us"], "inference_imu_us": inf_imu, "inference_camera_us": inf_cam},
         "imu_1khz": {k: fast[k] for k in keys}, "imu_1khz_no_log": {k: bare[k] for k in keys}, "camera_100hz": {k: cam[k] for k in keys}, "startup": start,
+        "failsafe_100hz": failsafe,
     }  # fmt: skip
+
+
+def _failsafe_targets(rows: dict[str, dict]) -> list[tuple[str, bool, str]]:
+    """The promise (every failsafe start within 2 control periods) per row that has real-time priority or no load."""
+    return [
+        (f"failsafe within 2 periods, {name}", s["failsafe_late"] == 0,
+         f"{s['failsafe_late']} of {s['failsafe_events']} later, max {s['failsafe_latency_us_max'] / 1e3:.1f} ms")
+        for name, s in rows.items() if s["scheduling"] != "normal" or name.startswith("idle")
+    ]  # fmt: skip
+
+
+def run_failsafe(failsafe_seconds: float, load: int | None) -> dict[str, dict]:
+    """Only the failsafe rows (``--only-failsafe``)."""
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        _, cam_model = _export(tmp)
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        rows = _failsafe(cam_model, tmp, failsafe_seconds, load if load is not None else 2 * (os.cpu_count() or 1))
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for name, ok, got in _failsafe_targets(rows):
+        print(f"target {name}: got {got}  {'met' if ok else 'MISSED'}")
+    return rows
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each loop run (default: %(default)s)")
-    run(parser.parse_args().seconds)
+    parser.add_argument(
+        "--failsafe-seconds", type=float, default=60.0, help="length of each failsafe run (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--load", type=int, default=None, help="spinning processes for the loaded rows (default: 2 per core)"
+    )
+    parser.add_argument("--only-failsafe", action="store_true", help="run only the failsafe rows")
+    a = parser.parse_args()
+    if a.only_failsafe:
+        run_failsafe(a.failsafe_seconds, a.load)
+    else:
+        run(a.seconds, a.failsafe_seconds, a.load)

@@ -66,5 +66,9 @@ class LinkLostError(HardwareError):
     exit_code = 3
 
 
+class CommandPathLostError(LinkLostError):
+    """The device's STATUS says our commands no longer reach it (silent, counter frozen, watchdog held): 0 V and STOP were sent."""
+
+
 class InvalidDescriptionError(HardwareError):
     """The device answered the handshake, but its DESCRIBE is malformed or inconsistent (names the field)."""

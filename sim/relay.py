@@ -11,6 +11,8 @@ direction and seeded:
 ``dup=P``             send the frame twice
 ``reorder=P``         hold the frame back and send it after the next one
 ``stall=T+D``         from T s after the first byte, drop everything for D s
+``cut=T``             from T s after the first byte, drop everything for good
+``outage=P+D``        with probability P per frame, drop it and everything after for D s
 ``mute=0xTT``         drop every frame of message type 0xTT (e.g. 0x12: STATUS)
 ====================  ========================================================
 
@@ -54,6 +56,9 @@ class Faults:
     reorder: float = 0.0
     stall_at_s: float | None = None
     stall_s: float = 0.0
+    cut_at_s: float | None = None
+    outage: float = 0.0
+    outage_s: float = 0.0
     mute_type: int | None = None
 
     @classmethod
@@ -66,23 +71,33 @@ class Faults:
                 if name == "stall":
                     at, _, dur = value.partition("+")
                     out.stall_at_s, out.stall_s = float(at), float(dur)
+                elif name == "cut":
+                    out.cut_at_s = float(value)
+                elif name == "outage":
+                    prob, _, dur = value.partition("+")
+                    out.outage, out.outage_s = _probability(prob), float(dur)
                 elif name == "mute":
                     out.mute_type = int(value, 0)
                 elif name in ("drop", "flip", "garbage", "dup", "reorder"):
-                    prob = float(value)
-                    if not 0.0 <= prob <= 1.0:
-                        raise ValueError
-                    setattr(out, name, prob)
+                    setattr(out, name, _probability(value))
                 else:
                     raise KeyError(name)
             except KeyError:
-                known = "drop, flip, garbage, dup, reorder, stall, mute"
+                known = "drop, flip, garbage, dup, reorder, stall, cut, outage, mute"
                 raise ValueError(f"unknown fault {name!r} (known: {known})") from None
             except ValueError:
                 raise ValueError(
-                    f"fault {item!r}: expected a probability 0..1, stall=T+D in seconds, or mute=0xTT"
+                    f"fault {item!r}: expected a probability 0..1, stall=T+D or cut=T in seconds, outage=P+D, "
+                    "or mute=0xTT"
                 ) from None
         return out
+
+
+def _probability(text: str) -> float:
+    prob = float(text)
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(text)
+    return prob
 
 
 @dataclass
@@ -93,9 +108,10 @@ class Direction:
     rng: np.random.Generator
     pending: bytearray = field(default_factory=bytearray)
     held: bytes | None = None
+    outage_until_s: float = -1.0  # an outage drops every frame until then
     intact: list[bytes] = field(default_factory=list)  # every complete frame that came in, as it came
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("frames", "drop", "flip", "garbage", "dup", "reorder", "stalled", "muted"), 0))  # fmt: skip
+        ("frames", "drop", "flip", "garbage", "dup", "reorder", "stalled", "cut", "outages", "outaged", "muted"), 0))  # fmt: skip
 
     def process(self, data: bytes, t_s: float) -> bytes:
         """Bytes in -> bytes to forward (complete frames only; a partial one waits for its 0x00)."""
@@ -113,6 +129,15 @@ class Direction:
         c["frames"] += 1
         if f.stall_at_s is not None and f.stall_at_s <= t_s < f.stall_at_s + f.stall_s:
             c["stalled"] += 1
+            return b""
+        if f.cut_at_s is not None and t_s >= f.cut_at_s:
+            c["cut"] += 1
+            return b""
+        if t_s < self.outage_until_s or (f.outage and rng.random() < f.outage):
+            if t_s >= self.outage_until_s:  # this frame starts a new outage
+                self.outage_until_s = t_s + f.outage_s
+                c["outages"] += 1
+            c["outaged"] += 1
             return b""
         if f.mute_type is not None and _msg_type(frame) == f.mute_type:
             c["muted"] += 1

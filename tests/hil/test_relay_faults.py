@@ -2,8 +2,9 @@
 
 Each direction is corrupted separately (sim/relay.py). The properties: a corrupted frame
 is never accepted; the decoder resyncs on the next valid frame; duplicated or reordered
-frames never reach the model; a lost command path trips the device's watchdog and the
-host reports it and calls the run unhealthy.
+frames never reach the model; a command path lost for a moment trips the device's watchdog
+and the host reports it and calls the run unhealthy; a command path lost for good (or a
+silent device) ends the run with 0 V, STOP and exit 3 soon after.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from hil_options import LINK_ONLY
 
 from sensorimotor.hardware.cli import TwinProcess
 from sensorimotor.hardware.device import frame_body
-from sensorimotor.hardware.framing import StreamDecoder
-from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_RX, iter_log
+from sensorimotor.hardware.framing import StreamDecoder, decode_body
+from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_RX, TOPIC_TX, iter_log
+from sensorimotor.hardware.messages import Command, Stop, parse_message
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.hardware.replay import replay
 from sensorimotor.sim.relay import Faults, Relay
@@ -28,16 +30,23 @@ from sensorimotor.sim.relay import Faults, Relay
 pytestmark = pytest.mark.hil
 
 
+RATE_HZ = 100.0  # hw run's default control rate: one COMMAND per cycle
+STATUS_PERIOD_S = 1.0  # the twin sends STATUS once a second while streaming (and on every flag change)
+STATUS_TIMEOUT_S = 2.5  # loop.status_timeout_s, the default
+
+
 def _run_through_relay(
-    model: Path, config: Path, tmp_path: Path, to_host: str = "", to_device: str = "", duration: float = 3.0
+    model: Path, config: Path, tmp_path: Path, to_host: str = "", to_device: str = "", duration: float = 3.0,
+    twin_set: tuple[str, ...] = (), run_set: tuple[str, ...] = (),
 ) -> tuple[subprocess.CompletedProcess, dict, Relay, Path]:  # fmt: skip
-    twin = TwinProcess(config, seed=11)
+    twin = TwinProcess(config, seed=11, overrides=twin_set)
     relay = Relay(twin.port, Faults.parse(to_host), Faults.parse(to_device), seed=3).start()
     log, summary = tmp_path / "run.mcap", tmp_path / "run.json"
+    overrides = [arg for item in run_set for arg in ("--set", item)]
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", relay.port, "--model", str(model),
-             "--duration", str(duration), "--record", str(log), "--json", str(summary), *LINK_ONLY],
+             "--duration", str(duration), "--record", str(log), "--json", str(summary), *LINK_ONLY, *overrides],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     finally:
@@ -150,10 +159,66 @@ def test_lost_sensor_path_gets_the_safe_command_before_the_device_watchdog(small
     assert s["device_commands_applied"] == s["commands_sent"]
 
 
-def test_a_silent_device_heartbeat_is_noticed(small_model, config_path, tmp_path) -> None:
-    """Sensors flow but every STATUS is lost: the host notices the missing heartbeat and says so."""
-    proc, s, relay, log = _run_through_relay(small_model, config_path, tmp_path, to_host="mute=0x12", duration=4.0)
+def _assert_ended_with_zero_volts_and_stop(relay: Relay, log: Path) -> None:
+    """The host's last frames, as it wrote them (the log) and as they left on the wire (the relay): 0 V, then STOP."""
+    logged = [parse_message(decode_body(m.data)) for m in iter_log(log) if m.topic == TOPIC_TX]
+    wire = [parse_message(f) for f in StreamDecoder().feed(b"".join(relay.to_device.intact))]
+    for sent in (logged, wire):
+        assert sent[-2:] == [Command((0.0,)), Stop()]
+    last = [m.json() for m in iter_log(log) if m.topic == TOPIC_COMMAND][-1]
+    assert last["safe"] == "link_lost" and last["volts"] == [0.0]
+    assert "link_lost" in [m.json()["kind"] for m in iter_log(log) if m.topic == "/events"]
+
+
+def _commands_bound(evidence_s: float) -> int:
+    """Most commands the host may send after the link died: the evidence takes ``evidence_s``, plus one STATUS
+    period for the device's next STATUS and half a second of slack (a loaded machine delays the twin's STATUS)."""
+    return round((evidence_s + STATUS_PERIOD_S + 0.5) * RATE_HZ)
+
+
+def test_a_silent_device_heartbeat_ends_the_run(small_model, config_path, tmp_path) -> None:
+    """Sensors flow but every STATUS is lost: after status_timeout_s without one the host sends 0 V, STOP, exit 3."""
+    proc, s, relay, log = _run_through_relay(small_model, config_path, tmp_path, to_host="mute=0x12", duration=10.0)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "no STATUS from the device" in proc.stdout and "Traceback" not in proc.stderr
     assert relay.to_host.counts["muted"] >= 2  # the START acknowledgement and the periodic STATUS
     assert s["device_status_timeouts"] == 1 and s["commands"] > 0
-    assert "device_silent" in [m.json()["kind"] for m in iter_log(log) if m.topic == "/events"]
-    assert proc.returncode == 1 and "STATUS heartbeat went silent 1 time" in proc.stdout
+    assert s["commands_sent"] <= _commands_bound(STATUS_TIMEOUT_S)  # silent from the start; 10 s would be ~1000
+    _assert_ended_with_zero_volts_and_stop(relay, log)
+
+
+def test_a_command_path_cut_for_good_ends_the_run(small_model, config_path, tmp_path) -> None:
+    """Issue 36: host -> device cut. The device's watchdog trips and stays tripped: 0 V, STOP, exit 3, soon after."""
+    proc, s, relay, log = _run_through_relay(small_model, config_path, tmp_path, to_device="cut=1.0", duration=10.0)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "watchdog has stayed tripped" in proc.stdout and "Traceback" not in proc.stderr
+    assert s["twin"]["watchdog_trips"] == 1 and s["device_watchdog_trips"] == 1
+    # Bounded: the commands sent into the dead link (cut by the relay) are at most the evidence's worth, not the
+    # remaining 9 s (~900) that went out before the fix. The watchdog (100 ms) trips right after the cut.
+    assert 0 < relay.to_device.counts["cut"] <= _commands_bound(STATUS_TIMEOUT_S)
+    _assert_ended_with_zero_volts_and_stop(relay, log)
+
+
+def test_a_frozen_applied_counter_ends_the_run(small_model, config_path, tmp_path) -> None:
+    """The same cut to a device whose watchdog is too slow to trip: its STATUS counter stops moving; exit 3."""
+    proc, s, relay, log = _run_through_relay(
+        small_model, config_path, tmp_path, to_device="cut=1.0", duration=10.0, twin_set=("device.watchdog_ms=60000",)
+    )
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "applied none of the commands" in proc.stdout and s["device_watchdog_trips"] == 0
+    # The counter can look frozen only from the first STATUS after the cut, within a STATUS period of it.
+    assert 0 < relay.to_device.counts["cut"] <= _commands_bound(STATUS_PERIOD_S + STATUS_TIMEOUT_S)
+    _assert_ended_with_zero_volts_and_stop(relay, log)
+
+
+def test_a_healthy_link_never_looks_lost_even_with_a_tight_status_timeout(small_model, config_path, tmp_path) -> None:
+    """STATUS duplicated and reordered, a 0.5 s command stall (a watchdog trip that clears), status_timeout_s only
+    1.5 STATUS periods: the run goes to its end (unhealthy for the trip, never stopped as link lost)."""
+    proc, s, relay, _ = _run_through_relay(
+        small_model, config_path, tmp_path, to_host="dup=0.1,reorder=0.1", to_device="stall=1.0+0.5", duration=6.0,
+        run_set=("loop.status_timeout_s=1.5",),
+    )  # fmt: skip
+    assert relay.to_host.counts["dup"] > 10 and relay.to_host.counts["reorder"] > 10
+    assert s["device_watchdog_trips"] == 1 and s["stop_reason"] is None, proc.stdout
+    assert proc.returncode == 1 and s["device_status_timeouts"] == 0
+    assert s["cycles"] >= 0.5 * 6.0 * RATE_HZ  # ran on (a loaded machine may miss cycles, never this many)
