@@ -148,8 +148,9 @@ class LoopConfig(Section):
         0.0, ge=0, le=180,
     )  # fmt: skip
     status_timeout_s: float = doc(
-        "The device's heartbeat: it sends STATUS at least once a second while streaming; none for this long "
-        "is logged as `device_silent` and makes the run unhealthy (s).", 2.5, gt=0, le=60,
+        "The device's heartbeat: it sends STATUS at least once a second while streaming. No STATUS, its "
+        "applied-command counter frozen, or its watchdog held tripped for this long while commands were sent "
+        "ends the run: 0 V, STOP, exit 3 (s).", 2.5, gt=0, le=60,
     )  # fmt: skip
     reconnect_s: float = doc(
         "When the port vanishes mid-run (USB unplugged), retry opening it (backoff 0.1 s doubling to 2 s) and "
