@@ -22,35 +22,42 @@ from sensorimotor.hardware.config import load_section
 from sensorimotor.sim.task import TaskConfig, make_task
 
 
-def run(folder: Path, runs: int = 20, first_seed: int = 1, duration: float | None = None) -> dict:
-    task = make_task(load_section(folder / "config.yaml", "task", TaskConfig))
-    if duration is None:  # the whole success window, and a little
-        duration = task.eval_episode_s() + 1.0
-    rows = []
+def twin_run(folder: Path, seed: int, duration: float, extra: list[str] | None = None, label: str = "") -> dict:
+    """One ``hw run --twin`` of the run's policy (``extra``: more arguments, e.g. ``--set``); its row, printed."""
+    label = label or f"seed {seed:3d}"
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(first_seed, first_seed + runs):
-            out = Path(tmp) / f"{seed}.json"
-            proc = subprocess.run(
-                [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--config",
-                 str(folder / "config.yaml"), "--model", str(folder / "policy.onnx"), "--duration", str(duration),
-                 "--seed", str(seed), "--json", str(out)],
-                capture_output=True, text=True, timeout=duration + 120,
-            )  # fmt: skip
-            if not out.is_file():
-                print(f"seed {seed}: hw run failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}", flush=True)
-                rows.append({"seed": seed, "success": False, "error": proc.stderr[-300:]})
-                continue
-            summary = json.loads(out.read_text())
-            twin = summary["twin"]
-            row = {"seed": seed, "success": bool(twin["success"]), "time_to_upright_s": twin.get("time_to_upright_s"),
-                   "arm_past_limit": twin.get("arm_past_limit"), "exit": proc.returncode}  # fmt: skip
-            rows.append(row)
-            ttu = row["time_to_upright_s"]
-            print(f"seed {seed:3d}: {'success' if row['success'] else 'FAILED '}"
-                  + (f", upright after {ttu:.2f} s" if ttu is not None else ""), flush=True)  # fmt: skip
+        out = Path(tmp) / "run.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--config",
+             str(folder / "config.yaml"), "--model", str(folder / "policy.onnx"), "--duration", str(duration),
+             "--seed", str(seed), "--json", str(out), *(extra or [])],
+            capture_output=True, text=True, timeout=duration + 120,
+        )  # fmt: skip
+        if not out.is_file():
+            print(f"{label}: hw run failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}", flush=True)
+            return {"seed": seed, "success": False, "error": proc.stderr[-300:]}
+        twin = json.loads(out.read_text())["twin"]
+    row = {"seed": seed, "success": bool(twin["success"]), "time_to_upright_s": twin.get("time_to_upright_s"),
+           "arm_past_limit": twin.get("arm_past_limit"), "exit": proc.returncode}  # fmt: skip
+    ttu = row["time_to_upright_s"]
+    print(f"{label}: {'success' if row['success'] else 'FAILED '}"
+          + (f", upright after {ttu:.2f} s" if ttu is not None else ""), flush=True)  # fmt: skip
+    return row
+
+
+def window_s(folder: Path) -> tuple[str, float]:
+    """(task name, seconds a twin run needs to decide success: the task's window and a little)."""
+    task = make_task(load_section(folder / "config.yaml", "task", TaskConfig))
+    return task.name, task.eval_episode_s() + 1.0
+
+
+def run(folder: Path, runs: int = 20, first_seed: int = 1, duration: float | None = None) -> dict:
+    name, window = window_s(folder)
+    duration = duration or window
+    rows = [twin_run(folder, seed, duration) for seed in range(first_seed, first_seed + runs)]
     ok = sum(r["success"] for r in rows)
-    print(f"\n{ok} of {len(rows)} twin runs succeeded ({task.name}, {duration:.0f} s each)")
-    return {"task": task.name, "runs": rows, "successes": ok, "duration_s": duration}
+    print(f"\n{ok} of {len(rows)} twin runs succeeded ({name}, {duration:.0f} s each)")
+    return {"task": name, "runs": rows, "successes": ok, "duration_s": duration}
 
 
 def main() -> None:

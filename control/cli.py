@@ -7,6 +7,7 @@ light runtime path (no torch, SB3 or gymnasium).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -29,6 +30,8 @@ EPILOG = """examples:
   sim finetune --from runs/quick --export --out runs/quick-ft   # then: hw run --model runs/quick-ft/policy.onnx
   sim train --env Pendulum-v1 --preset pendulum-sac --out runs/pendulum-sac
   sim eval runs/full                                # RL vs classical, nominal and perturbed
+  sim robustness runs/quick                         # success map over pendulum damping x motor resistance
+  sim robustness runs/quick --set device.physics.Dp=0.0005 --axis device.physics.Dr=0.5:4:4
   sim train --config runs/quick/config.yaml --preset tiny --out runs/again
   sim train --preset quick --set rl.total_timesteps=300000 --set device.camera.rate_hz=25
   sim twin --set device.stream_rate_hz=200
@@ -40,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sim", description="Simulator commands: train the perception+control chain, serve the twin.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,pretrain,finetune,eval,twin}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,pretrain,finetune,eval,robustness,twin}")
     train = sub.add_parser(
         "train", help="train perception and the RL controller, evaluate, export one ONNX model",
         description="Generate labelled sensor data in simulation, fine-tune perception from the shipped "
@@ -135,6 +138,30 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--nominal-only", action="store_true", help="skip the perturbation set")
     ev.add_argument("--no-classical", action="store_true", help="RL runs only")
 
+    rob = sub.add_parser(
+        "robustness", help="where a run's controller breaks: a success map over one or two parameters",
+        description="Run RUN's exported policy.onnx (onnxruntime, the artifact hw run loads) on a grid of devices: "
+        "each --axis multiplies one config value (the device's own field names). Every cell runs --episodes "
+        "episodes with nothing randomized on top; where the policy fails, a CMA-ES-tuned energy + LQR controller "
+        "on the true state (the oracle) says whether any controller could succeed at the device's actuator range. "
+        "First, one line on the centre device (RUN's config with --device/--set applied): the policy's success "
+        "and, if it fails, whether the device can be done at all and the range it would need. Writes "
+        "OUT/robustness.png (a heat map), robustness.md and robustness.json.",
+    )  # fmt: skip
+    rob.add_argument("run", type=Path, metavar="RUN", help="a sim train run folder (config.yaml, policy.onnx)")
+    rob.add_argument(
+        "--axis", action="append", default=None, metavar="PATH=LO:HI[:N]",
+        help="a config value and its multipliers: N log-spaced from LO to HI (default N 5), or F1,F2,...; "
+        "at most two (default: device.physics.Dp=0.25:12:7 and device.physics.Rm=0.4:1.5:5)",
+    )  # fmt: skip
+    rob.add_argument("--device", type=Path, default=None, metavar="YAML",
+                     help="the centre device: a device.yaml of `sim identify` (or any `device:` section) over "
+                     "RUN's config")  # fmt: skip
+    rob.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                     help="change the centre device, e.g. --set device.physics.Dp=0.0005 (repeatable)")  # fmt: skip
+    rob.add_argument("--episodes", type=int, default=10, help="episodes per cell (default: 10)")
+    rob.add_argument("--out", type=Path, default=None, help="output folder (default: RUN/robustness)")
+
     twin = sub.add_parser(
         "twin", help="serve the simulated device on a pseudo-terminal",
         description="Run the simulator as a serial device on a pseudo-terminal, speaking the real protocol "
@@ -157,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             return _pretrain(args)
         if args.command == "finetune":
             return _finetune(args)
+        if args.command == "robustness":
+            return _robustness(args)
         return _twin(args)
     except ConfigError as exc:
         print(f"sim {args.command}: config error: {exc}", file=sys.stderr)
@@ -317,6 +346,38 @@ def _eval(args: argparse.Namespace) -> int:
     compare(args.runs, out, args.episodes, args.seed, not args.nominal_only, not args.no_classical)
     print((out / "results.md").read_text())
     print(f"sim eval: wrote {out / 'results.md'}, {out / 'results.json'} and {out / 'comparison.png'}")
+    return 0
+
+
+def _robustness(args: argparse.Namespace) -> int:
+    from sensorimotor.control.config import load_experiment
+    from sensorimotor.sim.device_file import read_device_file
+
+    if args.episodes <= 0:
+        raise ConfigError(f"--episodes: {args.episodes} must be > 0")
+    if len(args.axis or ()) > 2:
+        raise ConfigError(f"--axis: at most two (a map over {len(args.axis)} parameters cannot be drawn)")
+    for name in ("config.yaml", "policy.onnx"):
+        if not (args.run / name).is_file():
+            raise RunFolderError(f"{args.run}: not a sim train run folder ({name} missing)")
+    values = read_device_file(args.device) if args.device else {}
+    cfg = load_experiment(args.run / "config.yaml", None, args.overrides)
+    from sensorimotor.control import robustness  # heavy: torch
+    from sensorimotor.sim.zoo import with_values
+
+    if values:
+        cfg = dataclasses.replace(cfg, device=with_values(cfg.device, values, source=str(args.device)))
+
+    axes = tuple(robustness.parse_axis(a) for a in (args.axis or robustness.DEFAULT_AXES))
+    for axis in axes:  # every path checked before any episode runs
+        robustness.cell_values(cfg, (axis,), (0,))
+    out = args.out or args.run / "robustness"
+    print(robustness.centre_line(args.run, cfg, args.episodes), flush=True)
+    result = robustness.run(args.run, cfg, axes, args.episodes)
+    title = f"{args.run.name}: success by device ({args.episodes} episodes per cell)"
+    robustness.write(result, out, title)
+    print(robustness.table(result))
+    print(f"sim robustness: wrote {out / 'robustness.png'}, robustness.md and robustness.json")
     return 0
 
 

@@ -33,11 +33,10 @@ from tqdm import tqdm
 
 from sensorimotor.control.classical import ClassicalActor, EnergyLqrController, state_view
 from sensorimotor.control.config import ExperimentConfig, load_experiment
-from sensorimotor.control.evaluate import EvalResult, Policy, RecurrentPolicy, evaluate
+from sensorimotor.control.evaluate import EvalResult, Policy, evaluate, onnx_policy
 from sensorimotor.control.export import PolicyChain, export_onnx
 from sensorimotor.control.train import observation_model, read_perception
 from sensorimotor.hardware.config import ConfigError
-from sensorimotor.hardware.model import INPUT_NAMES, STATE_SUFFIX
 from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE
 from sensorimotor.sim.config import DeviceConfig
 
@@ -92,23 +91,6 @@ def conditions(perturb: bool = True) -> dict[str, Condition]:
         out["sensor noise x2"] = _noise_x2
         out["camera faults (occl 30 %, blackout 20 %)"] = _camera_faults
     return out
-
-
-def onnx_policy(path: Path) -> RecurrentPolicy:
-    """The volts of an exported model, batched, run by onnxruntime (its recurrent state carried per episode)."""
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [i.name for i in sess.get_inputs()]
-    states = [(i.name, int(i.shape[1])) for i in sess.get_inputs() if i.name not in INPUT_NAMES]
-    outputs = ["volts", "estimates", *(name + STATE_SUFFIX for name, _ in states)]
-    meta = json.loads(sess.get_modelmeta().custom_metadata_map.get("sensorimotor", "{}"))
-
-    def step(inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, list[np.ndarray]]:
-        volts, estimates, *nxt = sess.run(outputs, {k: inputs[k] for k in names})
-        return volts[:, 0], estimates, nxt
-
-    return RecurrentPolicy(step, states, meta.get("estimates", ()))
 
 
 def perfect_estimates(state: np.ndarray) -> np.ndarray:

@@ -165,6 +165,10 @@ class EvalConfig(Section):
         le=3600,
     )
     parity_inputs: int = doc("Sensor inputs compared between onnxruntime and torch.", 1000, gt=0)
+    heldout_episodes: int = doc(
+        "Episodes per device of the held-out zoo (configs/zoo.yaml, docs/sim-to-real.md) on which `sim train` "
+        "scores the exported model: report.json `heldout_success` and a row per device.", 10, gt=0, le=10000,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

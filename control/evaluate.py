@@ -9,14 +9,17 @@ in training unless ``randomize=False``.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from sensorimotor.control.export import chain_inputs
+from sensorimotor.hardware.model import INPUT_NAMES, STATE_SUFFIX
 from sensorimotor.perception.models import OBS_NAMES, FrameCache, Perception
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import SuccessTracker, TaskConfig, make_task
@@ -167,3 +170,20 @@ def summarize(tracker: SuccessTracker, v_max: float, steps: int, samples: dict[s
         rms_volts=float(v_max * np.sqrt(tracker.sq_action.sum() / (tracker.n * steps))),
         samples=samples,
     )  # fmt: skip
+
+
+def onnx_policy(path: Path) -> RecurrentPolicy:
+    """The volts of an exported model, batched, run by onnxruntime (its recurrent state carried per episode)."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    states = [(i.name, int(i.shape[1])) for i in sess.get_inputs() if i.name not in INPUT_NAMES]
+    outputs = ["volts", "estimates", *(name + STATE_SUFFIX for name, _ in states)]
+    meta = json.loads(sess.get_modelmeta().custom_metadata_map.get("sensorimotor", "{}"))
+
+    def step(inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, list[np.ndarray]]:
+        volts, estimates, *nxt = sess.run(outputs, {k: inputs[k] for k in names})
+        return volts[:, 0], estimates, nxt
+
+    return RecurrentPolicy(step, states, meta.get("estimates", ()))

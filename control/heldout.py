@@ -39,8 +39,8 @@ class DeviceScore:
 
 
 def score_device(policy: Policy, cfg: ExperimentConfig, device: DeviceConfig, episodes: int, seed: int) -> float:
-    """Success rate of ``policy`` on one fixed device (the task's evaluation length)."""
-    ev = evaluate(policy, device, cfg.task, episodes, None, seed=seed, randomize=False)
+    """Success rate of ``policy`` on one fixed device (``evaluation.episode_s``, else the task's evaluation length)."""
+    ev = evaluate(policy, device, cfg.task, episodes, cfg.evaluation.episode_s or None, seed=seed, randomize=False)
     return ev.success_rate
 
 
@@ -87,3 +87,13 @@ def line(row: DeviceScore) -> str:
     mark = "pass" if row.passed else ("FAIL" if row.feasible else "n/a ")
     mark = mark if row.outside else "in  "  # inside the training ranges: not held out
     return f"  {mark} {row.name:18s} {row.success_rate:6.0%} of {row.episodes}  {row.verdict}"
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """The zoo's figures in one line."""
+    return (
+        f"held-out zoo: success {summary['heldout_success']:.1%} over {summary['heldout_counted']} devices, "
+        f"{summary['heldout_passed']} passed (>= {PASS_RATE:.0%} of episodes); "
+        f"{summary['heldout_devices'] - summary['heldout_counted']} not counted "
+        f"({summary['heldout_infeasible']} infeasible at their actuator range, the rest inside the training ranges)"
+    )

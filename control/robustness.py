@@ -25,10 +25,10 @@ import numpy as np
 from tqdm import tqdm
 
 from sensorimotor.control.config import ExperimentConfig
-from sensorimotor.control.evaluate import Policy
+from sensorimotor.control.evaluate import Policy, onnx_policy
 from sensorimotor.control.heldout import PASS_RATE, score_device
 from sensorimotor.control.oracle import PASS_RATE as ORACLE_PASS
-from sensorimotor.control.oracle import OracleBudget, tune, with_range
+from sensorimotor.control.oracle import OracleBudget, feasibility, tune, with_range
 from sensorimotor.hardware.config import ConfigError
 from sensorimotor.sim.zoo import with_values
 
@@ -111,6 +111,20 @@ def sweep(
         "feasible": feasible.tolist(),
         "pass_rate": PASS_RATE,
     }
+
+
+def centre_line(run: Path, cfg: ExperimentConfig, episodes: int, budget: OracleBudget | None = None) -> str:
+    """One line on ``cfg``'s own device: the run's success there and, where it fails, whether anything can succeed."""
+    rate = score_device(onnx_policy(run / "policy.onnx"), cfg, cfg.device, episodes, seed=cfg.seed + 70_000)
+    head = f"this device: {run.name}'s policy succeeds at {cfg.task.name} in {rate:.0%} of {episodes} episodes"
+    if rate >= PASS_RATE:
+        return head
+    return f"{head}; {feasibility(cfg.device, cfg.task, budget, seed=cfg.seed + 80_000).verdict()}"
+
+
+def run(run_dir: Path, cfg: ExperimentConfig, axes: tuple[Axis, ...], episodes: int) -> dict[str, Any]:
+    """The map of ``run_dir``'s exported model (onnxruntime) around ``cfg``'s device."""
+    return sweep(onnx_policy(run_dir / "policy.onnx"), cfg, axes, episodes, OracleBudget())
 
 
 def table(result: dict[str, Any]) -> str:

@@ -23,8 +23,9 @@ from tqdm import tqdm
 from sensorimotor.control.algos import DeterministicActor, find_vecnormalize
 from sensorimotor.control.checkpoints import Checkpoint
 from sensorimotor.control.config import DEVICE_ENV, ExperimentConfig
-from sensorimotor.control.evaluate import EvalResult, evaluate, torch_policy
+from sensorimotor.control.evaluate import EvalResult, evaluate, onnx_policy, torch_policy
 from sensorimotor.control.export import PolicyChain, export_onnx, latency_us, parity_by_output
+from sensorimotor.control.heldout import headline, line, score_zoo
 from sensorimotor.control.motions import swingup_scenarios
 from sensorimotor.control.plots import plot_perception, plot_training
 from sensorimotor.control.trainer import Curve, curve_from_report, fit, prepare
@@ -197,6 +198,10 @@ def run(
     log(f"onnx parity max |diff| {max_diff:.2e} (onnxruntime), {ref_diff:.2e} (onnx.reference) over "
         f"{len(ev.samples['imu'])} inputs (normalized action {action_diff:.1e}); "
         f"latency ort {lat['onnxruntime_us_p50']:.0f} us vs torch {lat['torch_us_p50']:.0f} us")  # fmt: skip
+    heldout = score_zoo(
+        onnx_policy(onnx_path), cfg, cfg.evaluation.heldout_episodes, on_device=lambda row: log(line(row))
+    )
+    log(headline(heldout))
     plot_training(curve, out / "training.png", f"{cfg.rl.algo.upper()} on {cfg.task.name} (perception in the loop)")
 
     report = {
@@ -209,6 +214,7 @@ def run(
         "classification_accuracy": perception_metrics["camera_class_accuracy"],
         "evaluation": ev.as_dict(),
         "eval_success_rate": ev.success_rate,
+        **heldout,
         "algo": cfg.rl.algo,
         "onnx_parity_max_abs_diff": max_diff,
         "onnx_reference_max_abs_diff": ref_diff,

@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
              "frame as it comes; deterministic (same seed, same log) and faster than real time",
     )  # fmt: skip
     run.add_argument(
+        "--twin-nominal", action="store_true",
+        help="--twin only: the twin plays exactly the configured device (with --set), nothing randomized on top "
+             "(how a held-out zoo device is run: benchmarks/bench_zoo.py)",
+    )  # fmt: skip
+    run.add_argument(
         "--twin-garbage",
         type=probability,
         default=0.0,
@@ -277,6 +282,8 @@ def _run(args: argparse.Namespace) -> int:
     rate = args.rate or loop_cfg.rate_hz
     _check_output_paths(args.record, args.json)
     policy: Policy = OnnxPolicy(args.model)  # checked before anything is sent to a device
+    if args.twin_nominal and not args.twin:
+        raise ConfigError("--twin-nominal needs --twin: it sets how the simulated device is drawn")
     if args.lockstep and not args.twin:
         raise ConfigError("--lockstep needs --twin: only the simulated device can wait for each command")
     if args.calibration is not None:
@@ -291,7 +298,9 @@ def _drive(args: argparse.Namespace, policy: Policy, loop_cfg: LoopConfig, rate:
     """Run ``policy`` on the port (or a twin) with every safeguard, print and save the summary; the exit status."""
     with _stop_signals_raise():
         twin = (
-            TwinProcess(args.config, args.seed, args.twin_garbage, args.overrides, args.lockstep) if args.twin else None
+            TwinProcess(args.config, args.seed, args.twin_garbage, args.overrides, args.lockstep, args.twin_nominal)
+            if args.twin
+            else None
         )
         try:
             summary, stopped = _run_on_port(twin.port if twin else args.port, policy, loop_cfg, rate, args)

@@ -28,7 +28,7 @@ class TwinProcess:
 
     def __init__(
         self, config: Path | None, seed: int, garbage_prob: float = 0.0, overrides: Sequence[str] = (),
-        lockstep: bool = False,
+        lockstep: bool = False, nominal: bool = False,
     ) -> None:  # fmt: skip
         self.truth_path = Path(tempfile.mkstemp(prefix="twin-truth-", suffix=".json")[1])
         cmd = [sys.executable, "-m", "sensorimotor.sim.twin", "--seed", str(seed), "--truth", str(self.truth_path)]
@@ -39,6 +39,8 @@ class TwinProcess:
             cmd += ["--inject-garbage", str(garbage_prob)]
         if lockstep:
             cmd += ["--lockstep"]
+        if nominal:
+            cmd += ["--nominal"]
         cmd += ["--parent-pid", str(os.getpid())]
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent,

@@ -28,6 +28,7 @@ Light runtime path: numpy, numba and the hardware protocol only.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -38,7 +39,7 @@ import sys
 import time
 import tty
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,8 @@ class Truth:
     garbage_bytes_injected: int = 0
     # what the camera's mount adds to every image angle this episode (deg): the roll `hw calibrate` measures
     image_roll_deg: float = 0.0
+    # the physical parameters this episode played (device.physics names): what identification must recover
+    physics: dict[str, float] = field(default_factory=dict)
 
 
 class Twin:
@@ -184,6 +187,7 @@ class Twin:
         self.sim.reset()  # a new episode of the task (near upright, or hanging); its warm-up fills the sensor buffers
         # the render turns the view by ROLL, so the image shows alpha - ROLL (bench_calibrate measures it so)
         self.truth.image_roll_deg = -math.degrees(float(self.sim.buffers.cam_ep[0, core.ROLL]))
+        self.truth.physics = {name: float(v[0]) for name, v in dataclasses.asdict(self.sim.params).items()}
         self.tracker = SuccessTracker(self.task, 1, self.dt)
         if not self.lockstep:
             # In real time the pty and the host add the real command latency; the simulated

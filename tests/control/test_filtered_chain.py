@@ -14,9 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from sensorimotor.control.compare import onnx_policy
 from sensorimotor.control.config import ExperimentConfig
-from sensorimotor.control.evaluate import RecurrentPolicy, evaluate, torch_policy
+from sensorimotor.control.evaluate import RecurrentPolicy, evaluate, onnx_policy, torch_policy
 from sensorimotor.control.export import PolicyChain, export_onnx, parity_by_output
 from sensorimotor.control.train import observation_model
 from sensorimotor.control.vec_env import PerceivedFurutaVecEnv

@@ -37,6 +37,10 @@ def test_tiny_training_writes_every_artifact(config_path: Path, tmp_path: Path, 
     assert set(report) >= REPORT_KEYS and report["algo"] == algo
     assert report["onnx_parity_max_abs_diff"] <= 1e-5 and report["onnx_reference_max_abs_diff"] <= 1e-5
     assert report["onnx_parity_inputs"] >= 100
+    # every run is scored on the held-out zoo: a row per device, the figure over the counted ones
+    assert len(report["heldout"]) == report["heldout_devices"] >= 20
+    assert report["heldout_counted"] == sum(r["feasible"] and r["outside"] > 0 for r in report["heldout"])
+    assert 0.0 <= report["heldout_success"] <= 1.0
     for name in ("policy.onnx", "config.yaml", "training.png", "perception.png", "perception.pt",
                  "checkpoints/latest.json", "checkpoints/rl_512.zip"):  # fmt: skip
         assert (tmp_path / name).stat().st_size > 0, name
