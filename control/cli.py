@@ -32,6 +32,8 @@ EPILOG = """examples:
   sim eval runs/full                                # RL vs classical, nominal and perturbed
   sim robustness runs/quick                         # success map over pendulum damping x motor resistance
   sim robustness runs/quick --set device.physics.Dp=0.0005 --axis device.physics.Dr=0.5:4:4
+  sim identify excite.mcap --out device.yaml        # fit damping and motor to an hw excite log
+  sim robustness runs/quick --device device.yaml    # the run's policy on the identified device
   sim train --config runs/quick/config.yaml --preset tiny --out runs/again
   sim train --preset quick --set rl.total_timesteps=300000 --set device.camera.rate_hz=25
   sim twin --set device.stream_rate_hz=200
@@ -43,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sim", description="Simulator commands: train the perception+control chain, serve the twin.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,pretrain,finetune,eval,robustness,twin}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{train,pretrain,finetune,eval,robustness,identify,twin}"
+    )
     train = sub.add_parser(
         "train", help="train perception and the RL controller, evaluate, export one ONNX model",
         description="Generate labelled sensor data in simulation, fine-tune perception from the shipped "
@@ -162,6 +166,28 @@ def build_parser() -> argparse.ArgumentParser:
     rob.add_argument("--episodes", type=int, default=10, help="episodes per cell (default: 10)")
     rob.add_argument("--out", type=Path, default=None, help="output folder (default: RUN/robustness)")
 
+    ident = sub.add_parser(
+        "identify", help="fit the device's physical parameters to an excitation log (hw excite)",
+        description="Replay the log's commands through the batched simulator for many candidate parameter sets "
+        "and match the logged IMU and encoder samples: CMA-ES (cma), then least squares (scipy) with the "
+        "uncertainty of each parameter. Writes OUT (device.yaml: the identifiable values by the config's own "
+        "field names, loadable with sim robustness --device; how they were found in its identification: "
+        "section), OUT with .png (logged against simulated signals) and .json. Parameters the log cannot "
+        "identify are named with the reason and left at the config's values.",
+    )  # fmt: skip
+    ident.add_argument("log", type=Path, metavar="LOG", help="an hw excite log (.mcap)")
+    add_config_arguments(ident, "the device section (the model the parameters are fitted in)")
+    ident.add_argument(
+        "--out", type=Path, default=Path("device.yaml"), help="device file to write (default: device.yaml)"
+    )
+    ident.add_argument(
+        "--free", default=None, metavar="NAMES",
+        help="comma-separated device.physics fields to fit (default: Dp,Dr,Rm; e.g. add coulomb_r,v_deadzone; "
+        "docs/sim-to-real.md says which the signals can tell apart)",
+    )  # fmt: skip
+    ident.add_argument("--seed", type=int, default=0, help="seed of the CMA-ES search (default: 0)")
+    ident.add_argument("--force", action="store_true", help="overwrite an existing --out")
+
     twin = sub.add_parser(
         "twin", help="serve the simulated device on a pseudo-terminal",
         description="Run the simulator as a serial device on a pseudo-terminal, speaking the real protocol "
@@ -186,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             return _finetune(args)
         if args.command == "robustness":
             return _robustness(args)
+        if args.command == "identify":
+            return _identify(args)
         return _twin(args)
     except ConfigError as exc:
         print(f"sim {args.command}: config error: {exc}", file=sys.stderr)
@@ -378,6 +406,50 @@ def _robustness(args: argparse.Namespace) -> int:
     robustness.write(result, out, title)
     print(robustness.table(result))
     print(f"sim robustness: wrote {out / 'robustness.png'}, robustness.md and robustness.json")
+    return 0
+
+
+def _identify(args: argparse.Namespace) -> int:
+    from sensorimotor.hardware.config import DEFAULT_CONFIG, load_section
+    from sensorimotor.sim.config import DeviceConfig
+    from sensorimotor.sim.furuta import PARAM_NAMES
+    from sensorimotor.sim.identify import DEFAULT_FREE, IdentifyError, identify, load_log, plot_fit
+    from sensorimotor.sim.identify_report import report_lines, write_result
+
+    free = tuple(n.strip() for n in args.free.split(",") if n.strip()) if args.free else DEFAULT_FREE
+    unknown = [n for n in free if n not in PARAM_NAMES]
+    if unknown or not free:
+        raise ConfigError(f"--free: {unknown[0] if unknown else '(empty)'} is not a device.physics field "
+                          f"(known: {', '.join(PARAM_NAMES)})")  # fmt: skip
+    if args.out.exists() and not args.force:
+        raise RunFolderError(f"--out {args.out} exists: choose another path or pass --force to overwrite it")
+    if not args.out.parent.is_dir():
+        raise RunFolderError(f"--out {args.out}: folder {args.out.parent} does not exist")
+    device = load_section(args.config or DEFAULT_CONFIG, "device", DeviceConfig, overrides=args.overrides)
+    try:
+        ex = load_log(args.log, device)
+        print(f"sim identify: {args.log}: {ex.seconds:.1f} s of samples, {len(ex.volts)} commands; fitting "
+              f"{', '.join(free)} and the actuator delay", flush=True)  # fmt: skip
+        from tqdm import tqdm
+
+        with tqdm(total=None, desc="identify", unit="gen", leave=False) as bar:
+            result, prob, x, delay = identify(device, ex, free, seed=args.seed,
+                                              progress=lambda m: (bar.update(1), bar.set_postfix_str(m[-40:])))  # fmt: skip
+    except IdentifyError as exc:
+        print(f"sim identify: {exc}", file=sys.stderr)
+        return 2
+    for line in report_lines(result):
+        print(line)
+    if not result.converged or not any(v == "" for v in result.identifiable.values()):
+        print(f"sim identify: the fit did not converge to anything this log identifies (weighted RMS "
+              f"{result.rms_after:.3f}, at the config's values {result.rms_before:.3f}); nothing written. Record a "
+              "longer excitation (hw excite --duration 60) with the pendulum hanging at rest at the start",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    write_result(result, args.out, args.log, device)
+    plot_fit(prob, x, delay, args.out.with_suffix(".png"), f"{args.log.name}: logged and simulated")
+    print(f"sim identify: wrote {args.out}, {args.out.with_suffix('.png')} and {args.out.with_suffix('.json')}")
+    print(f"  next: sim robustness RUN --device {args.out}   (does RUN's policy work on this device?)")
     return 0
 
 
