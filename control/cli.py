@@ -432,9 +432,13 @@ def _identify(args: argparse.Namespace) -> int:
               f"{', '.join(free)} and the actuator delay", flush=True)  # fmt: skip
         from tqdm import tqdm
 
-        with tqdm(total=None, desc="identify", unit="gen", leave=False) as bar:
-            result, prob, x, delay = identify(device, ex, free, seed=args.seed,
-                                              progress=lambda m: (bar.update(1), bar.set_postfix_str(m[-40:])))  # fmt: skip
+        with tqdm(total=None, desc="identify", unit="step", leave=False) as bar:
+
+            def step(message: str) -> None:
+                bar.update(1)
+                bar.set_postfix_str(message[-48:])
+
+            result, prob, x, delay = identify(device, ex, free, seed=args.seed, progress=step)
     except IdentifyError as exc:
         print(f"sim identify: {exc}", file=sys.stderr)
         return 2

@@ -190,8 +190,8 @@ class Problem:
         p = self.device.physics
         self.nominal = np.array([float(getattr(p, n)) for n in self.free])
         wide = np.array([n in WIDE for n in self.free])
-        self.lower = np.where(wide, np.log(0.02), np.log(1 / 3))
-        self.upper = np.where(wide, np.log(50.0), np.log(3.0))
+        self.lower = np.asarray(np.where(wide, np.log(0.02), np.log(1 / 3)), np.float64)
+        self.upper = np.asarray(np.where(wide, np.log(50.0), np.log(3.0)), np.float64)
         ex = self.ex
         rest = slice(0, int(REST_S * ex.rate_hz))
         imu = ex.imu.copy()
