@@ -22,7 +22,7 @@ from pathlib import Path
 from benchmarks.bench_twin_runs import twin_run, window_s
 from sensorimotor.control.config import load_experiment
 from sensorimotor.control.evaluate import onnx_policy
-from sensorimotor.control.heldout import PASS_RATE, score_device
+from sensorimotor.control.heldout import PASS_RATE, score_device, score_devices
 from sensorimotor.control.oracle import feasibility
 from sensorimotor.sim.zoo import devices, load_zoo
 
@@ -40,10 +40,17 @@ def main() -> None:
     _, duration = window_s(args.run)
     rows = []
     t0 = time.time()
-    for i, zd in enumerate(devices(load_zoo(args.zoo), cfg.device)):
-        device = zd.apply(cfg.device)
+    zoo = devices(load_zoo(args.zoo), cfg.device)
+    applied = [zd.apply(cfg.device) for zd in zoo]
+    # every device in one batched simulation, as sim train scores it (one by one only if they cannot share one)
+    batched = score_devices(policy, cfg, applied, args.episodes, seed=cfg.seed + 30_000)
+    print(f"policy on {len(zoo)} devices x {args.episodes} episodes in {time.time() - t0:.0f} s", flush=True)
+    for i, zd in enumerate(zoo):
+        device = applied[i]
         f = feasibility(device, cfg.task, seed=cfg.seed + 40_000 + i)
-        rate = score_device(policy, cfg, device, args.episodes, seed=cfg.seed + 30_000 + 97 * i)
+        rate = (
+            batched[i] if batched else score_device(policy, cfg, device, args.episodes, seed=cfg.seed + 30_000 + 97 * i)
+        )
         row = {"device": zd.name, "outside": len(zd.outside), "feasible": f.feasible, "oracle": f.verdict(),
                "sim_success_rate": rate, "sim_passed": rate >= PASS_RATE}  # fmt: skip
         line = f"{zd.name:18s} outside {len(zd.outside):2d}  sim {rate:5.0%}  {f.verdict()}"

@@ -22,6 +22,7 @@ from sensorimotor.control.export import chain_inputs
 from sensorimotor.hardware.model import INPUT_NAMES, STATE_SUFFIX
 from sensorimotor.perception.models import OBS_NAMES, FrameCache, Perception
 from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.device import FurutaSim
 from sensorimotor.sim.task import SuccessTracker, TaskConfig, make_task
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]  # raw batch (+ "state", the truth) -> volts (N,)
@@ -44,9 +45,10 @@ class EvalResult:
     # pendulum-angle error of the policy's own estimates along these closed-loop episodes, per estimate
     # (imu: filtered when the IMU filter is on; image: every frame, faults included); empty for a policy without
     estimate_rmse_deg: dict[str, float] = field(default_factory=dict)
+    success: np.ndarray | None = None  # (episodes,) bool: each episode's outcome
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "samples"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("samples", "success")}
 
 
 class RecurrentPolicy:
@@ -97,7 +99,7 @@ def torch_policy(chain: torch.nn.Module) -> RecurrentPolicy:
 
 def evaluate(
     policy: Policy, device: DeviceConfig, task: TaskConfig, episodes: int, episode_s: float | None, seed: int,
-    collect: int = 0, randomize: bool = True,
+    collect: int = 0, randomize: bool = True, setup: Callable[[FurutaSim], None] | None = None,
 ) -> EvalResult:  # fmt: skip
     """Run ``episodes`` parallel episodes (``episode_s`` None: the task's evaluation length).
 
@@ -112,6 +114,8 @@ def evaluate(
     length_s = the_task.eval_episode_s() if episode_s is None else episode_s
     sim = the_task.sim(device, episodes, seed=seed, randomize=randomize)
     sim.reset()
+    if setup is not None:  # per-episode changes after the reset (e.g. a different device in each row)
+        setup(sim)
     steps = round(length_s * device.stream_rate_hz)
     tracker = SuccessTracker(the_task, episodes, 1.0 / device.stream_rate_hz)
     rng = np.random.default_rng(seed)
@@ -132,6 +136,7 @@ def evaluate(
     merged = {k: np.concatenate([s[k] for s in samples])[:collect] for k in samples[0]} if samples else {}
     result = summarize(tracker, device.v_max, steps, merged)
     result.estimate_rmse_deg = errors.rmse_deg()
+    result.success = tracker.success.copy()
     return result
 
 

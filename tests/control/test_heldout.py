@@ -81,3 +81,23 @@ def test_table_two_axes() -> None:
     text = table(result)
     assert "| physics.Dp \\ physics.Rm | 0.5x | 1x |" in text
     assert "| 4x | 20% | 0% (n/a) |" in text
+
+
+def test_one_batched_simulation_scores_each_device_as_it_would_alone(cfg) -> None:
+    """Each row carries its own device: the batched rates agree with scoring the devices one by one."""
+    from sensorimotor.control.heldout import score_device, score_devices
+    from sensorimotor.sim.zoo import with_values
+
+    policy = classical_on_truth(cfg)
+    devices_ = [
+        cfg.device,
+        with_values(cfg.device, {"device.physics.Dp": 0.0005, "device.physics.Dr": 0.0015}),  # nothing swings it up
+        with_values(cfg.device, {"device.physics.v_deadzone": 0.1, "device.randomization.action_delay_substeps": [6, 6]}),
+    ]
+    batched = score_devices(policy, cfg, devices_, episodes=6, seed=5)
+    alone = [score_device(policy, cfg, d, episodes=6, seed=5) for d in devices_]
+    assert batched is not None and batched[1] == alone[1] == 0.0
+    assert batched[0] >= 0.8 and alone[0] >= 0.8 and batched[2] >= 0.8 and alone[2] >= 0.8
+    # a device that differs in what a row cannot carry (the IMU window) is scored one by one instead
+    other = with_values(cfg.device, {"device.imu.window": 32})
+    assert score_devices(policy, cfg, [cfg.device, other], episodes=2, seed=5) is None
