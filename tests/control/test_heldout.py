@@ -92,7 +92,9 @@ def test_one_batched_simulation_scores_each_device_as_it_would_alone(cfg) -> Non
     devices_ = [
         cfg.device,
         with_values(cfg.device, {"device.physics.Dp": 0.0005, "device.physics.Dr": 0.0015}),  # nothing swings it up
-        with_values(cfg.device, {"device.physics.v_deadzone": 0.1, "device.randomization.action_delay_substeps": [6, 6]}),
+        with_values(
+            cfg.device, {"device.physics.v_deadzone": 0.1, "device.randomization.action_delay_substeps": [6, 6]}
+        ),
     ]
     batched = score_devices(policy, cfg, devices_, episodes=6, seed=5)
     alone = [score_device(policy, cfg, d, episodes=6, seed=5) for d in devices_]
