@@ -16,9 +16,12 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from sensorimotor.hardware import excite as ex
 from sensorimotor.hardware.calibration import (
     MAX_OFFSET_DEG,
     MAX_SPREAD_DEG,
@@ -40,7 +43,7 @@ from sensorimotor.hardware.errors import (
 from sensorimotor.hardware.health import health_problems
 from sensorimotor.hardware.loop import ControlLoop, LoopStats
 from sensorimotor.hardware.mcaplog import TOPIC_DEVICE, TOPIC_META, TOPIC_SUMMARY, LogError, LogWriter, model_metadata
-from sensorimotor.hardware.model import OnnxPolicy, Policy
+from sensorimotor.hardware.model import LoopPolicy, OnnxPolicy, Policy
 from sensorimotor.hardware.monitor import add_port_arguments, info, monitor
 from sensorimotor.hardware.redrive import RecordedCommands, read_recording
 from sensorimotor.hardware.safety import actuator_limits
@@ -54,6 +57,7 @@ EPILOG = """examples:
   hw replay run.mcap --model runs/quick/policy.onnx
   hw calibrate --port /dev/ttyUSB0 --model runs/full/policy.onnx --out rig.json   # pendulum hanging still
   hw run --port /dev/ttyUSB0 --model runs/full/policy.onnx --calibration rig.json
+  hw excite --port /dev/ttyUSB0 --out excite.mcap   # pendulum hanging still; a log for `sim identify`
   hw info --port /dev/ttyUSB0
   hw monitor --twin --duration 5
 """
@@ -64,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hw", description="Run an exported policy on a serial device, or replay a recorded log.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,replay,calibrate,info,monitor}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,replay,excite,calibrate,info,monitor}")
     run = sub.add_parser(
         "run", help="run the fixed-rate control loop against a device",
         description="Handshake with the device, check the model fits it, stream sensors, run the ONNX model at a "
@@ -145,7 +149,39 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--duration", type=positive_float, default=10.0, help="seconds (default: %(default)s)")
     mon.add_argument("--every", type=positive_float, default=1.0, help="seconds between lines (default: %(default)s)")
     add_calibrate_parser(sub)
+    add_excite_parser(sub)
     return parser
+
+
+def add_excite_parser(sub: argparse._SubParsersAction) -> None:
+    exc = sub.add_parser(
+        "excite", help="drive the arm with a safe excitation and record the log for system identification",
+        description="With the pendulum hanging still: rest (checks it hangs still), arm (a log chirp plus a seeded "
+        "PRBS with a PD term holding the arm around its rest angle), kick (a pulse and the opposite one swing the "
+        "pendulum tens of degrees), decay (0 V). Runs through the same control loop and safeguards as hw run and "
+        "records an ordinary hw run log to --out for `sim identify`. With --twin the twin starts hanging still "
+        "(task.name=swingup, task.hang_deg=0 unless --set otherwise).",
+    )  # fmt: skip
+    where = exc.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="serial port of the device, e.g. /dev/ttyUSB0")
+    where.add_argument("--twin", action="store_true", help="start the simulated device on a pty and use that port")
+    exc.add_argument("--out", type=Path, required=True, help="the MCAP log to write (refused if it exists)")
+    exc.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_config_arguments(exc, "`loop` section, and `device` + `task` for --twin")
+    exc.add_argument(
+        "--duration", type=positive_float, default=ex.DEFAULT_DURATION_S,
+        help=f"seconds, {ex.MIN_DURATION_S:g} to {ex.MAX_DURATION_S:g} (default: %(default)s)",
+    )  # fmt: skip
+    exc.add_argument(
+        "--amplitude", type=positive_float, default=ex.DEFAULT_AMPLITUDE_V, metavar="V",
+        help=f"peak of the arm excitation, at most {ex.MAX_AMPLITUDE_V:g} V (default: %(default)s)",
+    )  # fmt: skip
+    exc.add_argument("--seed", type=int, default=0, help="seed of the PRBS, and with --twin of the twin")
+    exc.add_argument("--json", type=Path, default=None, help="also write the summary as JSON here")
+    exc.add_argument(
+        "--twin-nominal", action="store_true",
+        help="--twin only: the twin plays exactly the configured device (with --set), nothing randomized on top",
+    )  # fmt: skip
 
 
 def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
@@ -223,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     # inherits SIGINT ignored (Python then installs no KeyboardInterrupt handler of its own).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        commands = {"run": _run, "replay": _replay, "calibrate": calibrate, "info": info, "monitor": monitor}
+        commands = {
+            "run": _run, "replay": _replay, "excite": _excite, "calibrate": calibrate, "info": info, "monitor": monitor,
+        }  # fmt: skip
         return commands[args.command](args)
     except (HardwareError, ConfigError, LogError) as exc:
         print(f"hw {args.command}: error: {exc}", file=sys.stderr)
@@ -282,19 +320,50 @@ def _run(args: argparse.Namespace) -> int:
     rate = args.rate or loop_cfg.rate_hz
     _check_output_paths(args.record, args.json)
     policy: Policy = OnnxPolicy(args.model)  # checked before anything is sent to a device
-    if args.twin_nominal and not args.twin:
-        raise ConfigError("--twin-nominal needs --twin: it sets how the simulated device is drawn")
+    _check_twin_options(args)
     if args.lockstep and not args.twin:
         raise ConfigError("--lockstep needs --twin: only the simulated device can wait for each command")
+    plan = RunPlan.for_model(args)
     if args.calibration is not None:
         cal = Calibration.load(args.calibration)
         policy = CalibratedPolicy(policy, cal, str(args.calibration))  # checked against the device at the handshake
+        plan.meta["calibration"] = cal.to_dict()  # replay takes the same roll out of its image estimate
         for warning in cal.model_warnings(args.model, args.calibration):
             print(f"hw run: warning: {warning}", file=sys.stderr)
-    return _drive(args, policy, loop_cfg, rate)
+    return _drive(args, policy, loop_cfg, rate, plan)
 
 
-def _drive(args: argparse.Namespace, policy: Policy, loop_cfg: LoopConfig, rate: float) -> int:
+def _check_twin_options(args: argparse.Namespace) -> None:
+    if args.twin_nominal and not args.twin:
+        raise ConfigError("--twin-nominal needs --twin: it sets how the simulated device is drawn")
+
+
+def _print_and_save(summary: dict, stopped: HardwareError | None, args: argparse.Namespace) -> None:
+    _print_summary(summary, stopped)
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+
+
+@dataclass
+class RunPlan:
+    """What a command that drives the loop (hw run, hw replay --to, hw excite) adds to the common run."""
+
+    model: str  # /run/meta's `model`: the ONNX model, or what stands in for one
+    log_metadata: dict[str, str] = field(default_factory=dict)  # the log's metadata record (the port is added)
+    meta: dict[str, Any] = field(default_factory=dict)  # more /run/meta fields
+    prepare: Callable[[ControlLoop], None] | None = None  # after the loop is built, before streaming starts
+    # print and save the summary (it may still change the summary's exit_code); hw run's by default
+    report: Callable[[dict, HardwareError | None, argparse.Namespace], None] = _print_and_save
+
+    @classmethod
+    def for_model(cls, args: argparse.Namespace) -> RunPlan:
+        """hw run's: the model's path, and its hash and ONNX metadata in the log."""
+        return cls(str(args.model), model_metadata(args.model) if args.record else {})
+
+
+def _drive(
+    args: argparse.Namespace, policy: LoopPolicy, loop_cfg: LoopConfig, rate: float, plan: RunPlan
+) -> int:  # fmt: skip
     """Run ``policy`` on the port (or a twin) with every safeguard, print and save the summary; the exit status."""
     with _stop_signals_raise():
         twin = (
@@ -303,19 +372,17 @@ def _drive(args: argparse.Namespace, policy: Policy, loop_cfg: LoopConfig, rate:
             else None
         )
         try:
-            summary, stopped = _run_on_port(twin.port if twin else args.port, policy, loop_cfg, rate, args)
+            summary, stopped = _run_on_port(twin.port if twin else args.port, policy, loop_cfg, rate, args, plan)
         finally:
             truth = twin.stop() if twin else {}
         if twin:
             summary["twin"] = truth
-        _print_summary(summary, stopped)
-        if args.json:
-            args.json.write_text(json.dumps(summary, indent=2))
+        plan.report(summary, stopped, args)
     return int(summary["exit_code"])
 
 
 def _run_on_port(
-    port: str, policy: Policy, loop_cfg: LoopConfig, rate: float, args: argparse.Namespace
+    port: str, policy: LoopPolicy, loop_cfg: LoopConfig, rate: float, args: argparse.Namespace, plan: RunPlan
 ) -> tuple[dict, HardwareError | None]:  # fmt: skip
     """Handshake, check, stream, run; (summary, the error that stopped the run early or None).
 
@@ -325,7 +392,7 @@ def _run_on_port(
     """
     transport = SerialTransport(port, loop_cfg.baudrate)
     recorder = (
-        LogWriter(args.record, metadata={**model_metadata(args.model), "port": port}, backend="process", batched=True)
+        LogWriter(args.record, metadata={**plan.log_metadata, "port": port}, backend="process", batched=True)
         if args.record
         else None
     )  # logging in a child process: it never holds the loop's GIL (hardware/logprocess.py)
@@ -338,14 +405,14 @@ def _run_on_port(
         if recorder is not None:
             recorder.write_json(TOPIC_DEVICE, {"spec": spec.to_dict(), "limits": limits,
                                                "slew_step_v": loop_cfg.slew_v_per_s / rate}, log_time_ns=client.now_ns())  # fmt: skip
-            meta = {"model": str(args.model), "rate_hz": rate, "duration_s": args.duration, "port": port,
-                    "twin": bool(args.twin)}  # fmt: skip
-            if isinstance(policy, CalibratedPolicy):  # replay takes the same roll out of its image estimate
-                meta["calibration"] = policy.calibration.to_dict()
+            meta = {"model": plan.model, "rate_hz": rate, "duration_s": args.duration, "port": port,
+                    "twin": bool(args.twin), **plan.meta}  # fmt: skip
             recorder.write_json(TOPIC_META, meta, log_time_ns=client.now_ns())
         loop = ControlLoop(client, policy, rate, limits, loop_cfg, recorder)
         loop.progress = _status_line if sys.stderr.isatty() else None
         loop.reopen = lambda: SerialTransport(port, loop_cfg.baudrate)
+        if plan.prepare is not None:
+            plan.prepare(loop)
         client.start()
         try:
             if args.lockstep:
@@ -381,11 +448,11 @@ def _run_on_port(
         client.transport.close()  # after a reconnect, not the transport we opened
 
 
-def _status_line(stats: LoopStats, elapsed_s: float, duration_s: float) -> None:
+def _status_line(stats: LoopStats, elapsed_s: float, duration_s: float, prefix: str = "") -> None:
     """The live one-line status on a terminal (overwritten in place once a second)."""
     lat = sorted(stats.latency_ns[-200:]) or [0]
     print(
-        f"\r  {elapsed_s:5.1f}/{duration_s:.0f} s  {stats.cycles / max(elapsed_s, 1e-9):7.1f} Hz  "
+        f"\r  {prefix}{elapsed_s:5.1f}/{duration_s:.0f} s  {stats.cycles / max(elapsed_s, 1e-9):7.1f} Hz  "
         f"latency p50 {lat[len(lat) // 2] / 1e6:5.2f} ms  missed {stats.missed}  safe {stats.safe_commands}  "
         f"watchdog trips {stats.watchdog_trips}   ",
         end="", file=sys.stderr, flush=True,
@@ -396,6 +463,24 @@ def _print_summary(s: dict, stopped: HardwareError | None) -> None:
     print(f"hw run: {s['device']} on {s['port']}, {s['duration_s']:.1f} s at {s['rate_hz']:.0f} Hz")
     if stopped is not None:
         print(f"  STOPPED EARLY: {stopped}")
+    _print_link(s)
+    if s.get("record"):
+        print(f"  recorded to {s['record']}")
+    twin = s.get("twin")
+    if twin:
+        print(f"  twin: {twin_verdict(twin)}; pendulum upright {twin.get('upright_s', 0):.2f} s of "
+              f"{twin.get('streaming_s', 0):.2f} s, max |alpha| {twin.get('max_abs_alpha_deg', 0):.1f} deg, "
+              f"max |theta| {twin.get('max_abs_theta_rad', 0):.2f} rad")  # fmt: skip
+    _print_health(s)
+
+
+def _print_health(s: dict) -> None:
+    problems = s.get("health_problems") or []
+    print("  health: " + ("OK" if not problems else "UNHEALTHY: " + "; ".join(problems)))
+
+
+def _print_link(s: dict) -> None:
+    """The loop's and the link's lines of a summary: rate, latency, frames, the device's counters, failsafe."""
     print(f"  achieved rate {s['achieved_rate_hz']:.1f} Hz over {s['cycles']} cycles, {s['missed_cycles']} missed; "
           f"{s['commands']} model commands ({s['clamped']} clamped, {s['slew_limited']} slew-limited), "
           f"{s['safe_commands']} safe")  # fmt: skip
@@ -413,15 +498,79 @@ def _print_summary(s: dict, stopped: HardwareError | None) -> None:
     if s["failsafe_events"]:
         print(f"  failsafe: {s['failsafe_events']} sensor stall(s), {s['failsafe_cycles']} safe cycles, "
               f"longest gap {s['max_stale_ms']:.0f} ms")  # fmt: skip
-    if s.get("record"):
-        print(f"  recorded to {s['record']}")
-    twin = s.get("twin")
-    if twin:
-        print(f"  twin: {twin_verdict(twin)}; pendulum upright {twin.get('upright_s', 0):.2f} s of "
-              f"{twin.get('streaming_s', 0):.2f} s, max |alpha| {twin.get('max_abs_alpha_deg', 0):.1f} deg, "
-              f"max |theta| {twin.get('max_abs_theta_rad', 0):.2f} rad")  # fmt: skip
-    problems = s.get("health_problems") or []
-    print("  health: " + ("OK" if not problems else "UNHEALTHY: " + "; ".join(problems)))
+
+
+# ---------------------------------------------------------------------------- excite
+
+
+def _excite(args: argparse.Namespace) -> int:
+    """``hw excite``: the excitation (hardware/excite.py) in the model's place in hw run's loop; the exit status."""
+    loop_cfg = load_section(args.config, "loop", LoopConfig, overrides=args.overrides)
+    schedule = ex.Schedule.build(args.duration, args.amplitude, args.seed)  # duration and amplitude, or exit 2
+    _check_twin_options(args)
+    _check_output_paths(args.out, args.json)
+    if args.out.exists() and not args.force:
+        raise ex.ExciteError(f"{args.out} exists; pass --force to replace it, or choose another --out")
+    overrides = ex.twin_overrides(args.overrides) if args.twin else args.overrides
+    rate = loop_cfg.rate_hz
+    policy = ex.ExcitationPolicy(schedule, rate, loop_cfg.arm_limit_rad)
+
+    def prepare(loop: ControlLoop) -> None:
+        policy.attach(loop.client.now_ns, loop.recorder)
+        if loop.progress is not None:
+            loop.progress = lambda stats, elapsed, duration: _status_line(
+                stats, elapsed, duration, f"{policy.phase or 'start':<5}  "
+            )
+
+    plan = RunPlan(
+        "hw excite (no model)", {ex.METADATA_KEY: schedule.to_json()}, {"excite": schedule.to_dict()}, prepare,
+        lambda summary, stopped, _: _excite_report(summary, stopped, args, schedule),
+    )  # fmt: skip
+    run_args = argparse.Namespace(
+        port=args.port, twin=args.twin, record=args.out, json=args.json, lockstep=False, duration=schedule.duration_s,
+        config=args.config, overrides=overrides, seed=args.seed, twin_garbage=0.0, twin_nominal=args.twin_nominal,
+    )  # fmt: skip
+    return _drive(run_args, policy, loop_cfg, rate, plan)
+
+
+def _excite_report(
+    s: dict, stopped: HardwareError | None, args: argparse.Namespace, schedule: ex.Schedule
+) -> None:  # fmt: skip
+    """Print the excitation's summary, judge its log (the arm moved), save the JSON; may set the exit status to 2."""
+    if isinstance(stopped, ex.NotHangingError):  # refused at rest: nothing moved
+        print(f"hw excite: error: {stopped}", file=sys.stderr)
+        report = None
+    else:
+        report = ex.analyse_log(args.out)
+        print(f"hw excite: {s['device']} on {s['port']}, {schedule.duration_s:.1f} s at {s['rate_hz']:.0f} Hz, "
+              f"arm amplitude {schedule.amplitude_v:g} V, seed {schedule.seed}")  # fmt: skip
+        if stopped is not None:
+            print(f"  STOPPED EARLY: {stopped}")
+        for line in ex.report_lines(report):
+            print(line)
+        _print_link(s)
+        twin = s.get("twin")
+        if twin:
+            print(f"  twin: max |theta| {twin.get('max_abs_theta_rad', 0):.2f} rad; its physics (what identification "
+                  f"should recover) in --json under twin.physics")  # fmt: skip
+        _print_health(s)
+        if report.problem is not None:
+            print(f"  log: {args.out} is kept but is NOT usable for identification")
+            if s["exit_code"] in (0, 1):
+                s["exit_code"] = 2
+                print(f"hw excite: error: {report.problem}; the log {args.out} is kept but is not usable",
+                      file=sys.stderr)  # fmt: skip
+        elif stopped is not None:
+            print(f"  log: {args.out} (partial: the run stopped early)")
+        else:
+            print(f"  log: {args.out}, for `sim identify {args.out}`")
+    s["excite"] = {
+        "schedule": schedule.to_dict(),
+        **(report.to_dict() if report else {"usable": False}),
+        "log": str(args.out),
+    }
+    if args.json:
+        args.json.write_text(json.dumps(s, indent=2))
 
 
 # ---------------------------------------------------------------------------- replay
@@ -436,11 +585,11 @@ def _redrive(args: argparse.Namespace) -> int:
     run_args = argparse.Namespace(
         port=args.to, twin=args.twin, model=args.log, record=None, json=args.json, lockstep=False,
         duration=len(recording.commands) / recording.rate_hz, config=args.config, overrides=args.overrides,
-        seed=args.seed, twin_garbage=0.0,
+        seed=args.seed, twin_garbage=0.0, twin_nominal=False,
     )  # fmt: skip
     print(f"hw replay: driving {len(recording.commands)} recorded commands at {recording.rate_hz:g} Hz "
           f"({args.ease:g} s ease-in)")  # fmt: skip
-    return _drive(run_args, policy, loop_cfg, recording.rate_hz)
+    return _drive(run_args, policy, loop_cfg, recording.rate_hz, RunPlan.for_model(run_args))
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -56,7 +56,7 @@ from sensorimotor.hardware.errors import (
 )
 from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, TOPIC_EVENT, LogWriter
 from sensorimotor.hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
-from sensorimotor.hardware.model import Policy
+from sensorimotor.hardware.model import LoopPolicy
 from sensorimotor.hardware.safety import (
     STALL_PERIODS,
     clamp_commands,
@@ -181,7 +181,7 @@ class ControlLoop:
     """Runs ``policy`` against ``client``, paced by the device's sensor stream."""
 
     def __init__(
-        self, client: DeviceClient, policy: Policy, rate_hz: float, limits: Sequence[tuple[float, float]],
+        self, client: DeviceClient, policy: LoopPolicy, rate_hz: float, limits: Sequence[tuple[float, float]],
         cfg: LoopConfig | None = None, recorder: LogWriter | None = None,
     ) -> None:  # fmt: skip
         if client.spec is None:

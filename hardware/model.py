@@ -63,10 +63,14 @@ def io_signature(spec: DeviceSpec, n_estimates: int | None = None) -> dict[str, 
     }
 
 
-class Policy(Protocol):
-    """What the control loop needs from a policy: an ONNX model, or recorded commands played back."""
+class LoopPolicy(Protocol):
+    """What the control loop needs from what computes its commands: a :class:`Policy`, or an excitation.
 
-    spec: DeviceSpec
+    ``check_device`` refuses, before streaming, a device it cannot drive; ``run`` turns one
+    set of batch-1 inputs (``SensorWindows.inputs``) into volts per actuator and the
+    estimates logged beside them (named by ``estimate_names``).
+    """
+
     estimate_names: list[str]
 
     @property
@@ -78,6 +82,12 @@ class Policy(Protocol):
 
     @property
     def state_values(self) -> dict[str, list[float]]: ...
+
+
+class Policy(LoopPolicy, Protocol):
+    """A policy made for a device: an ONNX model, or recorded commands played back (``spec``: that device)."""
+
+    spec: DeviceSpec
 
 
 class OnnxPolicy:
