@@ -63,11 +63,16 @@ def score_devices(
     serves every device, which is what makes scoring a zoo cheap.
     """
     base = cfg.device
+
+    def longest(name: str) -> tuple[int, int]:
+        return (0, max(getattr(d.randomization, name)[1] for d in devices_))
+
     widest = dataclasses.replace(
         base.randomization,
-        **{name: (0, max(getattr(d.randomization, name)[1] for d in devices_))
-           for name in ("action_delay_substeps", "imu_delay_substeps", "camera_delay_substeps")},
-    )  # fmt: skip
+        action_delay_substeps=longest("action_delay_substeps"),
+        imu_delay_substeps=longest("imu_delay_substeps"),
+        camera_delay_substeps=longest("camera_delay_substeps"),
+    )
     span = dataclasses.replace(base, randomization=widest)
     for d in devices_:
         same = dataclasses.replace(

@@ -126,14 +126,14 @@ class CameraConfig(Section):
 
 @dataclass(frozen=True)
 class RandomizationConfig(Section):
-    """Per-episode physical randomization: parameter *= U(1 - s, 1 + s)."""
+    """Per-episode physical randomization: parameter *= U(1 - s, 1 + s), or log-uniform in [1/(1+s), 1+s] (``wide``)."""
 
-    mass: float = doc("Relative spread of arm and pendulum masses.", 0.1, ge=0, lt=1)
-    length: float = doc("Relative spread of arm and pendulum lengths.", 0.05, ge=0, lt=1)
-    damping: float = doc("Relative spread of viscous damping.", 0.5, ge=0, le=1)
-    motor: float = doc("Relative spread of Rm, kt, km.", 0.1, ge=0, lt=1)
-    friction: float = doc("Relative spread of Coulomb and static friction (both joints).", 0.5, ge=0, le=1)
-    deadzone: float = doc("Relative spread of the amplifier deadzone.", 0.5, ge=0, le=1)
+    mass: float = doc("Relative spread of arm and pendulum masses.", 0.1, ge=0, le=50)
+    length: float = doc("Relative spread of arm and pendulum lengths.", 0.05, ge=0, le=50)
+    damping: float = doc("Relative spread of viscous damping.", 0.5, ge=0, le=50)
+    motor: float = doc("Relative spread of Rm, kt, km.", 0.1, ge=0, le=50)
+    friction: float = doc("Relative spread of Coulomb and static friction (both joints).", 0.5, ge=0, le=50)
+    deadzone: float = doc("Relative spread of the amplifier deadzone.", 0.5, ge=0, le=50)
     imu_noise: float = doc(
         "Relative spread of the IMU noise densities (white noise and bias random walk of every channel, one "
         "multiplier per episode); the turn-on biases are drawn per episode anyway.", 0.0, ge=0, le=1,
@@ -149,8 +149,22 @@ class RandomizationConfig(Section):
         "Camera-to-host latency range [min, max] (substeps), drawn per episode.", (5, 20), ge=0, le=1000
     )
 
+    wide: tuple[str, ...] = doc(
+        "Groups (mass, length, damping, motor, friction, deadzone) drawn log-uniformly over the multipliers "
+        "[1 / (1 + s), 1 + s] instead of U(1 - s, 1 + s): a spread s > 1 then covers s + 1 times either way "
+        "(damping: 11 with `wide: [damping]` is 1/12x to 12x; docs/sim-to-real.md).", (),
+    )  # fmt: skip
+
     def check(self) -> None:
         check_ordered(self, ("action_delay_substeps", "imu_delay_substeps", "camera_delay_substeps"))
+        groups = ("mass", "length", "damping", "motor", "friction", "deadzone")
+        for name in self.wide:
+            if name not in groups:
+                raise ValueError(f"wide: {name!r} is not a group (allowed: {', '.join(groups)})")
+        for name in groups:
+            spread = getattr(self, name)
+            if spread > 1 and name not in self.wide:
+                raise ValueError(f"{name}: a spread of {spread} reaches below 0; list {name!r} under wide")
 
 
 @dataclass(frozen=True)

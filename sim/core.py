@@ -133,6 +133,7 @@ class Ranges(NamedTuple):
 
     nominal: np.ndarray  # (N_PARAMS,) f8
     scale: np.ndarray  # (N_PARAMS, 2) f8  multiplier range per parameter
+    log_scale: np.ndarray  # (N_PARAMS,) bool  draw that multiplier log-uniformly (``randomization.wide``)
     delay: np.ndarray  # (3, 2) i8  delay ranges (substeps), inclusive
     initial: np.ndarray  # (4, 2) f8  initial theta, alpha, theta_dot, alpha_dot ranges
     camera: np.ndarray  # (N_CAM, 2) f8
@@ -417,7 +418,11 @@ def _reset_env(b: Buffers, s: Settings, rg: Ranges, i: int, start: np.ndarray, u
     b.episode[i] += 1
     for j in range(N_PARAMS):
         lo, hi = rg.scale[j, 0], rg.scale[j, 1]
-        b.params[i, j] = rg.nominal[j] * (lo + (hi - lo) * _draw(b, i, STREAM_RESET, j))
+        u = _draw(b, i, STREAM_RESET, j)  # one draw either way: a narrow config's episodes stay as they were
+        if rg.log_scale[j]:
+            b.params[i, j] = rg.nominal[j] * math.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * u)
+        else:
+            b.params[i, j] = rg.nominal[j] * (lo + (hi - lo) * u)
     for j in range(3):
         lo_d, hi_d = rg.delay[j, 0], rg.delay[j, 1]
         b.delay[i, j] = lo_d + min(int(_draw(b, i, STREAM_RESET, 100 + j) * (hi_d - lo_d + 1)), hi_d - lo_d)

@@ -85,11 +85,15 @@ def ranges(cfg: DeviceConfig, randomize: bool = True, initial: Array | None = No
     nominal = nominal_params(cfg)
     r = cfg.randomization
     scale = np.ones((len(PARAM_NAMES), 2))
+    log_scale = np.zeros(len(PARAM_NAMES), np.bool_)
     if randomize:
         for group, names in _GROUPS.items():
             spread = getattr(r, group)
+            wide = group in r.wide
             for name in names:
-                scale[PARAM_NAMES.index(name)] = (1.0 - spread, 1.0 + spread)
+                j = PARAM_NAMES.index(name)
+                scale[j] = (1.0 / (1.0 + spread), 1.0 + spread) if wide else (1.0 - spread, 1.0 + spread)
+                log_scale[j] = wide
     delays = [r.action_delay_substeps, r.imu_delay_substeps, r.camera_delay_substeps]
     delay = np.array([d if randomize else (d[0], d[0]) for d in delays], np.int64)
     if initial is None:
@@ -97,7 +101,8 @@ def ranges(cfg: DeviceConfig, randomize: bool = True, initial: Array | None = No
         a = np.deg2rad(ini.angle_deg)
         initial = np.array([[-ini.arm_rad, ini.arm_rad], [-a, a], [0.0, 0.0], [-ini.rate_rad_s, ini.rate_rad_s]])
     return core.Ranges(
-        nominal=np.array([float(getattr(nominal, n)) for n in PARAM_NAMES]), scale=scale, delay=delay,
+        nominal=np.array([float(getattr(nominal, n)) for n in PARAM_NAMES]), scale=scale, log_scale=log_scale,
+        delay=delay,
         initial=initial, camera=camera_ranges(cfg),
         imu_gain=np.array([1.0 - r.imu_noise, 1.0 + r.imu_noise]) if randomize else np.ones(2),
     )  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from sensorimotor.hardware.config import ConfigError, load_section
@@ -86,3 +87,28 @@ def test_widening_the_training_does_not_move_the_zoo(base: DeviceConfig) -> None
     a, b = devices(load_zoo(), base), devices(load_zoo(), wide)
     assert [d.values for d in a] == [d.values for d in b]
     assert sum(len(d.outside) for d in b) < sum(len(d.outside) for d in a)
+
+
+def test_wide_groups_draw_log_uniformly_and_a_narrow_spread_past_1_is_refused() -> None:
+    from sensorimotor.hardware.config import ConfigError
+    from sensorimotor.sim.config import DeviceConfig
+    from sensorimotor.sim.device import FurutaSim
+    from sensorimotor.sim.zoo import training_span, with_values
+
+    base = DeviceConfig()
+    wide = with_values(base, {"device.randomization.damping": 11.0, "device.randomization.wide": ["damping"]})
+    sim = FurutaSim(wide, 4000, seed=3, camera=False)
+    sim.reset()
+    factor = np.log(sim.params.Dp / base.physics.Dp)
+    assert factor.min() >= np.log(1 / 12) - 1e-9 and factor.max() <= np.log(12) + 1e-9
+    assert abs(np.median(factor)) < 0.15 and np.mean(factor < np.log(1 / 4)) > 0.2  # log-uniform, not uniform
+    lo, hi = training_span(wide, "device.physics.Dp")
+    assert lo == pytest.approx(base.physics.Dp / 12) and hi == pytest.approx(base.physics.Dp * 12)
+    narrow = FurutaSim(base, 8, seed=3, camera=False)
+    narrow.reset()
+    assert np.all(np.abs(narrow.params.Dp / base.physics.Dp - 1) <= 0.5)
+    with pytest.raises(ConfigError, match="list 'damping' under wide"):
+        with_values(base, {"device.randomization.damping": 3.0})
+    with pytest.raises(ConfigError, match="'dampin' is not a group"):
+        with_values(base, {"device.randomization.wide": ["dampin"]})
+    assert dataclasses.replace(base.randomization, wide=()) == base.randomization
