@@ -6,7 +6,7 @@ from its seed, the run's task) and the host loop (onnxruntime, the real protocol
 ground truth decides success by the task's criterion (docs/tasks.md). Prints one line per seed
 and the count.
 
-    python benchmarks/bench_twin_runs.py runs/full [--runs 20] [--first-seed 1]
+    python benchmarks/bench_twin_runs.py runs/full [--runs 20] [--first-seed 1] [--set device.physics.Dp=0.0002]
 """
 
 from __future__ import annotations
@@ -51,10 +51,13 @@ def window_s(folder: Path) -> tuple[str, float]:
     return task.name, task.eval_episode_s() + 1.0
 
 
-def run(folder: Path, runs: int = 20, first_seed: int = 1, duration: float | None = None) -> dict:
+def run(
+    folder: Path, runs: int = 20, first_seed: int = 1, duration: float | None = None, sets: list[str] | None = None
+) -> dict:
     name, window = window_s(folder)
     duration = duration or window
-    rows = [twin_run(folder, seed, duration) for seed in range(first_seed, first_seed + runs)]
+    extra = [a for s in sets or () for a in ("--set", s)]
+    rows = [twin_run(folder, seed, duration, extra) for seed in range(first_seed, first_seed + runs)]
     ok = sum(r["success"] for r in rows)
     print(f"\n{ok} of {len(rows)} twin runs succeeded ({name}, {duration:.0f} s each)")
     return {"task": name, "runs": rows, "successes": ok, "duration_s": duration}
@@ -66,8 +69,10 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--duration", type=float, default=None, help="seconds per run (default: the task's window + 1 s)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                    help="change the twin, e.g. device.physics.Dp=0.0002 (repeatable)")  # fmt: skip
     args = ap.parse_args()
-    result = run(args.run, args.runs, args.first_seed, args.duration)
+    result = run(args.run, args.runs, args.first_seed, args.duration, args.sets)
     sys.exit(0 if result["successes"] >= 0.95 * len(result["runs"]) else 1)
 
 

@@ -40,8 +40,12 @@ def main() -> None:
     _, duration = window_s(args.run)
     rows = []
     t0 = time.time()
-    zoo = devices(load_zoo(args.zoo), cfg.device)
-    applied = [zd.apply(cfg.device) for zd in zoo]
+    # an adapted run (sim train --from) is scored on its source run's zoo, as its report is
+    report = args.run / "report.json"
+    source = json.loads(report.read_text()).get("adapted_from") if report.is_file() else None
+    base = load_experiment(Path(source) / "config.yaml").device if source else cfg.device
+    zoo = devices(load_zoo(args.zoo), base, training=cfg.device)
+    applied = [zd.apply(base) for zd in zoo]
     # every device in one batched simulation, as sim train scores it (one by one only if they cannot share one)
     batched = score_devices(policy, cfg, applied, args.episodes, seed=cfg.seed + 30_000)
     print(f"policy on {len(zoo)} devices x {args.episodes} episodes in {time.time() - t0:.0f} s", flush=True)

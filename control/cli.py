@@ -34,6 +34,7 @@ EPILOG = """examples:
   sim robustness runs/quick --set device.physics.Dp=0.0005 --axis device.physics.Dr=0.5:4:4
   sim identify excite.mcap --out device.yaml        # fit damping and motor to an hw excite log
   sim robustness runs/quick --device device.yaml    # the run's policy on the identified device
+  sim train --from runs/quick --device device.yaml  # adapt it to that device (runs/quick-adapted)
   sim train --config runs/quick/config.yaml --preset tiny --out runs/again
   sim train --preset quick --set rl.total_timesteps=300000 --set device.camera.rate_hz=25
   sim twin --set device.stream_rate_hz=200
@@ -69,6 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue RUN's training from its last checkpoint, with RUN/config.yaml (--set may extend "
         "rl.total_timesteps); refused, touching nothing, if the checkpoint is missing or does not fit",
     )  # fmt: skip
+    train.add_argument(
+        "--from", dest="source", type=Path, default=None, metavar="RUN",
+        help="adapt RUN's controller to another device: RUN/config.yaml with --device and --set applied, its "
+        "perception, PPO/SAC from its last checkpoint for --steps more steps, then evaluated, exported and scored "
+        "like any run (default --out: RUN-adapted; docs/sim-to-real.md)",
+    )  # fmt: skip
+    train.add_argument(
+        "--device", type=Path, default=None, metavar="YAML",
+        help="with --from: the device to adapt to, a device.yaml as `sim identify` writes it",
+    )  # fmt: skip
+    train.add_argument("--steps", type=int, default=None, metavar="N",
+                       help="with --from: training steps on the new device (default: 1000000)")  # fmt: skip
     train.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
     train.add_argument(
         "--init", default=None, metavar="PATH",
@@ -244,6 +257,10 @@ def _train(args: argparse.Namespace) -> int:
         *([f"rl.env={args.env}"] if args.env else []),
         *([f"perception.init={args.init}"] if args.init else []),
     ]
+    if args.source is not None:
+        return _adapt(args, overrides)
+    if args.device is not None or args.steps is not None:
+        raise RunFolderError("--device and --steps adapt a run: give the run with --from RUN")
     if args.resume is not None:
         if args.config is not None or args.preset is not None or (args.out and args.out != args.resume):
             raise RunFolderError(
@@ -284,6 +301,42 @@ def _train(args: argparse.Namespace) -> int:
     from sensorimotor.control.train import run  # heavy: torch, SB3
 
     report = run(cfg, out, preset, config_text, resume)
+    return _print_report(out, report)
+
+
+def _adapt(args: argparse.Namespace, overrides: list[str]) -> int:
+    """``sim train --from RUN [--device YAML]``: RUN's controller fine-tuned on another device (control/adapt.py)."""
+    from sensorimotor.control.config import resolved_yaml
+    from sensorimotor.hardware.config import read_yaml
+
+    if args.resume is not None or args.config is not None or args.preset is not None or args.init is not None:
+        raise RunFolderError("--from RUN adapts RUN with its own config: drop --resume, --config, --preset and --init")
+    from sensorimotor.control import adapt  # heavy: SB3
+
+    out = args.out or args.source.with_name(args.source.name + "-adapted")
+    if out.resolve() == args.source.resolve():
+        raise RunFolderError(f"--out {out} is the run adapted from; choose another --out")
+    if _holds_run(out) and not args.force:
+        raise RunFolderError(f"{out} already holds a training run: choose another --out, or pass --force")
+    try:
+        plan = adapt.prepare(
+            args.source, args.device, overrides, adapt.DEFAULT_STEPS if args.steps is None else args.steps
+        )
+    except adapt.AdaptError as exc:
+        raise RunFolderError(str(exc)) from None
+    config_text = resolved_yaml(plan.cfg, read_yaml(args.source / "config.yaml").get("presets") or {}, plan.provenance)
+    for stale in ("checkpoints", "tensorboard"):
+        shutil.rmtree(out / stale, ignore_errors=True)
+    shown = ", ".join(f"{k.removeprefix('device.')}={v}" for k, v in plan.values.items()) or "the --set values"
+    print(f"sim train: adapting {args.source} (after {plan.checkpoint.steps} steps) to {shown}; "
+          f"{plan.cfg.rl.total_timesteps - plan.checkpoint.steps} more steps into {out}")  # fmt: skip
+    from sensorimotor.control.train import run  # heavy: torch, SB3
+
+    report = run(plan.cfg, out, None, config_text, plan.checkpoint, adapted_from=args.source)
+    return _print_report(out, report)
+
+
+def _print_report(out: Path, report: dict) -> int:
     print(f"sim train: wrote {out / 'policy.onnx'} and {out / 'report.json'}")
     if "env" in report:
         print(
@@ -298,6 +351,9 @@ def _train(args: argparse.Namespace) -> int:
         f"  {report['task']} success {report['eval_success_rate']:.1%} of {report['evaluation']['episodes']} episodes, "
         f"ONNX parity {report['onnx_parity_max_abs_diff']:.1e}, total {report['seconds_total']:.0f} s"
     )
+    if report.get("heldout_counted"):
+        print(f"  held-out zoo: {report['heldout_passed']} of {report['heldout_counted']} devices passed, "
+              f"success {report['heldout_success']:.1%} (docs/sim-to-real.md)")  # fmt: skip
     return 0
 
 

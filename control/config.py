@@ -169,6 +169,11 @@ class EvalConfig(Section):
         "Episodes per device of the held-out zoo (configs/zoo.yaml, docs/sim-to-real.md) on which `sim train` "
         "scores the exported model: report.json `heldout_success` and a row per device.", 10, gt=0, le=10000,
     )  # fmt: skip
+    oracle_generations: int = doc(
+        "CMA-ES generations the oracle spends on each zoo device the model fails, to say whether any controller "
+        "can succeed there (docs/sim-to-real.md); fewer is faster and may call a feasible device infeasible.",
+        12, gt=0, le=1000,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

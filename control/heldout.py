@@ -103,11 +103,18 @@ def score_devices(
 def score_zoo(
     policy: Policy, cfg: ExperimentConfig, episodes: int, zoo: Sequence[ZooDevice] | None = None,
     budget: OracleBudget | None = None, progress: bool = True,
-    on_device: Callable[[DeviceScore], None] | None = None,
+    on_device: Callable[[DeviceScore], None] | None = None, base: DeviceConfig | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Every zoo device scored; the figures a report carries (``heldout_success`` among them)."""
-    zoo = devices(load_zoo(), cfg.device) if zoo is None else zoo
-    applied = [zd.apply(cfg.device) for zd in zoo]
+    """Every zoo device scored; the figures a report carries (``heldout_success`` among them).
+
+    ``base``: draw and apply the zoo around this device instead of the config's (an adapted run
+    is scored on its source run's zoo, so the two compare); held out is still judged against
+    the config's training ranges.
+    """
+    base = base or cfg.device
+    zoo = devices(load_zoo(), base, training=cfg.device) if zoo is None else zoo
+    budget = budget or OracleBudget(generations=cfg.evaluation.oracle_generations)
+    applied = [zd.apply(base) for zd in zoo]
     batched = score_devices(policy, cfg, applied, episodes, seed=cfg.seed + 30_000)
     rows = []
     for i, zd in enumerate(tqdm(zoo, desc="held-out zoo", unit="device", disable=not progress, leave=False)):
@@ -153,9 +160,10 @@ def line(row: DeviceScore) -> str:
 
 def headline(summary: dict[str, Any]) -> str:
     """The zoo's figures in one line."""
+    skipped = summary["heldout_devices"] - summary["heldout_counted"]
+    inside = skipped - summary["heldout_infeasible"]
     return (
         f"held-out zoo: success {summary['heldout_success']:.1%} over {summary['heldout_counted']} devices, "
-        f"{summary['heldout_passed']} passed (>= {PASS_RATE:.0%} of episodes); "
-        f"{summary['heldout_devices'] - summary['heldout_counted']} not counted "
-        f"({summary['heldout_infeasible']} infeasible at their actuator range, the rest inside the training ranges)"
+        f"{summary['heldout_passed']} passed (>= {PASS_RATE:.0%} of episodes); {skipped} not counted "
+        f"({summary['heldout_infeasible']} infeasible at their actuator range, {inside} inside the training ranges)"
     )

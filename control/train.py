@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from sensorimotor.control.algos import DeterministicActor, find_vecnormalize
 from sensorimotor.control.checkpoints import Checkpoint
-from sensorimotor.control.config import DEVICE_ENV, ExperimentConfig
+from sensorimotor.control.config import DEVICE_ENV, ExperimentConfig, load_experiment
 from sensorimotor.control.evaluate import EvalResult, evaluate, onnx_policy, torch_policy
 from sensorimotor.control.export import PolicyChain, export_onnx, latency_us, parity_by_output
 from sensorimotor.control.heldout import headline, line, score_zoo
@@ -143,13 +143,15 @@ def load_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict[
 
 def run(
     cfg: ExperimentConfig, out: Path, preset: str | None = None, config_text: str | None = None,
-    resume: Checkpoint | None = None,
+    resume: Checkpoint | None = None, adapted_from: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The whole pipeline; returns the report (also written to report.json).
 
     ``config_text``: the resolved config to write as ``config.yaml`` (it must load back to
     ``cfg``); by default the config alone, without presets. ``resume``: continue the
     controller's training from this checkpoint of ``out`` (perception is loaded, not retrained).
+    ``adapted_from``: the run ``resume`` belongs to when it is not ``out`` (``sim train --from``):
+    its perception is copied into ``out`` and its learning curve continued.
     A config whose ``rl.env`` is a Gymnasium id goes to :func:`sensorimotor.control.gym_train.run`.
     """
     if cfg.rl.env != DEVICE_ENV:
@@ -162,8 +164,11 @@ def run(
     (out / "config.yaml").write_text(config_text or yaml.safe_dump(to_dict(cfg), sort_keys=False))
     t_start = time.time()
 
-    previous = json.loads((out / "report.json").read_text()) if resume and (out / "report.json").is_file() else {}
-    perception, perception_metrics = load_perception(cfg, out) if resume else train_perception(cfg, out)
+    source = adapted_from or out
+    previous = json.loads((source / "report.json").read_text()) if resume and (source / "report.json").is_file() else {}
+    perception, perception_metrics = load_perception(cfg, source) if resume else train_perception(cfg, out)
+    if adapted_from is not None:
+        torch.save(perception.state_dict(), out / "perception.pt")
     for p in perception.parameters():
         p.requires_grad_(False)
     obs_model = observation_model(cfg, perception)
@@ -198,9 +203,12 @@ def run(
     log(f"onnx parity max |diff| {max_diff:.2e} (onnxruntime), {ref_diff:.2e} (onnx.reference) over "
         f"{len(ev.samples['imu'])} inputs (normalized action {action_diff:.1e}); "
         f"latency ort {lat['onnxruntime_us_p50']:.0f} us vs torch {lat['torch_us_p50']:.0f} us")  # fmt: skip
+    # an adapted run is scored on its source run's zoo (the same devices, so the two reports compare)
+    zoo_base = load_experiment(adapted_from / "config.yaml").device if adapted_from else None
     heldout = score_zoo(
-        onnx_policy(onnx_path), cfg, cfg.evaluation.heldout_episodes, on_device=lambda row: log(line(row))
-    )
+        onnx_policy(onnx_path), cfg, cfg.evaluation.heldout_episodes, on_device=lambda row: log(line(row)),
+        base=zoo_base,
+    )  # fmt: skip
     log(headline(heldout))
     plot_training(curve, out / "training.png", f"{cfg.rl.algo.upper()} on {cfg.task.name} (perception in the loop)")
 
@@ -226,6 +234,7 @@ def run(
         "latency_batch1": lat,
         "rl_curve": curve.as_dict(),
         "resumed_from_steps": resume.steps if resume else None,
+        "adapted_from": str(adapted_from) if adapted_from else None,
         "rl_timesteps": cfg.rl.total_timesteps,
         "seconds_total": time.time() - t_start,
         "host": {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()},

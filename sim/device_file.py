@@ -51,3 +51,10 @@ def write_device_file(path: Path, values: Mapping[str, Any], identification: Map
     comments = "".join(f"# {line}\n".replace("# \n", "#\n") for line in header.splitlines())
     body = yaml.safe_dump({"device": device, "identification": dict(identification)}, sort_keys=False)
     path.write_text(comments + body)
+
+
+def identified_device(path: Path) -> str | None:
+    """The device name ``sim identify`` recorded (``identification.device``), or None for a hand-written file."""
+    ident = read_yaml(path).get("identification")
+    name = ident.get("device") if isinstance(ident, Mapping) else None
+    return str(name) if name is not None else None

@@ -36,6 +36,7 @@ def write_result(r: Identified, out: Path, log: Path, device: DeviceConfig) -> N
     )
     record = {
         "log": str(log),
+        "device": device.name,  # sim train --from refuses a run of another device
         "rel_std": {n: round(s, 4) for n, s in r.rel_std.items()},
         "not_identifiable": {n: why for n, why in r.identifiable.items() if why},
         "actuator_delay_substeps": r.delay_substeps,

@@ -98,7 +98,7 @@ def load_zoo(path: str | Path | None = None) -> ZooSpec:
     )  # fmt: skip
 
 
-def devices(spec: ZooSpec, device: DeviceConfig) -> list[ZooDevice]:
+def devices(spec: ZooSpec, device: DeviceConfig, training: DeviceConfig | None = None) -> list[ZooDevice]:
     """The zoo's devices for this config: the named ones, then ``spec.count`` drawn ones (same every call).
 
     The draws depend on the seed and the config's nominal values only, never on its
@@ -106,15 +106,17 @@ def devices(spec: ZooSpec, device: DeviceConfig) -> list[ZooDevice]:
     is measured against ``device``'s ranges; ``spec.min_outside`` is what the shipped
     config leaves outside (a test checks it), and a device left with none outside a run's
     ranges is not held out from that run (:mod:`sensorimotor.control.heldout` does not count it).
+    ``training``: measure ``outside`` against these ranges instead (a run adapted from ``device``'s).
     """
-    out = [_device(name, values, device, spec.source) for name, values in spec.named]
+    training = training or device
+    out = [_device(name, values, device, spec.source, training) for name, values in spec.named]
     rng = np.random.default_rng(spec.seed)
     for i in range(spec.count):
         why = ""
         for _ in range(MAX_REDRAWS):  # rejection: a draw must be a valid device (nothing else: see the docstring)
             values = {d.path: _draw(d, _get(device, d.path), rng) for d in spec.draws}
             try:
-                out.append(_device(f"zoo-{i:02d}", values, device, spec.source))
+                out.append(_device(f"zoo-{i:02d}", values, device, spec.source, training))
                 break
             except ConfigError as exc:  # e.g. breakaway friction drawn below Coulomb friction
                 why = str(exc)
@@ -155,14 +157,14 @@ def with_values(device: DeviceConfig, values: Mapping[str, Any], source: str = "
     return build(DeviceConfig, data, source=source, prefix="device")
 
 
-def _device(name: str, values: dict[str, Any], device: DeviceConfig, source: str) -> ZooDevice:
+def _device(name: str, values: dict[str, Any], device: DeviceConfig, source: str, training: DeviceConfig) -> ZooDevice:
     applied = with_values(device, values, source=f"{source}: {name}")
     factors, outside = {}, []
     for path in values:
         lo, hi = _span(_get(applied, path))
         base_lo, base_hi = _span(_get(device, path))
         factors[path] = hi / base_hi if base_hi else (lo / base_lo if base_lo else 1.0)
-        t_lo, t_hi = training_span(device, path)
+        t_lo, t_hi = training_span(training, path)
         if lo < t_lo * (1 - 1e-9) or hi > t_hi * (1 + 1e-9):
             outside.append(path)
     return ZooDevice(name, values, factors, tuple(outside))

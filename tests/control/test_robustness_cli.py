@@ -64,3 +64,65 @@ def test_bad_input_is_one_line_and_exit_2(run: Path, tmp_path: Path, args: list[
 def test_a_folder_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
     proc = _sim("robustness", str(tmp_path))
     assert proc.returncode == 2 and "not a sim train run folder (config.yaml missing)" in proc.stderr
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_adapt_continues_the_run_on_the_identified_device(run: Path, tmp_path: Path) -> None:
+    """`sim train --from RUN --device FILE`: the run's checkpoint trained on, the new device in the config."""
+    before = _files(run)
+    device = tmp_path / "device.yaml"
+    device.write_text("device:\n  physics:\n    Dp: 0.0002\nidentification:\n  device: qube-twin\n")
+    out = tmp_path / "adapted"
+    proc = _sim("train", "--from", str(run), "--device", str(device), "--steps", "512", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["resumed_from_steps"] == 512 and report["rl_timesteps"] == 1024
+    assert report["adapted_from"] == str(run) and "heldout_success" in report
+    assert (out / "checkpoints" / "rl_1024.zip").is_file() and (out / "policy.onnx").stat().st_size > 0
+    assert (out / "perception.pt").read_bytes() == before["perception.pt"]  # the run's perception, not retrained
+    import yaml
+
+    assert yaml.safe_load((out / "config.yaml").read_text())["device"]["physics"]["Dp"] == 0.0002
+    assert _files(run) == before  # the source run is untouched
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "{tmp}/other-device.yaml"], "was identified for device 'furuta-9'"),
+        (["--device", "{tmp}/bad.yaml"], "device.physics.Dp"),
+        (["--set", "task.name=swingup"], "trained for task 'balance', not 'swingup'"),
+        (["--set", "device.imu.window=32"], "reports other sensors"),
+        (["--set", "rl.net_arch=[32]"], "net_arch: checkpoint"),
+        (["--steps", "0"], "--steps 0"),
+        (["--preset", "quick"], "drop --resume, --config, --preset"),
+    ],
+)
+def test_adapt_bad_input_is_one_line_and_exit_2(run: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "bad.yaml").write_text("device:\n  physics:\n    Dp: -0.1\n")
+    (tmp_path / "other-device.yaml").write_text(
+        "device:\n  physics:\n    Dp: 0.0002\nidentification:\n  device: furuta-9\n"
+    )
+    out = tmp_path / "adapted"
+    proc = _sim("train", "--from", str(run), *[a.format(tmp=tmp_path) for a in args], "--out", str(out))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not out.exists()
+
+
+def test_adapt_needs_a_run_and_keeps_an_existing_output(run: Path, tmp_path: Path) -> None:
+    alone = _sim("train", "--device", str(tmp_path / "device.yaml"), "--out", str(tmp_path / "x"))
+    assert alone.returncode == 2 and "give the run with --from RUN" in alone.stderr
+    not_run = _sim("train", "--from", str(tmp_path), "--out", str(tmp_path / "x"))
+    assert not_run.returncode == 2 and "not a sim train run folder" in not_run.stderr
+    itself = _sim("train", "--from", str(run), "--out", str(run))
+    assert itself.returncode == 2 and "is the run adapted from" in itself.stderr
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "report.json").write_text("{}")
+    kept = _sim("train", "--from", str(run), "--out", str(taken))
+    assert kept.returncode == 2 and "already holds a training run" in kept.stderr
+    assert (taken / "report.json").read_text() == "{}"

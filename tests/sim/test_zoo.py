@@ -87,6 +87,10 @@ def test_widening_the_training_does_not_move_the_zoo(base: DeviceConfig) -> None
     a, b = devices(load_zoo(), base), devices(load_zoo(), wide)
     assert [d.values for d in a] == [d.values for d in b]
     assert sum(len(d.outside) for d in b) < sum(len(d.outside) for d in a)
+    adapted = devices(load_zoo(), base, training=wide)  # a run adapted from base's: base's zoo, its own ranges
+    assert [d.values for d in adapted] == [d.values for d in a] and [d.outside for d in adapted] == [
+        d.outside for d in b
+    ]
 
 
 def test_wide_groups_draw_log_uniformly_and_a_narrow_spread_past_1_is_refused() -> None:
