@@ -488,11 +488,11 @@ def _identify(args: argparse.Namespace) -> int:
               f"{', '.join(free)} and the actuator delay", flush=True)  # fmt: skip
         from tqdm import tqdm
 
-        with tqdm(total=None, desc="identify", unit="step", leave=False) as bar:
+        with tqdm(total=None, desc="identify", unit="step", leave=False, dynamic_ncols=True) as bar:
 
             def step(message: str) -> None:
                 bar.update(1)
-                bar.set_postfix_str(message[-48:])
+                bar.set_description_str(f"identify: {message}")
 
             result, prob, x, delay = identify(device, ex, free, seed=args.seed, progress=step)
     except IdentifyError as exc:

@@ -11,7 +11,7 @@ values all lie inside the run's training ranges is not held out from it: reporte
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -104,12 +104,15 @@ def score_zoo(
     policy: Policy, cfg: ExperimentConfig, episodes: int, zoo: Sequence[ZooDevice] | None = None,
     budget: OracleBudget | None = None, progress: bool = True,
     on_device: Callable[[DeviceScore], None] | None = None, base: DeviceConfig | None = None,
+    known: Mapping[str, tuple[bool, str]] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Every zoo device scored; the figures a report carries (``heldout_success`` among them).
 
     ``base``: draw and apply the zoo around this device instead of the config's (an adapted run
     is scored on its source run's zoo, so the two compare); held out is still judged against
-    the config's training ranges.
+    the config's training ranges. ``known``: feasibility already established for a device of
+    the same zoo and task (name -> feasible, verdict; e.g. the source run's rows), so the
+    oracle does not run again there.
     """
     base = base or cfg.device
     zoo = devices(load_zoo(), base, training=cfg.device) if zoo is None else zoo
@@ -127,6 +130,8 @@ def score_zoo(
         passed = rate >= PASS_RATE
         if passed:
             feasible, verdict = True, "the controller succeeds"
+        elif known is not None and zd.name in known:
+            feasible, verdict = known[zd.name]
         else:
             f = feasibility(device, cfg.task, budget, seed=cfg.seed + 40_000 + i)
             feasible, verdict = f.feasible, f.verdict()

@@ -203,11 +203,14 @@ def run(
     log(f"onnx parity max |diff| {max_diff:.2e} (onnxruntime), {ref_diff:.2e} (onnx.reference) over "
         f"{len(ev.samples['imu'])} inputs (normalized action {action_diff:.1e}); "
         f"latency ort {lat['onnxruntime_us_p50']:.0f} us vs torch {lat['torch_us_p50']:.0f} us")  # fmt: skip
-    # an adapted run is scored on its source run's zoo (the same devices, so the two reports compare)
+    # an adapted run is scored on its source run's zoo (the same devices, so the two reports compare), with
+    # the source's feasibility verdicts: the oracle's answer depends on the device and the task only
     zoo_base = load_experiment(adapted_from / "config.yaml").device if adapted_from else None
+    known = {r["name"]: (r["feasible"], r["verdict"] if not r["passed"] else f"feasible ({adapted_from}'s controller "
+             "succeeds)") for r in previous.get("heldout", [])} if adapted_from else None  # fmt: skip
     heldout = score_zoo(
         onnx_policy(onnx_path), cfg, cfg.evaluation.heldout_episodes, on_device=lambda row: log(line(row)),
-        base=zoo_base,
+        base=zoo_base, known=known,
     )  # fmt: skip
     log(headline(heldout))
     plot_training(curve, out / "training.png", f"{cfg.rl.algo.upper()} on {cfg.task.name} (perception in the loop)")

@@ -81,6 +81,13 @@ def test_adapt_continues_the_run_on_the_identified_device(run: Path, tmp_path: P
     report = json.loads((out / "report.json").read_text())
     assert report["resumed_from_steps"] == 512 and report["rl_timesteps"] == 1024
     assert report["adapted_from"] == str(run) and "heldout_success" in report
+    source = {r["name"]: r for r in json.loads((run / "report.json").read_text())["heldout"]}
+    assert [r["name"] for r in report["heldout"]] == list(source)  # the source run's zoo
+    for row in report["heldout"]:  # the source's feasibility, not the oracle again
+        was = source[row["name"]]
+        assert row["feasible"] == was["feasible"] or row["passed"], row
+        if not row["passed"]:
+            assert row["verdict"] == was["verdict"] if not was["passed"] else "succeeds)" in row["verdict"], row
     assert (out / "checkpoints" / "rl_1024.zip").is_file() and (out / "policy.onnx").stat().st_size > 0
     assert (out / "perception.pt").read_bytes() == before["perception.pt"]  # the run's perception, not retrained
     import yaml
