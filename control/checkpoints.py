@@ -49,7 +49,7 @@ def identity(rl: RLConfig) -> dict[str, Any]:
     kwargs = policy_kwargs(rl)
     return {
         "algo": rl.algo, "env": rl.env, "net_arch": kwargs["net_arch"], "log_std_init": kwargs["log_std_init"],
-        "observations": list(rl.observations), "normalize_obs": rl.normalize_obs,
+        "observations": list(rl.observations), "normalize_obs": rl.normalize_obs, "history": rl.history,
     }  # fmt: skip
 
 
@@ -92,7 +92,8 @@ def find(run: Path, rl: RLConfig) -> Checkpoint:
     if not model.is_file():
         raise ResumeError(f"{latest} names {model.name}, which is missing from {model.parent}")
     want = identity(rl)
-    diffs = [f"{k}: checkpoint {meta.get(k)!r}, config {v!r}" for k, v in want.items() if meta.get(k) != v]
+    saved_id = {"history": 0} | meta  # checkpoints written before rl.history had none
+    diffs = [f"{k}: checkpoint {saved_id.get(k)!r}, config {v!r}" for k, v in want.items() if saved_id.get(k) != v]
     if not diffs:  # latest.json agrees; the archive itself must too (SB3 would rebuild its own architecture)
         try:
             data, _, _ = load_from_zip_file(model, device="cpu", load_data=True)

@@ -120,6 +120,8 @@ def rl_contenders(run: Path, cfg: ExperimentConfig) -> list[Contender]:
         actor = load_actor(run, cfg.rl)
     except ResumeError:
         return out  # an older run without checkpoints: no true-state variant
+    if cfg.rl.history:
+        return out  # its actor needs the history of its own estimates: no true-state variant
     cols = [OBS_NAMES.index(o) for o in cfg.rl.observations]
     v_max = cfg.device.v_max
 

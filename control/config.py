@@ -86,6 +86,13 @@ class RLConfig(Section):
     observations: tuple[str, ...] = doc(
         "Perception outputs the policy sees (device env), a subset of: " + ", ".join(OBS_NAMES) + ".", OBS_NAMES
     )
+    history: int = doc(
+        "device env: the policy also sees this many past control steps' observations and commands "
+        "(0: the present only). Lets it tell devices apart online; carried in the ONNX graph as a state.",
+        0,
+        ge=0,
+        le=64,
+    )
     init_angle_deg: float = doc(
         "balance task: training episodes start within +-this of upright, wider than the evaluation's "
         "device.initial.angle_deg, so the edge of the evaluated range is not the edge of experience.",
@@ -105,6 +112,10 @@ class RLConfig(Section):
             raise ValueError(f"observations: unknown {', '.join(map(repr, unknown))} (valid: {', '.join(OBS_NAMES)})")
         if not self.observations or len(set(self.observations)) != len(self.observations):
             raise ValueError(f"observations: {list(self.observations)} must be non-empty without repeats")
+        if self.history and self.env != DEVICE_ENV:
+            raise ValueError(
+                f"history: {self.history} needs env '{DEVICE_ENV}' (a Gymnasium env brings its own observations)"
+            )
         rollout = self.n_envs * self.ppo.n_steps
         if self.algo == "ppo" and rollout % self.ppo.batch_size:
             raise ValueError(

@@ -34,6 +34,8 @@ from sensorimotor.perception.filter import STATE_NAME as FILTER_STATE
 from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE, ObservationModel, Perception
 from sensorimotor.sim.config import DeviceConfig
 
+HISTORY_STATE = "policy_history"  # the last rl.history (observations, normalized command) pairs, newest first
+
 
 class PolicyChain(nn.Module):
     """ObservationModel -> the policy's observations -> actor (deterministic) -> clip -> volts.
@@ -45,25 +47,32 @@ class PolicyChain(nn.Module):
 
     When the observation model keeps state (the IMU filter), the chain takes it after the
     sensor inputs and returns the next one after volts and estimates: ``states`` names it, as
-    :func:`export_onnx` and the runtime expect (hardware/model.py).
+    :func:`export_onnx` and the runtime expect (hardware/model.py). With ``history`` > 0 the
+    actor also sees the last ``history`` steps' observations and commands, carried the same
+    way as one more state (:data:`HISTORY_STATE`), so the exported model stays one graph.
     """
 
     index: torch.Tensor
 
     def __init__(
-        self, obs_model: ObservationModel, actor: nn.Module, v_max: float, observations: Sequence[str] = OBS_NAMES
-    ) -> None:
+        self, obs_model: ObservationModel, actor: nn.Module, v_max: float, observations: Sequence[str] = OBS_NAMES,
+        history: int = 0,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.obs_model = obs_model
         self.actor = actor
         self.v_max = float(v_max)
         self.select = tuple(observations) != OBS_NAMES
         self.register_buffer("index", torch.tensor([OBS_NAMES.index(o) for o in observations], dtype=torch.long))
+        self.history = history
+        self.history_size = history_size(len(observations), history)
+        self.step_size = len(observations) + 1
 
     @property
     def states(self) -> list[tuple[str, int]]:
-        """(name, size) of each recurrent state input: the IMU filter's, or none."""
-        return [(FILTER_STATE, self.obs_model.state_size)] if self.obs_model.state_size else []
+        """(name, size) of each recurrent state input: the IMU filter's, then the policy's history."""
+        filt = [(FILTER_STATE, self.obs_model.state_size)] if self.obs_model.state_size else []
+        return filt + ([(HISTORY_STATE, self.history_size)] if self.history else [])
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -71,10 +80,22 @@ class PolicyChain(nn.Module):
         return (*INPUT_NAMES, *(name for name, _ in self.states))
 
     def forward(self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor, *state: torch.Tensor) -> Any:
-        obs, next_state = self.obs_model(imu, encoder, image, *state)
+        filtered = 1 if self.obs_model.state_size else 0
+        obs, next_filter = self.obs_model(imu, encoder, image, *state[:filtered])
         seen = obs.index_select(1, self.index) if self.select else obs
-        action = torch.clamp(self.actor(seen), -1.0, 1.0)
-        return (action * self.v_max, obs, next_state) if state else (action * self.v_max, obs)
+        if not self.history:
+            action = torch.clamp(self.actor(seen), -1.0, 1.0)
+            return (action * self.v_max, obs, next_filter) if state else (action * self.v_max, obs)
+        past = state[filtered]
+        action = torch.clamp(self.actor(torch.cat([seen, past], dim=1)), -1.0, 1.0)
+        # newest step first; the oldest step falls off the end (as PerceivedFurutaVecEnv does in training)
+        next_past = torch.cat([seen, action, past[:, : self.history_size - self.step_size]], dim=1)
+        return (action * self.v_max, obs, *([next_filter] if filtered else []), next_past)
+
+
+def history_size(n_observations: int, steps: int) -> int:
+    """Width of the policy's history state: ``steps`` past (observations, command) pairs."""
+    return steps * (n_observations + 1)
 
 
 class ImuOnlyChain(nn.Module):

@@ -114,7 +114,8 @@ def export_with(cfg: ExperimentConfig, run: Path, perception: Perception, path: 
     for p in perception.parameters():
         p.requires_grad_(False)
     obs_model = observation_model(cfg, perception)
-    chain = PolicyChain(obs_model, load_actor(run, cfg.rl), cfg.device.v_max, cfg.rl.observations).eval()
+    actor = load_actor(run, cfg.rl)
+    chain = PolicyChain(obs_model, actor, cfg.device.v_max, cfg.rl.observations, cfg.rl.history).eval()
     ev = evaluate_policy(torch_policy(chain), cfg.device, cfg.task, 8, None, seed=cfg.seed + 20_000, collect=1000)
     export_onnx(chain, cfg.device, path, {"finetuned_from": str(run), "eval_success_rate": ev.success_rate})
     (volts, estimates, *_), _ = parity_by_output(chain, path, ev.samples)

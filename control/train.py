@@ -80,7 +80,7 @@ def labelled_data(cfg: ExperimentConfig, n: int, seed: int) -> SensorDataset:
 def make_chain(cfg: ExperimentConfig, obs_model: ObservationModel, model: BaseAlgorithm) -> PolicyChain:
     """Raw sensors -> volts: perception, the policy's observations, its deterministic actor."""
     actor = DeterministicActor(model, find_vecnormalize(model.get_env()))
-    return PolicyChain(obs_model, actor, cfg.device.v_max, cfg.rl.observations).eval()
+    return PolicyChain(obs_model, actor, cfg.device.v_max, cfg.rl.observations, cfg.rl.history).eval()
 
 
 def train_controller(
@@ -93,7 +93,7 @@ def train_controller(
     if cfg.task.name == "balance":  # train wider than evaluated: the edge of the range is not the edge of experience
         device = dataclasses.replace(device, initial=dataclasses.replace(device.initial, angle_deg=rl.init_angle_deg))
     venv = PerceivedFurutaVecEnv(
-        device, cfg.task, obs_model, rl.n_envs, seed=cfg.seed + 1, observations=rl.observations
+        device, cfg.task, obs_model, rl.n_envs, seed=cfg.seed + 1, observations=rl.observations, history=rl.history
     )
     model = prepare(rl, venv, cfg.seed, resume)
 

@@ -9,6 +9,10 @@ A stateful observation model (the IMU filter) gets each pendulum's state every s
 hands back the next; an episode that ends starts its successor from a zero (fresh) state,
 exactly as the exported model starts on the device.
 
+With ``history`` > 0 the policy's observation is the current one followed by the last
+``history`` steps' observations and commands, newest first, zeros before an episode's
+first step: the layout :class:`~sensorimotor.control.export.PolicyChain` carries as a state.
+
 The camera is slower than the control loop, so the image encoder runs only on the frames
 that changed since the last step (:class:`~sensorimotor.perception.models.FrameCache`).
 """
@@ -23,6 +27,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
 
+from sensorimotor.control.export import history_size
 from sensorimotor.perception.models import OBS_NAMES, FrameCache, ObservationModel
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import TaskConfig, make_task
@@ -33,9 +38,10 @@ class PerceivedFurutaVecEnv(VecEnv):
 
     def __init__(
         self, device: DeviceConfig, task: TaskConfig, obs_model: ObservationModel, n_envs: int, seed: int,
-        episode_s: float | None = None, observations: Sequence[str] = OBS_NAMES,
+        episode_s: float | None = None, observations: Sequence[str] = OBS_NAMES, history: int = 0,
     ) -> None:  # fmt: skip
-        obs_space = gym.spaces.Box(-np.inf, np.inf, (len(observations),), np.float32)
+        self.history_size = history_size(len(observations), history)
+        obs_space = gym.spaces.Box(-np.inf, np.inf, (len(observations) + self.history_size,), np.float32)
         act_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.render_mode = None  # nothing to render; set before SB3 asks for it
         super().__init__(n_envs, obs_space, act_space)
@@ -48,6 +54,8 @@ class PerceivedFurutaVecEnv(VecEnv):
         self._actions = np.zeros((n_envs, 1), np.float32)
         self.state = torch.zeros(n_envs, obs_model.state_size)  # the observation model's, per pendulum
         self.frames = FrameCache()
+        self.past = np.zeros((n_envs, self.history_size), np.float32)  # newest (observations, command) first
+        self.seen = np.zeros((n_envs, len(observations)), np.float32)  # the observations the last action met
 
     @torch.no_grad()
     def perceive(self, idx: np.ndarray | None = None) -> np.ndarray:
@@ -68,7 +76,13 @@ class PerceivedFurutaVecEnv(VecEnv):
         self.sim.reset()
         self.steps[:] = 0
         self.state.zero_()
-        return self.perceive()
+        self.past[:] = 0.0
+        self.seen = self.perceive()
+        return self.observe(self.seen)
+
+    def observe(self, seen: np.ndarray, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """The policy's input: the current observations, then the history of rows ``idx``."""
+        return np.concatenate([seen, self.past[idx]], axis=1) if self.history_size else seen
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.clip(np.asarray(actions, np.float32).reshape(self.num_envs, 1), -1.0, 1.0)
@@ -82,7 +96,11 @@ class PerceivedFurutaVecEnv(VecEnv):
         terminated = self.task.failed(state)
         truncated = (self.steps >= self.max_steps) & ~terminated
         done = terminated | truncated
-        obs = self.perceive()
+        seen = self.perceive()
+        if self.history_size:
+            step = self.seen.shape[1] + 1
+            self.past = np.concatenate([self.seen, self._actions, self.past[:, : self.history_size - step]], axis=1)
+        obs = self.observe(seen)
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         if done.any():
             idx = np.flatnonzero(done)
@@ -92,7 +110,10 @@ class PerceivedFurutaVecEnv(VecEnv):
             self.sim.reset(idx)
             self.steps[idx] = 0
             self.state[idx] = 0.0  # a fresh filter for the new episode
-            obs[idx] = self.perceive(idx)
+            self.past[idx] = 0.0
+            seen[idx] = self.perceive(idx)
+            obs[idx] = self.observe(seen[idx], idx)
+        self.seen = seen
         return obs, reward, done, infos
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ from torch import nn
 
 from sensorimotor.control.export import export_onnx
 from sensorimotor.hardware.errors import ModelError
-from sensorimotor.hardware.mcaplog import TOPIC_ESTIMATE, iter_log
+from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, iter_log
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.sim.config import DeviceConfig
 
@@ -134,3 +134,38 @@ def test_the_filters_of_the_product_run_on_the_twin_and_replay_exactly(tmp_path:
     assert replay.returncode == 0, replay.stdout + replay.stderr
     result = json.loads(out.read_text())
     assert result["reproduced"] and result["state_checked"] == len(values) and result["state_divergence"] == 0.0
+
+
+def test_a_policy_with_history_runs_on_the_twin_logs_its_past_and_replays_exactly(tmp_path: Path) -> None:
+    """rl.history: the policy's past (observations, commands) is one more state, logged and replayed like the filter's."""
+    from sensorimotor.control.config import ExperimentConfig
+    from sensorimotor.control.export import HISTORY_STATE, PolicyChain
+    from sensorimotor.control.train import observation_model
+    from sensorimotor.perception.models import OBS_NAMES, Perception
+
+    cfg = ExperimentConfig()
+    dev = cfg.device
+    torch.manual_seed(0)
+    k, step = 4, len(OBS_NAMES) + 1
+    chain = PolicyChain(observation_model(cfg, Perception()), nn.Linear(len(OBS_NAMES) + k * step, 1), dev.v_max,
+                        history=k)  # fmt: skip
+    model = tmp_path / "policy.onnx"
+    export_onnx(chain.eval(), dev, model)
+    log = tmp_path / "run.mcap"
+    run = _hw("run", "--twin", "--model", str(model), "--duration", "1", "--record", str(log),
+              "--set", "loop.arm_limit_rad=100", "--set", "loop.fall_stop_deg=180")  # fmt: skip
+    assert run.returncode in (0, 1), run.stderr[-2000:]
+    requested = {m.json()["cycle"]: m.json()["requested_volts"][0] for m in iter_log(log) if m.topic == TOPIC_COMMAND}
+    logged = [m.json() for m in iter_log(log) if m.topic == TOPIC_ESTIMATE and m.json()["state"]]
+    pasts = [next(s["values"] for s in e["state"] if s["name"] == HISTORY_STATE) for e in logged]
+    assert len(pasts) > 50 and all(len(p) == k * step for p in pasts)
+    # each cycle's past starts with the command the model gave that cycle (normalized), then the older steps
+    volts = np.array([requested[e["cycle"]] for e in logged])
+    np.testing.assert_allclose([p[len(OBS_NAMES)] for p in pasts], volts / dev.v_max, atol=1e-6)
+    assert np.abs(volts).max() > 0.1  # the commands (and so the past) are not all zeros
+    np.testing.assert_array_equal([p[step:] for p in pasts[1:]], [p[: (k - 1) * step] for p in pasts[:-1]])
+    out = tmp_path / "replay.json"
+    replay = _hw("replay", str(log), "--model", str(model), "--json", str(out))
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    result = json.loads(out.read_text())
+    assert result["reproduced"] and result["state_checked"] == len(pasts) and result["state_divergence"] == 0.0
