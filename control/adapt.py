@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sensorimotor.control.checkpoints import Checkpoint, ResumeError, find
+from sensorimotor.control.checkpoints import Checkpoint, ResumeError, find, identity
 from sensorimotor.control.config import DEVICE_ENV, ExperimentConfig, load_experiment
 from sensorimotor.sim.device_file import identified_device, read_device_file
 from sensorimotor.sim.zoo import with_values
@@ -76,10 +76,12 @@ def prepare(run: Path, device_file: Path | None, overrides: list[str], steps: in
     except ResumeError as exc:
         raise AdaptError(f"cannot adapt {run}: {exc}") from None
     cfg = dataclasses.replace(cfg, rl=dataclasses.replace(cfg.rl, total_timesteps=ckpt.steps + steps))
-    try:
-        find(run, cfg.rl)  # a --set that changed the policy's architecture or observations
-    except ResumeError as exc:
-        raise AdaptError(f"cannot adapt {run} with these --set: {exc}") from None
+    have, want = identity(base.rl), identity(cfg.rl)  # find() checked the archive against the run's own
+    changed = [f"{k}: checkpoint {have[k]!r}, config {v!r}" for k, v in want.items() if have[k] != v]
+    if changed:
+        raise AdaptError(
+            f"cannot adapt {run} with these --set: they change its policy ({'; '.join(changed)}); drop them"
+        )
     provenance = (
         f"Adapted by `sim train --from {run}`" + (f" --device {device_file}" if device_file else "")
         + "".join(f" --set {o}" for o in overrides)
