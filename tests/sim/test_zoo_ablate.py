@@ -1,0 +1,20 @@
+"""benchmarks/bench_zoo_ablate.py: its variants split a zoo device's values into groups without loss."""
+
+from __future__ import annotations
+
+from benchmarks.bench_zoo_ablate import GROUPS, group_of, variants
+from sensorimotor.control.config import load_experiment
+from sensorimotor.sim.zoo import devices, load_zoo
+
+
+def test_every_zoo_value_has_a_group_and_each_split_adds_up_to_the_device() -> None:
+    base = load_experiment("configs/furuta.yaml").device
+    zoo = devices(load_zoo(), base)
+    assert {group_of(p) for zd in zoo for p in zd.values} == set(GROUPS)  # every group used, no "other"
+    for zd in zoo:
+        v = variants(zd)
+        assert v["all"] == zd.values
+        for label, only in v.items():
+            if label.startswith("only "):
+                rest = v["all but " + label.removeprefix("only ")]
+                assert only and rest.keys().isdisjoint(only) and {**only, **rest} == zd.values
