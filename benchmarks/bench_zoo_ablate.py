@@ -73,7 +73,9 @@ def main() -> None:
     rates = score_devices(policy, cfg, [d for _, _, d in labelled], args.episodes, seed=cfg.seed + 30_000)
     if rates is None:  # variants that cannot share one batched simulation: one by one
         rates = [score_device(policy, cfg, d, args.episodes, seed=cfg.seed + 30_000) for _, _, d in labelled]
-    rows = [{"device": n, "variant": label, "success_rate": r} for (n, label, _), r in zip(labelled, rates, strict=True)]
+    rows = [
+        {"device": n, "variant": label, "success_rate": r} for (n, label, _), r in zip(labelled, rates, strict=True)
+    ]
     print(f"{args.run}: success over {args.episodes} episodes; a device passes at >= {PASS_RATE:.0%}")
     for row in rows:
         mark = "" if row["variant"] == "all" else "  "
