@@ -104,6 +104,7 @@ def test_adapt_continues_the_run_on_the_identified_device(run: Path, tmp_path: P
         (["--set", "task.name=swingup"], "trained for task 'balance', not 'swingup'"),
         (["--set", "device.imu.window=32"], "reports other sensors"),
         (["--set", "rl.net_arch=[32]"], "net_arch: checkpoint"),
+        (["--set", "rl.history=2"], "history: checkpoint 0, config 2"),
         (["--steps", "0"], "--steps 0"),
         (["--preset", "quick"], "drop --resume, --config, --preset"),
     ],
