@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from sensorimotor.control.config import load_experiment
@@ -57,17 +56,19 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="write every row here")
     args = ap.parse_args()
     if not (args.run / "policy.onnx").is_file():
-        sys.exit(f"bench_zoo_ablate: {args.run} is not a run folder (no policy.onnx); pass one sim train wrote")
+        ap.error(f"{args.run} is not a run folder (no policy.onnx); pass one sim train wrote")
     cfg = load_experiment(args.run / "config.yaml")
     zoo = {zd.name: zd for zd in devices(load_zoo(), cfg.device, training=cfg.device)}
     if args.devices:
         names = args.devices.split(",")
     else:
+        if not (args.run / "report.json").is_file():
+            ap.error(f"{args.run} has no report.json to take its failures from; name them with --devices")
         report = json.loads((args.run / "report.json").read_text())
         names = [r["name"] for r in report.get("heldout", []) if r["feasible"] and not r["passed"]]
     unknown = [n for n in names if n not in zoo]
     if unknown:
-        sys.exit(f"bench_zoo_ablate: no zoo device {', '.join(unknown)} (the zoo has {', '.join(zoo)})")
+        ap.error(f"no zoo device {', '.join(unknown)} (the zoo has {', '.join(zoo)})")
     policy = onnx_policy(args.run / "policy.onnx")
     labelled = [(n, label, with_values(cfg.device, vals)) for n in names for label, vals in variants(zoo[n]).items()]
     rates = score_devices(policy, cfg, [d for _, _, d in labelled], args.episodes, seed=cfg.seed + 30_000)
