@@ -26,11 +26,11 @@ demo: venv
 
 ## test: the default suite (unit, oracle, tiny end-to-end, hil over a pty); minutes on 2 cores
 test: venv
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q --durations=25
 
 ## test-slow: quick-preset training must swing up and balance, in sim and on the twin
 test-slow: venv
-	$(PY) -m pytest -m slow -q
+	$(PY) -m pytest -m slow -q --durations=5
 
 test-all: test test-slow
 

@@ -1,0 +1,99 @@
+"""How much arm a swing-up needs on a device, and how much a run's policy uses there.
+
+The feasibility oracle (:mod:`sensorimotor.control.oracle`, true state, gains tuned by CMA-ES)
+is tuned again with the arm's cable limit narrowed to each of ``--limits``: the narrowest limit
+at which it still succeeds is the arm travel a swing-up needs on that device. With a RUN, the
+run's ``policy.onnx`` is then simulated on the same device at the run's own limit, and its
+success and the farthest its arm went are printed beside: a policy that fails where the oracle
+succeeds either keeps its arm inside the travel the oracle needs, or uses that travel badly.
+
+    python -m benchmarks.bench_arm_room [RUN] [--set device.physics.Dp=0.0002] [--limits 1,1.5,2,2.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sensorimotor.control import oracle
+from sensorimotor.control.config import ExperimentConfig, load_experiment
+from sensorimotor.control.evaluate import onnx_policy
+from sensorimotor.sim.task import SuccessTracker, make_task
+
+BUDGET = oracle.OracleBudget(popsize=16, generations=30, episodes=8, verify_episodes=32)  # > sim train's
+START_ARM_RAD = 0.5  # every limit starts the arm within +-this, so only the room to swing changes
+
+
+def oracle_rows(cfg: ExperimentConfig, limits: list[float]) -> list[tuple[float, float]]:
+    """(arm limit, the tuned oracle's success on fresh episodes) for each limit."""
+    rows = []
+    for lim in limits:
+        task = dataclasses.replace(cfg.task, arm_limit_rad=lim, start_arm_rad=min(START_ARM_RAD, 0.9 * lim))
+        _, rate = oracle.tune(cfg.device, task, BUDGET, cfg.seed)
+        rows.append((lim, rate))
+        print(f"  oracle, arm limit {lim:4.2f} rad: {rate:4.0%} of {BUDGET.verify_episodes} episodes", flush=True)
+    return rows
+
+
+def policy_row(run: Path, sets: list[str], episodes: int) -> tuple[float, np.ndarray]:
+    """The run's policy on the device: (success rate, farthest |theta| of each episode)."""
+    cfg = load_experiment(run / "config.yaml", overrides=sets)
+    policy = onnx_policy(run / "policy.onnx")
+    policy.reset()
+    task = make_task(cfg.task)
+    sim = task.sim(cfg.device, episodes, seed=cfg.seed + 70_000, randomize=False)
+    sim.reset()
+    dt = 1.0 / cfg.device.stream_rate_hz
+    tracker = SuccessTracker(task, episodes, dt)
+    farthest = np.zeros(episodes)
+    for _ in range(round(task.eval_episode_s() / dt)):
+        raw = sim.observation()
+        raw["state"] = sim.state
+        volts = np.asarray(policy(raw), dtype=np.float64).reshape(episodes)
+        sim.step(volts)
+        tracker.update(sim.state, volts / cfg.device.v_max)
+        farthest = np.maximum(farthest, np.abs(sim.state[:, 0]))
+    return float(tracker.success.mean()), farthest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path, nargs="?", default=None, help="a sim train run folder (config.yaml, policy.onnx)")
+    ap.add_argument("--config", type=Path, default=None, help="without RUN: the config (default: the shipped one)")
+    ap.add_argument("--preset", default="quick", help="without RUN: the preset (default: %(default)s)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                    help="change the device, e.g. --set device.physics.Dp=0.0002 (repeatable)")  # fmt: skip
+    ap.add_argument("--limits", default="1.0,1.5,2.0,2.5", help="arm limits (rad), comma-separated")
+    ap.add_argument("--episodes", type=int, default=16, help="policy episodes (default: %(default)s)")
+    args = ap.parse_args()
+    if args.run is not None and not (args.run / "policy.onnx").is_file():
+        ap.error(f"{args.run} is not a run folder (no policy.onnx); pass one sim train wrote")
+    try:
+        limits = [float(x) for x in args.limits.split(",")]
+    except ValueError:
+        ap.error(f"--limits {args.limits!r}: expected numbers in rad, comma-separated, e.g. 1,1.5,2")
+    try:
+        if args.run is not None:
+            cfg = load_experiment(args.run / "config.yaml", overrides=args.sets)
+        else:
+            cfg = load_experiment(args.config, preset=args.preset, overrides=args.sets)
+    except ValueError as exc:
+        ap.error(str(exc))
+    print(f"device: {' '.join(args.sets) or 'as configured'}; swing-up from hanging, +-{cfg.device.v_max:g} V")
+    t0 = time.perf_counter()
+    rows = oracle_rows(cfg, limits)
+    need = next((lim for lim, rate in rows if rate >= oracle.PASS_RATE), None)
+    print(f"the oracle needs an arm limit of {need:g} rad" if need else "the oracle fails at every limit tried")
+    if args.run is not None:
+        rate, far = policy_row(args.run, args.sets, args.episodes)
+        print(f"{args.run}: {rate:.0%} of {args.episodes} episodes at its limit {cfg.task.arm_limit_rad:g} rad; "
+              f"farthest |theta| median {np.median(far):.2f}, max {far.max():.2f} rad")  # fmt: skip
+    print(f"({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
