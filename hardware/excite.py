@@ -19,7 +19,8 @@ Phases (:class:`Schedule`):
    angle that holds the arm around its rest angle.
 3. ``kick``: a voltage pulse and the opposite one (:data:`KICK_V`, :data:`KICK_PULSE_S` each),
    which swing the pendulum tens of degrees; cut short once the swing reaches
-   :data:`KICK_TARGET_DEG`, so it never goes over the top.
+   :data:`KICK_TARGET_DEG`, so it never goes over the top, and a pulse ends once the arm is
+   :data:`KICK_ARM_RAD` from its rest angle its way (a strong motor would carry it to the limit).
 4. ``decay``: 0 V to the end: the pendulum swings down freely (its damping).
 
 numpy and the standard library only: this is the light runtime path.
@@ -76,6 +77,9 @@ RATE_SAMPLES = 16  # encoder samples in the arm rate's least-squares slope
 KICK_V = 2.0
 KICK_PULSE_S = 0.25
 KICK_TARGET_DEG = 60.0  # a swing this large ends the pulses early (the twin swings 36-46 deg without it)
+# The arm this far from its rest angle ends the pulse driving it further: how far a pulse carries the arm
+# depends on the motor, which is what is unknown (a zoo device with Rm 0.47x went 2.8 rad, past the limit).
+KICK_ARM_RAD = 0.9
 
 MAX_GYRO_RMS_RAD_S = 0.2  # hanging still: RMS of the gyro's magnitude over the check
 MAX_TILT_DEG = 15.0  # hanging: the accelerometer's gravity this close to the pendulum's axis
@@ -120,6 +124,7 @@ class Schedule:
     kick_v: float = KICK_V
     kick_pulse_s: float = KICK_PULSE_S
     kick_target_deg: float = KICK_TARGET_DEG
+    kick_arm_rad: float = KICK_ARM_RAD
 
     @classmethod
     def build(cls, duration_s: float, amplitude_v: float = DEFAULT_AMPLITUDE_V, seed: int = 0) -> Schedule:
@@ -331,7 +336,7 @@ class ExcitationPolicy:
             excitation = self.schedule.arm_signal(t - self._starts[1], self._prbs)
             centring = self._centring(encoder)
         elif name == "kick":
-            excitation = self._kick(t - self._starts[2])
+            excitation = self._kick(t - self._starts[2], float(encoder[-1]) - self.centre_rad)
         volts = np.zeros(self.spec.n_actuators)
         volts[0] = excitation + centring
         estimates = np.array([phase, t, excitation, centring, math.degrees(self._swing.angle)], np.float32)
@@ -386,21 +391,24 @@ class ExcitationPolicy:
         s = self.schedule
         return -s.kp_v_per_rad * (float(encoder[-1]) - self.centre_rad) - s.kd_v_s_per_rad * rate
 
-    def _kick(self, t: float) -> float:
+    def _kick(self, t: float, offset: float) -> float:
         """The pulse, then the opposite one as long, so the arm ends near rest; shortened at the target swing.
 
         A swing that reaches ``kick_target_deg`` during the first pulse turns it into the
-        opposite one at once (which brakes the arm); during the second, ends it.
+        opposite one at once (which brakes the arm); during the second, ends it. The arm
+        ``offset`` rad from its rest angle does the same at ``kick_arm_rad`` in the pulse's
+        direction.
         """
         s = self.schedule
         assert self._swing is not None
         reached = math.degrees(abs(self._swing.angle)) >= s.kick_target_deg
-        if self._pulse_s is None and (reached or t >= s.kick_pulse_s):
-            self._pulse_s = t  # the first pulse ends here
         towards_middle = -1.0 if self.centre_rad > 0 else 1.0  # the arm ends displaced the first pulse's way
+        far = abs(offset) >= s.kick_arm_rad
+        if self._pulse_s is None and (reached or t >= s.kick_pulse_s or (far and offset * towards_middle > 0)):
+            self._pulse_s = t  # the first pulse ends here
         if self._pulse_s is None:
             return towards_middle * s.kick_v
-        if reached and t > self._pulse_s:
+        if (reached or (far and offset * towards_middle < 0)) and t > self._pulse_s:
             self.kick_cut = True
         if self.kick_cut or t >= 2 * self._pulse_s:
             return 0.0

@@ -88,6 +88,17 @@ def test_an_excitation_on_the_twin_runs_every_phase_and_leaves_a_usable_log(tmp_
     assert max(by_gyro["kick"], by_gyro["decay"]) == pytest.approx(after_kick, abs=5.0)  # the summary's estimate
 
 
+def test_a_strong_motor_kicks_the_arm_no_farther_than_the_guard_allows(tmp_path: Path) -> None:
+    # A motor giving 2.9x the torque per volt (as strong as the robust preset trains on): the kick's fixed
+    # pulses carried the arm to 2.37 rad (a zoo device's, at another seed, past the 2.8 rad safety limit).
+    out = tmp_path / "excite.json"
+    proc = _hw("excite", "--twin", "--twin-nominal", "--duration", "12", "--out", tmp_path / "excite.mcap",
+               "--json", out, "--seed", "1", "--set", "device.physics.Rm=3.5", "--set", "device.physics.kt=0.06",
+               "--set", "device.physics.km=0.06")  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(out.read_text())["twin"]["max_abs_theta_rad"] < 1.6  # the guard at 0.9 rad, then the coast
+
+
 def test_a_twin_started_upright_is_refused_by_the_hanging_check(tmp_path: Path) -> None:
     log = tmp_path / "upright.mcap"
     t0 = time.monotonic()
