@@ -36,7 +36,8 @@ def step(args: list[str], label: str) -> None:
     """Run one product command; a failure stops the benchmark with the command's own message."""
     proc = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True)
     if proc.returncode != 0:
-        sys.exit(f"bench_zoo_adapt: {label} failed (exit {proc.returncode}): {proc.stderr.strip()[-400:]}")
+        said = (proc.stdout + proc.stderr).strip()[-600:]  # hw excite reports a safety stop on stdout
+        sys.exit(f"bench_zoo_adapt: {label} failed (exit {proc.returncode}):\n{said}")
 
 
 def adapt_one(run: Path, zd: ZooDevice, seed: int, steps: int, folder: Path, duration: float) -> dict:
