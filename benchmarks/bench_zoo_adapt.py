@@ -11,8 +11,9 @@ user's procedure of docs/sim-to-real.md §5 runs as commands, each a subprocess:
 4. ``sim train --from RUN --device device.yaml --steps N`` -> an adapted run;
 5. ``hw run --twin`` of the adapted policy on the same device.
 
-Prints one line per device (identified / true for each fitted value, before, after) and the
-counts; ``--out`` keeps every log, device file and adapted run; ``--json`` writes the rows.
+With ``--only-failing`` a device the run's policy already swings up is kept as it is (a user
+adapts when the rig fails). Prints one line per device (identified / true for each fitted
+value, before, after) and the counts; ``--out`` keeps every log, device file and adapted run; ``--json`` writes the rows.
 
     python -m benchmarks.bench_zoo_adapt runs/robust [--devices zoo-16,zoo-23] [--steps 1000000] --out runs/zoo-adapt
 """
@@ -40,12 +41,17 @@ def step(args: list[str], label: str) -> None:
         sys.exit(f"bench_zoo_adapt: {label} failed (exit {proc.returncode}):\n{said}")
 
 
-def adapt_one(run: Path, zd: ZooDevice, seed: int, steps: int, folder: Path, duration: float) -> dict:
-    """Before, excite, identify, adapt, after on one zoo device: its row."""
+def adapt_one(
+    run: Path, zd: ZooDevice, seed: int, steps: int, folder: Path, duration: float, only_failing: bool = False
+) -> dict:
+    """Before, excite, identify, adapt, after on one zoo device: its row (``only_failing``: a pass is kept as is)."""
     twin = [*(a for s in zd.set_args() for a in ("--set", s)), "--twin-nominal"]
     config = ["--config", str(run / "config.yaml")]
     before = twin_run(run, seed=seed, duration=duration, extra=twin, label=f"{zd.name:18s} before")
     t0 = time.perf_counter()
+    if only_failing and before["success"]:
+        return {"device": zd.name, "before": True, "after": True, "adapted": False, "identified_over_true": {},
+                "seconds": 0.0}  # fmt: skip
     log, device_yaml, adapted = folder / "excite.mcap", folder / "device.yaml", folder / "adapted"
     step(["sensorimotor.hardware.cli", "excite", "--twin", *config, *twin, "--seed", str(seed), "--out", str(log)],
          "hw excite")  # fmt: skip
@@ -56,7 +62,7 @@ def adapt_one(run: Path, zd: ZooDevice, seed: int, steps: int, folder: Path, dur
     nominal = load_experiment(run / "config.yaml").device.physics
     ratios = {path.rsplit(".", 1)[-1]: v / zd.values.get(path, getattr(nominal, path.rsplit(".", 1)[-1]))
               for path, v in read_device_file(device_yaml).items() if path.startswith("device.physics.")}  # fmt: skip
-    return {"device": zd.name, "before": before["success"], "after": after["success"],
+    return {"device": zd.name, "before": before["success"], "after": after["success"], "adapted": True,
             "identified_over_true": ratios, "seconds": time.perf_counter() - t0}  # fmt: skip
 
 
@@ -66,6 +72,11 @@ def main() -> None:
     ap.add_argument("--devices", default=None, help="zoo device names, comma-separated (default: every counted one)")
     ap.add_argument("--steps", type=int, default=1_000_000, help="adaptation steps (default: %(default)s)")
     ap.add_argument("--out", type=Path, required=True, help="folder for each device's log, device.yaml and run")
+    ap.add_argument(
+        "--only-failing",
+        action="store_true",
+        help="adapt only where the run's own policy fails on the twin, as a user would (sim-to-real.md §5)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="write every row here")
     args = ap.parse_args()
     report_path = args.run / "report.json"
@@ -86,10 +97,11 @@ def main() -> None:
         folder = args.out / name
         folder.mkdir(parents=True)
         row = adapt_one(args.run, zoo[name], seed=1 + list(zoo).index(name), steps=args.steps, folder=folder,
-                        duration=duration)  # fmt: skip
-        fit = ", ".join(f"{k} {r:.2f}x" for k, r in row["identified_over_true"].items())
-        print(f"{name:18s} identified/true: {fit}; before {'ok' if row['before'] else 'FAILED'}, "
-              f"after {'ok' if row['after'] else 'FAILED'} ({row['seconds']:.0f} s)", flush=True)  # fmt: skip
+                        duration=duration, only_failing=args.only_failing)  # fmt: skip
+        if row["adapted"]:
+            fit = ", ".join(f"{k} {r:.2f}x" for k, r in row["identified_over_true"].items())
+            print(f"{name:18s} identified/true: {fit}; before {'ok' if row['before'] else 'FAILED'}, "
+                  f"after {'ok' if row['after'] else 'FAILED'} ({row['seconds']:.0f} s)", flush=True)  # fmt: skip
         rows.append(row)
     print(f"\n{len(rows)} devices: before adaptation {sum(r['before'] for r in rows)} swung up and held, "
           f"after {sum(r['after'] for r in rows)} ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
