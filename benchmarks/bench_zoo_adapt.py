@@ -33,16 +33,27 @@ from sensorimotor.sim.device_file import read_device_file
 from sensorimotor.sim.zoo import ZooDevice, devices, load_zoo
 
 
+class StepFailed(Exception):
+    """A command of the procedure failed: the device keeps its run's policy (after = before)."""
+
+
 def step(args: list[str], label: str) -> None:
-    """Run one product command; a failure stops the benchmark with the command's own message."""
+    """Run one product command; StepFailed with the last line it printed when it fails."""
     proc = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True)
     if proc.returncode != 0:
-        said = (proc.stdout + proc.stderr).strip()[-600:]  # hw excite reports a safety stop on stdout
-        sys.exit(f"bench_zoo_adapt: {label} failed (exit {proc.returncode}):\n{said}")
+        said = (proc.stdout + proc.stderr).strip().splitlines() or [""]  # hw excite reports a stop on stdout
+        raise StepFailed(f"{label} failed (exit {proc.returncode}): {said[-1][-300:]}")
 
 
 def adapt_one(
-    run: Path, zd: ZooDevice, seed: int, steps: int, folder: Path, duration: float, only_failing: bool = False
+    run: Path,
+    zd: ZooDevice,
+    seed: int,
+    steps: int,
+    folder: Path,
+    duration: float,
+    only_failing: bool = False,
+    free: str | None = None,
 ) -> dict:
     """Before, excite, identify, adapt, after on one zoo device: its row (``only_failing``: a pass is kept as is)."""
     twin = [*(a for s in zd.set_args() for a in ("--set", s)), "--twin-nominal"]
@@ -52,18 +63,34 @@ def adapt_one(
     if only_failing and before["success"]:
         return {"device": zd.name, "before": True, "after": True, "adapted": False, "identified_over_true": {},
                 "seconds": 0.0}  # fmt: skip
-    log, device_yaml, adapted = folder / "excite.mcap", folder / "device.yaml", folder / "adapted"
-    step(["sensorimotor.hardware.cli", "excite", "--twin", *config, *twin, "--seed", str(seed), "--out", str(log)],
-         "hw excite")  # fmt: skip
-    step(["sensorimotor.control.cli", "identify", str(log), *config, "--out", str(device_yaml)], "sim identify")
-    step(["sensorimotor.control.cli", "train", "--from", str(run), "--device", str(device_yaml), "--steps", str(steps),
-          "--out", str(adapted)], "sim train --from")  # fmt: skip
+    try:
+        adapted = excite_identify_adapt(run, twin, config, seed, steps, folder, free)
+    except StepFailed as exc:
+        print(f"{zd.name:18s} {exc}", flush=True)
+        return {"device": zd.name, "before": before["success"], "after": before["success"], "adapted": False,
+                "error": str(exc), "identified_over_true": {}, "seconds": time.perf_counter() - t0}  # fmt: skip
     after = twin_run(adapted, seed=seed, duration=duration, extra=twin, label=f"{zd.name:18s} after")
     nominal = load_experiment(run / "config.yaml").device.physics
     ratios = {path.rsplit(".", 1)[-1]: v / zd.values.get(path, getattr(nominal, path.rsplit(".", 1)[-1]))
-              for path, v in read_device_file(device_yaml).items() if path.startswith("device.physics.")}  # fmt: skip
+              for path, v in read_device_file(folder / "device.yaml").items()
+              if path.startswith("device.physics.")}  # fmt: skip
     return {"device": zd.name, "before": before["success"], "after": after["success"], "adapted": True,
             "identified_over_true": ratios, "seconds": time.perf_counter() - t0}  # fmt: skip
+
+
+def excite_identify_adapt(
+    run: Path, twin: list[str], config: list[str], seed: int, steps: int, folder: Path, free: str | None
+) -> Path:
+    """The three commands of docs/sim-to-real.md §5 on the twin (``free``: sim identify's --free): the adapted run."""
+    log, device_yaml, adapted = folder / "excite.mcap", folder / "device.yaml", folder / "adapted"
+    step(["sensorimotor.hardware.cli", "excite", "--twin", *config, *twin, "--seed", str(seed), "--out", str(log)],
+         "hw excite")  # fmt: skip
+    chosen = ["--free", free] if free else []
+    step(["sensorimotor.control.cli", "identify", str(log), *config, *chosen, "--out", str(device_yaml)],
+         "sim identify")  # fmt: skip
+    step(["sensorimotor.control.cli", "train", "--from", str(run), "--device", str(device_yaml), "--steps", str(steps),
+          "--out", str(adapted)], "sim train --from")  # fmt: skip
+    return adapted
 
 
 def main() -> None:
@@ -77,6 +104,7 @@ def main() -> None:
         action="store_true",
         help="adapt only where the run's own policy fails on the twin, as a user would (sim-to-real.md §5)",
     )
+    ap.add_argument("--free", default=None, help="sim identify's --free (default: its own, Dp,Dr,Rm)")
     ap.add_argument("--json", type=Path, default=None, help="write every row here")
     args = ap.parse_args()
     report_path = args.run / "report.json"
@@ -97,7 +125,7 @@ def main() -> None:
         folder = args.out / name
         folder.mkdir(parents=True)
         row = adapt_one(args.run, zoo[name], seed=1 + list(zoo).index(name), steps=args.steps, folder=folder,
-                        duration=duration, only_failing=args.only_failing)  # fmt: skip
+                        duration=duration, only_failing=args.only_failing, free=args.free)  # fmt: skip
         if row["adapted"]:
             fit = ", ".join(f"{k} {r:.2f}x" for k, r in row["identified_over_true"].items())
             print(f"{name:18s} identified/true: {fit}; before {'ok' if row['before'] else 'FAILED'}, "

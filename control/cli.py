@@ -470,7 +470,7 @@ def _identify(args: argparse.Namespace) -> int:
     from sensorimotor.sim.config import DeviceConfig
     from sensorimotor.sim.furuta import PARAM_NAMES
     from sensorimotor.sim.identify import DEFAULT_FREE, IdentifyError, identify, load_log, plot_fit
-    from sensorimotor.sim.identify_report import report_lines, write_result
+    from sensorimotor.sim.identify_report import failure_advice, report_lines, write_result
 
     free = tuple(n.strip() for n in args.free.split(",") if n.strip()) if args.free else DEFAULT_FREE
     unknown = [n for n in free if n not in PARAM_NAMES]
@@ -500,11 +500,9 @@ def _identify(args: argparse.Namespace) -> int:
         return 2
     for line in report_lines(result):
         print(line)
-    if not result.converged or not any(v == "" for v in result.identifiable.values()):
-        print(f"sim identify: the fit did not converge to anything this log identifies (weighted RMS "
-              f"{result.rms_after:.3f}, at the config's values {result.rms_before:.3f}); nothing written. Record a "
-              "longer excitation (hw excite --duration 60) with the pendulum hanging at rest at the start",
-              file=sys.stderr)  # fmt: skip
+    advice = failure_advice(result)
+    if advice is not None:
+        print(f"sim identify: {advice}", file=sys.stderr)
         return 2
     write_result(result, args.out, args.log, device)
     plot_fit(prob, x, delay, args.out.with_suffix(".png"), f"{args.log.name}: logged and simulated")

@@ -26,6 +26,23 @@ def report_lines(r: Identified) -> list[str]:
     return lines
 
 
+MOST_LEFT = 0.5  # a fit that removes less than half the mismatch at the config's values misses something
+
+
+def failure_advice(r: Identified) -> str | None:
+    """None when the fit identified something; else one line: what went wrong and what to do."""
+    if r.converged and any(v == "" for v in r.identifiable.values()):
+        return None
+    said = f"weighted RMS {r.rms_after:.3f}, at the config's values {r.rms_before:.3f}"
+    if r.converged and r.rms_after > MOST_LEFT * r.rms_before:
+        free = ",".join(r.values)
+        return (f"with {free} free the fit left most of the mismatch ({said}), so the device differs in values "
+                f"that are not free; free them too, e.g. --free {free},kt,km,Lp (docs/sim-to-real.md says "
+                "which the signals can tell apart); nothing written")  # fmt: skip
+    return (f"the fit did not converge to anything this log identifies ({said}); nothing written. Record a "
+            "longer excitation (hw excite --duration 60) with the pendulum hanging at rest at the start")  # fmt: skip
+
+
 def write_result(r: Identified, out: Path, log: Path, device: DeviceConfig) -> None:
     """device.yaml (identifiable values only) and device.json (everything)."""
     values = {f"device.physics.{n}": float(f"{v:.6g}") for n, v in r.values.items() if not r.identifiable[n]}
