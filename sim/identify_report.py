@@ -27,6 +27,7 @@ def report_lines(r: Identified) -> list[str]:
 
 
 MOST_LEFT = 0.5  # a fit that removes less than half the mismatch at the config's values misses something
+MORE_FREE = ("kt", "km", "Lp", "mp", "coulomb_r")  # suggested next, in order: motor, pendulum, friction
 
 
 def failure_advice(r: Identified) -> str | None:
@@ -36,9 +37,10 @@ def failure_advice(r: Identified) -> str | None:
     said = f"weighted RMS {r.rms_after:.3f}, at the config's values {r.rms_before:.3f}"
     if r.converged and r.rms_after > MOST_LEFT * r.rms_before:
         free = ",".join(r.values)
+        wider = ",".join([*r.values, *(n for n in MORE_FREE if n not in r.values)])
         return (f"with {free} free the fit left most of the mismatch ({said}), so the device differs in values "
-                f"that are not free; free them too, e.g. --free {free},kt,km,Lp (docs/sim-to-real.md says "
-                "which the signals can tell apart); nothing written")  # fmt: skip
+                f"that are not free; free more, e.g. --free {wider} (docs/sim-to-real.md says which the signals "
+                "can tell apart); nothing written")  # fmt: skip
     return (f"the fit did not converge to anything this log identifies ({said}); nothing written. Record a "
             "longer excitation (hw excite --duration 60) with the pendulum hanging at rest at the start")  # fmt: skip
 
