@@ -1,9 +1,10 @@
 """A run's exported controller on the held-out zoo: in simulation, and through the twin over the pty.
 
-For every zoo device (configs/zoo.yaml, drawn from the run's config): the oracle's verdict
-(can any controller do it at the device's actuator range?), the success rate of the run's
+For every zoo device (configs/zoo.yaml, drawn from the run's config), scored as ``sim train``
+scores it (:func:`sensorimotor.control.heldout.score_zoo`): the success rate of the run's
 ``policy.onnx`` over ``--episodes`` simulated episodes (onnxruntime, the artifact ``hw run``
-loads), and with ``--twin`` one ``hw run --twin`` per device in real time over a pseudo-terminal,
+loads) and, where it fails, the oracle's verdict (can any controller do it at the device's
+actuator range? taken from the run's report.json when it has one), and with ``--twin`` one ``hw run --twin`` per device in real time over a pseudo-terminal,
 the twin playing exactly that device (``--set`` its values, ``--twin-nominal``: nothing
 randomized on top). Infeasible devices are reported with the range they would need and not
 counted. Prints one line per device and the counts; ``--json`` writes every row.
@@ -22,8 +23,7 @@ from pathlib import Path
 from benchmarks.bench_twin_runs import twin_run, window_s
 from sensorimotor.control.config import load_experiment
 from sensorimotor.control.evaluate import onnx_policy
-from sensorimotor.control.heldout import PASS_RATE, score_device, score_devices
-from sensorimotor.control.oracle import feasibility
+from sensorimotor.control.heldout import DeviceScore, headline, known_verdicts, line, score_zoo
 from sensorimotor.sim.zoo import devices, load_zoo
 
 
@@ -36,45 +36,40 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="write every row here")
     args = ap.parse_args()
     cfg = load_experiment(args.run / "config.yaml")
-    policy = onnx_policy(args.run / "policy.onnx")
     _, duration = window_s(args.run)
-    rows = []
     t0 = time.time()
-    # an adapted run (sim train --from) is scored on its source run's zoo, as its report is
-    report = args.run / "report.json"
-    source = json.loads(report.read_text()).get("adapted_from") if report.is_file() else None
+    # an adapted run (sim train --from) is scored on its source run's zoo, as its report is; the oracle's
+    # verdicts of the report are reused when the zoo is the shipped one (they depend on the device and task only)
+    path = args.run / "report.json"
+    report = json.loads(path.read_text()) if path.is_file() else {}
+    source = report.get("adapted_from")
     base = load_experiment(Path(source) / "config.yaml").device if source else cfg.device
     zoo = devices(load_zoo(args.zoo), base, training=cfg.device)
-    applied = [zd.apply(base) for zd in zoo]
-    # every device in one batched simulation, as sim train scores it (one by one only if they cannot share one)
-    batched = score_devices(policy, cfg, applied, args.episodes, seed=cfg.seed + 30_000)
-    print(f"policy on {len(zoo)} devices x {args.episodes} episodes in {time.time() - t0:.0f} s", flush=True)
-    for i, zd in enumerate(zoo):
-        device = applied[i]
-        f = feasibility(device, cfg.task, seed=cfg.seed + 40_000 + i)
-        rate = (
-            batched[i] if batched else score_device(policy, cfg, device, args.episodes, seed=cfg.seed + 30_000 + 97 * i)
-        )
-        row = {"device": zd.name, "outside": len(zd.outside), "feasible": f.feasible, "oracle": f.verdict(),
-               "sim_success_rate": rate, "sim_passed": rate >= PASS_RATE}  # fmt: skip
-        line = f"{zd.name:18s} outside {len(zd.outside):2d}  sim {rate:5.0%}  {f.verdict()}"
-        if args.twin and f.feasible:
-            twin = twin_run(args.run, seed=1 + i, duration=duration, extra=[*(a for s in zd.set_args() for a in ("--set", s)), "--twin-nominal"],
-                            label=f"{zd.name:18s} twin")  # fmt: skip
-            row["twin_success"] = twin["success"]
-            line += f"  twin {'success' if twin['success'] else 'FAILED'}"
-        rows.append(row)
-        print(line, flush=True)
-    counted = [r for r in rows if r["feasible"] and r["outside"] > 0]
-    sim_ok = sum(r["sim_passed"] for r in counted)
-    print(
-        f"\nheld-out zoo ({len(rows)} devices, {len(rows) - len(counted)} not counted: infeasible or inside training)"
-    )
-    print(f"simulation: {sim_ok} of {len(counted)} devices passed (>= {PASS_RATE:.0%} of {args.episodes} episodes), "
-          f"mean success {sum(r['sim_success_rate'] for r in counted) / max(1, len(counted)):.1%}")  # fmt: skip
+    known = known_verdicts(args.run, report) if args.zoo is None else None
+    twins: dict[str, bool] = {}
+    by_name = {zd.name: (i, zd) for i, zd in enumerate(zoo)}
+
+    def on_device(row: DeviceScore) -> None:
+        text = line(row)
+        i, zd = by_name[row.name]
+        if args.twin and row.feasible:
+            extra = [*(a for s in zd.set_args() for a in ("--set", s)), "--twin-nominal"]
+            twins[row.name] = twin_run(args.run, seed=1 + i, duration=duration, extra=extra,
+                                       label=f"{zd.name:18s} twin")["success"]  # fmt: skip
+            text += f"  twin {'success' if twins[row.name] else 'FAILED'}"
+        print(text, flush=True)
+
+    summary = score_zoo(onnx_policy(args.run / "policy.onnx"), cfg, args.episodes, zoo=zoo, progress=False,
+                        on_device=on_device, base=base, known=known)  # fmt: skip
+    rows = summary["heldout"]
+    for r in rows:
+        r["twin_success"] = twins.get(r["name"])
+    print()
+    print(headline(summary))
     if args.twin:
-        twin_ok = sum(bool(r.get("twin_success")) for r in counted)
-        print(f"twin over the pty: {twin_ok} of {len(counted)} devices swung up and held")
+        counted = [r for r in rows if r["feasible"] and r["outside"] > 0]
+        print(f"twin over the pty: {sum(bool(r['twin_success']) for r in counted)} of {len(counted)} devices "
+              "swung up and held")  # fmt: skip
     print(f"({time.time() - t0:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

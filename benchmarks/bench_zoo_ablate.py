@@ -16,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+from benchmarks.common import zoo_selection
 from sensorimotor.control.config import load_experiment
 from sensorimotor.control.evaluate import onnx_policy
 from sensorimotor.control.heldout import PASS_RATE, score_device, score_devices
@@ -59,16 +60,13 @@ def main() -> None:
         ap.error(f"{args.run} is not a run folder (no policy.onnx); pass one sim train wrote")
     cfg = load_experiment(args.run / "config.yaml")
     zoo = {zd.name: zd for zd in devices(load_zoo(), cfg.device, training=cfg.device)}
-    if args.devices:
-        names = args.devices.split(",")
-    else:
+    failures: list[str] = []
+    if not args.devices:
         if not (args.run / "report.json").is_file():
             ap.error(f"{args.run} has no report.json to take its failures from; name them with --devices")
         report = json.loads((args.run / "report.json").read_text())
-        names = [r["name"] for r in report.get("heldout", []) if r["feasible"] and not r["passed"]]
-    unknown = [n for n in names if n not in zoo]
-    if unknown:
-        ap.error(f"no zoo device {', '.join(unknown)} (the zoo has {', '.join(zoo)})")
+        failures = [r["name"] for r in report.get("heldout", []) if r["feasible"] and not r["passed"]]
+    names = zoo_selection(ap, list(zoo), args.devices, failures)
     policy = onnx_policy(args.run / "policy.onnx")
     labelled = [(n, label, with_values(cfg.device, vals)) for n in names for label, vals in variants(zoo[n]).items()]
     rates = score_devices(policy, cfg, [d for _, _, d in labelled], args.episodes, seed=cfg.seed + 30_000)

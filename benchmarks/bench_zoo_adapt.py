@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from benchmarks.bench_twin_runs import twin_run, window_s
+from benchmarks.common import zoo_selection
 from sensorimotor.control.config import load_experiment
 from sensorimotor.sim.device_file import read_device_file
 from sensorimotor.sim.zoo import ZooDevice, devices, load_zoo
@@ -115,10 +116,7 @@ def main() -> None:
     report = json.loads(report_path.read_text())
     counted = {r["name"] for r in report.get("heldout", []) if r["feasible"] and r["outside"]}
     zoo = {zd.name: zd for zd in devices(load_zoo(), load_experiment(args.run / "config.yaml").device)}
-    names = args.devices.split(",") if args.devices else [n for n in zoo if n in counted]
-    unknown = [n for n in names if n not in zoo]
-    if unknown:
-        ap.error(f"no zoo device {', '.join(unknown)} (the zoo has {', '.join(zoo)})")
+    names = zoo_selection(ap, list(zoo), args.devices, [n for n in zoo if n in counted])
     _, duration = window_s(args.run)
     rows, t0 = [], time.perf_counter()
     for name in names:

@@ -1,9 +1,10 @@
-"""Timing helpers for the benchmarks: medians over repeats, printed with ratios to a reference."""
+"""Helpers for the benchmarks: medians over repeats, printed with ratios to a reference; zoo device selection."""
 
 from __future__ import annotations
 
+import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -29,3 +30,12 @@ def report(name: str, value_s: float, reference_s: float | None = None, ref_name
         out["speedup_vs_reference"] = ratio
     print(line, flush=True)
     return out
+
+
+def zoo_selection(ap: argparse.ArgumentParser, zoo: Sequence[str], named: str | None, default: list[str]) -> list[str]:
+    """``--devices a,b`` checked against the zoo's names (argparse's exit 2 naming the unknown), else ``default``."""
+    names = named.split(",") if named else default
+    unknown = [n for n in names if n not in zoo]
+    if unknown:
+        ap.error(f"no zoo device {', '.join(unknown)} (the zoo has {', '.join(zoo)})")
+    return names

@@ -71,17 +71,17 @@ def prepare(run: Path, device_file: Path | None, overrides: list[str], steps: in
             f"the adapted device reports other sensors, rates or actuator range than {run}'s "
             "(its DESCRIBE would differ): a run adapts to new physics only; train a new run for that device"
         )
-    try:
-        ckpt = find(run, base.rl)
-    except ResumeError as exc:
-        raise AdaptError(f"cannot adapt {run}: {exc}") from None
-    cfg = dataclasses.replace(cfg, rl=dataclasses.replace(cfg.rl, total_timesteps=ckpt.steps + steps))
-    have, want = identity(base.rl), identity(cfg.rl)  # find() checked the archive against the run's own
+    have, want = identity(base.rl), identity(cfg.rl)
     changed = [f"{k}: checkpoint {have[k]!r}, config {v!r}" for k, v in want.items() if have[k] != v]
-    if changed:
+    if changed:  # the --set's fault, told apart from a run whose checkpoint does not match its own config
         raise AdaptError(
             f"cannot adapt {run} with these --set: they change its policy ({'; '.join(changed)}); drop them"
         )
+    try:
+        ckpt = find(run, cfg.rl)
+    except ResumeError as exc:
+        raise AdaptError(f"cannot adapt {run}: {exc}") from None
+    cfg = dataclasses.replace(cfg, rl=dataclasses.replace(cfg.rl, total_timesteps=ckpt.steps + steps))
     provenance = (
         f"Adapted by `sim train --from {run}`" + (f" --device {device_file}" if device_file else "")
         + "".join(f" --set {o}" for o in overrides)

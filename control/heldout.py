@@ -11,16 +11,19 @@ values all lie inside the run's training ranges is not held out from it: reporte
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from sensorimotor.control.config import ExperimentConfig
 from sensorimotor.control.evaluate import Policy, evaluate
-from sensorimotor.control.oracle import OracleBudget, feasibility
+from sensorimotor.control.oracle import OracleBudget, feasibility_many
 from sensorimotor.sim import core
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim, ranges
@@ -118,28 +121,47 @@ def score_zoo(
     zoo = devices(load_zoo(), base, training=cfg.device) if zoo is None else zoo
     budget = budget or OracleBudget(generations=cfg.evaluation.oracle_generations)
     applied = [zd.apply(base) for zd in zoo]
-    batched = score_devices(policy, cfg, applied, episodes, seed=cfg.seed + 30_000)
-    rows = []
-    for i, zd in enumerate(tqdm(zoo, desc="held-out zoo", unit="device", disable=not progress, leave=False)):
-        device = applied[i]
-        rate = (
-            batched[i]
-            if batched is not None
-            else score_device(policy, cfg, device, episodes, seed=cfg.seed + 30_000 + 97 * i)
-        )
-        passed = rate >= PASS_RATE
-        if passed:
-            feasible, verdict = True, "the controller succeeds"
+    rates = score_devices(policy, cfg, applied, episodes, seed=cfg.seed + 30_000)
+    if rates is None:  # devices that cannot share one batched simulation: one by one
+        rates = [score_device(policy, cfg, d, episodes, seed=cfg.seed + 30_000 + 97 * i) for i, d in enumerate(applied)]
+    verdicts: dict[int, tuple[bool, str]] = {}
+    for i, (zd, rate) in enumerate(zip(zoo, rates, strict=True)):
+        if rate >= PASS_RATE:
+            verdicts[i] = (True, "the controller succeeds")
         elif known is not None and zd.name in known:
-            feasible, verdict = known[zd.name]
-        else:
-            f = feasibility(device, cfg.task, budget, seed=cfg.seed + 40_000 + i)
-            feasible, verdict = f.feasible, f.verdict()
-        row = DeviceScore(zd.name, rate, episodes, passed, feasible, verdict, len(zd.outside))
+            verdicts[i] = known[zd.name]
+    # the oracle only where the controller fails and nothing is known; all those devices in the same batches
+    ask = [i for i in range(len(zoo)) if i not in verdicts]
+    if ask:
+        with _status(f"oracle on {len(ask)} devices the controller fails", progress):
+            found = feasibility_many([applied[i] for i in ask], cfg.task, budget, seed=cfg.seed + 40_000)
+        verdicts.update({i: (f.feasible, f.verdict()) for i, f in zip(ask, found, strict=True)})
+    rows = []
+    for i, (zd, rate) in enumerate(zip(zoo, rates, strict=True)):
+        row = DeviceScore(zd.name, rate, episodes, rate >= PASS_RATE, *verdicts[i], len(zd.outside))
         rows.append(row)
         if on_device:
             on_device(row)
     return summarize(rows)
+
+
+@contextmanager
+def _status(what: str, show: bool) -> Iterator[None]:
+    """``what ...`` then how long it took, on stderr (the oracle's batches take seconds to minutes)."""
+    t0 = time.perf_counter()
+    if show:
+        print(f"held-out zoo: {what} ...", end="", file=sys.stderr, flush=True)
+    yield
+    if show:
+        print(f" {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
+
+def known_verdicts(run: Path | str, report: Mapping[str, Any]) -> dict[str, tuple[bool, str]]:
+    """The feasibility a run's report established per zoo device, as ``score_zoo(known=...)`` takes it."""
+    return {
+        r["name"]: (r["feasible"], r["verdict"] if not r["passed"] else f"feasible ({run}'s controller succeeds)")
+        for r in report.get("heldout", [])
+    }
 
 
 def summarize(rows: Sequence[DeviceScore]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cma
@@ -25,7 +26,7 @@ import numpy as np
 from sensorimotor.control.classical import lqr_gain
 from sensorimotor.control.config import ClassicalConfig
 from sensorimotor.sim.config import DeviceConfig
-from sensorimotor.sim.device import nominal_params
+from sensorimotor.sim.device import nominal_params, ranges
 from sensorimotor.sim.task import SuccessTracker, TaskConfig, make_task
 
 # Tuned gains and their search bounds; CMA-ES works in [0, 1] per gain (log scale where `log`).
@@ -77,14 +78,26 @@ class BatchEnergyLqr:
         self.b, self.d = p.Jp + p.mp * half**2, p.mp * p.g * half
         self.a, self.c, self.e = p.Jr + p.mp * p.Lr**2, p.mp * p.Lr * half, p.mp * half**2
         self.k = lqr_gain(device, cfg)[0]  # (4,)
-        self.v_max, self.cos_switch = device.v_max, math.cos(math.radians(cfg.switch_deg))
+        self.v_max: float | np.ndarray = device.v_max
+        self.cos_switch = math.cos(math.radians(cfg.switch_deg))
         self.g = gains
+
+    @classmethod
+    def stacked(cls, parts: Sequence[tuple[BatchEnergyLqr, int]]) -> BatchEnergyLqr:
+        """One controller whose rows are ``rows`` of each part in turn (several devices in one batch)."""
+        out = cls.__new__(cls)
+        for name in ("b", "d", "a", "c", "e", "v_max"):
+            setattr(out, name, np.concatenate([np.full(n, getattr(c, name), float) for c, n in parts]))
+        out.k = np.concatenate([np.broadcast_to(c.k, (n, 4)) for c, n in parts])
+        out.cos_switch = parts[0][0].cos_switch
+        out.g = {k: np.concatenate([c.g[k] for c, _ in parts]) for k in parts[0][0].g}
+        return out
 
     def __call__(self, state: np.ndarray) -> np.ndarray:
         theta, alpha, theta_dot, alpha_dot = state.T
         sin_a, cos_a = np.sin(alpha), np.cos(alpha)
         x = np.stack([theta, np.arctan2(sin_a, cos_a), theta_dot, alpha_dot], axis=-1)
-        v_lqr = -(x @ self.k)
+        v_lqr = -(x * self.k).sum(axis=-1)
         energy = 0.5 * self.b * alpha_dot**2 + self.d * (cos_a - 1.0)
         energy += 0.5 * (self.a + self.e * sin_a**2) * theta_dot**2 + self.c * cos_a * theta_dot * alpha_dot
         g = self.g
@@ -115,58 +128,138 @@ def coords_of(cfg: ClassicalConfig) -> np.ndarray:
     return np.array(out)
 
 
-def score(
-    device: DeviceConfig, task: TaskConfig, x: np.ndarray, episodes: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run each candidate (rows of ``x``) on ``episodes`` episodes at once: (success rate, cost) per candidate.
+def score_batch(
+    entries: Sequence[tuple[DeviceConfig, np.ndarray, int]], task: TaskConfig, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each entry (device, candidates ``x``, episodes) run as rows of ONE batched simulation.
 
-    Cost: failures, plus how far short of upright the pendulum stayed (a slope for CMA-ES
-    while nothing succeeds yet).
+    Returns (success rate, cost) per candidate of each entry. Cost: failures, plus how far short
+    of upright the pendulum stayed (a slope for CMA-ES while nothing succeeds yet). The rows get
+    their device's physics and shortest delays after the reset; devices that differ in anything
+    else (rates, initial state) go to separate simulations.
     """
-    p = len(x)
-    gains = {k: np.repeat(v, episodes) for k, v in gains_of(x).items()}
-    ctrl = BatchEnergyLqr(device, gains)
+    groups: dict[str, list[int]] = {}
+    for n, (device, _, _) in enumerate(entries):
+        groups.setdefault(_sim_key(device), []).append(n)
+    out: list[tuple[np.ndarray, np.ndarray]] = [(np.empty(0), np.empty(0))] * len(entries)
+    for members in groups.values():
+        for n, result in zip(members, _score_group([entries[n] for n in members], task, seed), strict=True):
+            out[n] = result
+    return out
+
+
+def _sim_key(device: DeviceConfig) -> str:
+    """What rows of one simulation must share: everything but the physics, delays and actuator range."""
+    base = DeviceConfig()
+    return repr(dataclasses.replace(device, physics=base.physics, randomization=base.randomization, v_max=base.v_max,
+                                    imu=base.imu, camera=base.camera))  # fmt: skip
+
+
+def _score_group(
+    entries: Sequence[tuple[DeviceConfig, np.ndarray, int]], task: TaskConfig, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    sizes = [len(x) * episodes for _, x, episodes in entries]
+    n = sum(sizes)
+    span = with_range(entries[0][0], max(d.v_max for d, _, _ in entries))  # each row clips at its own range
     the_task = make_task(task)
-    sim = the_task.sim(device, p * episodes, seed=seed, randomize=False, imu=False, camera=False)
+    sim = the_task.sim(span, n, seed=seed, randomize=False, imu=False, camera=False)
     sim.reset()
-    dt = 1.0 / device.stream_rate_hz
-    tracker = SuccessTracker(the_task, p * episodes, dt)
-    closest = np.full(p * episodes, np.pi)
+    parts, start = [], 0
+    for (device, x, episodes), size in zip(entries, sizes, strict=True):
+        rows = slice(start, start + size)
+        r = ranges(device, randomize=False)
+        sim.buffers.params[rows] = r.nominal
+        sim.buffers.delay[rows] = r.delay[:, 0]
+        parts.append((BatchEnergyLqr(device, {k: np.repeat(v, episodes) for k, v in gains_of(x).items()}), size))
+        start += size
+    ctrl = BatchEnergyLqr.stacked(parts)
+    dt = 1.0 / span.stream_rate_hz
+    tracker = SuccessTracker(the_task, n, dt)
+    closest = np.full(n, np.pi)
     for _ in range(round(the_task.eval_episode_s() / dt)):
         volts = ctrl(sim.state)
         sim.step(volts)
-        tracker.update(sim.state, volts / device.v_max)
+        tracker.update(sim.state, volts / ctrl.v_max)
         closest = np.minimum(closest, np.abs(np.arctan2(np.sin(sim.state[:, 1]), np.cos(sim.state[:, 1]))))
-    ok = tracker.success.reshape(p, episodes).mean(axis=1)
-    return ok, (1.0 - ok) + 0.5 * (closest.reshape(p, episodes) / np.pi).mean(axis=1)
+    out, start = [], 0
+    for (_, x, episodes), size in zip(entries, sizes, strict=True):
+        ok = tracker.success[start : start + size].reshape(len(x), episodes).mean(axis=1)
+        near = (closest[start : start + size].reshape(len(x), episodes) / np.pi).mean(axis=1)
+        out.append((ok, (1.0 - ok) + 0.5 * near))
+        start += size
+    return out
+
+
+def score(
+    device: DeviceConfig, task: TaskConfig, x: np.ndarray, episodes: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run each candidate (rows of ``x``) on ``episodes`` episodes at once: (success rate, cost) per candidate."""
+    return score_batch([(device, x, episodes)], task, seed)[0]
+
+
+class _Search:
+    """CMA-ES over one device's swing-up gains, a generation at a time (so many devices share each batch)."""
+
+    def __init__(self, device: DeviceConfig, budget: OracleBudget, seed: int) -> None:
+        self.device, self.budget = device, budget
+        self.start = coords_of(ClassicalConfig())
+        self.es = cma.CMAEvolutionStrategy(
+            self.start, 0.25, {"popsize": budget.popsize, "seed": seed + 1, "bounds": [0.0, 1.0], "verbose": -9}
+        )
+        self.best, self.best_cost = self.start, np.inf
+        self.verified: tuple[np.ndarray, float] = (self.start, -1.0)
+        self.gen, self.good = 0, False
+        self.x = self.start[None]
+
+    @property
+    def searching(self) -> bool:
+        return not self.good and self.gen < self.budget.generations
+
+    def ask(self) -> np.ndarray:
+        self.x = np.array(self.es.ask())
+        return self.x
+
+    def tell(self, ok: np.ndarray, cost: np.ndarray) -> np.ndarray | None:
+        """The generation's scores; returns its best candidate when it succeeded in every episode (to verify)."""
+        self.es.tell(list(self.x), cost.tolist())
+        self.gen += 1
+        i = int(np.argmin(cost))
+        if cost[i] < self.best_cost:
+            self.best, self.best_cost = self.x[i], float(cost[i])
+        return self.x[i] if ok[i] == 1.0 else None
+
+    def record(self, x: np.ndarray, rate: float) -> None:
+        self.verified = max(self.verified, (x, rate), key=lambda c: c[1])
+        self.good = rate >= GOOD_RATE
+
+
+def _search_all(searches: Sequence[_Search], task: TaskConfig, seed: int) -> list[tuple[np.ndarray, float]]:
+    """Run every search to its end, each generation of all of them in one batch: (best coordinates, rate) each.
+
+    A candidate that succeeds in every episode of its generation is verified on fresh
+    episodes at once; a search stops when one passes ``GOOD_RATE`` of them.
+    """
+    gen = 0
+    while active := [s for s in searches if s.searching]:
+        scores = score_batch([(s.device, s.ask(), s.budget.episodes) for s in active], task, seed + 1000 * gen)
+        found = [(s, x) for s, sc in zip(active, scores, strict=True) if (x := s.tell(*sc)) is not None]
+        _verify_all(found, task, seed)
+        gen += 1
+    _verify_all([(s, s.best) for s in searches if s.verified[1] < 0], task, seed)
+    return [s.verified for s in searches]
+
+
+def _verify_all(found: Sequence[tuple[_Search, np.ndarray]], task: TaskConfig, seed: int) -> None:
+    """Each (search, candidate)'s success rate on fresh episodes (seeds the search never used), recorded."""
+    if found:
+        entries = [(s.device, x[None], s.budget.verify_episodes) for s, x in found]
+        for (s, x), (ok, _) in zip(found, score_batch(entries, task, seed + 999_999), strict=True):
+            s.record(x, float(ok[0]))
 
 
 def tune(device: DeviceConfig, task: TaskConfig, budget: OracleBudget, seed: int) -> tuple[np.ndarray, float]:
-    """CMA-ES over the swing-up gains: (best coordinates, their success rate on fresh episodes).
-
-    A candidate that succeeds in every episode of its generation is verified on fresh
-    episodes at once; the search stops when one passes ``GOOD_RATE`` of them.
-    """
-    start = coords_of(ClassicalConfig())
-    es = cma.CMAEvolutionStrategy(
-        start, 0.25, {"popsize": budget.popsize, "seed": seed + 1, "bounds": [0.0, 1.0], "verbose": -9}
-    )
-    best, best_cost, verified = start, np.inf, (start, -1.0)
-    for gen in range(budget.generations):
-        x = np.array(es.ask())
-        ok, cost = score(device, task, x, budget.episodes, seed + 1000 * gen)
-        es.tell(list(x), cost.tolist())
-        i = int(np.argmin(cost))
-        if cost[i] < best_cost:
-            best, best_cost = x[i], float(cost[i])
-        if ok[i] == 1.0:
-            rate = verify(device, task, x[i], budget, seed)
-            verified = max(verified, (x[i], rate), key=lambda c: c[1])
-            if rate >= GOOD_RATE:
-                break
-    if verified[1] < 0:
-        verified = (best, verify(device, task, best, budget, seed))
-    return verified
+    """CMA-ES over the swing-up gains: (best coordinates, their success rate on fresh episodes)."""
+    return _search_all([_Search(device, budget, seed)], task, seed)[0]
 
 
 def verify(device: DeviceConfig, task: TaskConfig, x: np.ndarray, budget: OracleBudget, seed: int) -> float:
@@ -184,15 +277,28 @@ def feasibility(
     device: DeviceConfig, task: TaskConfig, budget: OracleBudget | None = None, seed: int = 0
 ) -> Feasibility:
     """Tune the oracle on ``device``; when it fails, climb the actuator-range ladder until it succeeds."""
+    return feasibility_many([device], task, budget, seed)[0]
+
+
+def feasibility_many(
+    devices: Sequence[DeviceConfig], task: TaskConfig, budget: OracleBudget | None = None, seed: int = 0
+) -> list[Feasibility]:
+    """:func:`feasibility` of each device, the searches of all of them advancing in the same batches.
+
+    Device ``i`` searches with seed ``seed + i``; the devices that fail climb the ladder
+    together, one rung per round.
+    """
     budget = budget or OracleBudget()
-    x, rate = tune(device, task, budget, seed)
-    gains = {k: float(v[0]) for k, v in gains_of(x[None]).items()}
-    feasible = rate >= PASS_RATE
-    needed = device.v_max if feasible else None
-    if not feasible:
-        for v in (v for v in V_LADDER if v > device.v_max):
-            _, r = tune(with_range(device, v), task, budget, seed)
+    first = _search_all([_Search(d, budget, seed + i) for i, d in enumerate(devices)], task, seed)
+    needed: list[float | None] = [d.v_max if r >= PASS_RATE else None for d, (_, r) in zip(devices, first, strict=True)]
+    ladder = {i: [v for v in V_LADDER if v > d.v_max] for i, d in enumerate(devices) if needed[i] is None}
+    while climbing := [i for i, rungs in ladder.items() if rungs]:
+        rung = [ladder[i].pop(0) for i in climbing]
+        searches = [_Search(with_range(devices[i], v), budget, seed + i) for i, v in zip(climbing, rung, strict=True)]
+        for i, v, (_, r) in zip(climbing, rung, _search_all(searches, task, seed), strict=True):
             if r >= PASS_RATE:
-                needed = v
-                break
-    return Feasibility(feasible, rate, device.v_max, needed, gains)
+                needed[i], ladder[i] = v, []
+    return [
+        Feasibility(r >= PASS_RATE, r, d.v_max, needed[i], {k: float(v[0]) for k, v in gains_of(x[None]).items()})
+        for i, (d, (x, r)) in enumerate(zip(devices, first, strict=True))
+    ]

@@ -25,7 +25,7 @@ from sensorimotor.control.checkpoints import Checkpoint
 from sensorimotor.control.config import DEVICE_ENV, ExperimentConfig, load_experiment
 from sensorimotor.control.evaluate import EvalResult, evaluate, onnx_policy, torch_policy
 from sensorimotor.control.export import PolicyChain, export_onnx, latency_us, parity_by_output
-from sensorimotor.control.heldout import headline, line, score_zoo
+from sensorimotor.control.heldout import headline, known_verdicts, line, score_zoo
 from sensorimotor.control.motions import swingup_scenarios
 from sensorimotor.control.plots import plot_perception, plot_training
 from sensorimotor.control.trainer import Curve, curve_from_report, fit, prepare
@@ -206,8 +206,7 @@ def run(
     # an adapted run is scored on its source run's zoo (the same devices, so the two reports compare), with
     # the source's feasibility verdicts: the oracle's answer depends on the device and the task only
     zoo_base = load_experiment(adapted_from / "config.yaml").device if adapted_from else None
-    known = {r["name"]: (r["feasible"], r["verdict"] if not r["passed"] else f"feasible ({adapted_from}'s controller "
-             "succeeds)") for r in previous.get("heldout", [])} if adapted_from else None  # fmt: skip
+    known = known_verdicts(adapted_from, previous) if adapted_from else None
     heldout = score_zoo(
         onnx_policy(onnx_path), cfg, cfg.evaluation.heldout_episodes, on_device=lambda row: log(line(row)),
         base=zoo_base, known=known,

@@ -9,7 +9,15 @@ import pytest
 
 from sensorimotor.control.classical import EnergyLqrController, state_view
 from sensorimotor.control.config import ClassicalConfig, load_experiment
-from sensorimotor.control.oracle import BatchEnergyLqr, OracleBudget, coords_of, feasibility, gains_of
+from sensorimotor.control.oracle import (
+    BatchEnergyLqr,
+    OracleBudget,
+    coords_of,
+    feasibility,
+    feasibility_many,
+    gains_of,
+    with_range,
+)
 
 SMALL = OracleBudget(popsize=6, generations=3, episodes=4, verify_episodes=8)
 
@@ -44,3 +52,30 @@ def test_vendor_damping_cannot_swing_up_at_5_volts(cfg) -> None:
     assert not f.feasible
     assert f.verdict().startswith("cannot be done at +-5 V")
     assert f.needed_v is None or f.needed_v > 10
+
+
+def test_stacked_controller_gives_each_row_its_own_devices_volts(cfg) -> None:
+    """Several devices' controllers stacked into one: each row as its own device's controller would command."""
+    rng = np.random.default_rng(1)
+    heavy = dataclasses.replace(cfg.device, physics=dataclasses.replace(cfg.device.physics, mp=0.04, Lp=0.16))
+    wide = with_range(cfg.device, 10.0)
+    parts, states = [], []
+    for device, n in ((cfg.device, 5), (heavy, 3), (wide, 4)):
+        gains = {k: v for k, v in gains_of(rng.uniform(0, 1, (n, 5))).items()}
+        parts.append((BatchEnergyLqr(device, gains), n))
+        states.append(rng.uniform([-2, -np.pi, -10, -20], [2, np.pi, 10, 20], (n, 4)))
+    stacked = BatchEnergyLqr.stacked(parts)(np.concatenate(states))
+    each = np.concatenate([c(x) for (c, _), x in zip(parts, states, strict=True)])
+    np.testing.assert_allclose(stacked, each, rtol=1e-12, atol=1e-12)
+    assert np.abs(stacked[8:]).max() > 5.0  # the wide device's rows are not clipped at the others' 5 V
+
+
+def test_devices_searched_together_keep_their_own_verdicts(cfg) -> None:
+    """The nominal device and the vendor's damping in the same batches: one feasible, the other not at 5 V."""
+    vendor = dataclasses.replace(cfg.device, physics=dataclasses.replace(cfg.device.physics, Dp=0.0005, Dr=0.0015))
+    nominal, heavy = feasibility_many([cfg.device, vendor], cfg.task, SMALL)
+    assert nominal.feasible and nominal.needed_v == 5.0
+    assert not heavy.feasible and (heavy.needed_v is None or heavy.needed_v > 10)
+    # one device alone is the same search as before batching: same seed, same verdict
+    alone = feasibility(cfg.device, cfg.task, SMALL)
+    assert alone.feasible and alone.gains == feasibility_many([cfg.device], cfg.task, SMALL)[0].gains

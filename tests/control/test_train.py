@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,9 +32,16 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("algo", ["ppo", "sac"])
-def test_tiny_training_writes_every_artifact(config_path: Path, tmp_path: Path, algo: str) -> None:
-    report = _train(config_path, "tiny", tmp_path, "--algo", algo)
+@pytest.fixture(scope="module")
+def tiny_run(config_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny PPO run shared by the tests below that only read it (or copy it before changing it)."""
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    _train(config_path, "tiny", out)
+    return out
+
+
+def _assert_every_artifact(run: Path, algo: str) -> None:
+    report = json.loads((run / "report.json").read_text())
     assert set(report) >= REPORT_KEYS and report["algo"] == algo
     assert report["onnx_parity_max_abs_diff"] <= 1e-5 and report["onnx_reference_max_abs_diff"] <= 1e-5
     assert report["onnx_parity_inputs"] >= 100
@@ -43,24 +51,35 @@ def test_tiny_training_writes_every_artifact(config_path: Path, tmp_path: Path, 
     assert 0.0 <= report["heldout_success"] <= 1.0
     for name in ("policy.onnx", "config.yaml", "training.png", "perception.png", "perception.pt",
                  "checkpoints/latest.json", "checkpoints/rl_512.zip"):  # fmt: skip
-        assert (tmp_path / name).stat().st_size > 0, name
-    assert any((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
+        assert (run / name).stat().st_size > 0, name
+    assert any((run / "tensorboard").rglob("events.out.tfevents.*"))
 
 
-def test_same_seed_same_model(config_path: Path, tmp_path: Path) -> None:
+def test_tiny_ppo_training_writes_every_artifact(tiny_run: Path) -> None:
+    _assert_every_artifact(tiny_run, "ppo")
+
+
+def test_tiny_sac_training_writes_every_artifact(config_path: Path, tmp_path: Path) -> None:
+    _train(config_path, "tiny", tmp_path, "--algo", "sac")
+    _assert_every_artifact(tmp_path, "sac")
+
+
+def test_same_seed_same_model(config_path: Path, tiny_run: Path, tmp_path: Path) -> None:
     """Two runs of one config and seed export byte-identical models; another seed does not."""
-    a = _train(config_path, "tiny", tmp_path / "a")
+    a = json.loads((tiny_run / "report.json").read_text())
     b = _train(config_path, "tiny", tmp_path / "b")
     c = _train(config_path, "tiny", tmp_path / "c", "--seed", "1")
-    assert (tmp_path / "a" / "policy.onnx").read_bytes() == (tmp_path / "b" / "policy.onnx").read_bytes()
+    assert (tiny_run / "policy.onnx").read_bytes() == (tmp_path / "b" / "policy.onnx").read_bytes()
     assert json.dumps(a["evaluation"]) == json.dumps(b["evaluation"])  # NaN-safe comparison
-    assert (tmp_path / "a" / "policy.onnx").read_bytes() != (tmp_path / "c" / "policy.onnx").read_bytes()
+    assert (tiny_run / "policy.onnx").read_bytes() != (tmp_path / "c" / "policy.onnx").read_bytes()
     assert a["perception"]["imu_angle_rmse_deg"] != c["perception"]["imu_angle_rmse_deg"]
 
 
-def test_resume_continues_and_a_run_that_cannot_be_resumed_touches_nothing(config_path: Path, tmp_path: Path) -> None:
+def test_resume_continues_and_a_run_that_cannot_be_resumed_touches_nothing(
+    config_path: Path, tiny_run: Path, tmp_path: Path
+) -> None:
     run = tmp_path / "run"
-    _train(config_path, "tiny", run)
+    shutil.copytree(tiny_run, run)  # a run folder is self-contained: its copy resumes like the original
     before = _snapshot(run)
 
     again = _sim("--config", str(config_path), "--preset", "tiny", "--out", str(run))
