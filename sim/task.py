@@ -48,6 +48,13 @@ class TaskConfig(Section):
         "swingup: the arm starts anywhere within +-this (< arm_limit_rad, leaving room to swing).", 1.0, ge=0, le=10
     )
     arm_weight: float = doc("Reward penalty weight on theta^2 (rad^2); swingup: only as far as it is up.", 0.5, ge=0)
+    arm_upright_power: float = doc(
+        "swingup: the arm and rate penalties weigh u**this (u: 0 hanging, 1 upright); above 1 they fade "
+        "faster away from upright, leaving the arm free to swing wide while pumping a heavy pendulum.",
+        1.0,
+        ge=1,
+        le=16,
+    )
     action_weight: float = doc("Reward penalty weight on (V / v_max)^2.", 0.05, ge=0)
     limit_penalty: float = doc("Reward on the step the arm passes its cable limit (a penalty, <= 0).", -20.0, le=0)
 
@@ -160,15 +167,19 @@ class SwingUp(Task):
         return np.array([[-arm, arm], [np.pi - h, np.pi + h], [0.0, 0.0], [-0.1, 0.1]])
 
     def reward(self, state: Array, action: Array) -> Array:
-        """``u (1 - arm theta^2 - 0.001 alpha_dot^2) - act a^2`` with ``u = (1 + cos alpha) / 2``.
+        """``u - u^p (arm theta^2 + 0.001 alpha_dot^2) - act a^2`` with ``u = (1 + cos alpha) / 2``.
 
         ``u`` rises smoothly from 0 hanging to 1 upright, so pumping energy pays from the
-        first swing; the arm and rate terms are weighted by ``u``, so they ask for a centred
-        arm and a still pendulum at the top without taxing the swing. Passing the cable
-        limit gives ``limit_penalty`` and ends the episode.
+        first swing; the arm and rate terms are weighted by ``u^p`` (``arm_upright_power``),
+        so they ask for a centred arm and a still pendulum at the top without taxing the
+        swing. Passing the cable limit gives ``limit_penalty`` and ends the episode.
         """
         u = 0.5 * (1.0 + np.cos(state[..., 1]))
-        r = u * (1.0 - self.cfg.arm_weight * np.square(state[..., 0]) - 0.001 * np.square(state[..., 3]))
+        arm, rate = self.cfg.arm_weight * np.square(state[..., 0]), 0.001 * np.square(state[..., 3])
+        if self.cfg.arm_upright_power == 1.0:
+            r = u * (1.0 - arm - rate)  # the published runs' exact arithmetic (seeded results stay to the digit)
+        else:
+            r = u - np.power(u, self.cfg.arm_upright_power) * (arm + rate)
         r = r - self.cfg.action_weight * np.square(action)
         return np.where(self.past_limit(state), self.cfg.limit_penalty, r)
 

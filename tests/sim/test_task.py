@@ -44,6 +44,15 @@ def test_swingup_reward_climbs_from_hanging_to_upright_and_falling_is_not_a_fail
     assert make_task(TaskConfig(name="balance")).failed(states[:1]).all()  # in balance, fallen is failed
 
 
+def test_swingup_arm_penalty_fades_away_from_upright_with_its_power() -> None:
+    """``arm_upright_power`` frees a wide arm while pumping, and asks the same at the top."""
+    plain, focused = make_task(TaskConfig(name="swingup")), make_task(TaskConfig(name="swingup", arm_upright_power=4))
+    wide_arm = np.array([[2.0, np.pi / 2, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]])  # pendulum horizontal; upright
+    r_plain, r_focused = plain.reward(wide_arm, np.zeros(2)), focused.reward(wide_arm, np.zeros(2))
+    assert r_plain[0] < 0 < r_focused[0]  # u = 0.5: 0.5 (1 - 2) against 0.5 - 0.5^4 * 2
+    assert r_focused[1] == pytest.approx(r_plain[1])  # upright, u = 1: the same penalty
+
+
 def _track(task_cfg: TaskConfig, alphas_deg: list[float], thetas: list[float] | None = None, dt: float = 1.0):
     tracker = SuccessTracker(make_task(task_cfg), 1, dt)
     for k, a in enumerate(alphas_deg):
