@@ -39,9 +39,8 @@ def oracle_rows(cfg: ExperimentConfig, limits: list[float]) -> list[tuple[float,
     return rows
 
 
-def policy_row(run: Path, sets: list[str], episodes: int) -> tuple[float, np.ndarray]:
-    """The run's policy on the device: (success rate, farthest |theta| of each episode)."""
-    cfg = load_experiment(run / "config.yaml", overrides=sets)
+def policy_row(run: Path, cfg: ExperimentConfig, episodes: int) -> tuple[float, np.ndarray]:
+    """The run's policy on the device ``cfg`` describes: (success rate, farthest |theta| of each episode)."""
     policy = onnx_policy(run / "policy.onnx")
     policy.reset()
     task = make_task(cfg.task)
@@ -89,7 +88,7 @@ def main() -> None:
     need = next((lim for lim, rate in rows if rate >= oracle.PASS_RATE), None)
     print(f"the oracle needs an arm limit of {need:g} rad" if need else "the oracle fails at every limit tried")
     if args.run is not None:
-        rate, far = policy_row(args.run, args.sets, args.episodes)
+        rate, far = policy_row(args.run, cfg, args.episodes)
         print(f"{args.run}: {rate:.0%} of {args.episodes} episodes at its limit {cfg.task.arm_limit_rad:g} rad; "
               f"farthest |theta| median {np.median(far):.2f}, max {far.max():.2f} rad")  # fmt: skip
     print(f"({time.perf_counter() - t0:.0f} s)")

@@ -30,6 +30,7 @@ from pathlib import Path
 from benchmarks.bench_twin_runs import twin_run, window_s
 from benchmarks.common import zoo_selection
 from sensorimotor.control.config import load_experiment
+from sensorimotor.sim.config import PhysicsConfig
 from sensorimotor.sim.device_file import read_device_file
 from sensorimotor.sim.zoo import ZooDevice, devices, load_zoo
 
@@ -48,6 +49,7 @@ def step(args: list[str], label: str) -> None:
 
 def adapt_one(
     run: Path,
+    nominal: PhysicsConfig,
     zd: ZooDevice,
     seed: int,
     steps: int,
@@ -56,7 +58,10 @@ def adapt_one(
     only_failing: bool = False,
     free: str | None = None,
 ) -> dict:
-    """Before, excite, identify, adapt, after on one zoo device: its row (``only_failing``: a pass is kept as is)."""
+    """Before, excite, identify, adapt, after on one zoo device: its row (``only_failing``: a pass is kept as is).
+
+    ``nominal``: the run's physics, the reference for parameters the device leaves as they are.
+    """
     twin = [*(a for s in zd.set_args() for a in ("--set", s)), "--twin-nominal"]
     config = ["--config", str(run / "config.yaml")]
     before = twin_run(run, seed=seed, duration=duration, extra=twin, label=f"{zd.name:18s} before")
@@ -71,7 +76,6 @@ def adapt_one(
         return {"device": zd.name, "before": before["success"], "after": before["success"], "adapted": False,
                 "error": str(exc), "identified_over_true": {}, "seconds": time.perf_counter() - t0}  # fmt: skip
     after = twin_run(adapted, seed=seed, duration=duration, extra=twin, label=f"{zd.name:18s} after")
-    nominal = load_experiment(run / "config.yaml").device.physics
     ratios = {path.rsplit(".", 1)[-1]: v / zd.values.get(path, getattr(nominal, path.rsplit(".", 1)[-1]))
               for path, v in read_device_file(folder / "device.yaml").items()
               if path.startswith("device.physics.")}  # fmt: skip
@@ -115,15 +119,16 @@ def main() -> None:
         ap.error(f"--out {args.out} is not empty: name a new folder (nothing is overwritten)")
     report = json.loads(report_path.read_text())
     counted = {r["name"] for r in report.get("heldout", []) if r["feasible"] and r["outside"]}
-    zoo = {zd.name: zd for zd in devices(load_zoo(), load_experiment(args.run / "config.yaml").device)}
+    device = load_experiment(args.run / "config.yaml").device
+    zoo = {zd.name: zd for zd in devices(load_zoo(), device)}
     names = zoo_selection(ap, list(zoo), args.devices, [n for n in zoo if n in counted])
     _, duration = window_s(args.run)
     rows, t0 = [], time.perf_counter()
     for name in names:
         folder = args.out / name
         folder.mkdir(parents=True)
-        row = adapt_one(args.run, zoo[name], seed=1 + list(zoo).index(name), steps=args.steps, folder=folder,
-                        duration=duration, only_failing=args.only_failing, free=args.free)  # fmt: skip
+        row = adapt_one(args.run, device.physics, zoo[name], seed=1 + list(zoo).index(name), steps=args.steps,
+                        folder=folder, duration=duration, only_failing=args.only_failing, free=args.free)  # fmt: skip
         if row["adapted"]:
             fit = ", ".join(f"{k} {r:.2f}x" for k, r in row["identified_over_true"].items())
             print(f"{name:18s} identified/true: {fit}; before {'ok' if row['before'] else 'FAILED'}, "
