@@ -49,7 +49,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/sensorimotor
-	for p in control hardware perception sim; do ln -s ../../../$$p $(TYPECHECK)/sensorimotor/$$p; done
+	for p in configs control hardware perception sim; do ln -s ../../../$$p $(TYPECHECK)/sensorimotor/$$p; done
 	cd $(TYPECHECK) && MYPYPATH=. ../../$(BIN)/mypy --config-file ../../pyproject.toml --explicit-package-bases -p sensorimotor
 
 ## docs: regenerate docs/configs.md from the typed config

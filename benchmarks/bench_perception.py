@@ -384,9 +384,9 @@ def parts_2_to_4(cfg: Any, model: Any, args: argparse.Namespace) -> tuple[dict, 
 
 def measure_run(args: argparse.Namespace, out: Path, t0: float) -> int:
     """Parts 2-4 on a sim train run's fine-tuned perception, with the run's own config (``--run RUN``)."""
+    from sensorimotor.configs.schema import ConfigError
     from sensorimotor.control.compare import load_run
     from sensorimotor.control.train import read_perception
-    from sensorimotor.hardware.config import ConfigError
 
     try:
         cfg = load_run(args.run)

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sensorimotor.hardware.config import load_section
+from sensorimotor.configs.schema import load_section
 from sensorimotor.sim.task import TaskConfig, make_task
 
 

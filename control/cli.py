@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from sensorimotor.hardware.config import ConfigError, OneLineParser, add_config_arguments
+from sensorimotor.configs.schema import ConfigError, OneLineParser, add_config_arguments
 from sensorimotor.perception.errors import DatasetError, WeightsError
 
 FREEZE = ("linear", "partial", "full", "lp-ft")  # = sensorimotor.perception.train.FREEZE (not imported: torch)
@@ -247,8 +247,8 @@ class RunFolderError(Exception):
 
 
 def _train(args: argparse.Namespace) -> int:
+    from sensorimotor.configs.schema import DEFAULT_CONFIG, read_yaml
     from sensorimotor.control.config import load_experiment, resolved_yaml
-    from sensorimotor.hardware.config import DEFAULT_CONFIG, read_yaml
 
     overrides = [
         *args.overrides,
@@ -306,8 +306,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _adapt(args: argparse.Namespace, overrides: list[str]) -> int:
     """``sim train --from RUN [--device YAML]``: RUN's controller fine-tuned on another device (control/adapt.py)."""
+    from sensorimotor.configs.schema import read_yaml
     from sensorimotor.control.config import resolved_yaml
-    from sensorimotor.hardware.config import read_yaml
 
     if args.resume is not None or args.config is not None or args.preset is not None or args.init is not None:
         raise RunFolderError("--from RUN adapts RUN with its own config: drop --resume, --config, --preset and --init")
@@ -358,8 +358,8 @@ def _print_report(out: Path, report: dict) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
+    from sensorimotor.configs.schema import DEFAULT_CONFIG
     from sensorimotor.control.config import load_experiment
-    from sensorimotor.hardware.config import DEFAULT_CONFIG
 
     overrides = [
         *args.overrides,
@@ -386,8 +386,8 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _finetune(args: argparse.Namespace) -> int:
+    from sensorimotor.configs.schema import DEFAULT_CONFIG
     from sensorimotor.control.config import load_experiment
-    from sensorimotor.hardware.config import DEFAULT_CONFIG
 
     if args.labels is not None and args.labels <= 0:
         raise ConfigError(f"--labels: {args.labels} must be > 0")
@@ -466,7 +466,7 @@ def _robustness(args: argparse.Namespace) -> int:
 
 
 def _identify(args: argparse.Namespace) -> int:
-    from sensorimotor.hardware.config import DEFAULT_CONFIG, load_section
+    from sensorimotor.configs.schema import DEFAULT_CONFIG, load_section
     from sensorimotor.sim.config import DeviceConfig
     from sensorimotor.sim.furuta import PARAM_NAMES
     from sensorimotor.sim.identify import DEFAULT_FREE, IdentifyError, identify, load_log, plot_fit

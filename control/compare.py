@@ -31,12 +31,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from sensorimotor.configs.schema import ConfigError
 from sensorimotor.control.classical import ClassicalActor, EnergyLqrController, state_view
 from sensorimotor.control.config import ExperimentConfig, load_experiment
 from sensorimotor.control.evaluate import EvalResult, Policy, evaluate, onnx_policy
 from sensorimotor.control.export import PolicyChain, export_onnx
 from sensorimotor.control.train import observation_model, read_perception
-from sensorimotor.hardware.config import ConfigError
 from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE
 from sensorimotor.sim.config import DeviceConfig
 

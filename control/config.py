@@ -1,7 +1,7 @@
 """The experiment config: every section of ``configs/furuta.yaml`` as one typed object.
 
 ``sim train`` validates the whole file; the runtime commands validate only the
-sections they use (see :func:`sensorimotor.hardware.config.load_section`).
+sections they use (see :func:`sensorimotor.configs.schema.load_section`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 import yaml
 
-from sensorimotor.hardware.config import LoopConfig, Section, build, doc, nested, resolve, to_dict
+from sensorimotor.configs.schema import Section, build, doc, nested, resolve, to_dict
+from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.perception.models import OBS_NAMES
 from sensorimotor.perception.pretrain import PretrainConfig
 from sensorimotor.perception.train import PerceptionConfig

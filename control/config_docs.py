@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
+from sensorimotor.configs.schema import field_docs
 from sensorimotor.control.config import ExperimentConfig
-from sensorimotor.hardware.config import field_docs
 
 HEADER = """# Configuration reference
 

@@ -22,13 +22,13 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 
+from sensorimotor.configs.schema import ConfigError
 from sensorimotor.control.algos import DeterministicActor, find_vecnormalize
 from sensorimotor.control.checkpoints import Checkpoint
 from sensorimotor.control.config import ExperimentConfig, RLConfig
 from sensorimotor.control.export import parity
 from sensorimotor.control.plots import plot_training
 from sensorimotor.control.trainer import curve_from_report, fit, prepare
-from sensorimotor.hardware.config import ConfigError
 
 GYM_FORMAT = "sensorimotor-gym-policy/1"
 

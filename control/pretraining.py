@@ -24,9 +24,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from sensorimotor.configs.schema import to_dict
 from sensorimotor.control.config import ExperimentConfig
 from sensorimotor.control.motions import swingup_scenarios
-from sensorimotor.hardware.config import to_dict
 from sensorimotor.perception.data import generate
 from sensorimotor.perception.models import Perception
 from sensorimotor.perception.pretrain import corpus_device, pretrains_heads, run_pretraining

@@ -24,12 +24,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from tqdm import tqdm
 
+from sensorimotor.configs.schema import ConfigError
 from sensorimotor.control.config import ExperimentConfig
 from sensorimotor.control.evaluate import Policy, onnx_policy
 from sensorimotor.control.heldout import PASS_RATE, score_device
 from sensorimotor.control.oracle import PASS_RATE as ORACLE_PASS
 from sensorimotor.control.oracle import OracleBudget, feasibility, tune, with_range
-from sensorimotor.hardware.config import ConfigError
 from sensorimotor.sim.zoo import with_values
 
 DEFAULT_AXES = ("device.physics.Dp=0.25:12:7", "device.physics.Rm=0.4:1.5:5")

@@ -20,6 +20,7 @@ import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from tqdm import tqdm
 
+from sensorimotor.configs.schema import to_dict
 from sensorimotor.control.algos import DeterministicActor, find_vecnormalize
 from sensorimotor.control.checkpoints import Checkpoint
 from sensorimotor.control.config import DEVICE_ENV, ExperimentConfig, load_experiment
@@ -30,7 +31,6 @@ from sensorimotor.control.motions import swingup_scenarios
 from sensorimotor.control.plots import plot_perception, plot_training
 from sensorimotor.control.trainer import Curve, curve_from_report, fit, prepare
 from sensorimotor.control.vec_env import PerceivedFurutaVecEnv
-from sensorimotor.hardware.config import to_dict
 from sensorimotor.perception.data import SensorDataset, generate
 from sensorimotor.perception.filter import FusedFilter, ImuFilter
 from sensorimotor.perception.models import ObservationModel, Perception

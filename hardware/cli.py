@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sensorimotor.configs.schema import ConfigError, OneLineParser, add_config_arguments, load_section
 from sensorimotor.hardware import excite as ex
 from sensorimotor.hardware.calibration import (
     MAX_OFFSET_DEG,
@@ -30,7 +31,7 @@ from sensorimotor.hardware.calibration import (
     Calibration,
     calibrate,
 )
-from sensorimotor.hardware.config import ConfigError, LoopConfig, OneLineParser, add_config_arguments, load_section
+from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.errors import (
     HardwareError,

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from sensorimotor.hardware.config import LoopConfig, load_section
+from sensorimotor.configs.schema import load_section
+from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
 from sensorimotor.hardware.spec import DeviceSpec

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sensorimotor.hardware.config import Section, doc
+from sensorimotor.configs.schema import Section, doc
 
 STATE_NAME = "filter_state"  # the filters' ONNX input (its output is filter_state_next)
 STATE_SIZE = 21  # the IMU filter: ready flag, x (4), P (4 x 4)

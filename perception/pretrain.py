@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from sensorimotor.hardware.config import Section, doc
+from sensorimotor.configs.schema import Section, doc
 from sensorimotor.perception.data import SensorDataset
 from sensorimotor.perception.filter import GYRO_AXIS, GYRO_SIGN
 from sensorimotor.perception.kinematics import kinematic_angle

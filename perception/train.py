@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from sensorimotor.hardware.config import Section, doc, nested
+from sensorimotor.configs.schema import Section, doc, nested
 from sensorimotor.perception.augment import photometric
 from sensorimotor.perception.data import SensorDataset
 from sensorimotor.perception.errors import DatasetError

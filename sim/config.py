@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sensorimotor.hardware.config import Section, doc, nested
+from sensorimotor.configs.schema import Section, doc, nested
 from sensorimotor.hardware.spec import (
     IMU_CHANNELS,
     MAX_IMAGE_PIXELS,

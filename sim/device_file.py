@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from sensorimotor.hardware.config import ConfigError, read_yaml
+from sensorimotor.configs.schema import ConfigError, read_yaml
 
 SECTIONS = ("device", "identification")
 

@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sensorimotor.hardware.config import load_section
+from sensorimotor.configs.schema import load_section
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
 from sensorimotor.sim.task import Task, TaskConfig, make_task

@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from sensorimotor.hardware.config import Section, doc
+from sensorimotor.configs.schema import Section, doc
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
 from sensorimotor.sim.furuta import wrap_angle

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sensorimotor.hardware.config import ConfigError, add_config_arguments, load_section
+from sensorimotor.configs.schema import ConfigError, add_config_arguments, load_section
 from sensorimotor.hardware.framing import StreamDecoder, encode_frame
 from sensorimotor.hardware.messages import (
     MAX_SAMPLES,

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sensorimotor.hardware.config import DEFAULT_CONFIG, ConfigError, build, read_yaml, to_dict
+from sensorimotor.configs.schema import DEFAULT_CONFIG, ConfigError, build, read_yaml, to_dict
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import ranges
 from sensorimotor.sim.furuta import PARAM_NAMES

@@ -14,11 +14,11 @@ import torch
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sensorimotor.configs.schema import ConfigError, build
 from sensorimotor.control.algos import DeterministicActor, build_model, find_vecnormalize
 from sensorimotor.control.config import RLConfig
 from sensorimotor.control.export import parity
 from sensorimotor.control.gym_train import check_spaces, export, rollouts
-from sensorimotor.hardware.config import ConfigError, build
 
 
 def _rl(algo: str, **extra: object) -> RLConfig:

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from sensorimotor.configs.schema import ConfigError
 from sensorimotor.control.config import ClassicalConfig, load_experiment
 from sensorimotor.control.heldout import score_zoo
 from sensorimotor.control.oracle import BatchEnergyLqr, OracleBudget, coords_of, gains_of
 from sensorimotor.control.robustness import Axis, parse_axis, sweep, table, write
-from sensorimotor.hardware.config import ConfigError
 from sensorimotor.sim.zoo import ZooDevice
 
 SMALL = OracleBudget(popsize=6, generations=3, episodes=4, verify_episodes=8)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from sensorimotor.configs.schema import ConfigError, load_section
 from sensorimotor.control.config import ExperimentConfig, load_experiment
-from sensorimotor.hardware.config import ConfigError, LoopConfig, load_section
+from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.sim.config import DeviceConfig
 
 
@@ -168,8 +169,8 @@ def test_every_command_takes_set_and_reports_bad_values(tmp_path: Path, cmd: lis
 
 
 def test_resolved_config_loads_back_to_the_same_config(config_path: Path, tmp_path: Path) -> None:
+    from sensorimotor.configs.schema import read_yaml
     from sensorimotor.control.config import resolved_yaml
-    from sensorimotor.hardware.config import read_yaml
 
     cfg = load_experiment(config_path, "quick", ["seed=3"])
     out = tmp_path / "config.yaml"
@@ -179,7 +180,7 @@ def test_resolved_config_loads_back_to_the_same_config(config_path: Path, tmp_pa
 
 
 def test_default_config_is_shipped_with_the_package() -> None:
-    from sensorimotor.hardware.config import DEFAULT_CONFIG
+    from sensorimotor.configs.schema import DEFAULT_CONFIG
 
     assert DEFAULT_CONFIG.is_file()
     assert load_experiment(None) == load_experiment(DEFAULT_CONFIG)

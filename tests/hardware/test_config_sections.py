@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from sensorimotor.configs.schema import TOP_LEVEL_KEYS, ConfigError, load_section
 from sensorimotor.control.config import ExperimentConfig, load_experiment
 from sensorimotor.hardware import cli as hw_cli
-from sensorimotor.hardware import config
-from sensorimotor.hardware.config import ConfigError, LoopConfig, load_section
+from sensorimotor.hardware.config import LoopConfig
 
 
 def test_the_runtime_knows_every_section_of_the_experiment_config() -> None:
-    # hardware/config.py cannot import ExperimentConfig (the training stack): the two lists must not drift apart.
-    assert set(config.TOP_LEVEL_KEYS) == {f.name for f in dataclasses.fields(ExperimentConfig)}
+    # configs/schema.py cannot import ExperimentConfig (the training stack): the two lists must not drift apart.
+    assert set(TOP_LEVEL_KEYS) == {f.name for f in dataclasses.fields(ExperimentConfig)}
 
 
 def _config(tmp_path: Path, text: str) -> Path:

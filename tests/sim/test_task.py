@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sensorimotor.configs.schema import ConfigError
 from sensorimotor.control.config import load_experiment
-from sensorimotor.hardware.config import ConfigError
 from sensorimotor.sim.envs import make_env
 from sensorimotor.sim.task import SuccessTracker, TaskConfig, make_task
 

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sensorimotor.hardware.config import ConfigError, load_section
+from sensorimotor.configs.schema import ConfigError, load_section
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.zoo import devices, load_zoo, training_span, with_values
 
@@ -94,7 +94,7 @@ def test_widening_the_training_does_not_move_the_zoo(base: DeviceConfig) -> None
 
 
 def test_wide_groups_draw_log_uniformly_and_a_narrow_spread_past_1_is_refused() -> None:
-    from sensorimotor.hardware.config import ConfigError
+    from sensorimotor.configs.schema import ConfigError
     from sensorimotor.sim.config import DeviceConfig
     from sensorimotor.sim.device import FurutaSim
     from sensorimotor.sim.zoo import training_span, with_values
