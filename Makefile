@@ -42,7 +42,7 @@ bench: venv
 fuzz: venv
 	$(PY) benchmarks/fuzz_decoder.py --inputs 1000000
 
-## lint: ruff (lint + format check) and mypy; CI runs it
+## lint: ruff (lint + format check), mypy and the import layering (import-linter); CI runs it
 ## mypy checks the installed names (sensorimotor.*): a symlink tree maps them onto the top-level folders
 TYPECHECK := build/typecheck
 lint: venv
@@ -51,6 +51,7 @@ lint: venv
 	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/sensorimotor
 	for p in configs control hardware perception sim; do ln -s ../../../$$p $(TYPECHECK)/sensorimotor/$$p; done
 	cd $(TYPECHECK) && MYPYPATH=. ../../$(BIN)/mypy --config-file ../../pyproject.toml --explicit-package-bases -p sensorimotor
+	$(BIN)/lint-imports
 
 ## docs: regenerate docs/configs.md from the typed config
 docs: venv

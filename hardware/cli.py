@@ -50,7 +50,6 @@ from sensorimotor.hardware.redrive import RecordedCommands, read_recording
 from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
 from sensorimotor.hardware.twin_process import TwinProcess
-from sensorimotor.sim.verdict import twin_verdict
 
 EPILOG = """examples:
   hw run --port /dev/ttyUSB0 --model runs/quick/policy.onnx --rate 100 --duration 10 --record run.mcap
@@ -472,7 +471,7 @@ def _print_summary(s: dict, stopped: HardwareError | None) -> None:
         print(f"  recorded to {s['record']}")
     twin = s.get("twin")
     if twin:
-        print(f"  twin: {twin_verdict(twin)}; pendulum upright {twin.get('upright_s', 0):.2f} s of "
+        print(f"  twin: {twin.get('verdict', 'no verdict')}; pendulum upright {twin.get('upright_s', 0):.2f} s of "
               f"{twin.get('streaming_s', 0):.2f} s, max |alpha| {twin.get('max_abs_alpha_deg', 0):.1f} deg, "
               f"max |theta| {twin.get('max_abs_theta_rad', 0):.2f} rad")  # fmt: skip
     _print_health(s)

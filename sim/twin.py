@@ -69,6 +69,7 @@ from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
 from sensorimotor.sim.furuta import wrap_angle
 from sensorimotor.sim.task import SuccessTracker, TaskConfig, make_task
+from sensorimotor.sim.verdict import twin_verdict
 
 MAX_OUTBOX = 256 * 1024  # bytes queued for a host that is not reading before we drop
 
@@ -405,7 +406,9 @@ def serve_forever(
     orphaned = (lambda: os.getppid() != parent_pid) if parent_pid else (lambda: False)
     twin.run(master, lambda: stop["flag"] or orphaned())
     if truth_path is not None:
-        truth_path.write_text(json.dumps(twin.truth.__dict__, indent=2))
+        truth = dict(twin.truth.__dict__)
+        truth["verdict"] = twin_verdict(truth)  # in words, so the host prints it without knowing the task
+        truth_path.write_text(json.dumps(truth, indent=2))
     if link is not None:
         link.unlink(missing_ok=True)
     os.close(master)

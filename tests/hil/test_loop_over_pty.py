@@ -117,6 +117,8 @@ def test_hw_run_twin_then_replay_cli(small_model, tmp_path) -> None:
     s = json.loads(summary.read_text())
     assert s["commands"] > 150 and s["frames_lost"] == 0 and "twin" in s
     assert "achieved rate" in proc.stdout and "latency" in proc.stdout
+    # the twin judges its own run (the host knows no task): its words reach the summary and the screen
+    assert s["twin"]["verdict"].startswith(s["twin"]["task"]) and f"twin: {s['twin']['verdict']};" in proc.stdout
     proc = _hw("replay", str(log), "--model", str(small_model), "--plot", str(tmp_path / "r.png"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "reproduced" in proc.stdout and (tmp_path / "r.png").stat().st_size > 0
