@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from sensorimotor.hardware.framing import FramingError, decode_body
-from sensorimotor.hardware.mcaplog import TOPIC_ESTIMATE, TOPIC_RX, iter_log
+from sensorimotor.hardware.log.mcaplog import TOPIC_ESTIMATE, TOPIC_RX, iter_log
 from sensorimotor.hardware.messages import ImageFrame, MessageError, Reference, parse_message
 from sensorimotor.sim.sensors import CAMERA_OK
 

@@ -42,11 +42,18 @@ from sensorimotor.hardware.errors import (
     Terminated,
 )
 from sensorimotor.hardware.health import health_problems
+from sensorimotor.hardware.log.mcaplog import (
+    TOPIC_DEVICE,
+    TOPIC_META,
+    TOPIC_SUMMARY,
+    LogError,
+    LogWriter,
+    model_metadata,
+)
+from sensorimotor.hardware.log.redrive import RecordedCommands, read_recording
 from sensorimotor.hardware.loop import ControlLoop, LoopStats
-from sensorimotor.hardware.mcaplog import TOPIC_DEVICE, TOPIC_META, TOPIC_SUMMARY, LogError, LogWriter, model_metadata
 from sensorimotor.hardware.model import LoopPolicy, OnnxPolicy, Policy
 from sensorimotor.hardware.monitor import add_port_arguments, info, monitor
-from sensorimotor.hardware.redrive import RecordedCommands, read_recording
 from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
 from sensorimotor.hardware.twin_process import TwinProcess
@@ -398,7 +405,7 @@ def _run_on_port(
         LogWriter(args.record, metadata={**plan.log_metadata, "port": port}, backend="process", batched=True)
         if args.record
         else None
-    )  # logging in a child process: it never holds the loop's GIL (hardware/logprocess.py)
+    )  # logging in a child process: it never holds the loop's GIL (hardware/log/process.py)
     client = DeviceClient(transport, recorder)
     stopped: HardwareError | None = None
     try:
@@ -596,7 +603,7 @@ def _redrive(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from sensorimotor.hardware.replay import plot_replay, replay
+    from sensorimotor.hardware.log.replay import plot_replay, replay
 
     if args.to or args.twin:
         return _redrive(args)

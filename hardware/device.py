@@ -20,7 +20,7 @@ from sensorimotor.hardware.framing import (
     encode_body,
     encode_frame,
 )
-from sensorimotor.hardware.mcaplog import TOPIC_RX, TOPIC_TX, LogWriter
+from sensorimotor.hardware.log.mcaplog import TOPIC_RX, TOPIC_TX, LogWriter
 from sensorimotor.hardware.messages import (
     Command,
     Describe,

@@ -39,7 +39,7 @@ import numpy as np
 
 from sensorimotor.hardware.errors import HardwareError, SafetyStopError
 from sensorimotor.hardware.framing import FramingError, decode_body
-from sensorimotor.hardware.mcaplog import (
+from sensorimotor.hardware.log.mcaplog import (
     TOPIC_COMMAND,
     TOPIC_DEVICE,
     TOPIC_EVENT,

@@ -54,7 +54,7 @@ from sensorimotor.hardware.errors import (
     SafetyStopError,
     SensorTimeoutError,
 )
-from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, TOPIC_EVENT, LogWriter
+from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, TOPIC_EVENT, LogWriter
 from sensorimotor.hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
 from sensorimotor.hardware.model import LoopPolicy
 from sensorimotor.hardware.safety import (

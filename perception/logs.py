@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from sensorimotor.hardware.framing import FramingError, decode_body
-from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_DEVICE, TOPIC_RX, LogError, LogReader
+from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_DEVICE, TOPIC_RX, LogError, LogReader
 from sensorimotor.hardware.messages import ImageFrame, MessageError, Reference, SensorBatch, parse_message
 from sensorimotor.hardware.spec import DeviceSpec, SpecError, compare
 from sensorimotor.hardware.windows import SensorWindows

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from sensorimotor.hardware.framing import FramingError, decode_body
-from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_RX, LogError, LogReader
+from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_RX, LogError, LogReader
 from sensorimotor.hardware.messages import MessageError, SensorBatch, parse_message
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim

@@ -9,8 +9,8 @@ import pytest
 
 from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.hardware.device import DeviceClient
+from sensorimotor.hardware.log.mcaplog import TOPIC_DEVICE, TOPIC_EVENT, TOPIC_META, TOPIC_SUMMARY, LogWriter
 from sensorimotor.hardware.loop import ControlLoop
-from sensorimotor.hardware.mcaplog import TOPIC_DEVICE, TOPIC_EVENT, TOPIC_META, TOPIC_SUMMARY, LogWriter
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.sim.config import DeviceConfig

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import cast
 
-from sensorimotor.hardware.mcaplog import TOPIC_EVENT, TOPIC_TX, Backend, LogError, LogWriter
+from sensorimotor.hardware.log.mcaplog import TOPIC_EVENT, TOPIC_TX, Backend, LogError, LogWriter
 
 PERIOD_S = 0.002
 

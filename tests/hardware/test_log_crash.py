@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from log_writer_child import event, frame  # pytest's default (prepend) import mode puts tests/hardware on sys.path
 
-from sensorimotor.hardware.mcaplog import TOPIC_EVENT, TOPIC_TX, LogReader, encode_json, iter_log
+from sensorimotor.hardware.log.mcaplog import TOPIC_EVENT, TOPIC_TX, LogReader, encode_json, iter_log
 
 CHILD = Path(__file__).with_name("log_writer_child.py")
 FLUSH_S = 0.2

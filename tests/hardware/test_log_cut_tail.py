@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from sensorimotor.hardware import cli as hw_cli
-from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, LogReader
+from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, LogReader
+from sensorimotor.hardware.log.replay import replay
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.hardware.replay import replay
 
 MAGIC = 8  # the MCAP magic bytes that close the file
 FOOTER = 1 + 8 + 8 + 8 + 4  # opcode, record length, summary_start, summary_offset_start, summary_crc

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sensorimotor.hardware.mcaplog import (
+from sensorimotor.hardware.log.mcaplog import (
     FRAME_ENCODING,
     SCHEMAS,
     TOPIC_RX,

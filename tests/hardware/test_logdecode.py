@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from sensorimotor.hardware.device import frame_body
-from sensorimotor.hardware.logdecode import IMU_FIELDS, TOPIC_ENCODER, TOPIC_IMAGE, TOPIC_IMU, FrameDecoder
-from sensorimotor.hardware.mcaplog import TOPIC_RX, TOPIC_TX, LogWriter, iter_log, summarize_log
+from sensorimotor.hardware.log.decode import IMU_FIELDS, TOPIC_ENCODER, TOPIC_IMAGE, TOPIC_IMU, FrameDecoder
+from sensorimotor.hardware.log.mcaplog import TOPIC_RX, TOPIC_TX, LogWriter, iter_log, summarize_log
 from sensorimotor.hardware.messages import Describe, ImageFrame, MsgType, SensorBatch, make_frame
 from sensorimotor.sim.config import DeviceConfig
 

@@ -1,4 +1,4 @@
-"""Tests for sensorimotor.hardware.logmeta: the versions every log records and the model's identity."""
+"""Tests for sensorimotor.hardware.log.meta: the versions every log records and the model's identity."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sensorimotor.hardware.logmeta import VERSIONED, library_versions, model_metadata, onnx_metadata_props
-from sensorimotor.hardware.mcaplog import LogWriter, read_metadata
+from sensorimotor.hardware.log.mcaplog import LogWriter, read_metadata
+from sensorimotor.hardware.log.meta import VERSIONED, library_versions, model_metadata, onnx_metadata_props
 
 
 def test_every_log_records_the_library_versions(tmp_path: Path) -> None:
@@ -26,12 +26,12 @@ def test_every_log_records_the_library_versions(tmp_path: Path) -> None:
 
 
 def test_a_distribution_that_is_not_installed_is_said_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sensorimotor.hardware.logmeta.VERSIONED", ("numpy", "no-such-distribution-xyz"))
+    monkeypatch.setattr("sensorimotor.hardware.log.meta.VERSIONED", ("numpy", "no-such-distribution-xyz"))
     assert library_versions()["no-such-distribution-xyz"] == "not installed"
 
 
 def test_uninstalled_source_tree_reports_its_pyproject_version() -> None:
-    from sensorimotor.hardware.logmeta import _source_tree_version
+    from sensorimotor.hardware.log.meta import _source_tree_version
 
     assert _source_tree_version() == f"{version('sensorimotor')} (source tree, not installed)"
 

@@ -1,4 +1,4 @@
-"""The process backend of LogWriter (hardware/logprocess.py): batching, a lost writer, signals, inherited descriptors."""
+"""The process backend of LogWriter (hardware/log/process.py): batching, a lost writer, signals, inherited descriptors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sensorimotor.hardware.mcaplog import TOPIC_EVENT, TOPIC_RX, TOPIC_TX, LogError, LogReader, LogWriter, iter_log
+from sensorimotor.hardware.log.mcaplog import TOPIC_EVENT, TOPIC_RX, TOPIC_TX, LogError, LogReader, LogWriter, iter_log
 
 
 def _wait_gone(pid: int, timeout_s: float = 10.0) -> None:

@@ -1,4 +1,4 @@
-"""Tests for sensorimotor.hardware.mcaplog: round trips, counts, schemas, the writer thread, truncated and invalid logs."""
+"""Tests for sensorimotor.hardware.log.mcaplog: round trips, counts, schemas, the writer thread, truncated and invalid logs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from mcap.reader import make_reader
 from mcap.writer import Writer
 
-from sensorimotor.hardware.mcaplog import (
+from sensorimotor.hardware.log.mcaplog import (
     FRAME_ENCODING,
     SCHEMAS,
     TOPIC_COMMAND,
@@ -141,7 +141,7 @@ def test_schemas_list_the_fields_the_loop_writes() -> None:
 
 
 def test_estimate_names_are_the_perception_outputs() -> None:
-    from sensorimotor.hardware.mcaplog import ESTIMATE_NAMES
+    from sensorimotor.hardware.log.mcaplog import ESTIMATE_NAMES
     from sensorimotor.perception.models import OBS_NAMES
 
     assert tuple(ESTIMATE_NAMES) == tuple(OBS_NAMES)

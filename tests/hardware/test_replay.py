@@ -9,9 +9,9 @@ import pytest
 from mcap.reader import make_reader
 from mcap.writer import Writer
 
-from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, LogError, iter_log
+from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, LogError, iter_log
+from sensorimotor.hardware.log.replay import replay
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.hardware.replay import replay
 
 
 def _chunk_ends(path: Path) -> list[int]:

@@ -19,7 +19,7 @@ import pytest
 from hil_options import LINK_ONLY
 
 from sensorimotor.hardware.framing import decode_body
-from sensorimotor.hardware.mcaplog import TOPIC_TX, LogReader
+from sensorimotor.hardware.log.mcaplog import TOPIC_TX, LogReader
 from sensorimotor.hardware.messages import Command, MsgType, parse_message
 
 pytestmark = pytest.mark.hil

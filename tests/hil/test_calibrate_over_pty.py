@@ -22,7 +22,7 @@ from hil_options import LINK_ONLY
 from torch import nn
 
 from sensorimotor.control.export import export_onnx
-from sensorimotor.hardware.mcaplog import TOPIC_ESTIMATE, TOPIC_META, iter_log
+from sensorimotor.hardware.log.mcaplog import TOPIC_ESTIMATE, TOPIC_META, iter_log
 from sensorimotor.perception.models import OBS_NAMES
 from sensorimotor.sim.config import CameraConfig, DeviceConfig
 

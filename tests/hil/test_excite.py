@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sensorimotor.hardware import excite
-from sensorimotor.hardware.mcaplog import (
+from sensorimotor.hardware.log.mcaplog import (
     TOPIC_COMMAND,
     TOPIC_EVENT,
     TOPIC_META,
@@ -21,7 +21,7 @@ from sensorimotor.hardware.mcaplog import (
     LogReader,
     read_metadata,
 )
-from sensorimotor.hardware.redrive import read_recording
+from sensorimotor.hardware.log.redrive import read_recording
 
 pytestmark = pytest.mark.hil
 

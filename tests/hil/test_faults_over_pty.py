@@ -20,11 +20,11 @@ from hil_options import LINK_ONLY, LINK_ONLY_LOOP
 from sensorimotor.hardware.cli import TwinProcess
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.framing import decode_body
+from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_EVENT, TOPIC_TX, LogWriter, iter_log
+from sensorimotor.hardware.log.replay import replay
 from sensorimotor.hardware.loop import ControlLoop
-from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_EVENT, TOPIC_TX, LogWriter, iter_log
 from sensorimotor.hardware.messages import Command, MsgType, parse_message
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.hardware.replay import replay
 from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
 
@@ -261,7 +261,7 @@ def test_replay_to_a_device_re_drives_the_recorded_commands_through_the_loop(sma
 
 
 def test_re_driven_commands_are_eased_in() -> None:
-    from sensorimotor.hardware.redrive import RecordedCommands, Recording
+    from sensorimotor.hardware.log.redrive import RecordedCommands, Recording
     from sensorimotor.sim.config import DeviceConfig
 
     rec = Recording([(2.0,)] * 10, 100.0, DeviceConfig().spec())

@@ -11,7 +11,7 @@ import pytest
 from hil_options import LINK_ONLY
 
 from sensorimotor.hardware.framing import crc_size
-from sensorimotor.hardware.mcaplog import TOPIC_RX, TOPIC_TX, iter_log
+from sensorimotor.hardware.log.mcaplog import TOPIC_RX, TOPIC_TX, iter_log
 from sensorimotor.hardware.messages import MsgType
 
 pytestmark = pytest.mark.hil

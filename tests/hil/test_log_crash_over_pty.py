@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from hil_options import LINK_ONLY
 
-from sensorimotor.hardware.mcaplog import DEFAULT_FLUSH_INTERVAL_S, TOPIC_COMMAND, LogReader, iter_log
+from sensorimotor.hardware.log.mcaplog import DEFAULT_FLUSH_INTERVAL_S, TOPIC_COMMAND, LogReader, iter_log
+from sensorimotor.hardware.log.replay import replay
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.hardware.replay import replay
 
 pytestmark = pytest.mark.hil
 MARGIN_S = 0.5  # writer-thread lag on a loaded 2-core machine

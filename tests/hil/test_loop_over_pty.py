@@ -23,11 +23,11 @@ from sensorimotor.hardware.cli import TwinProcess
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.errors import SensorTimeoutError
 from sensorimotor.hardware.framing import decode_body
+from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_RX, TOPIC_TX, LogWriter, iter_log, summarize_log
+from sensorimotor.hardware.log.replay import replay
 from sensorimotor.hardware.loop import ControlLoop
-from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_RX, TOPIC_TX, LogWriter, iter_log, summarize_log
 from sensorimotor.hardware.messages import Command, parse_message
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.hardware.replay import replay
 from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
 

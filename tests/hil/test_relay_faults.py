@@ -21,10 +21,10 @@ from hil_options import LINK_ONLY
 from sensorimotor.hardware.cli import TwinProcess
 from sensorimotor.hardware.device import frame_body
 from sensorimotor.hardware.framing import StreamDecoder, decode_body
-from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_RX, TOPIC_TX, iter_log
+from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_RX, TOPIC_TX, iter_log
+from sensorimotor.hardware.log.replay import replay
 from sensorimotor.hardware.messages import Command, Stop, parse_message
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.hardware.replay import replay
 from sensorimotor.sim.relay import Faults, Relay
 
 pytestmark = pytest.mark.hil

@@ -20,7 +20,7 @@ from torch import nn
 
 from sensorimotor.control.export import export_onnx
 from sensorimotor.hardware.errors import ModelError
-from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, iter_log
+from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, iter_log
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.sim.config import DeviceConfig
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sensorimotor.hardware.mcaplog import TOPIC_COMMAND, TOPIC_DEVICE, TOPIC_META, LogError, iter_log
+from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_DEVICE, TOPIC_META, LogError, iter_log
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.hardware.spec import DeviceSpec, SpecError
 

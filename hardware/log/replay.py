@@ -20,7 +20,7 @@ import numpy as np
 
 from sensorimotor.hardware.calibration import rotate_image_estimate
 from sensorimotor.hardware.framing import FramingError, decode_body
-from sensorimotor.hardware.mcaplog import (
+from sensorimotor.hardware.log.mcaplog import (
     TOPIC_COMMAND,
     TOPIC_DEVICE,
     TOPIC_ESTIMATE,

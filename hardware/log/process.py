@@ -32,7 +32,7 @@ import struct
 import time
 from typing import Any
 
-from sensorimotor.hardware.mcaplog import CLOSE, IDLE, JSON_ENCODING, TOPIC_EVENT, Item, LogError, LogSink
+from sensorimotor.hardware.log.mcaplog import CLOSE, IDLE, JSON_ENCODING, TOPIC_EVENT, Item, LogError, LogSink
 
 _LEN = struct.Struct("<I")
 _PIPE_BYTES = 1 << 20  # ~1 s of a 1 kHz run with the camera: the child may lag without blocking the loop

@@ -6,7 +6,7 @@ decoded sensor topics (IMU and encoder samples, camera images) that Foxglove can
 Every JSON topic has a JSON Schema (:data:`SCHEMAS`). See ``docs/log-format.md``.
 
 Writing happens off the caller's thread (a background thread, or a forked child process:
-:mod:`sensorimotor.hardware.logprocess`): :meth:`LogWriter.write_frame` and
+:mod:`sensorimotor.hardware.log.process`): :meth:`LogWriter.write_frame` and
 :meth:`LogWriter.write_json` only hand the message over, and the :class:`LogSink` encodes,
 compresses and writes, closing the open chunk and pushing it to the OS at least every
 ``flush_interval_s``: a crashed writer loses at most that much. Its errors surface as
@@ -40,7 +40,7 @@ from mcap.records import Channel, DataEnd, Footer, Header, McapRecord, Message, 
 from mcap.stream_reader import StreamReader
 from mcap.writer import CompressionType, Writer
 
-from sensorimotor.hardware.logdecode import (
+from sensorimotor.hardware.log.decode import (
     IMU_FIELDS,
     TOPIC_ENCODER,
     TOPIC_IMAGE,
@@ -48,8 +48,8 @@ from sensorimotor.hardware.logdecode import (
     TOPIC_REFERENCE,
     FrameDecoder,
 )
-from sensorimotor.hardware.logmeta import library_versions
-from sensorimotor.hardware.logmeta import model_metadata as model_metadata  # re-exported for callers
+from sensorimotor.hardware.log.meta import library_versions
+from sensorimotor.hardware.log.meta import model_metadata as model_metadata  # re-exported for callers
 
 TOPIC_RX = "/serial/rx"
 TOPIC_TX = "/serial/tx"
@@ -383,7 +383,7 @@ class LogWriter:
     ``flush`` or ``close``.
 
     ``backend="thread"`` writes on a thread of this process. ``backend="process"`` writes in
-    a forked child (:mod:`sensorimotor.hardware.logprocess`) so that encoding and compression
+    a forked child (:mod:`sensorimotor.hardware.log.process`) so that encoding and compression
     never hold this process's GIL: what ``hw run`` uses at 1 kHz. A child whose parent dies
     without closing the log closes it itself, after an event saying so. With ``batched``
     the messages are held until :meth:`deliver` (the loop calls it before it waits for the
@@ -431,7 +431,7 @@ class LogWriter:
             raise _write_error(self.path, exc) from None
         sink = LogSink(self.path, file, writer, self.flush_interval_s)
         if backend == "process":
-            from sensorimotor.hardware.logprocess import ProcessLink
+            from sensorimotor.hardware.log.process import ProcessLink
 
             self._link: Link = ProcessLink(sink, batched=batched)
         else:

@@ -1,6 +1,6 @@
 """What a run log's metadata record says about the software: library versions and the model file.
 
-:func:`library_versions` is added to every log by :class:`sensorimotor.hardware.mcaplog.LogWriter`;
+:func:`library_versions` is added to every log by :class:`sensorimotor.hardware.log.mcaplog.LogWriter`;
 :func:`model_metadata` is for the caller to pass (``LogWriter(path, metadata=model_metadata(model))``).
 The ONNX ``metadata_props`` are read straight from the protobuf wire format, so neither ``onnx``
 nor an onnxruntime session is needed. Only the standard library: this is the light runtime path.
@@ -39,7 +39,7 @@ def _version(dist: str) -> str:
 
 def _source_tree_version() -> str:
     """The version in pyproject.toml when this package runs from a source tree that is not installed."""
-    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
     try:
         project = tomllib.loads(pyproject.read_text())["project"]
         if project["name"] == "sensorimotor":
