@@ -171,8 +171,9 @@ class SwingUp(Task):
 
         ``u`` rises smoothly from 0 hanging to 1 upright, so pumping energy pays from the
         first swing; the arm and rate terms are weighted by ``u^p`` (``arm_upright_power``),
-        so they ask for a centred arm and a still pendulum at the top without taxing the
-        swing. Passing the cable limit gives ``limit_penalty`` and ends the episode.
+        so they ask for a centred arm and a still pendulum at the top and cost little while
+        hanging; with ``p`` = 1 a wide arm still costs more than the height earns halfway up
+        (docs/tasks.md). Passing the cable limit gives ``limit_penalty`` and ends the episode.
         """
         u = 0.5 * (1.0 + np.cos(state[..., 1]))
         arm, rate = self.cfg.arm_weight * np.square(state[..., 0]), 0.001 * np.square(state[..., 3])
