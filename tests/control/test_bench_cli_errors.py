@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_arm_room, bench_zoo_adapt
+from benchmarks import bench_arm_room, bench_twin_runs, bench_zoo_adapt
 
 
 @pytest.mark.parametrize(
@@ -17,6 +17,7 @@ from benchmarks import bench_arm_room, bench_zoo_adapt
         (bench_arm_room.main, ["--set", "device.physics.Dp=-1"], "Dp"),
         (bench_arm_room.main, ["EMPTY"], "no policy.onnx"),
         (bench_zoo_adapt.main, ["EMPTY", "--out", "OUT"], "not a finished run"),
+        (bench_twin_runs.main, ["EMPTY"], "no policy.onnx"),
     ],
 )
 def test_bad_input_is_named_with_exit_2(

@@ -79,3 +79,18 @@ def test_devices_searched_together_keep_their_own_verdicts(cfg) -> None:
     # one device alone is the same search as before batching: same seed, same verdict
     alone = feasibility(cfg.device, cfg.task, SMALL)
     assert alone.feasible and alone.gains == feasibility_many([cfg.device], cfg.task, SMALL)[0].gains
+
+
+def test_a_twin_draw_the_config_would_refuse_is_judged_with_breakaway_raised_to_coulomb(cfg) -> None:
+    from benchmarks.bench_twin_runs import drawn_physics
+    from sensorimotor.sim.task import make_task
+
+    # the twin's first episode with seed 5 draws the arm's breakaway below its Coulomb level
+    sim = make_task(cfg.task).sim(cfg.device, 1, seed=5, randomize=True)
+    sim.reset()
+    drawn = {k: float(v[0]) for k, v in dataclasses.asdict(sim.params).items()}
+    assert drawn["static_r"] < drawn["coulomb_r"]
+    with pytest.raises(ValueError, match="static_r"):
+        dataclasses.replace(cfg.device.physics, **drawn)
+    physics = drawn_physics(cfg.device.physics, drawn)
+    assert physics.static_r == drawn["coulomb_r"] and physics.Dp == drawn["Dp"] and physics.Rm == drawn["Rm"]
