@@ -35,7 +35,7 @@ def summarize(run: Path) -> str:
             f"hw run       {hw['achieved_rate_hz']:.1f} Hz achieved, latency p50 {hw['latency_us_p50'] / 1e3:.2f} ms "
             f"p99 {hw['latency_us_p99'] / 1e3:.2f} ms, frames lost {hw['frames_lost']}, bad {hw['frames_bad']}",
             f"twin         upright {twin.get('upright_s', 0):.2f} s of {twin.get('streaming_s', 0):.2f} s -> "
-            + twin_verdict(twin).upper(),
+            + twin.get("verdict", twin_verdict(twin)).upper(),  # older run.json files carry no verdict
         ]
     if rp:
         lines.append(
