@@ -29,7 +29,7 @@ def main() -> None:
     if args.generations < 1:
         ap.error(f"--generations {args.generations}: give at least 1")
     cfg = load_experiment(preset=args.preset)
-    zoo = devices(load_zoo(), cfg.device, training=cfg.device)[: args.devices]
+    zoo = devices(load_zoo(), cfg.device, training=cfg.trained_device())[: args.devices]
     applied = [zd.apply(cfg.device) for zd in zoo]
     budget = OracleBudget(generations=args.generations)
     seed = cfg.seed + 40_000

@@ -44,7 +44,7 @@ def main() -> None:
     report = json.loads(path.read_text()) if path.is_file() else {}
     source = report.get("adapted_from")
     base = load_experiment(Path(source) / "config.yaml").device if source else cfg.device
-    zoo = devices(load_zoo(args.zoo), base, training=cfg.device)
+    zoo = devices(load_zoo(args.zoo), base, training=cfg.trained_device())
     known = known_verdicts(args.run, report) if args.zoo is None else None
     twins: dict[str, bool] = {}
     by_name = {zd.name: (i, zd) for i, zd in enumerate(zoo)}

@@ -59,7 +59,7 @@ def main() -> None:
     if not (args.run / "policy.onnx").is_file():
         ap.error(f"{args.run} is not a run folder (no policy.onnx); pass one sim train wrote")
     cfg = load_experiment(args.run / "config.yaml")
-    zoo = {zd.name: zd for zd in devices(load_zoo(), cfg.device, training=cfg.device)}
+    zoo = {zd.name: zd for zd in devices(load_zoo(), cfg.device, training=cfg.trained_device())}
     failures: list[str] = []
     if not args.devices:
         if not (args.run / "report.json").is_file():

@@ -6,6 +6,7 @@ sections they use (see :func:`sensorimotor.configs.schema.load_section`).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.perception.models import OBS_NAMES
 from sensorimotor.perception.pretrain import PretrainConfig
 from sensorimotor.perception.train import PerceptionConfig
-from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.config import RANDOMIZED_GROUPS, DeviceConfig
 from sensorimotor.sim.task import TaskConfig
 
 RL_ALGOS = ("ppo", "sac")
@@ -68,6 +69,37 @@ class SACConfig(Section):
 
 
 @dataclass(frozen=True)
+class WidenConfig(Section):
+    """A curriculum over devices: training draws the device's own randomization first, wider groups later.
+
+    A policy that has not yet learnt the task gets nothing from a device it cannot yet do, so
+    widening from the start teaches it one compromise (docs/sim-to-real.md); widening once it
+    swings up teaches it the heavier devices too.
+    """
+
+    at: float = doc(
+        "Fraction of rl.total_timesteps after which new training episodes draw `groups` over the wider range "
+        "(1: never). Evaluations keep the device's own ranges.", 1.0, ge=0, le=1,
+    )  # fmt: skip
+    groups: tuple[str, ...] = doc("Groups of device.randomization widened (" + ", ".join(RANDOMIZED_GROUPS) + ").", ())
+    spread: float = doc(
+        "Their spread from `at` on: multipliers drawn log-uniformly over [1 / (1 + spread), 1 + spread].",
+        0.0, ge=0, le=50,
+    )  # fmt: skip
+
+    def check(self) -> None:
+        unknown = [g for g in self.groups if g not in RANDOMIZED_GROUPS]
+        if unknown:
+            raise ValueError(f"groups: unknown {', '.join(map(repr, unknown))} (valid: {', '.join(RANDOMIZED_GROUPS)})")
+        if self.groups and self.spread <= 0:
+            raise ValueError(f"spread: {self.spread} widens nothing (allowed: > 0 when groups are listed)")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.groups) and self.at < 1.0
+
+
+@dataclass(frozen=True)
 class RLConfig(Section):
     """The controller's training: environment, algorithm and budget; per-algorithm hyperparameters below."""
 
@@ -104,6 +136,7 @@ class RLConfig(Section):
     eval_every: int = doc("Evaluate the deterministic policy every this many steps (0: only at the end).", 0, ge=0)
     eval_episodes: int = doc("Episodes of each periodic evaluation.", 50, gt=0)
     checkpoint_every: int = doc("Save a checkpoint every this many steps (0: only at the end).", 0, ge=0)
+    widen: WidenConfig = nested(WidenConfig, "device env: a curriculum that widens the device's randomization late.")
     ppo: PPOConfig = nested(PPOConfig, "PPO hyperparameters.")
     sac: SACConfig = nested(SACConfig, "SAC hyperparameters.")
 
@@ -123,6 +156,8 @@ class RLConfig(Section):
                 f"ppo.batch_size: {self.ppo.batch_size} does not divide n_envs * ppo.n_steps = {rollout} "
                 "(allowed: a divisor of the rollout size)"
             )
+        if self.widen.active and self.env != DEVICE_ENV:
+            raise ValueError(f"widen: needs env '{DEVICE_ENV}' (a Gymnasium env brings its own devices)")
         if self.env != DEVICE_ENV:
             check_gym_env(self.env)
 
@@ -201,6 +236,13 @@ class ExperimentConfig(Section):
     classical: ClassicalConfig = nested(ClassicalConfig, "The classical baseline: energy swing-up + LQR.")
     evaluation: EvalConfig = nested(EvalConfig, "Evaluation.")
     loop: LoopConfig = nested(LoopConfig, "Host control loop.")
+
+    def trained_device(self) -> DeviceConfig:
+        """The widest device training drew from: ``device``, widened when the curriculum widens it."""
+        w = self.rl.widen
+        if not w.active:
+            return self.device
+        return dataclasses.replace(self.device, randomization=self.device.randomization.widened(w.groups, w.spread))
 
 
 def load_experiment(

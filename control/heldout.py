@@ -118,7 +118,7 @@ def score_zoo(
     oracle does not run again there.
     """
     base = base or cfg.device
-    zoo = devices(load_zoo(), base, training=cfg.device) if zoo is None else zoo
+    zoo = devices(load_zoo(), base, training=cfg.trained_device()) if zoo is None else zoo
     budget = budget or OracleBudget(generations=cfg.evaluation.oracle_generations)
     applied = [zd.apply(base) for zd in zoo]
     rates = score_devices(policy, cfg, applied, episodes, seed=cfg.seed + 30_000)

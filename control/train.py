@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
 from sensorimotor.configs.schema import to_dict
@@ -36,6 +37,7 @@ from sensorimotor.perception.filter import FusedFilter, ImuFilter
 from sensorimotor.perception.models import ObservationModel, Perception
 from sensorimotor.perception.train import evaluate as evaluate_perception
 from sensorimotor.perception.train import finetune, init_encoders, split
+from sensorimotor.sim.config import DeviceConfig
 
 
 def seed_everything(seed: int) -> None:
@@ -106,9 +108,30 @@ def train_controller(
     # encoder's cost in each of millions of steps (PPO ~1.4x slower) for a policy input a fraction of a degree
     # better. The policy so learns on a slightly noisier image estimate than it gets; the final evaluation, the
     # export and every command use the average (docs/perception.md, "Mirror averaging").
+    widen = [WidenLater(venv, cfg.trained_device(), round(rl.widen.at * rl.total_timesteps))] if rl.widen.active else []
     with obs_model.perception.single_frames():
-        curve = fit(model, rl, out, periodic, curve, label=f"{rl.algo} ({cfg.task.name})", log=log)
+        curve = fit(model, rl, out, periodic, curve, label=f"{rl.algo} ({cfg.task.name})", log=log, callbacks=widen)
     return model, curve
+
+
+class WidenLater(BaseCallback):
+    """rl.widen: from step ``at`` on (at once when a resumed run is already past it), episodes draw the wider device."""
+
+    def __init__(self, venv: PerceivedFurutaVecEnv, wider: DeviceConfig, at: int) -> None:
+        super().__init__()
+        self.venv, self.wider, self.at, self.done = venv, wider, at, False
+
+    def _on_training_start(self) -> None:
+        self._on_step()
+
+    def _on_step(self) -> bool:
+        if not self.done and self.num_timesteps >= self.at:
+            self.venv.widen(self.wider)
+            self.done = True
+            r = self.wider.randomization
+            spans = ", ".join(f"{g} 1/{1 + getattr(r, g):g}-{1 + getattr(r, g):g}x" for g in r.wide)
+            log(f"from step {self.num_timesteps} on, training draws {spans} (rl.widen)")
+        return True
 
 
 def perception_model(cfg: ExperimentConfig) -> Perception:

@@ -14,7 +14,7 @@ when resumed) with one callback that
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,9 +143,12 @@ def prepare(rl: RLConfig, venv: VecEnv, seed: int, resume: checkpoints.Checkpoin
 
 def fit(
     model: BaseAlgorithm, rl: RLConfig, run: Path, evaluate_fn: EvalFn | None = None, curve: Curve | None = None,
-    label: str = "rl", log: Callable[[str], None] = print,
+    label: str = "rl", log: Callable[[str], None] = print, callbacks: Sequence[BaseCallback] = (),
 ) -> Curve:  # fmt: skip
-    """Train ``model`` up to ``rl.total_timesteps`` steps in all; checkpoint at the end. Returns the curve."""
+    """Train ``model`` up to ``rl.total_timesteps`` steps in all; checkpoint at the end. Returns the curve.
+
+    ``callbacks`` run after the progress/evaluation/checkpoint one at every step.
+    """
     curve = curve or Curve()
     done = model.num_timesteps
     model.set_logger(configure(str(run / "tensorboard"), ["tensorboard"]))  # no stray SB3 folders in /tmp
@@ -154,7 +157,7 @@ def fit(
     remaining = rl.total_timesteps - done
     if remaining > 0:
         # reset_num_timesteps=False: a resumed run continues its step count, schedules and TensorBoard run
-        model.learn(total_timesteps=remaining, callback=monitor, reset_num_timesteps=done == 0)
+        model.learn(total_timesteps=remaining, callback=[monitor, *callbacks], reset_num_timesteps=done == 0)
     log(f"{rl.algo}: {max(remaining, 0)} steps in {time.time() - t0:.0f} s (now {model.num_timesteps} in all)")
     checkpoints.save(model, rl, run, find_vecnormalize(model.get_env()))
     return curve

@@ -57,6 +57,10 @@ class PerceivedFurutaVecEnv(VecEnv):
         self.past = np.zeros((n_envs, self.history_size), np.float32)  # newest (observations, command) first
         self.seen = np.zeros((n_envs, len(observations)), np.float32)  # the observations the last action met
 
+    def widen(self, device: DeviceConfig) -> None:
+        """Episodes that start from now on draw their physics from ``device``'s randomization (rl.widen)."""
+        self.sim.set_randomization(device.randomization)
+
     @torch.no_grad()
     def perceive(self, idx: np.ndarray | None = None) -> np.ndarray:
         """Policy observations (N, len(observations)) of the current sensor windows; advances their state.

@@ -8,7 +8,10 @@ its handshake and the exported model embeds (docs/architecture.md).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sensorimotor.configs.schema import Section, doc, nested
 from sensorimotor.hardware.spec import (
@@ -124,6 +127,10 @@ class CameraConfig(Section):
             )
 
 
+# The groups of physical parameters `device.randomization` spreads (one spread per group).
+RANDOMIZED_GROUPS = ("mass", "length", "damping", "motor", "friction", "deadzone")
+
+
 @dataclass(frozen=True)
 class RandomizationConfig(Section):
     """Per-episode physical randomization: parameter *= U(1 - s, 1 + s), or log-uniform in [1/(1+s), 1+s] (``wide``)."""
@@ -157,7 +164,7 @@ class RandomizationConfig(Section):
 
     def check(self) -> None:
         check_ordered(self, ("action_delay_substeps", "imu_delay_substeps", "camera_delay_substeps"))
-        groups = ("mass", "length", "damping", "motor", "friction", "deadzone")
+        groups = RANDOMIZED_GROUPS
         for name in self.wide:
             if name not in groups:
                 raise ValueError(f"wide: {name!r} is not a group (allowed: {', '.join(groups)})")
@@ -165,6 +172,11 @@ class RandomizationConfig(Section):
             spread = getattr(self, name)
             if spread > 1 and name not in self.wide:
                 raise ValueError(f"{name}: a spread of {spread} reaches below 0; list {name!r} under wide")
+
+    def widened(self, groups: Sequence[str], spread: float) -> RandomizationConfig:
+        """These ranges with ``groups`` drawn log-uniformly over [1 / (1 + spread), 1 + spread] (``wide``)."""
+        spreads: dict[str, Any] = {g: spread for g in groups}
+        return dataclasses.replace(self, wide=tuple(dict.fromkeys([*self.wide, *groups])), **spreads)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import dataclasses
 import numpy as np
 
 from sensorimotor.sim import core
-from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.config import RANDOMIZED_GROUPS, DeviceConfig, RandomizationConfig
 from sensorimotor.sim.furuta import PARAM_NAMES, FurutaParams
 from sensorimotor.sim.rng import env_keys
 from sensorimotor.sim.sensors import metres_per_pixel
@@ -35,6 +35,7 @@ _GROUPS = {
     "mass": ("mr", "mp"), "length": ("Lr", "Lp"), "damping": ("Dr", "Dp"), "motor": ("Rm", "kt", "km"),
     "friction": ("coulomb_r", "static_r", "coulomb_p", "static_p"), "deadzone": ("v_deadzone",),
 }  # fmt: skip
+assert tuple(_GROUPS) == RANDOMIZED_GROUPS
 PARALLEL_MIN_ENVS = 8  # below this, one thread is faster than waking the pool
 
 
@@ -184,6 +185,17 @@ class FurutaSim:
         """This episode's physical parameters, each an (N,) array."""
         cols = self.buffers.params
         return FurutaParams(**{name: cols[:, j] for j, name in enumerate(PARAM_NAMES)})
+
+    def set_randomization(self, randomization: RandomizationConfig) -> None:
+        """Draw later resets' physics from ``randomization`` (a curriculum); the delay ranges stay as built."""
+        delays = ("action_delay_substeps", "imu_delay_substeps", "camera_delay_substeps")
+        old = self.cfg.randomization
+        if any(getattr(randomization, d) != getattr(old, d) for d in delays):
+            raise ValueError(
+                "set_randomization: the delay ranges size the buffers; build a new simulator to change them"
+            )
+        self.cfg = dataclasses.replace(self.cfg, randomization=randomization)
+        self.ranges = ranges(self.cfg, self.randomize, self.ranges.initial)
 
     # ------------------------------------------------------------------ reset / step
 

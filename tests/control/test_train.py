@@ -128,12 +128,28 @@ def test_gymnasium_env_trains_through_the_same_command(tmp_path: Path) -> None:
         (["--env", "CartPole-v1", "--algo", "sac"], "needs continuous actions"),
         (["--set", "rl.observations=[imu_sin, wheel]"], "unknown 'wheel' (valid: imu_sin"),
         (["--set", "task.name=juggle"], "task.name: expected one of 'balance', 'swingup'"),
+        (["--set", "rl.widen.groups=[dampin]"], "rl.widen.groups: unknown 'dampin' (valid: mass"),
+        (["--set", "rl.widen.groups=[damping]"], "rl.widen.spread: 0.0 widens nothing"),
     ],
 )
 def test_bad_training_input_is_a_clear_error(tmp_path: Path, args: list[str], message: str) -> None:
     proc = _sim(*args, "--out", str(tmp_path / "run"))
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
+
+
+def test_a_curriculum_widens_training_midway_and_the_zoo_counts_what_it_drew(
+    config_path: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "widened"
+    proc = _sim("--config", str(config_path), "--preset", "tiny", "--out", str(out), "--set", "rl.widen.at=0.5",
+                "--set", "rl.widen.groups=[damping]", "--set", "rl.widen.spread=7.0")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "from step 256 on, training draws damping 1/8-8x (rl.widen)" in proc.stdout + proc.stderr
+    # damping x4 was held out of the plain run and is inside what the widened one trained on
+    plain = {r["name"]: r for r in json.loads((tiny_run / "report.json").read_text())["heldout"]}
+    widened = {r["name"]: r for r in json.loads((out / "report.json").read_text())["heldout"]}
+    assert plain["damping-x4"]["outside"] > 0 and widened["damping-x4"]["outside"] == 0
 
 
 @pytest.mark.slow

@@ -210,3 +210,18 @@ def test_serial_and_parallel_kernels_and_batch_size_do_not_change_an_env() -> No
     one.reset()
     many.reset([5])
     assert np.array_equal(one.state[0], many.state[5]) and np.array_equal(one.params.mr, many.params.mr[5:6])
+
+
+def test_a_widened_randomization_reaches_later_resets_and_leaves_other_groups_alone() -> None:
+    cfg = DeviceConfig()
+    sim = FurutaSim(cfg, 512, seed=3, imu=False, camera=False)
+    sim.reset()
+    narrow = sim.params.Dp / cfg.physics.Dp
+    assert narrow.min() >= 0.5 and narrow.max() <= 1.5
+    sim.set_randomization(cfg.randomization.widened(["damping"], 7.0))
+    sim.reset()
+    wide, mass = sim.params.Dp / cfg.physics.Dp, sim.params.mp / cfg.physics.mp
+    assert wide.min() >= 1 / 8 and wide.max() <= 8 and (wide < 0.5).mean() > 0.2 and (wide > 1.5).mean() > 0.2
+    assert mass.min() >= 0.9 and mass.max() <= 1.1  # not widened
+    with pytest.raises(ValueError, match="delay ranges"):
+        sim.set_randomization(dataclasses.replace(cfg.randomization, action_delay_substeps=(0, 20)))
