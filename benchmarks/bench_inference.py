@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script:
 from benchmarks.common import median_s, report
 from sensorimotor.control.export import PolicyChain, export_onnx
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.perception.models import INFERENCE_CHUNK, OBS_NAMES, FrameCache, ObservationModel, Perception
+from sensorimotor.perception.config import OBS_NAMES
+from sensorimotor.perception.models import INFERENCE_CHUNK, FrameCache, ObservationModel, Perception
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def run(steps: int, corpus: int, seed: int, out: Path) -> dict[str, dict]:
     from sensorimotor.control.config import load_experiment
     from sensorimotor.control.pretraining import run as pretrain
-    from sensorimotor.perception.pretrain import IMU_OBJECTIVES
+    from sensorimotor.perception.config import IMU_OBJECTIVES
 
     results = {}
     for objective in IMU_OBJECTIVES:

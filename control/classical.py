@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from sensorimotor.control.config import ClassicalConfig
-from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE
+from sensorimotor.perception.config import OBS_NAMES
+from sensorimotor.perception.models import RATE_SCALE
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import nominal_params
 from sensorimotor.sim.furuta import linearize

@@ -13,12 +13,9 @@ import sys
 from pathlib import Path
 
 from sensorimotor.configs.schema import ConfigError, OneLineParser, add_config_arguments
+from sensorimotor.control.names import DEVICE_ENV, RL_ALGOS
+from sensorimotor.perception.config import FREEZE, IMU_OBJECTIVES
 from sensorimotor.perception.errors import DatasetError, WeightsError
-
-FREEZE = ("linear", "partial", "full", "lp-ft")  # = sensorimotor.perception.train.FREEZE (not imported: torch)
-RL_ALGOS = ("ppo", "sac")  # = sensorimotor.control.config.RL_ALGOS (not imported: that pulls in torch)
-IMU_OBJECTIVES = ("forecast", "crossmodal", "kinematic", "masked")  # = perception.pretrain.IMU_OBJECTIVES (torch)
-DEVICE_ENV = "device"  # = sensorimotor.control.config.DEVICE_ENV
 
 EPILOG = """examples:
   sim train --preset quick --out runs/quick

@@ -37,7 +37,8 @@ from sensorimotor.control.config import ExperimentConfig, load_experiment
 from sensorimotor.control.evaluate import EvalResult, Policy, evaluate, onnx_policy
 from sensorimotor.control.export import PolicyChain, export_onnx
 from sensorimotor.control.train import observation_model, read_perception
-from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE
+from sensorimotor.perception.config import OBS_NAMES
+from sensorimotor.perception.models import RATE_SCALE
 from sensorimotor.sim.config import DeviceConfig
 
 PERTURBED_PARAMS = ("Rm", "kt", "km", "mr", "Lr", "Dr", "mp", "Lp", "Dp", "coulomb_r", "static_r",

@@ -16,15 +16,11 @@ from typing import Any, Literal
 import yaml
 
 from sensorimotor.configs.schema import Section, build, doc, nested, resolve, to_dict
+from sensorimotor.control.names import DEVICE_ENV
 from sensorimotor.hardware.config import LoopConfig
-from sensorimotor.perception.models import OBS_NAMES
-from sensorimotor.perception.pretrain import PretrainConfig
-from sensorimotor.perception.train import PerceptionConfig
+from sensorimotor.perception.config import OBS_NAMES, PerceptionConfig, PretrainConfig
 from sensorimotor.sim.config import RANDOMIZED_GROUPS, DeviceConfig
 from sensorimotor.sim.task import TaskConfig
-
-RL_ALGOS = ("ppo", "sac")
-DEVICE_ENV = "device"  # rl.env naming the simulated device (perception in the loop), not a Gymnasium id
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import torch
 
 from sensorimotor.control.export import chain_inputs
 from sensorimotor.hardware.model import INPUT_NAMES, STATE_SUFFIX
-from sensorimotor.perception.models import OBS_NAMES, FrameCache, Perception
+from sensorimotor.perception.config import OBS_NAMES
+from sensorimotor.perception.models import FrameCache, Perception
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
 from sensorimotor.sim.task import SuccessTracker, TaskConfig, make_task

@@ -30,8 +30,9 @@ import torch
 from torch import nn
 
 from sensorimotor.hardware.model import FORMAT, INPUT_NAMES, OUTPUT_NAMES, STATE_SUFFIX, io_signature
+from sensorimotor.perception.config import OBS_NAMES
 from sensorimotor.perception.filter import STATE_NAME as FILTER_STATE
-from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE, ObservationModel, Perception
+from sensorimotor.perception.models import RATE_SCALE, ObservationModel, Perception
 from sensorimotor.sim.config import DeviceConfig
 
 HISTORY_STATE = "policy_history"  # the last rl.history (observations, normalized command) pairs, newest first

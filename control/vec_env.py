@@ -2,7 +2,7 @@
 
 Every step: the N simulated devices advance one control step, their raw sensor windows
 go through the (frozen) perception model in one batch, and the policy sees the
-resulting observation vector (:data:`sensorimotor.perception.models.OBS_NAMES`). Physics, reward and
+resulting observation vector (:data:`sensorimotor.perception.config.OBS_NAMES`). Physics, reward and
 termination are the same pure functions the Gymnasium env uses.
 
 A stateful observation model (the IMU filter) gets each pendulum's state every step and
@@ -28,7 +28,8 @@ import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
 
 from sensorimotor.control.export import history_size
-from sensorimotor.perception.models import OBS_NAMES, FrameCache, ObservationModel
+from sensorimotor.perception.config import OBS_NAMES
+from sensorimotor.perception.models import FrameCache, ObservationModel
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import TaskConfig, make_task
 

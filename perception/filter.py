@@ -37,13 +37,12 @@ torch ops that export to ONNX (no in-place writes, no branches).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sensorimotor.configs.schema import Section, doc
+from sensorimotor.perception.config import FilterConfig
 
 STATE_NAME = "filter_state"  # the filters' ONNX input (its output is filter_state_next)
 STATE_SIZE = 21  # the IMU filter: ready flag, x (4), P (4 x 4)
@@ -52,37 +51,6 @@ FUSED_ROLL, FUSED_LAG = 5, 6  # state columns of the camera-roll (rad) and image
 GYRO_AXIS = 0  # the pendulum's axis is the IMU's body x ...
 GYRO_SIGN = -1.0  # ... and alpha grows by a negative turn about it (docs/protocol.md, IMU axes)
 GATE_SIGMAS = 4.0  # an image innovation beyond this many sigmas is an outlier (a misread frame): skipped
-
-
-@dataclass(frozen=True)
-class FilterConfig(Section):
-    """The estimators' bias-calibrating Kalman filters (perception/filter.py)."""
-
-    enabled: bool = doc(
-        "Filter the IMU head's angle across control steps: imu_sin, imu_cos, imu_rate become the filter's estimate "
-        "and the exported model carries its state (ONNX input filter_state, output filter_state_next).", True,
-    )  # fmt: skip
-    fuse_image: bool = doc(
-        "With enabled: fused_sin, fused_cos, fused_rate become a second filter's estimate, which also takes the "
-        "image head's angle, with the camera's roll and lag as states.", True,
-    )  # fmt: skip
-    measurement_deg: float = doc(
-        "Std of the learned angle's error the filter assumes (deg); larger than its RMS because the errors are "
-        "correlated from one step to the next.", 3.0, gt=0, le=90,
-    )  # fmt: skip
-    image_measurement_deg: float = doc("Std of the image head's angle error the fused filter assumes (deg).", 3.0,
-                                       gt=0, le=90)  # fmt: skip
-    angle_walk_deg: float = doc(
-        "Process noise on alpha beyond the gyro, deg per sqrt(control step) (gyro noise, timing).", 0.02, gt=0, le=10
-    )
-    gyro_bias_rad_s: float = doc("Prior std of the gyro bias (rad/s).", 0.05, gt=0, le=5)
-    accel_bias_m_s2: float = doc("Prior std of the accelerometer bias (m/s^2), per axis.", 0.2, gt=0, le=20)
-    camera_roll_deg: float = doc("Prior std of the camera's roll on its mount (deg).", 2.0, gt=0, le=45)
-    image_lag_ms: float = doc("Prior std of the image's lag behind the IMU: latency + half the exposure (ms).", 20.0,
-                              gt=0, le=1000)  # fmt: skip
-    bias_walk: float = doc(
-        "Random walk of every bias (and of the roll and lag), in its unit per sqrt(control step).", 5e-5, ge=0, le=1
-    )
 
 
 def initial_covariance(cfg: FilterConfig, fused: bool = False) -> torch.Tensor:

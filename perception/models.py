@@ -38,10 +38,6 @@ from sensorimotor.perception.filter import (
 RATE_SCALE = 5.0  # rad/s: alpha_dot regression target is alpha_dot / RATE_SCALE
 IMU_SCALE = (5.0, 5.0, 5.0, 10.0, 10.0, 10.0)  # gyro rad/s, accel m/s^2
 N_CAMERA_CLASSES = 3
-OBS_NAMES = (
-    "imu_sin", "imu_cos", "imu_rate", "img_sin", "img_cos", "camera_ok", "arm_angle", "arm_rate",
-    "fused_sin", "fused_cos", "fused_rate",
-)  # fmt: skip
 
 
 # Frames (or IMU windows) per encoder pass when a large batch runs without gradients (an evaluation's

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from sensorimotor.configs.schema import Section, doc
+from sensorimotor.perception.config import PretrainConfig
 from sensorimotor.perception.data import SensorDataset
 from sensorimotor.perception.filter import GYRO_AXIS, GYRO_SIGN
 from sensorimotor.perception.kinematics import kinematic_angle
@@ -57,48 +56,8 @@ from sensorimotor.perception.weights import HEADS
 from sensorimotor.sim.config import DeviceConfig, RandomizationConfig
 from sensorimotor.sim.sensors import CAMERA_OK
 
-IMU_OBJECTIVES = ("forecast", "crossmodal", "kinematic", "masked")
 CAMERA_TARGET = 16  # crossmodal: the frame is predicted at CAMERA_TARGET x CAMERA_TARGET pixels
 BLANK_STD = 0.02  # crossmodal: a frame whose pixels spread less than this at 16 x 16 is blank (nothing to predict)
-
-
-@dataclass(frozen=True)
-class PretrainConfig(Section):
-    """Self-supervised pretraining of the encoders (``sim pretrain``)."""
-
-    imu_objective: str = doc(f"IMU objective: {', '.join(IMU_OBJECTIVES)} (docs/perception.md).", "kinematic")
-    corpus_samples: int = doc("Unlabelled simulated samples (consecutive control steps, in sequences).", 160000, gt=0)
-    seq_len: int = doc("Control steps per simulated sequence.", 100, ge=4)
-    randomization_scale: float = doc(
-        "Physics spreads of the corpus = device.randomization x this (unlabelled data is cheap: cover more).",
-        2.0, ge=0, le=4,
-    )  # fmt: skip
-    sensor_scale: float = doc(
-        "Camera ranges of the corpus (background, rod brightness, pixel noise, exposure) widened about their centres "
-        "x this, and IMU noise densities x U(1 - s, 1 + s) per episode with s = 1 - 1/this.", 3.0, ge=1, le=10,
-    )  # fmt: skip
-    steps: int = doc("Optimizer steps.", 12000, gt=0)
-    batch_size: int = doc("Minibatch size.", 256, gt=0)
-    lr: float = doc("AdamW peak learning rate (linear warm-up, cosine decay).", 2e-3, gt=0, le=1)
-    weight_decay: float = doc("AdamW weight decay.", 0.01, ge=0)
-    forecast_steps: int = doc("forecast: control steps of future IMU samples to predict.", 2, gt=0, le=3)
-    mask_fraction: float = doc("masked: fraction of time steps masked.", 0.25, gt=0, lt=1)
-    image_weight: float = doc("Weight of the image loss against the IMU loss.", 10.0, ge=0)
-    camera_weight: float = doc("crossmodal, kinematic: weight of the frame prediction against the forecast.", 0.1, ge=0)
-    kinematic_weight: float = doc(
-        "kinematic: weight of the kinematic angle (sin, cos) against the forecast.", 1.0, ge=0
-    )
-    head_steps: int = doc(
-        "kinematic: steps fitting the IMU and fused regression heads to the pseudo-label on the frozen encoders' "
-        "features, after the encoders; they ship with them (0: fine-tuning starts the heads from random).", 3000, ge=0,
-    )  # fmt: skip
-    probe_samples: int = doc("Labelled samples for the linear probe (3/4 fit, 1/4 test).", 16000, ge=64)
-
-    def check(self) -> None:
-        if self.imu_objective not in IMU_OBJECTIVES:
-            raise ValueError(f"imu_objective: {self.imu_objective!r} is unknown (allowed: {', '.join(IMU_OBJECTIVES)})")
-        if self.forecast_steps >= self.seq_len:
-            raise ValueError(f"forecast_steps: {self.forecast_steps} must be below seq_len {self.seq_len}")
 
 
 def widen(lo_hi: tuple[float, float], scale: float, upper: float = 1.0) -> tuple[float, float]:

@@ -36,11 +36,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from sensorimotor.configs.schema import Section, doc, nested
 from sensorimotor.perception.augment import photometric
+from sensorimotor.perception.config import PerceptionConfig
 from sensorimotor.perception.data import SensorDataset
 from sensorimotor.perception.errors import DatasetError
-from sensorimotor.perception.filter import FilterConfig
 from sensorimotor.perception.models import (
     N_CAMERA_CLASSES,
     RATE_SCALE,
@@ -55,57 +54,7 @@ from sensorimotor.perception.weights import SHIPPED, load_encoders, sha256
 from sensorimotor.sim.sensors import CAMERA_OK
 
 MODALITIES = ("imu", "image", "fused", "all")
-FREEZE = ("linear", "partial", "full", "lp-ft")
 LP_SHARE = 1 / 3  # of finetune_steps, the linear-probe phase of lp-ft (heads on fixed features converge fast)
-
-
-@dataclass(frozen=True)
-class PerceptionConfig(Section):
-    """Perception data and fine-tuning."""
-
-    train_samples: int = doc("Simulated labelled samples for fine-tuning (validation split included).", 60000, gt=0)
-    test_samples: int = doc("Held-out simulated samples for the reported metrics.", 8000, gt=0)
-    label_fraction: float = doc("Fraction of training samples whose labels fine-tuning may use.", 1.0, gt=0, le=1)
-    dim: int = doc("Encoder feature size.", 128, gt=0, le=4096)
-    finetune_steps: int = doc("Fine-tuning steps (at most: early stopping may end sooner).", 4000, gt=0)
-    batch_size: int = doc("Minibatch size (<= train_samples).", 128, gt=0)
-    lr: float = doc("AdamW peak learning rate (linear warm-up, cosine decay).", 1e-3, gt=0, le=1)
-    weight_decay: float = doc("AdamW weight decay.", 1e-4, ge=0)
-    freeze: str = doc(
-        f"What learns: {', '.join(FREEZE)} (linear: heads only; partial: + last encoder layers; lp-ft: heads "
-        "only, then everything at lp_ft_lr_ratio x lr; full from scratch encoders).", "lp-ft",
-    )  # fmt: skip
-    lp_ft_lr_ratio: float = doc("lp-ft: the second phase's peak rate as a share of lr.", 1.0, gt=0, le=1)
-    val_fraction: float = doc(
-        "Share of the labelled episodes held out for validation and early stopping.", 0.1, gt=0, lt=1
-    )
-    eval_every: int = doc("Steps between validation scores.", 200, gt=0)
-    patience: int = doc("Validation scores without improvement before stopping (0: never stop early).", 5, ge=0)
-    init: str = doc(
-        "Encoder weights fine-tuning starts from: shipped (the project's pretrained encoders, docs/model-card.md), "
-        "scratch (random), or the path of an encoders.pt written by `sim pretrain`.", "shipped",
-    )  # fmt: skip
-    augment: bool = doc(
-        "Photometric augmentation of training frames (gamma, gain, offset, lighting gradient, noise; "
-        "perception/augment.py): robustness to exposure and lighting outside the simulated ranges.", True,
-    )  # fmt: skip
-    mirror_average: bool = doc(
-        "Outside training, average the image estimate with that of the frame mirrored left-right (its angle "
-        "negated): a second, partly independent reading of the same angle (docs/perception.md, \"Mirror "
-        "averaging\"). Needs a view that is mirror-symmetric about the vertical through the pivot; costs a second "
-        "pass of the image encoder.", True,
-    )  # fmt: skip
-    imu_filter: FilterConfig = nested(FilterConfig, "The filter between the IMU head and the controller.")
-
-    def check(self) -> None:
-        if not self.init:
-            raise ValueError("init: empty (allowed: shipped, scratch, or the path of an encoders.pt)")
-        if self.freeze not in FREEZE:
-            raise ValueError(f"freeze: {self.freeze!r} is unknown (allowed: {', '.join(FREEZE)})")
-        if self.batch_size > self.train_samples:
-            raise ValueError(
-                f"batch_size: {self.batch_size} exceeds train_samples {self.train_samples} (allowed: <= train_samples)"
-            )
 
 
 def check_init(init: str, window: int, dim: int, image_shape: tuple[int, int]) -> None:

@@ -30,7 +30,8 @@ def export_untrained(device: DeviceConfig, path: Path, seed: int = 0) -> Path:
     from torch import nn
 
     from sensorimotor.control.export import PolicyChain, export_onnx
-    from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception
+    from sensorimotor.perception.config import OBS_NAMES
+    from sensorimotor.perception.models import ObservationModel, Perception
 
     torch.manual_seed(seed)
     perception = Perception(device.imu.window, image_shape=device.image_shape)

@@ -87,7 +87,7 @@ class LogError(ValueError):
 
 # --------------------------------------------------------------------------- schemas
 
-# What the perception model estimates (perception.models.OBS_NAMES; tests keep them equal).
+# What the perception model estimates (perception.config.OBS_NAMES; tests keep them equal).
 # Listed so that Foxglove offers them in message paths; a model may declare others.
 ESTIMATE_NAMES = (
     "imu_sin", "imu_cos", "imu_rate", "img_sin", "img_cos", "camera_ok", "arm_angle", "arm_rate",

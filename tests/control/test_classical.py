@@ -9,7 +9,8 @@ import torch
 from sensorimotor.control.classical import ClassicalActor, ClassicalConfig, EnergyLqrController, lqr_gain, state_view
 from sensorimotor.control.config import load_experiment
 from sensorimotor.control.evaluate import evaluate
-from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE
+from sensorimotor.perception.config import OBS_NAMES
+from sensorimotor.perception.models import RATE_SCALE
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import nominal_params
 from sensorimotor.sim.furuta import linearize

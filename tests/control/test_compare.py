@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from sensorimotor.control.compare import PERTURBED_PARAMS, conditions, perfect_estimates
-from sensorimotor.perception.models import OBS_NAMES, RATE_SCALE
+from sensorimotor.perception.config import OBS_NAMES
+from sensorimotor.perception.models import RATE_SCALE
 from sensorimotor.sim.config import DeviceConfig
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from sensorimotor.control.compare import perfect_estimates
 from sensorimotor.control.evaluate import RecurrentPolicy, evaluate
-from sensorimotor.perception.models import OBS_NAMES
+from sensorimotor.perception.config import OBS_NAMES
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import TaskConfig
 

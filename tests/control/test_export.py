@@ -14,7 +14,8 @@ from torch import nn
 from sensorimotor.control.export import PolicyChain, export_onnx, parity
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.hardware.spec import DeviceSpec
-from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception
+from sensorimotor.perception.config import OBS_NAMES
+from sensorimotor.perception.models import ObservationModel, Perception
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
 

@@ -20,8 +20,9 @@ from sensorimotor.control.export import PolicyChain, export_onnx, parity_by_outp
 from sensorimotor.control.train import observation_model
 from sensorimotor.control.vec_env import PerceivedFurutaVecEnv
 from sensorimotor.hardware.model import OnnxPolicy
+from sensorimotor.perception.config import OBS_NAMES
 from sensorimotor.perception.filter import FUSED_STATE_SIZE, STATE_NAME, STATE_SIZE
-from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception
+from sensorimotor.perception.models import ObservationModel, Perception
 from sensorimotor.sim.task import TaskConfig
 
 DEV = ExperimentConfig().device

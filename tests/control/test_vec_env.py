@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from sensorimotor.control.vec_env import PerceivedFurutaVecEnv
-from sensorimotor.perception.models import OBS_NAMES, FrameCache, ObservationModel, Perception
+from sensorimotor.perception.config import OBS_NAMES
+from sensorimotor.perception.models import FrameCache, ObservationModel, Perception
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import TaskConfig
 

@@ -142,7 +142,7 @@ def test_schemas_list_the_fields_the_loop_writes() -> None:
 
 def test_estimate_names_are_the_perception_outputs() -> None:
     from sensorimotor.hardware.log.mcaplog import ESTIMATE_NAMES
-    from sensorimotor.perception.models import OBS_NAMES
+    from sensorimotor.perception.config import OBS_NAMES
 
     assert tuple(ESTIMATE_NAMES) == tuple(OBS_NAMES)
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from sensorimotor.control.export import export_onnx
 from sensorimotor.hardware.log.mcaplog import TOPIC_ESTIMATE, TOPIC_META, iter_log
-from sensorimotor.perception.models import OBS_NAMES
+from sensorimotor.perception.config import OBS_NAMES
 from sensorimotor.sim.config import CameraConfig, DeviceConfig
 
 pytestmark = pytest.mark.hil

@@ -164,7 +164,8 @@ def test_model_that_does_not_fit_the_device_is_refused(tmp_path) -> None:
     from torch import nn
 
     from sensorimotor.control.export import PolicyChain, export_onnx
-    from sensorimotor.perception.models import OBS_NAMES, ObservationModel, Perception
+    from sensorimotor.perception.config import OBS_NAMES
+    from sensorimotor.perception.models import ObservationModel, Perception
     from sensorimotor.sim.config import DeviceConfig
 
     dev = dataclasses.replace(DeviceConfig(), encoder_cpr=4096)

@@ -111,8 +111,9 @@ def test_the_filters_of_the_product_run_on_the_twin_and_replay_exactly(tmp_path:
     from sensorimotor.control.config import ExperimentConfig
     from sensorimotor.control.export import PolicyChain
     from sensorimotor.control.train import observation_model
+    from sensorimotor.perception.config import OBS_NAMES
     from sensorimotor.perception.filter import FUSED_STATE_SIZE, STATE_NAME, STATE_SIZE
-    from sensorimotor.perception.models import OBS_NAMES, Perception
+    from sensorimotor.perception.models import Perception
 
     cfg = ExperimentConfig()
     dev = cfg.device
@@ -141,7 +142,8 @@ def test_a_policy_with_history_runs_on_the_twin_logs_its_past_and_replays_exactl
     from sensorimotor.control.config import ExperimentConfig
     from sensorimotor.control.export import HISTORY_STATE, PolicyChain
     from sensorimotor.control.train import observation_model
-    from sensorimotor.perception.models import OBS_NAMES, Perception
+    from sensorimotor.perception.config import OBS_NAMES
+    from sensorimotor.perception.models import Perception
 
     cfg = ExperimentConfig()
     dev = cfg.device

@@ -11,19 +11,19 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from sensorimotor.perception.filter import (
+from sensorimotor.perception.config import FilterConfig
+from sensorimotor.perception.filter import (  # fmt: skip
     FUSED_LAG,
     FUSED_ROLL,
     FUSED_STATE_SIZE,
     GYRO_SIGN,
     STATE_SIZE,
-    FilterConfig,
     FusedFilter,
     ImuFilter,
     frame_signature,
     run_fused_sequences,
     run_sequences,
-)  # fmt: skip
+)
 
 IMU_HZ, STREAM_HZ, W = 1000.0, 100.0, 64
 

@@ -9,17 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from sensorimotor.perception.config import OBS_NAMES, PerceptionConfig
 from sensorimotor.perception.data import generate
 from sensorimotor.perception.errors import DatasetError
-from sensorimotor.perception.models import (
-    INFERENCE_CHUNK,
-    OBS_NAMES,
-    FrameCache,
-    ObservationModel,
-    Perception,
-    slope_weights,
-)
-from sensorimotor.perception.train import PerceptionConfig, evaluate, finetune, phases, split
+from sensorimotor.perception.models import INFERENCE_CHUNK, FrameCache, ObservationModel, Perception, slope_weights
+from sensorimotor.perception.train import evaluate, finetune, phases, split
 from sensorimotor.sim.config import DeviceConfig
 
 
@@ -93,14 +87,6 @@ def test_lp_ft_probes_pretrained_encoders_first_and_is_full_from_scratch() -> No
         finetune(model, train, val, run, seed=0, pretrained=False, modality="imu", progress=False)
         states.append(model.state_dict())
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
-
-
-def test_the_cli_offers_exactly_the_freeze_strategies_and_objectives() -> None:
-    from sensorimotor.control import cli
-    from sensorimotor.perception import pretrain, train
-
-    assert cli.FREEZE == train.FREEZE
-    assert cli.IMU_OBJECTIVES == pretrain.IMU_OBJECTIVES
 
 
 def test_too_few_samples_for_the_split_is_a_clear_error() -> None:

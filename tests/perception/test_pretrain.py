@@ -9,12 +9,11 @@ import torch
 
 from sensorimotor.control.config import load_experiment
 from sensorimotor.control.motions import swingup_scenarios
+from sensorimotor.perception.config import IMU_OBJECTIVES, PretrainConfig
 from sensorimotor.perception.data import generate
 from sensorimotor.perception.models import RATE_SCALE, Perception
 from sensorimotor.perception.pretrain import (
-    IMU_OBJECTIVES,
     Objective,
-    PretrainConfig,
     corpus_device,
     grade_heads,
     imu_noise_spread,
