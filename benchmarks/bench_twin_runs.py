@@ -94,7 +94,7 @@ def judge(folder: Path, rows: list[dict], sets: list[str]) -> dict:
     played = [r for r in rows if r.get("physics")]
     devices = [dataclasses.replace(cfg.device, physics=drawn_physics(cfg.device.physics, r["physics"])) for r in played]
     verdicts = feasibility_many(devices, cfg.task, seed=cfg.seed + 50_000)
-    base = cfg.device.physics
+    base = load_experiment(folder / "config.yaml").device.physics  # multipliers of the run's own values, not --set's
     for r, v in zip(played, verdicts, strict=True):
         r["feasible"], r["oracle"] = v.feasible, v.verdict()
         drawn = ", ".join(f"{k} x{r['physics'][k] / getattr(base, k):.2f}" for k in ("Dp", "Dr", "Rm", "mp"))
