@@ -120,8 +120,10 @@ def test_sac_on_discrete_actions_is_refused() -> None:
 
 
 def test_the_cli_offers_exactly_the_configured_algorithms() -> None:
-    from sensorimotor.control import cli, config
-    from sensorimotor.control.algos import ALGORITHMS
+    import typing
 
-    assert cli.RL_ALGOS == config.RL_ALGOS == tuple(ALGORITHMS)
-    assert cli.DEVICE_ENV == config.DEVICE_ENV
+    from sensorimotor.control.algos import ALGORITHMS
+    from sensorimotor.control.config import RLConfig
+    from sensorimotor.control.names import RL_ALGOS
+
+    assert RL_ALGOS == typing.get_args(typing.get_type_hints(RLConfig)["algo"]) == tuple(ALGORITHMS)
