@@ -29,7 +29,7 @@ import numpy as np
 
 from sensorimotor.hardware.framing import FramingError, decode_body
 from sensorimotor.hardware.log.mcaplog import TOPIC_ESTIMATE, TOPIC_RX, iter_log
-from sensorimotor.hardware.messages import ImageFrame, MessageError, Reference, parse_message
+from sensorimotor.hardware.messages import ImageFrame, MessageError, MessageReader, Reference
 from sensorimotor.sim.sensors import CAMERA_OK
 
 HW = [sys.executable, "-m", "sensorimotor.hardware.cli"]
@@ -38,10 +38,11 @@ HW = [sys.executable, "-m", "sensorimotor.hardware.cli"]
 def frame_errors(log: Path) -> np.ndarray:
     """Logged image angle minus the frame's true angle (deg), one per fault-free camera frame the model saw."""
     images, truth, seen, logged = 0, {}, set(), {}
+    read = MessageReader()
     for msg in iter_log(log):
         if msg.topic == TOPIC_RX:
             try:
-                parsed = parse_message(decode_body(msg.data))
+                parsed = read(decode_body(msg.data))
             except (FramingError, MessageError):
                 continue
             if isinstance(parsed, ImageFrame):

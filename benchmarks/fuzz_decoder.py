@@ -54,6 +54,7 @@ from sensorimotor.hardware.messages import (
     MsgType,
     Reference,
     SensorBatch,
+    SensorLayout,
     Start,
     Status,
     StatusFlags,
@@ -64,6 +65,7 @@ from sensorimotor.hardware.messages import (
 from sensorimotor.sim.config import DeviceConfig
 
 REFERENCE_VERSION = 2  # the last version with a CRC-16
+LAYOUT = SensorLayout.of(DeviceConfig().spec())  # how the SENSOR frames are read
 MUTATIONS = (
     "bit flips", "substitutions", "deletions", "insertions", "duplications", "truncation", "splice", "body substitutions",
 )  # fmt: skip
@@ -139,7 +141,7 @@ class Link:
             got = self.decoder.feed(data + b"\x00" + self.clean_wire)  # the delimiter ends the input
             for frame in got:
                 try:
-                    parse_message(frame)
+                    parse_message(frame, LAYOUT)
                 except MessageError:
                     refused += 1
             if not got or got[-1] != self.clean:

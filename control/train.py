@@ -11,6 +11,7 @@ import json
 import platform
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,8 @@ def train_controller(
     # encoder's cost in each of millions of steps (PPO ~1.4x slower) for a policy input a fraction of a degree
     # better. The policy so learns on a slightly noisier image estimate than it gets; the final evaluation, the
     # export and every command use the average (docs/perception.md, "Mirror averaging").
-    widen = [WidenLater(venv, cfg.trained_device(), round(rl.widen.at * rl.total_timesteps))] if rl.widen.active else []
+    at = round(rl.widen.at * rl.total_timesteps)
+    widen = [WidenLater(venv, cfg.trained_device(), rl.widen.groups, at)] if rl.widen.active else []
     with obs_model.perception.single_frames():
         curve = fit(model, rl, out, periodic, curve, label=f"{rl.algo} ({cfg.task.name})", log=log, callbacks=widen)
     return model, curve
@@ -117,9 +119,9 @@ def train_controller(
 class WidenLater(BaseCallback):
     """rl.widen: from step ``at`` on (at once when a resumed run is already past it), episodes draw the wider device."""
 
-    def __init__(self, venv: PerceivedFurutaVecEnv, wider: DeviceConfig, at: int) -> None:
+    def __init__(self, venv: PerceivedFurutaVecEnv, wider: DeviceConfig, groups: Sequence[str], at: int) -> None:
         super().__init__()
-        self.venv, self.wider, self.at, self.done = venv, wider, at, False
+        self.venv, self.wider, self.groups, self.at, self.done = venv, wider, tuple(groups), at, False
 
     def _on_training_start(self) -> None:
         self._on_step()
@@ -129,7 +131,7 @@ class WidenLater(BaseCallback):
             self.venv.widen(self.wider)
             self.done = True
             r = self.wider.randomization
-            spans = ", ".join(f"{g} 1/{1 + getattr(r, g):g}-{1 + getattr(r, g):g}x" for g in r.wide)
+            spans = ", ".join(f"{g} 1/{1 + getattr(r, g):g}-{1 + getattr(r, g):g}x" for g in self.groups)
             log(f"from step {self.num_timesteps} on, training draws {spans} (rl.widen)")
         return True
 

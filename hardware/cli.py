@@ -618,7 +618,7 @@ def _replay(args: argparse.Namespace) -> int:
     div = result.max_divergence
     plot = args.plot or args.log.with_suffix(".replay.png")
     rate = float(policy.spec.control_rate_hz)
-    plot_replay(result, policy.estimate_names, plot, rate, policy.spec.encoder_cpr)
+    plot_replay(result, policy.estimate_names, plot, rate, policy.spec.encoders[0].cpr)
     ok = div <= args.tolerance and result.state_divergence <= args.tolerance
     print(f"hw replay: {len(result.cycles)} commands recomputed from {result.frames} logged frames "
           f"in {time.perf_counter() - t0:.1f} s")  # fmt: skip

@@ -44,7 +44,11 @@ class LoopConfig(Section):
         "Largest change of a model command per second (V/s); the safe command is never slowed.", 2000.0, gt=0
     )
     arm_limit_rad: float = doc(
-        "Stop (0 V, STOP, exit 4) when the arm's encoder angle leaves +-this (rad): the cable limit.", 2.8, gt=0
+        "Stop (0 V, STOP, exit 4) when a bounded encoder's angle (the arm's) leaves +-this or the limit the "
+        "device declares for it, whichever is tighter (rad); encoders the device declares unbounded are not "
+        "checked.",
+        2.8,
+        gt=0,
     )
     fall_stop_deg: float = doc(
         "Stop when the model's pendulum estimate is farther than this from upright (deg); 0 = off (swing-up).",

@@ -27,11 +27,11 @@ from sensorimotor.hardware.messages import (
     Hello,
     Message,
     MessageError,
+    MessageReader,
     MsgType,
     Start,
     Stop,
     make_frame,
-    parse_message,
 )
 from sensorimotor.hardware.spec import DeviceSpec
 from sensorimotor.hardware.transport import Transport
@@ -80,6 +80,7 @@ class DeviceClient:
         self.stats = LinkStats()
         self.spec: DeviceSpec | None = None  # the device's description, from its DESCRIBE
         self.invalid_description: str | None = None  # why the last DESCRIBE that could not be parsed was refused
+        self.read = MessageReader()  # SENSOR frames in the layout of the device's last DESCRIBE
         self._seq = 0
         self._t0 = time.monotonic_ns()
 
@@ -142,7 +143,7 @@ class DeviceClient:
             if version not in (None, PROTOCOL_VERSION):
                 raise _version_error(self.transport.name, version or 0)
             try:
-                out.append(Received(frame, parse_message(frame), t))
+                out.append(Received(frame, self.read(frame), t))
             except MessageError as exc:
                 if frame.msg_type == MsgType.DESCRIBE:  # the device answered: its description is what is wrong
                     self.invalid_description = str(exc).removeprefix("Describe: ")

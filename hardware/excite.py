@@ -47,7 +47,7 @@ from sensorimotor.hardware.log.mcaplog import (
     LogReader,
     LogWriter,
 )
-from sensorimotor.hardware.messages import MessageError, SensorBatch, parse_message
+from sensorimotor.hardware.messages import MessageError, MessageReader, SensorBatch
 from sensorimotor.hardware.spec import DeviceSpec, SpecError
 
 G = 9.81
@@ -308,7 +308,7 @@ class ExcitationPolicy:
         self.spec = device
         self._channels = [names.index(n) for n in ("gyro_x", "gyro_y", "gyro_z", "accel_x", "accel_y", "accel_z")]
         self._new = max(1, round(device.imu_rate_hz / (control_rate_hz or device.control_rate_hz)))
-        self._rad_per_count = 2 * math.pi / device.encoder_cpr
+        self._rad_per_count = 2 * math.pi / device.encoders[0].cpr  # the arm's
         self._imu_rate_hz = float(device.imu_rate_hz)
         self._swing = _Swing(1.0 / device.imu_rate_hz)
 
@@ -472,10 +472,11 @@ class LogReport:
 
 def _samples(log_path: str | Path) -> Iterator[tuple[str, int, Any]]:
     """(kind, log_time_ns, payload) of what the analysis reads: device spec, phase starts, commands, SENSOR batches."""
+    read = MessageReader()  # the handshake's DESCRIBE comes before any SENSOR frame
     for msg in LogReader(log_path):
         if msg.topic == TOPIC_RX:
             try:
-                parsed = parse_message(decode_body(msg.data))
+                parsed = read(decode_body(msg.data))
             except (FramingError, MessageError):
                 continue
             if isinstance(parsed, SensorBatch):
@@ -519,7 +520,7 @@ def analyse_log(log_path: str | Path) -> LogReport:
         elif kind == "sensor" and spec is not None and starts:
             sensor_ns.append(t)
             gyro_x.append(np.asarray(payload.imu, np.float64)[:, gyro_i])
-            arm.append(np.asarray(payload.encoder, np.float64) * (2 * math.pi / spec.encoder_cpr))
+            arm.append(np.asarray(payload.encoder[:, 0], np.float64) * (2 * math.pi / spec.encoders[0].cpr))
     report = LogReport()
     if spec is None or not starts:
         report.problem = "the log holds no excitation phase (the run stopped before its first cycle)"

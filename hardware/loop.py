@@ -205,7 +205,11 @@ class ControlLoop:
         self.limits = list(limits)  # one (lo, hi) per actuator the device described
         self.max_step = self.cfg.slew_v_per_s / rate_hz
         self.sensor_timeout_ns = int(self.cfg.sensor_timeout_s * 1e9)
-        self.rad_per_count = 2.0 * math.pi / spec.encoder_cpr
+        # (index, name, limit, rad per count) of each encoder the device declares bounded; the host's own limit
+        # applies (it may be set inside the device's, or past it to test a run to the end stop); a wheel is free
+        self.bounded = [
+            (i, e.name, self.cfg.arm_limit_rad, 2.0 * math.pi / e.cpr) for i, e in enumerate(spec.encoders) if e.bounded
+        ]
         self.windows = SensorWindows.for_device(spec, policy.uses_image)
         self.stats = LoopStats()
         self.previous: tuple[float, ...] = tuple(0.0 for _ in self.limits)  # last command sent
@@ -327,10 +331,9 @@ class ControlLoop:
         sent, slewed = slew_limit(clamped_v, self.previous, self.max_step)
         names = self.policy.estimate_names or [f"e{i}" for i in range(len(estimates))]
         named = dict(zip(names, map(float, estimates), strict=False))
-        reason = state_stop_reason(
-            float(self.windows.encoder[-1]) * self.rad_per_count, self.cfg.arm_limit_rad,
-            pendulum_deg_from_estimates(named), self.cfg.fall_stop_deg,
-        )  # fmt: skip
+        newest = self.windows.encoders[-1]
+        angles = [(name, float(newest[i]) * per_count, limit) for i, name, limit, per_count in self.bounded]
+        reason = state_stop_reason(angles, pendulum_deg_from_estimates(named), self.cfg.fall_stop_deg)
         if reason is not None:
             self._safe(cycle, "safety_stop")
             self.stats.stop_reason = reason

@@ -19,7 +19,17 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from sensorimotor.hardware.framing import PROTOCOL_VERSION, Frame
-from sensorimotor.hardware.spec import MAX_IMAGE_PIXELS, MAX_SAMPLES_PER_FRAME, Actuator, Channel, DeviceSpec, SpecError
+from sensorimotor.hardware.spec import (
+    ENCODINGS,
+    MAX_IMAGE_PIXELS,
+    MAX_SAMPLES_PER_FRAME,
+    Actuator,
+    Camera,
+    Channel,
+    DeviceSpec,
+    Encoder,
+    SpecError,
+)
 
 
 class MsgType(IntEnum):
@@ -49,7 +59,7 @@ class MessageError(ValueError):
 
 
 MAX_SAMPLES = MAX_SAMPLES_PER_FRAME  # SensorBatch records per frame
-SENSOR_RECORD = np.dtype([("imu", "<f4", (6,)), ("enc", "<i4")])  # gyro xyz, accel xyz; counts
+_WIRE_TYPE = {"f32": "<f4", "i16": "<i2"}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -120,29 +130,36 @@ class Hello:
 class Describe:
     """DESCRIBE (device -> host): the device's :class:`~sensorimotor.hardware.spec.DeviceSpec`.
 
-    Fixed part (39 bytes), then 16 bytes per IMU channel (name, unit) and 24 per actuator
-    (name, unit, f32 min, f32 max). Layout: ``docs/protocol.md``.
+    Fixed part (36 bytes), then 21 bytes per IMU channel (name, unit, encoding, scale), 16 per
+    encoder (name, counts/rev, limit) and 24 per actuator (name, unit, f32 min, f32 max).
+    Layout: ``docs/protocol.md``.
     """
 
     MSG_TYPE: ClassVar[MsgType] = MsgType.DESCRIBE
-    FIXED: ClassVar[struct.Struct] = struct.Struct("<H16sHHBHHIBBHHBB")
-    CHANNEL: ClassVar[struct.Struct] = struct.Struct("<8s8s")
+    FIXED: ClassVar[struct.Struct] = struct.Struct("<H16sHHBHHBBHHBBB")
+    CHANNEL: ClassVar[struct.Struct] = struct.Struct("<8s8sBf")
+    ENCODER: ClassVar[struct.Struct] = struct.Struct("<8sIf")
     ACTUATOR: ClassVar[struct.Struct] = struct.Struct("<8s8sff")
 
     spec: DeviceSpec
 
     def pack(self) -> bytes:
         s = self.spec
+        cam = s.camera or Camera(0, 0, 0)  # zeros on the wire: no camera
         head = _pack(
             self.FIXED, "Describe", s.protocol_version, s.name.encode(), s.imu_rate_hz, s.imu_window,
-            s.samples_per_frame, s.stream_rate_hz, s.control_rate_hz, s.encoder_cpr, s.image_height, s.image_width,
-            s.camera_rate_hz, s.watchdog_ms, len(s.imu_channels), len(s.actuators),
+            s.samples_per_frame, s.stream_rate_hz, s.control_rate_hz, cam.height, cam.width, cam.rate_hz,
+            s.watchdog_ms, len(s.imu_channels), len(s.encoders), len(s.actuators),
         )  # fmt: skip
-        channels = b"".join(self.CHANNEL.pack(c.name.encode(), c.unit.encode()) for c in s.imu_channels)
+        channels = b"".join(
+            _pack(self.CHANNEL, "Describe", c.name.encode(), c.unit.encode(), ENCODINGS.index(c.encoding), c.scale)
+            for c in s.imu_channels
+        )
+        encoders = b"".join(_pack(self.ENCODER, "Describe", e.name.encode(), e.cpr, e.limit_rad) for e in s.encoders)
         actuators = b"".join(
             _pack(self.ACTUATOR, "Describe", a.name.encode(), a.unit.encode(), a.min, a.max) for a in s.actuators
         )
-        return head + channels + actuators
+        return head + channels + encoders + actuators
 
     @staticmethod
     def peek_version(payload: bytes) -> int | None:
@@ -153,28 +170,37 @@ class Describe:
     def unpack(cls, payload: bytes) -> Self:
         if len(payload) < cls.FIXED.size:
             raise MessageError(f"Describe payload must be at least {cls.FIXED.size} bytes, got {len(payload)}")
-        (version, name, imu_rate, window, spf, stream, control, cpr, height, width, cam, wd, n_ch, n_act) = (
+        (version, name, imu_rate, window, spf, stream, control, height, width, cam, wd, n_ch, n_enc, n_act) = (
             cls.FIXED.unpack_from(payload)
         )
-        size = cls.FIXED.size + n_ch * cls.CHANNEL.size + n_act * cls.ACTUATOR.size
-        _check_len("Describe", payload, size, f" for {n_ch} channels and {n_act} actuators")
+        size = cls.FIXED.size + n_ch * cls.CHANNEL.size + n_enc * cls.ENCODER.size + n_act * cls.ACTUATOR.size
+        _check_len("Describe", payload, size, f" for {n_ch} channels, {n_enc} encoders and {n_act} actuators")
         at = cls.FIXED.size
         channels = []
         for _ in range(n_ch):
-            cname, unit = cls.CHANNEL.unpack_from(payload, at)
-            channels.append(Channel(_text("channel name", cname), _text("channel unit", unit)))
+            cname, unit, encoding, scale = cls.CHANNEL.unpack_from(payload, at)
+            if encoding >= len(ENCODINGS):
+                raise MessageError(f"Describe: channel encoding {encoding} is unknown (0 f32, 1 i16)")
+            channels.append(
+                Channel(_text("channel name", cname), _text("channel unit", unit), ENCODINGS[encoding], scale)
+            )
             at += cls.CHANNEL.size
+        encoders = []
+        for _ in range(n_enc):
+            ename, cpr, limit = cls.ENCODER.unpack_from(payload, at)
+            encoders.append(Encoder(_text("encoder name", ename), cpr, limit))
+            at += cls.ENCODER.size
         actuators = []
         for _ in range(n_act):
             aname, unit, lo, hi = cls.ACTUATOR.unpack_from(payload, at)
             actuators.append(Actuator(_text("actuator name", aname), _text("actuator unit", unit), lo, hi))
             at += cls.ACTUATOR.size
+        camera = None if (height, width, cam) == (0, 0, 0) else Camera(height, width, cam)
         try:
             spec = DeviceSpec(
                 protocol_version=version, name=_text("name", name), imu_rate_hz=imu_rate, imu_channels=tuple(channels),
                 imu_window=window, samples_per_frame=spf, stream_rate_hz=stream, control_rate_hz=control,
-                encoder_cpr=cpr, image_height=height, image_width=width, camera_rate_hz=cam,
-                actuators=tuple(actuators), watchdog_ms=wd,
+                encoders=tuple(encoders), camera=camera, actuators=tuple(actuators), watchdog_ms=wd,
             )  # fmt: skip
         except SpecError as exc:
             raise MessageError(f"Describe: {exc}") from None
@@ -188,26 +214,88 @@ def _text(what: str, raw: bytes, message: str = "Describe") -> str:
         raise MessageError(f"{message} {what} is not UTF-8: {raw!r}") from None
 
 
+class SensorLayout:
+    """A device's SENSOR record, derived from its description: each IMU channel, then each encoder.
+
+    An ``f32`` channel travels as a float32 in SI units, an ``i16`` channel as signed counts
+    that are multiplied by the channel's scale on receipt (rounded and clipped to int16 when
+    sent); every encoder as an i32 count. Packed, little-endian (``docs/protocol.md``).
+    """
+
+    def __init__(self, channels: tuple[Channel, ...], encoders: int) -> None:
+        self.channels, self.encoders = channels, encoders
+        self.dtype = np.dtype(
+            [(f"c{i}", _WIRE_TYPE[c.encoding]) for i, c in enumerate(channels)] + [("enc", "<i4", (encoders,))]
+        )
+        self.scale = np.array([c.scale for c in channels], np.float32)
+        self.counted = np.array([c.encoding == "i16" for c in channels])
+
+    @classmethod
+    def of(cls, spec: DeviceSpec) -> SensorLayout:
+        return cls(spec.imu_channels, len(spec.encoders))
+
+    @classmethod
+    def floats(cls, channels: int, encoders: int) -> SensorLayout:
+        """Every channel a float32 (what a batch built without a device description is sent as)."""
+        return cls(tuple(Channel(f"c{i}", "-") for i in range(channels)), encoders)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SensorLayout) and self.dtype == other.dtype and np.array_equal(self.scale, other.scale)
+
+    def __hash__(self) -> int:
+        return hash((self.dtype, self.scale.tobytes()))
+
+    def pack(self, imu: np.ndarray, encoder: np.ndarray) -> bytes:
+        if imu.shape[1] != len(self.channels) or encoder.shape[1] != self.encoders:
+            raise MessageError(
+                f"SensorBatch: the device sends {len(self.channels)} channels and {self.encoders} encoders, "
+                f"the batch has {imu.shape[1]} and {encoder.shape[1]}"
+            )
+        records = np.empty(len(imu), self.dtype)
+        for i in range(len(self.channels)):
+            if self.counted[i]:
+                records[f"c{i}"] = np.clip(np.rint(imu[:, i] / self.scale[i]), -32768, 32767)
+            else:
+                records[f"c{i}"] = imu[:, i]
+        records["enc"] = encoder
+        return bytes((len(records),)) + records.tobytes()
+
+    def unpack(self, payload: bytes) -> tuple[np.ndarray, np.ndarray]:
+        if not payload:
+            raise MessageError("SensorBatch payload is empty (needs a sample count)")
+        n = payload[0]
+        _check_len("SensorBatch", payload, 1 + n * self.dtype.itemsize, f" for {n} samples")
+        records = np.frombuffer(payload, self.dtype, count=n, offset=1)
+        imu = np.empty((n, len(self.channels)), np.float32)
+        for i in range(len(self.channels)):
+            imu[:, i] = records[f"c{i}"] * self.scale[i] if self.counted[i] else records[f"c{i}"]
+        return imu, records["enc"].reshape(n, self.encoders)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class SensorBatch:
-    """SENSOR (device -> host): n IMU samples with the encoder count at each, oldest first.
+    """SENSOR (device -> host): n IMU samples with every encoder's count at each, oldest first.
 
     The frame header's timestamp is the time of the LAST sample; the others are spaced
-    1 / imu_rate_hz before it.
+    1 / imu_rate_hz before it. ``layout`` is how it is sent (the device's; all float32 when
+    None); reading one needs the layout its device announced (:func:`parse_message`).
     """
 
     MSG_TYPE: ClassVar[MsgType] = MsgType.SENSOR
 
-    imu: np.ndarray  # (n, 6) float32: gyro x, y, z (rad/s), accel x, y, z (m/s^2)
-    encoder: np.ndarray  # (n,) int32 encoder counts
+    imu: np.ndarray  # (n, C) float32 in SI units: for the six-channel IMU gyro x, y, z (rad/s), accel x, y, z (m/s^2)
+    encoder: np.ndarray  # (n, E) int32 encoder counts ((n,): one encoder)
+    layout: SensorLayout | None = None
 
     def __post_init__(self) -> None:
         # Own copies: the message is frozen, so it must not alias the caller's arrays.
         imu = np.array(self.imu, dtype=np.float32, order="C")
         encoder = np.array(self.encoder, dtype=np.int32, order="C")
-        if imu.ndim != 2 or imu.shape[1] != 6 or encoder.shape != imu.shape[:1]:
+        if encoder.ndim == 1:
+            encoder = encoder[:, None]
+        if imu.ndim != 2 or encoder.ndim != 2 or encoder.shape[0] != imu.shape[0]:
             shapes = f"{imu.shape} and {encoder.shape}"
-            raise MessageError(f"SensorBatch: need imu (n, 6) and encoder (n,), got {shapes}")
+            raise MessageError(f"SensorBatch: need imu (n, C) and encoder (n, E), got {shapes}")
         _check_range("SensorBatch sample count", len(imu), 1, MAX_SAMPLES)
         object.__setattr__(self, "imu", imu)
         object.__setattr__(self, "encoder", encoder)
@@ -219,19 +307,15 @@ class SensorBatch:
         return same_imu and np.array_equal(self.encoder, other.encoder)
 
     def pack(self) -> bytes:
-        records = np.empty(len(self.imu), SENSOR_RECORD)
-        records["imu"] = self.imu
-        records["enc"] = self.encoder
-        return bytes((len(records),)) + records.tobytes()
+        layout = self.layout or SensorLayout.floats(self.imu.shape[1], self.encoder.shape[1])
+        return layout.pack(self.imu, self.encoder)
 
     @classmethod
-    def unpack(cls, payload: bytes) -> Self:
-        if not payload:
-            raise MessageError("SensorBatch payload is empty (needs a sample count)")
-        n = payload[0]
-        _check_len("SensorBatch", payload, 1 + n * SENSOR_RECORD.itemsize, f" for {n} samples")
-        records = np.frombuffer(payload, SENSOR_RECORD, count=n, offset=1)
-        return cls(records["imu"], records["enc"])
+    def unpack(cls, payload: bytes, layout: SensorLayout | None = None) -> Self:
+        if layout is None:
+            raise MessageError("SENSOR frame before DESCRIBE: its record layout comes from the device's description")
+        imu, encoder = layout.unpack(payload)
+        return cls(imu, encoder, layout)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -405,10 +489,32 @@ def make_frame(
     return Frame(int(msg_type), seq, timestamp_us, message.pack(), version)
 
 
-def parse_message(frame: Frame) -> Message:
-    """The typed message a frame carries; MessageError for an unknown type or bad payload."""
+def parse_message(frame: Frame, layout: SensorLayout | None = None) -> Message:
+    """The typed message a frame carries; MessageError for an unknown type or bad payload.
+
+    ``layout``: the SENSOR record of the device that sent the frame (``SensorLayout.of(spec)``);
+    a SENSOR frame cannot be read without it.
+    """
     try:
         cls = MESSAGE_CLASSES[MsgType(frame.msg_type)]
     except ValueError:
         raise MessageError(f"unknown msg_type 0x{frame.msg_type:02X}") from None
+    if cls is SensorBatch:
+        return SensorBatch.unpack(frame.payload, layout)
     return cls.unpack(frame.payload)
+
+
+class MessageReader:
+    """:func:`parse_message` over one device's frames in order: SENSOR read with the layout its DESCRIBE gave.
+
+    ``spec``: the device's description when it is known already (a log's, a handshake's).
+    """
+
+    def __init__(self, spec: DeviceSpec | None = None) -> None:
+        self.layout = None if spec is None else SensorLayout.of(spec)
+
+    def __call__(self, frame: Frame) -> Message:
+        message = parse_message(frame, self.layout)
+        if isinstance(message, Describe):
+            self.layout = SensorLayout.of(message.spec)
+        return message

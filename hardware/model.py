@@ -54,10 +54,11 @@ def _check_readable(path: Path) -> None:
 def io_signature(spec: DeviceSpec, n_estimates: int | None = None) -> dict[str, tuple[str, tuple[int | None, ...]]]:
     """name -> (dtype, shape) the model must have for ``spec``; None marks the batch (or a free) axis."""
     c, w = len(spec.imu_channels), spec.imu_window
+    image = {} if spec.image_shape is None else {"image": ("uint8", (None, 1, *spec.image_shape))}
     return {
         "imu": ("float32", (None, c, w)),
         "encoder": ("float32", (None, w)),
-        "image": ("uint8", (None, 1, spec.image_height, spec.image_width)),
+        **image,
         "volts": ("float32", (None, spec.n_actuators)),
         "estimates": ("float32", (None, n_estimates)),
     }

@@ -22,7 +22,7 @@ from sensorimotor.configs.schema import load_section
 from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
-from sensorimotor.hardware.spec import DeviceSpec
+from sensorimotor.hardware.spec import Channel, DeviceSpec
 from sensorimotor.hardware.transport import SerialTransport
 from sensorimotor.hardware.twin_process import TwinProcess
 
@@ -61,13 +61,22 @@ def describe(spec: DeviceSpec, port: str) -> str:
         f"device '{spec.name}' on {port}, protocol version {spec.protocol_version}",
         f"  IMU       {spec.imu_rate_hz} Hz, window {spec.imu_window} samples, "
         f"{spec.samples_per_frame} per SENSOR frame at {spec.stream_rate_hz} Hz",
-        "  channels  " + ", ".join(f"{c.name} [{c.unit}]" for c in spec.imu_channels),
-        f"  encoder   {spec.encoder_cpr} counts/rev",
-        f"  camera    {spec.image_height}x{spec.image_width} at {spec.camera_rate_hz} Hz",
+        "  channels  " + ", ".join(f"{c.name} [{c.unit}]" + _encoding(c) for c in spec.imu_channels),
+        *(
+            f"  encoder   {e.name}, {e.cpr} counts/rev, "
+            + (f"within +-{e.limit_rad:g} rad" if e.bounded else "unbounded")
+            for e in spec.encoders
+        ),
+        "  camera    "
+        + ("none" if spec.camera is None else f"{spec.camera.height}x{spec.camera.width} at {spec.camera.rate_hz} Hz"),
         f"  control   {spec.control_rate_hz} Hz expected, watchdog {spec.watchdog_ms} ms",
     ]
     lines += [f"  actuator  {a.name} [{a.unit}] {a.min:g} .. {a.max:g}" for a in spec.actuators]
     return "\n".join(lines)
+
+
+def _encoding(channel: Channel) -> str:
+    return f" int16 x {channel.scale:g}" if channel.encoding == "i16" else ""
 
 
 def info(args: argparse.Namespace) -> int:
@@ -79,14 +88,14 @@ def info(args: argparse.Namespace) -> int:
 def monitor(args: argparse.Namespace) -> int:
     with connected(args) as (client, spec):
         print(describe(spec, client.transport.name))
-        rad_per_count = 2 * math.pi / spec.encoder_cpr
         names = [c.name for c in spec.imu_channels]
         client.start()
         t0 = time.monotonic()
         end = t0 + args.duration
         next_print = t0 + args.every
         imu: list[np.ndarray] = []
-        enc, img, sensors, images = 0, float("nan"), 0, 0
+        enc, img, sensors, images = np.zeros(len(spec.encoders)), float("nan"), 0, 0
+        rad_per_count = np.array([2 * math.pi / e.cpr for e in spec.encoders])
         status: Status | None = None
         try:
             while time.monotonic() < end:
@@ -95,7 +104,7 @@ def monitor(args: argparse.Namespace) -> int:
                     msg = rx.message
                     if isinstance(msg, SensorBatch):
                         imu.append(msg.imu)
-                        enc = int(msg.encoder[-1])
+                        enc = msg.encoder[-1] * rad_per_count
                         sensors += 1
                     elif isinstance(msg, ImageFrame):
                         img = float(msg.pixels.mean())
@@ -107,7 +116,8 @@ def monitor(args: argparse.Namespace) -> int:
                     mean = np.concatenate(imu).mean(0) if imu else np.full(len(names), np.nan)
                     values = "  ".join(f"{n} {v:+8.3f}" for n, v in zip(names, mean, strict=False))
                     tripped = bool(status and status.flags & StatusFlags.WATCHDOG_TRIPPED)
-                    print(f"{now - t0:6.1f} s  {values}  arm {enc * rad_per_count:+6.3f} rad  image mean {img:5.1f}  "
+                    angles = "  ".join(f"{e.name} {a:+6.3f} rad" for e, a in zip(spec.encoders, enc, strict=True))
+                    print(f"{now - t0:6.1f} s  {values}  {angles}  image mean {img:5.1f}  "
                           f"SENSOR {sensors / args.every:5.0f}/s IMAGE {images / args.every:4.0f}/s  "
                           f"lost {client.stats.frames_lost} bad {client.decoder.stats.frames_bad}"
                           f"{'  (watchdog holds 0 V)' if tripped else ''}", flush=True)  # fmt: skip

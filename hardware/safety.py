@@ -67,16 +67,18 @@ def failsafe_window_ok(period_s: float, device_watchdog_s: float) -> bool:
 
 
 def state_stop_reason(
-    arm_rad: float, arm_limit_rad: float, pendulum_deg: float | None, fall_stop_deg: float
+    encoders: Sequence[tuple[str, float, float]], pendulum_deg: float | None, fall_stop_deg: float
 ) -> str | None:  # fmt: skip
     """Why the run must stop now, from the measured state, or None.
 
-    ``arm_limit_rad``: the arm (motor encoder) must stay within +-this (the cable limit).
+    ``encoders``: (name, angle in rad, limit in rad) of each bounded encoder, which must stay
+    within +-limit (the arm's cable limit); an encoder that turns freely (a wheel) is not listed.
     ``fall_stop_deg`` (0 = off): stop once the estimated pendulum angle from upright
     exceeds it (a balance task that has lost the pendulum).
     """
-    if not math.isfinite(arm_rad) or abs(arm_rad) > arm_limit_rad:
-        return f"arm at {arm_rad:+.2f} rad is past its limit +-{arm_limit_rad:g} rad"
+    for name, angle, limit in encoders:
+        if not math.isfinite(angle) or abs(angle) > limit:
+            return f"{name} at {angle:+.2f} rad is past its limit +-{limit:g} rad"
     if fall_stop_deg > 0 and pendulum_deg is not None and abs(pendulum_deg) > fall_stop_deg:
         return f"pendulum at {pendulum_deg:+.0f} deg from upright is past fall_stop_deg {fall_stop_deg:g}"
     return None

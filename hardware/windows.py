@@ -37,16 +37,17 @@ class SensorWindows:
     """Rolling window of the last ``window`` IMU samples and encoder counts, plus the last frame."""
 
     def __init__(
-        self, window: int, image_shape: tuple[int, int] = (64, 64), channels: int = 6, imu_rate_hz: float = 1000.0,
-        max_fill: int | None = None, needs_image: bool = True,
+        self, window: int, image_shape: tuple[int, int] | None = (64, 64), channels: int = 6,
+        imu_rate_hz: float = 1000.0, max_fill: int | None = None, needs_image: bool = True, encoders: int = 1,
     ) -> None:  # fmt: skip
         self.window = window
-        self.needs_image = needs_image  # False for an IMU-only model
+        self.needs_image = needs_image and image_shape is not None  # False for an IMU-only model or no camera
         self.max_fill = window // 4 if max_fill is None else max_fill
         self.sample_us = 1e6 / imu_rate_hz
         self.imu = np.zeros((window, channels), np.float32)
-        self.encoder = np.zeros(window, np.float32)
-        self.image = np.zeros((1, 1, *image_shape), np.uint8)
+        self.encoders = np.zeros((window, encoders), np.float32)
+        self.image_shape = image_shape
+        self.image = np.zeros((1, 1, *(image_shape or (1, 1))), np.uint8)
         self.samples = 0  # samples accepted into the window
         self.contiguous = 0  # samples since the last gap (the window is whole once this reaches `window`)
         self.images = 0
@@ -61,7 +62,15 @@ class SensorWindows:
     @classmethod
     def for_device(cls, spec: DeviceSpec, needs_image: bool = True) -> SensorWindows:
         """Windows sized from a device's description (handshake), not from constants."""
-        return cls(spec.imu_window, spec.image_shape, len(spec.imu_channels), spec.imu_rate_hz, None, needs_image)
+        return cls(
+            spec.imu_window, spec.image_shape, len(spec.imu_channels), spec.imu_rate_hz, None, needs_image,
+            len(spec.encoders),
+        )  # fmt: skip
+
+    @property
+    def encoder(self) -> np.ndarray:
+        """The first encoder's window (W,): the one the exported models read."""
+        return self.encoders[:, 0]
 
     def add_sensor(self, batch: SensorBatch, stamp_us: int | None = None) -> bool:
         """Append a SENSOR frame's samples (oldest first); False if it was stale and dropped.
@@ -90,11 +99,11 @@ class SensorWindows:
         self._append(batch.imu.astype(np.float32), batch.encoder.astype(np.float32))
         return True
 
-    def _append(self, imu: np.ndarray, encoder: np.ndarray) -> None:
-        n = len(encoder)
+    def _append(self, imu: np.ndarray, encoders: np.ndarray) -> None:
+        n = len(encoders)
         k = min(n, self.window)
         self.imu = np.concatenate([self.imu[k:], imu[-k:]])
-        self.encoder = np.concatenate([self.encoder[k:], encoder[-k:]])
+        self.encoders = np.concatenate([self.encoders[k:], encoders[-k:]])
         self.samples += n
         self.contiguous += n
 
@@ -102,16 +111,16 @@ class SensorWindows:
         """Interpolate ``missing`` samples between the window's newest sample and the batch's first."""
         w = (np.arange(1, missing + 1, dtype=np.float64) / (missing + 1))[:, None]
         imu = (1 - w) * self.imu[-1] + w * batch.imu[0]
-        enc = (1 - w[:, 0]) * self.encoder[-1] + w[:, 0] * float(batch.encoder[0])
+        enc = (1 - w) * self.encoders[-1] + w * batch.encoder[0].astype(np.float64)
         self._append(imu.astype(np.float32), enc.astype(np.float32))
         self.samples_filled += missing
 
     def restarted(self) -> SensorWindows:
         """An empty window of the same size (after a reconnect), keeping the counters."""
-        shape = (self.image.shape[2], self.image.shape[3])
         fresh = SensorWindows(
-            self.window, shape, self.imu.shape[1], 1e6 / self.sample_us, self.max_fill, self.needs_image
-        )
+            self.window, self.image_shape, self.imu.shape[1], 1e6 / self.sample_us, self.max_fill, self.needs_image,
+            self.encoders.shape[1],
+        )  # fmt: skip
         for name in ("duplicates", "out_of_order", "gaps", "samples_missing", "samples_filled", "bad_images"):
             setattr(fresh, name, getattr(self, name))
         return fresh
@@ -131,7 +140,7 @@ class SensorWindows:
         return self.contiguous >= self.window and (self.images > 0 or not self.needs_image)
 
     def inputs(self) -> dict[str, np.ndarray]:
-        """Batch-1 model inputs: imu (1, C, W), encoder (1, W), image (1, 1, H, W)."""
+        """Batch-1 model inputs: imu (1, C, W), encoder (1, W) (the first encoder), image (1, 1, H, W)."""
         return {
             "imu": np.ascontiguousarray(self.imu.T[None]),
             "encoder": self.encoder[None].copy(),

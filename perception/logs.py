@@ -26,7 +26,7 @@ import torch
 
 from sensorimotor.hardware.framing import FramingError, decode_body
 from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_DEVICE, TOPIC_RX, LogError, LogReader
-from sensorimotor.hardware.messages import ImageFrame, MessageError, Reference, SensorBatch, parse_message
+from sensorimotor.hardware.messages import ImageFrame, MessageError, MessageReader, Reference, SensorBatch
 from sensorimotor.hardware.spec import DeviceSpec, SpecError, compare
 from sensorimotor.hardware.windows import SensorWindows
 from sensorimotor.perception.data import SensorDataset
@@ -47,6 +47,7 @@ def _read_log(path: Path, device: DeviceSpec, label: str) -> dict[str, np.ndarra
     images = 0  # IMAGE frames taken so far: the index of the frame the window holds
     cycles: list[tuple[dict[str, np.ndarray], int | None, int]] = []
     described = False
+    read = MessageReader()  # the handshake's DESCRIBE comes before any SENSOR frame
     try:
         log = LogReader(path)
         for msg in log:
@@ -56,7 +57,7 @@ def _read_log(path: Path, device: DeviceSpec, label: str) -> dict[str, np.ndarra
             elif msg.topic == TOPIC_RX:
                 try:
                     frame = decode_body(msg.data)
-                    parsed = parse_message(frame)
+                    parsed = read(frame)
                 except (FramingError, MessageError):
                     continue  # a corrupted frame: the loop dropped it too
                 if isinstance(parsed, SensorBatch):

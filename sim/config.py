@@ -21,7 +21,9 @@ from sensorimotor.hardware.spec import (
     MAX_SAMPLES_PER_FRAME,
     PROTOCOL_VERSION,
     Actuator,
+    Camera,
     DeviceSpec,
+    Encoder,
 )
 
 
@@ -127,8 +129,13 @@ class CameraConfig(Section):
             )
 
 
-# The groups of physical parameters `device.randomization` spreads (one spread per group).
-RANDOMIZED_GROUPS = ("mass", "length", "damping", "motor", "friction", "deadzone")
+# The groups of physical parameters `device.randomization` spreads (one spread per group), each with
+# the `device.physics` fields it multiplies (each field draws its own multiplier).
+RANDOMIZED_PARAMS: dict[str, tuple[str, ...]] = {
+    "mass": ("mr", "mp"), "length": ("Lr", "Lp"), "damping": ("Dr", "Dp"), "motor": ("Rm", "kt", "km"),
+    "friction": ("coulomb_r", "static_r", "coulomb_p", "static_p"), "deadzone": ("v_deadzone",),
+}  # fmt: skip
+RANDOMIZED_GROUPS = tuple(RANDOMIZED_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -253,7 +260,8 @@ class DeviceConfig(Section):
         return DeviceSpec(
             protocol_version=self.protocol_version, name=self.name, imu_rate_hz=self.imu.rate_hz,
             imu_channels=IMU_CHANNELS, imu_window=self.imu.window, samples_per_frame=self.substeps_per_control,
-            stream_rate_hz=self.stream_rate_hz, control_rate_hz=self.stream_rate_hz, encoder_cpr=self.encoder_cpr,
-            image_height=self.camera.height, image_width=self.camera.width, camera_rate_hz=self.camera.rate_hz,
+            stream_rate_hz=self.stream_rate_hz, control_rate_hz=self.stream_rate_hz,
+            encoders=(Encoder("arm", self.encoder_cpr, self.physics.theta_stop),),
+            camera=Camera(self.camera.height, self.camera.width, self.camera.rate_hz),
             actuators=(Actuator("motor", "V", -self.v_max, self.v_max),), watchdog_ms=self.watchdog_ms,
         )  # fmt: skip

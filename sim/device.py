@@ -24,18 +24,13 @@ import dataclasses
 import numpy as np
 
 from sensorimotor.sim import core
-from sensorimotor.sim.config import RANDOMIZED_GROUPS, DeviceConfig, RandomizationConfig
+from sensorimotor.sim.config import RANDOMIZED_PARAMS, DeviceConfig, RandomizationConfig
 from sensorimotor.sim.furuta import PARAM_NAMES, FurutaParams
 from sensorimotor.sim.rng import env_keys
 from sensorimotor.sim.sensors import metres_per_pixel
 
 Array = np.ndarray
 
-_GROUPS = {
-    "mass": ("mr", "mp"), "length": ("Lr", "Lp"), "damping": ("Dr", "Dp"), "motor": ("Rm", "kt", "km"),
-    "friction": ("coulomb_r", "static_r", "coulomb_p", "static_p"), "deadzone": ("v_deadzone",),
-}  # fmt: skip
-assert tuple(_GROUPS) == RANDOMIZED_GROUPS
 PARALLEL_MIN_ENVS = 8  # below this, one thread is faster than waking the pool
 
 
@@ -88,7 +83,7 @@ def ranges(cfg: DeviceConfig, randomize: bool = True, initial: Array | None = No
     scale = np.ones((len(PARAM_NAMES), 2))
     log_scale = np.zeros(len(PARAM_NAMES), np.bool_)
     if randomize:
-        for group, names in _GROUPS.items():
+        for group, names in RANDOMIZED_PARAMS.items():
             spread = getattr(r, group)
             wide = group in r.wide
             for name in names:

@@ -33,7 +33,7 @@ import numpy as np
 
 from sensorimotor.hardware.framing import FramingError, decode_body
 from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_RX, LogError, LogReader
-from sensorimotor.hardware.messages import MessageError, SensorBatch, parse_message
+from sensorimotor.hardware.messages import MessageError, MessageReader, SensorBatch
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
 from sensorimotor.sim.furuta import PARAM_NAMES
@@ -79,18 +79,19 @@ def read_excitation(path: Path, rate_hz: float, cpr: int) -> Excitation:
     frames: dict[int, tuple[int, Array, Array]] = {}  # seq -> (timestamp_us of its last sample, imu, encoder)
     order: list[int] = []
     commands: list[tuple[int, float]] = []
+    read = MessageReader()  # the handshake's DESCRIBE comes before any SENSOR frame
     for msg in LogReader(path):
         if msg.topic == TOPIC_RX:
             try:
                 frame = decode_body(msg.data)
-                parsed = parse_message(frame)
+                parsed = read(frame)
             except (FramingError, MessageError):
                 continue
             if isinstance(parsed, SensorBatch):
                 frames[frame.seq] = (
                     frame.timestamp_us,
                     parsed.imu.astype(np.float64),
-                    parsed.encoder.astype(np.float64),
+                    parsed.encoder[:, 0].astype(np.float64),  # the arm's
                 )
                 order.append(frame.seq)
         elif msg.topic == TOPIC_COMMAND:

@@ -57,6 +57,7 @@ from sensorimotor.hardware.messages import (
     MsgType,
     Reference,
     SensorBatch,
+    SensorLayout,
     Start,
     Status,
     StatusFlags,
@@ -112,6 +113,7 @@ class Twin:
         self.sim = self.task.sim(cfg, 1, seed=seed, randomize=randomize)
         _load_kernels(cfg)  # now, not at START: a cold compile would outlast the host's sensor timeout
         self.spec = cfg.spec()  # what DESCRIBE says, encoded from the same config the physics uses
+        self.layout = SensorLayout.of(self.spec)
         self.decoder = StreamDecoder(self.spec.protocol_version)
         self.truth = Truth(task=self.task.name)
         self.tracker = SuccessTracker(self.task, 1, 1.0 / cfg.imu.rate_hz)
@@ -205,7 +207,7 @@ class Twin:
         for k in range(0, window, MAX_SAMPLES):  # a window longer than a frame holds: several
             last = min(k + MAX_SAMPLES, window) - 1  # stamped with its last sample's time, as the stream is
             stamp = self._stamp_us() - round((window - 1 - last) * sample_us)
-            self._send(MsgType.SENSOR, SensorBatch(imu[0, k : last + 1], enc[0, k : last + 1]), stamp)
+            self._send(MsgType.SENSOR, SensorBatch(imu[0, k : last + 1], enc[0, k : last + 1], self.layout), stamp)
         self._send_sensor_reference(self._stamp_us())  # the window's newest sample: still now (held still)
         received = self.sim.received(1)
         self.last_frame_tick = self._newest_frame_tick()
@@ -252,7 +254,7 @@ class Twin:
         if since % self.cfg.substeps_per_control == 0:  # continues the last frame, sample for sample
             imu, enc = self.sim.latest_samples(self.cfg.substeps_per_control)
             stamp = self._stamp_us()
-            self._send(MsgType.SENSOR, SensorBatch(imu[0], enc[0]), stamp)
+            self._send(MsgType.SENSOR, SensorBatch(imu[0], enc[0], self.layout), stamp)
             self._send_sensor_reference(stamp)
         if since % self.cfg.imu.rate_hz == 0:  # STATUS at least once a second while streaming
             self._send(MsgType.STATUS, self._status())

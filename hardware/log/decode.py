@@ -23,17 +23,14 @@ from typing import Any
 import numpy as np
 
 from sensorimotor.hardware.framing import Frame, FramingError, decode_body
-from sensorimotor.hardware.messages import Describe, ImageFrame, MessageError, Reference, SensorBatch, parse_message
-from sensorimotor.hardware.spec import IMU_CHANNELS, DeviceSpec
+from sensorimotor.hardware.messages import Describe, ImageFrame, MessageError, MessageReader, Reference, SensorBatch
+from sensorimotor.hardware.spec import DeviceSpec
 
 TOPIC_IMU = "/sensors/imu"
 TOPIC_ENCODER = "/sensors/encoder"
 TOPIC_IMAGE = "/camera/image"
 TOPIC_REFERENCE = "/sensors/reference"
 IMAGE_FRAME_ID = "camera"
-
-#: Field names of an IMU sample, in SENSOR-record order (gyro x y z, accel x y z).
-IMU_FIELDS = tuple(channel.name for channel in IMU_CHANNELS)
 _U32 = 1 << 32
 
 
@@ -52,13 +49,14 @@ class FrameDecoder:
 
     def __init__(self) -> None:
         self.spec: DeviceSpec | None = None
+        self.read = MessageReader()
         self._last_sample_ns = -1  # log time of the last IMU sample written (they must not go back)
 
     def decode(self, body: bytes, log_time_ns: int) -> list[Decoded]:
         """The decoded messages of one received frame body (none for other or undecodable frames)."""
         try:
             frame = decode_body(body)
-            message = parse_message(frame)
+            message = self.read(frame)
         except (FramingError, MessageError):
             return []
         if isinstance(message, Describe):
@@ -77,6 +75,7 @@ class FrameDecoder:
         n = len(batch.imu)
         period_ns, period_us = 1e9 / spec.imu_rate_hz, 1e6 / spec.imu_rate_hz
         imu = _json_floats(batch.imu)
+        channels = [c.name for c in spec.imu_channels]
         out: list[Decoded] = []
         for k in range(n):
             back = n - 1 - k  # the header's timestamp is the last sample's; the others are a period apart
@@ -85,15 +84,18 @@ class FrameDecoder:
             t_ns = max(log_time_ns - round(back * period_ns), self._last_sample_ns + 1)
             self._last_sample_ns = t_ns
             t_device_us = (frame.timestamp_us - round(back * period_us)) % _U32
-            sample = {"t_device_us": t_device_us, "frame_seq": frame.seq, **dict(zip(IMU_FIELDS, imu[k], strict=True))}
-            counts = int(batch.encoder[k])
-            encoder = {
-                "t_device_us": t_device_us,
-                "frame_seq": frame.seq,
-                "counts": counts,
-                "angle_rad": 2.0 * math.pi * counts / spec.encoder_cpr,
-            }
-            out += [Decoded(TOPIC_IMU, t_ns, frame.seq, sample), Decoded(TOPIC_ENCODER, t_ns, frame.seq, encoder)]
+            sample = {"t_device_us": t_device_us, "frame_seq": frame.seq, **dict(zip(channels, imu[k], strict=True))}
+            out.append(Decoded(TOPIC_IMU, t_ns, frame.seq, sample))
+            for e, enc in enumerate(spec.encoders):
+                counts = int(batch.encoder[k, e])
+                encoder = {
+                    "t_device_us": t_device_us,
+                    "frame_seq": frame.seq,
+                    "encoder": enc.name,
+                    "counts": counts,
+                    "angle_rad": 2.0 * math.pi * counts / enc.cpr,
+                }
+                out.append(Decoded(TOPIC_ENCODER, t_ns, frame.seq, encoder))
         return out
 
 

@@ -41,7 +41,6 @@ from mcap.stream_reader import StreamReader
 from mcap.writer import CompressionType, Writer
 
 from sensorimotor.hardware.log.decode import (
-    IMU_FIELDS,
     TOPIC_ENCODER,
     TOPIC_IMAGE,
     TOPIC_IMU,
@@ -124,15 +123,45 @@ _DEVICE_SPEC = _record(
         "protocol_version": _field("integer", "message-set version the device speaks"),
         "name": _field("string", "device name"),
         "imu_rate_hz": _field("integer", "IMU samples per second"),
-        "imu_channels": _field("array", "SENSOR record layout", items=_record("Channel", "an IMU channel", _LABEL)),
+        "imu_channels": _field(
+            "array",
+            "SENSOR record layout: these channels, then the encoders",
+            items=_record(
+                "Channel",
+                "an IMU channel and how SENSOR carries it",
+                {
+                    **_LABEL,
+                    "encoding": _field("string", "f32 (SI units) or i16 (counts times scale)"),
+                    "scale": _field("number", "SI units per count (1 for f32)"),
+                },
+            ),
+        ),
         "imu_window": _field("integer", "IMU samples per model input window"),
         "samples_per_frame": _field("integer", "IMU samples per SENSOR frame"),
         "stream_rate_hz": _field("integer", "SENSOR frames per second"),
         "control_rate_hz": _field("integer", "COMMAND frames per second the device expects"),
-        "encoder_cpr": _field("integer", "encoder counts per revolution"),
-        "image_height": _field("integer", "pixels"),
-        "image_width": _field("integer", "pixels"),
-        "camera_rate_hz": _field("integer", "IMAGE frames per second"),
+        "encoders": _field(
+            "array",
+            "one i32 count each per SENSOR sample, in this order",
+            items=_record(
+                "Encoder",
+                "an encoder",
+                {
+                    "name": _field("string", "short name"),
+                    "cpr": _field("integer", "counts per revolution"),
+                    "limit_rad": _field("number", "the angle it must stay within (0: unbounded)"),
+                },
+            ),
+        ),
+        "camera": _record(
+            "Camera",
+            "the camera that sends IMAGE frames; null (and so not required) without one",
+            {
+                "height": _field("integer", "pixels"),
+                "width": _field("integer", "pixels"),
+                "rate_hz": _field("integer", "IMAGE frames per second"),
+            },
+        ),
         "actuators": _field(
             "array",
             "one COMMAND value each, in this order",
@@ -145,6 +174,7 @@ _DEVICE_SPEC = _record(
         "watchdog_ms": _field("integer", "the device zeroes its actuators after this long without a COMMAND"),
     },
 )
+_DEVICE_SPEC["required"].remove("camera")
 _IMU_SAMPLE = {
     "t_device_us": _field("integer", "device clock of the sample (µs, u32, wraps after ~71 minutes)"),
     "frame_seq": _field("integer", "protocol seq of the SENSOR frame that carried the sample"),
@@ -232,8 +262,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     TOPIC_IMU: _record(
         "sensorimotor.ImuSample",
-        "One IMU sample, logged at its own time; a non-finite value is null",
-        {**_IMU_SAMPLE, **{name: _field("number", "rad/s" if "gyro" in name else "m/s^2") for name in IMU_FIELDS}},
+        "One IMU sample, logged at its own time: one number per channel the device describes, by its name "
+        "(gyro_x .. accel_z for a six-channel IMU), in SI units; a non-finite value is null",
+        _IMU_SAMPLE,
     ),
     TOPIC_REFERENCE: _record(
         "sensorimotor.Reference",
@@ -246,11 +277,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     TOPIC_ENCODER: _record(
         "sensorimotor.EncoderSample",
-        "The motor encoder at one IMU sample",
+        "One encoder at one IMU sample (one message per encoder the device describes)",
         {
             **_IMU_SAMPLE,
+            "encoder": _field("string", "the encoder's name"),
             "counts": _field("integer", "encoder counts"),
-            "angle_rad": _field("number", "2 pi counts / encoder_cpr"),
+            "angle_rad": _field("number", "2 pi counts / the encoder's counts per revolution"),
         },
     ),
     # foxglove.RawImage as published in foxglove/foxglove-sdk schemas/jsonschema/RawImage.json

@@ -30,7 +30,7 @@ from sensorimotor.hardware.log.mcaplog import (
     LogError,
     LogReader,
 )
-from sensorimotor.hardware.messages import ImageFrame, MessageError, SensorBatch, parse_message
+from sensorimotor.hardware.messages import ImageFrame, MessageError, MessageReader, SensorBatch
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.hardware.safety import clamp_commands, slew_limit
 from sensorimotor.hardware.spec import DeviceSpec, SpecError
@@ -70,6 +70,7 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
     handshake; a model that does not fit that device is refused (ModelMismatchError).
     """
     windows = SensorWindows.for_device(policy.spec, policy.uses_image)
+    read = MessageReader()  # the log holds the DESCRIBE (handshake) before any SENSOR frame
     policy.reset_state()  # the loop started its model from zeros too
     recomputed_state: dict[int, dict[str, list[float]]] = {}  # cycle -> state after the recomputed run
     limits: list[tuple[float, float]] = [(-np.inf, np.inf)] * policy.spec.n_actuators
@@ -86,6 +87,7 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
             previous = (0.0,) * spec.n_actuators
             policy.check_device(spec)
             windows = SensorWindows.for_device(spec, policy.uses_image)
+            read = MessageReader(spec)
         elif msg.topic == TOPIC_META:
             calibration = msg.json().get("calibration")
             roll_rad = math.radians(float(calibration["roll_deg"])) if isinstance(calibration, dict) else 0.0
@@ -93,7 +95,7 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
             out.frames += 1
             try:
                 frame = decode_body(msg.data)
-                parsed = parse_message(frame)
+                parsed = read(frame)
             except (FramingError, MessageError):
                 out.bad_frames += 1
                 continue

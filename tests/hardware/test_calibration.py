@@ -118,6 +118,7 @@ def test_a_calibration_refuses_another_device_naming_the_field(tmp_path: Path) -
     cal = Calibration.load(path)
     assert cal.format == FORMAT and cal.roll_rad == pytest.approx(math.radians(1.5))
     cal.check_device(DeviceConfig().spec(), str(path))  # its own device: fine
-    other = DeviceSpec.from_dict({**DeviceConfig().spec().to_dict(), "image_width": 48})
-    with pytest.raises(CalibrationError, match="image_width"):
+    data = DeviceConfig().spec().to_dict()
+    other = DeviceSpec.from_dict({**data, "camera": {**data["camera"], "width": 48}})
+    with pytest.raises(CalibrationError, match="camera: calibration expects a 64x64 camera"):
         cal.check_device(other, str(path))

@@ -8,14 +8,17 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sensorimotor.hardware.device import frame_body
-from sensorimotor.hardware.log.decode import IMU_FIELDS, TOPIC_ENCODER, TOPIC_IMAGE, TOPIC_IMU, FrameDecoder
+from sensorimotor.hardware.log.decode import TOPIC_ENCODER, TOPIC_IMAGE, TOPIC_IMU, FrameDecoder
 from sensorimotor.hardware.log.mcaplog import TOPIC_RX, TOPIC_TX, LogWriter, iter_log, summarize_log
-from sensorimotor.hardware.messages import Describe, ImageFrame, MsgType, SensorBatch, make_frame
+from sensorimotor.hardware.messages import Describe, ImageFrame, MsgType, SensorBatch, SensorLayout, make_frame
+from sensorimotor.hardware.spec import Channel, Encoder
 from sensorimotor.sim.config import DeviceConfig
 
 SPEC = DeviceConfig().spec()  # 1000 Hz IMU, 10 samples per SENSOR frame
+IMU_FIELDS = ("gyro_x", "gyro_y", "gyro_z", "accel_x", "accel_y", "accel_z")
 PERIOD_NS = 1_000_000_000 // SPEC.imu_rate_hz
 
 
@@ -42,8 +45,29 @@ def test_sensor_frame_becomes_one_message_per_sample_at_its_own_time() -> None:
     for k, d in enumerate(imu):
         assert [d.obj[name] for name in IMU_FIELDS] == batch.imu[k].astype(np.float64).tolist()
         assert d.obj["frame_seq"] == d.sequence == 7
-    assert [d.obj["counts"] for d in enc] == batch.encoder.tolist()
-    assert enc[3].obj["angle_rad"] == 2 * math.pi * int(batch.encoder[3]) / SPEC.encoder_cpr
+    assert [d.obj["counts"] for d in enc] == batch.encoder[:, 0].tolist()
+    assert enc[3].obj["angle_rad"] == 2 * math.pi * int(batch.encoder[3, 0]) / SPEC.encoders[0].cpr
+    assert {d.obj["encoder"] for d in enc} == {"arm"}
+
+
+def test_samples_are_decoded_in_the_layout_the_device_described() -> None:
+    """Channels by their own names in SI units (int16 counts times scale), one message per encoder."""
+    spec = dataclasses.replace(
+        SPEC,
+        imu_channels=(Channel("gyro_y", "rad/s", "i16", 0.001), Channel("accel_x", "m/s^2", "i16", 0.01)),
+        encoders=(Encoder("left", 1000), Encoder("right", 2000)),
+    )
+    decoder = FrameDecoder()
+    decoder.decode(_body(MsgType.DESCRIBE, 0, 0, Describe(spec)), 0)
+    batch = SensorBatch([[0.5, -9.81], [0.25, 9.81]], [[10, -20], [1_000_000, 3]], SensorLayout.of(spec))
+    out = decoder.decode(_body(MsgType.SENSOR, 1, 2_000, batch), 10_000_000)
+    imu = [d.obj for d in out if d.topic == TOPIC_IMU]
+    assert [v for s in imu for v in (s["gyro_y"], s["accel_x"])] == pytest.approx([0.5, -9.81, 0.25, 9.81], abs=1e-6)
+    enc = [(d.obj["encoder"], d.obj["counts"], d.obj["angle_rad"]) for d in out if d.topic == TOPIC_ENCODER]
+    assert enc == [
+        ("left", 10, 2 * math.pi * 10 / 1000), ("right", -20, 2 * math.pi * -20 / 2000),
+        ("left", 1_000_000, 2 * math.pi * 1000), ("right", 3, 2 * math.pi * 3 / 2000),
+    ]  # fmt: skip
 
 
 def test_sample_times_never_go_back_when_frames_arrive_in_a_burst() -> None:
@@ -88,7 +112,10 @@ def test_log_holds_raw_frames_unchanged_and_decoded_topics_beside_them(tmp_path:
     corrupt = bytearray(sensor)
     corrupt[12] ^= 0x40  # a payload bit flipped on the line: the CRC no longer matches
     bodies = [
-        (TOPIC_RX, _body(MsgType.DESCRIBE, 0, 0, Describe(dataclasses.replace(SPEC, encoder_cpr=4096)))),
+        (
+            TOPIC_RX,
+            _body(MsgType.DESCRIBE, 0, 0, Describe(dataclasses.replace(SPEC, encoders=(Encoder("arm", 4096),)))),
+        ),
         (TOPIC_RX, sensor),
         (TOPIC_RX, bytes(corrupt)),
         (TOPIC_RX, _body(MsgType.IMAGE, 2, 10_000, ImageFrame(np.full((64, 64), 7, np.uint8)))),

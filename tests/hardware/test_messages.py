@@ -29,9 +29,11 @@ from sensorimotor.hardware.messages import (
     ImageFrame,
     Message,
     MessageError,
+    MessageReader,
     MsgType,
     Reference,
     SensorBatch,
+    SensorLayout,
     Start,
     Status,
     StatusFlags,
@@ -39,7 +41,7 @@ from sensorimotor.hardware.messages import (
     make_frame,
     parse_message,
 )
-from sensorimotor.hardware.spec import IMU_CHANNELS, Actuator, DeviceSpec, SpecError
+from sensorimotor.hardware.spec import IMU_CHANNELS, Actuator, Camera, Channel, DeviceSpec, Encoder, SpecError
 
 SPEC = DeviceSpec(
     protocol_version=PROTOCOL_VERSION,
@@ -50,14 +52,13 @@ SPEC = DeviceSpec(
     samples_per_frame=5,
     stream_rate_hz=200,
     control_rate_hz=200,
-    encoder_cpr=2048,
-    image_height=48,
-    image_width=64,
-    camera_rate_hz=30,
+    encoders=(Encoder("arm", 2048, 2.5),),
+    camera=Camera(48, 64, 30),
     actuators=(Actuator("motor", "V", -12.0, 12.0), Actuator("brake", "V", 0.0, 3.5)),
     watchdog_ms=100,
 )
 INFO = Describe(SPEC)
+LAYOUT = SensorLayout.of(SPEC)  # six float32 channels and one encoder: what a batch without a layout packs as
 RNG = np.random.default_rng(0)
 MESSAGES: list[Message] = [
     Hello(1),
@@ -82,12 +83,18 @@ def through_the_wire(message: Message, seq: int = 3) -> Message:
     assert len(wire) <= MAX_ENCODED
     (frame,) = StreamDecoder().feed(wire)
     assert (frame.msg_type, frame.seq, frame.timestamp_us) == (message.MSG_TYPE, seq, 123_456)
-    return parse_message(frame)
+    return parse_message(frame, LAYOUT)
+
+
+def unpack(message: Message) -> Message:
+    if isinstance(message, SensorBatch):
+        return SensorBatch.unpack(message.pack(), LAYOUT)
+    return type(message).unpack(message.pack())
 
 
 @pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
 def test_round_trip(message: Message) -> None:
-    assert type(message).unpack(message.pack()) == message
+    assert unpack(message) == message
     assert through_the_wire(message) == message
 
 
@@ -106,7 +113,48 @@ def test_sensor_layout_matches_struct() -> None:
     expected = b"\x02" + struct.pack("<6fi", *imu[0], -1) + struct.pack("<6fi", *imu[1], 70_000)
     assert batch.pack() == expected
     assert batch.imu.dtype == np.float32 and batch.encoder.dtype == np.int32
-    assert SensorBatch.unpack(expected).imu.flags.c_contiguous
+    assert SensorBatch.unpack(expected, LAYOUT).imu.flags.c_contiguous
+
+
+def test_sensor_record_is_derived_from_the_description() -> None:
+    """int16 channels travel as counts (value / scale, rounded, clipped), then every encoder as an i32."""
+    spec = dataclasses.replace(
+        SPEC,
+        imu_channels=(Channel("gyro_x", "rad/s", "i16", 0.001), Channel("accel_z", "m/s^2", "f32")),
+        encoders=(Encoder("left", 1000), Encoder("right", 1000)),
+    )
+    layout = SensorLayout.of(spec)
+    batch = SensorBatch([[0.0123, 9.5], [-40.0, -1.0]], [[5, -6], [7, 2**31 - 1]], layout)
+    expected = b"\x02" + struct.pack("<hfii", 12, 9.5, 5, -6) + struct.pack("<hfii", -32768, -1.0, 7, 2**31 - 1)
+    assert spec.sample_bytes == 14 and batch.pack() == expected
+    back = SensorBatch.unpack(expected, layout)
+    assert back.imu.dtype == np.float32 and back.encoder.shape == (2, 2)
+    np.testing.assert_array_equal(back.imu, np.array([[0.012, 9.5], [-32.768, -1.0]], np.float32))
+    assert back.encoder.tolist() == [[5, -6], [7, 2**31 - 1]]
+    assert through_the_wire_as(spec, back) == back
+
+
+def through_the_wire_as(spec: DeviceSpec, batch: SensorBatch) -> Message:
+    """A batch sent by ``spec``'s device and read by a host that got its DESCRIBE first."""
+    read = MessageReader()
+    wire = encode_frame(make_frame(MsgType.DESCRIBE, 0, 0, Describe(spec))) + encode_frame(
+        make_frame(MsgType.SENSOR, 1, 10, batch)
+    )
+    described, sensor = StreamDecoder().feed(wire)
+    assert read(described) == Describe(spec)
+    return read(sensor)
+
+
+def test_sensor_frame_cannot_be_read_before_its_description() -> None:
+    frame = make_frame(MsgType.SENSOR, 1, 10, MESSAGES[4])
+    with pytest.raises(MessageError, match="before DESCRIBE"):
+        parse_message(frame)
+    with pytest.raises(MessageError, match="before DESCRIBE"):
+        MessageReader()(frame)
+    assert MessageReader(SPEC)(frame) == MESSAGES[4]
+    two = SensorLayout.of(dataclasses.replace(SPEC, encoders=(Encoder("a", 8), Encoder("b", 8))))
+    with pytest.raises(MessageError, match="SensorBatch payload must be"):  # 32-byte records, not 28
+        parse_message(frame, two)
 
 
 def test_max_sensor_batch_fits_a_frame() -> None:
@@ -115,12 +163,31 @@ def test_max_sensor_batch_fits_a_frame() -> None:
 
 def test_describe_layout_carries_the_whole_device_spec() -> None:
     payload = INFO.pack()
-    assert len(payload) == 39 + 16 * 6 + 24 * 2
+    assert len(payload) == 36 + 21 * 6 + 16 * 1 + 24 * 2
     assert payload[:2] == PROTOCOL_VERSION.to_bytes(2, "little")
     assert payload[2:18] == b"furuta-01" + bytes(7)
-    assert payload[39:55] == b"gyro_x\0\0rad/s\0\0\0"
+    assert payload[27:31] == bytes([48, 64]) + (30).to_bytes(2, "little")  # the camera
+    assert payload[33:36] == bytes([6, 1, 2])  # channels, encoders, actuators
+    assert payload[36:57] == b"gyro_x\0\0rad/s\0\0\0" + b"\x00" + struct.pack("<f", 1.0)
+    assert payload[162:178] == b"arm\0\0\0\0\0" + struct.pack("<If", 2048, 2.5)
     assert Describe.unpack(payload).spec == SPEC
     assert Describe.peek_version(payload) == PROTOCOL_VERSION
+
+
+def test_describe_of_a_device_without_camera_with_int16_channels_and_a_wheel() -> None:
+    spec = dataclasses.replace(
+        SPEC,
+        imu_channels=(Channel("gyro_y", "rad/s", "i16", 1 / 32768), Channel("accel_x", "m/s^2", "i16", 0.0012)),
+        encoders=(Encoder("wheel_l", 1440), Encoder("wheel_r", 1440)),
+        camera=None,
+    )
+    payload = Describe(spec).pack()
+    assert payload[27:31] == bytes(4)  # no camera: zero height, width and rate
+    back = Describe.unpack(payload).spec
+    assert back == spec and back.camera is None and not back.encoders[0].bounded
+    assert back.imu_channels[1].scale == struct.unpack("<f", struct.pack("<f", 0.0012))[0]  # as the wire carries it
+    with pytest.raises(MessageError, match="encoding 7 is unknown"):
+        Describe.unpack(payload[: 36 + 16] + bytes([7]) + payload[36 + 17 :])
 
 
 def test_status_flags_and_layout() -> None:
@@ -140,7 +207,7 @@ def test_status_flags_and_layout() -> None:
 def test_sensor_batch_round_trip(data: tuple[list[float], list[int]]) -> None:
     imu, encoder = data
     batch = SensorBatch(np.array(imu, np.float32).reshape(-1, 6), np.array(encoder))
-    assert SensorBatch.unpack(batch.pack()) == batch
+    assert SensorBatch.unpack(batch.pack(), LAYOUT) == batch
 
 
 @given(st.lists(st.floats(-1e6, 1e6), max_size=255))
@@ -162,13 +229,10 @@ def test_command_rejects_non_finite(bad: float) -> None:
     ("cls", "payload"),
     [
         (Hello, b"\x01"),
-        (Describe, bytes(38)),
+        (Describe, bytes(35)),
         (Describe, INFO.pack()[:-1]),
         (Start, b"\x00"),
         (Stop, b"\x00"),
-        (SensorBatch, b""),
-        (SensorBatch, b"\x02" + bytes(28)),
-        (SensorBatch, b"\x00"),
         (ImageFrame, b"\x02"),
         (ImageFrame, b"\x02\x02" + bytes(3)),
         (ImageFrame, b"\x00\x05"),
@@ -187,6 +251,12 @@ def test_bad_payload_raises_message_error_naming_the_message(cls: type[Message],
         cls.unpack(payload)
 
 
+@pytest.mark.parametrize("payload", [b"", b"\x02" + bytes(28), b"\x00"])
+def test_bad_sensor_payload_raises_message_error(payload: bytes) -> None:
+    with pytest.raises(MessageError, match="SensorBatch"):
+        SensorBatch.unpack(payload, LAYOUT)
+
+
 def test_describe_validation_names_the_field() -> None:
     values = INFO.pack()
     with pytest.raises(MessageError, match="name"):
@@ -197,13 +267,23 @@ def test_describe_validation_names_the_field() -> None:
         dataclasses.replace(SPEC, name="x" * 17)
     with pytest.raises(SpecError, match=r"actuators\[0\]: range"):
         dataclasses.replace(SPEC, actuators=(Actuator("motor", "V", 5.0, -5.0),))
-    with pytest.raises(SpecError, match="encoder_cpr"):
-        dataclasses.replace(SPEC, encoder_cpr=-1)
+    with pytest.raises(SpecError, match=r"encoders\[0\]: cpr"):
+        dataclasses.replace(SPEC, encoders=(Encoder("arm", -1),))
+    with pytest.raises(SpecError, match="encoders: 1..8"):
+        dataclasses.replace(SPEC, encoders=())
+    with pytest.raises(SpecError, match=r"imu_channels\[0\]: encoding"):
+        dataclasses.replace(SPEC, imu_channels=(Channel("g", "rad/s", "i8"),))
+    with pytest.raises(SpecError, match=r"imu_channels\[0\]: scale"):
+        dataclasses.replace(SPEC, imu_channels=(Channel("g", "rad/s", "f32", 2.0),))
+    with pytest.raises(SpecError, match="camera.height"):
+        dataclasses.replace(SPEC, camera=Camera(0, 64, 30))
 
 
 def test_message_shape_validation() -> None:
     with pytest.raises(MessageError, match="SensorBatch"):
-        SensorBatch(np.zeros((3, 5)), np.zeros(3))
+        SensorBatch(np.zeros((3, 5)), np.zeros(4))
+    with pytest.raises(MessageError, match="the device sends 6 channels and 1 encoders, the batch has 5 and 1"):
+        SensorBatch(np.zeros((3, 5)), np.zeros(3), LAYOUT).pack()
     with pytest.raises(MessageError, match="SensorBatch"):
         SensorBatch(np.zeros((MAX_SAMPLES + 1, 6)), np.zeros(MAX_SAMPLES + 1))
     with pytest.raises(MessageError, match="ImageFrame"):

@@ -93,11 +93,14 @@ def test_slew_limit_and_state_stop() -> None:
     assert slew_limit([5.0], [0.0], 2.0) == ((2.0,), True)
     assert slew_limit([-1.0], [0.0], 2.0) == ((-1.0,), False)
     assert slew_limit([0.1], [0.7], 20.0) == ((0.1,), False)  # exactly the target: 0.7 + (0.1 - 0.7) != 0.1
-    assert state_stop_reason(0.5, 2.8, 5.0, 0.0) is None
-    assert "arm at +2.90 rad" in (state_stop_reason(2.9, 2.8, None, 0.0) or "")
-    assert state_stop_reason(math.nan, 2.8, None, 0.0) is not None  # an encoder gone bad stops too
-    assert "pendulum" in (state_stop_reason(0.0, 2.8, 70.0, 45.0) or "")
-    assert state_stop_reason(0.0, 2.8, 170.0, 0.0) is None  # fall stop off (swing-up)
+    assert state_stop_reason([("arm", 0.5, 2.8)], 5.0, 0.0) is None
+    assert "arm at +2.90 rad" in (state_stop_reason([("arm", 2.9, 2.8)], None, 0.0) or "")
+    assert state_stop_reason([("arm", math.nan, 2.8)], None, 0.0) is not None  # an encoder gone bad stops too
+    assert "pendulum" in (state_stop_reason([("arm", 0.0, 2.8)], 70.0, 45.0) or "")
+    assert state_stop_reason([("arm", 0.0, 2.8)], 170.0, 0.0) is None  # fall stop off (swing-up)
+    # only bounded encoders are listed: a wheel's 40 rad is no reason to stop, a second arm's is
+    assert state_stop_reason([], None, 0.0) is None
+    assert "lift at -1.60" in (state_stop_reason([("arm", 0.1, 2.8), ("lift", -1.6, 1.5)], None, 0.0) or "")
     est = {"imu_sin": 1.0, "imu_cos": 0.0, "img_sin": 0.0, "img_cos": 1.0, "camera_ok": 0.1}
     assert pendulum_deg_from_estimates(est) == 90.0  # camera not ok: the IMU's estimate
     assert pendulum_deg_from_estimates({**est, "camera_ok": 0.9}) == 0.0

@@ -113,7 +113,7 @@ def test_calibration_mistakes_get_one_line_naming_the_fix(tmp_path: Path, small_
     proc = _hw("run", "--twin", "--set", "device.camera.width=48", "--set", "device.camera.height=48",
                "--model", other, "--calibration", cal, "--duration", "0.5")  # fmt: skip
     assert proc.returncode == 2 and "measured on another device" in proc.stderr
-    assert "image_width: calibration expects 64, device has 48" in proc.stderr
+    assert "camera: calibration expects a 64x64 camera at 50 Hz, device has a 48x48 camera" in proc.stderr
     # another model: a warning (the roll is the camera's; the head's bias at rest is the model's)
     proc = _hw("run", "--twin", "--model", small_model, "--calibration", cal, "--duration", "0.5")
     assert "calibrate again with this model" in proc.stderr and "Traceback" not in proc.stderr

@@ -36,9 +36,9 @@ FIELD_CHANGES = [
     ("imu_rate_hz", "device.imu.rate_hz=2000"),
     ("imu_window", "device.imu.window=32"),
     ("samples_per_frame", "device.imu.rate_hz=500"),
-    ("image_height", "device.camera.height=48"),
-    ("camera_rate_hz", "device.camera.rate_hz=5"),
-    ("encoder_cpr", "device.encoder_cpr=4096"),
+    ("camera", "device.camera.height=48"),
+    ("camera", "device.camera.rate_hz=5"),
+    ("encoders[0]", "device.encoder_cpr=4096"),
     ("actuators[0] range", "device.v_max=3.0"),
     ("protocol_version", "device.protocol_version=2"),
 ]

@@ -257,7 +257,7 @@ def test_replay_to_a_device_re_drives_the_recorded_commands_through_the_loop(sma
          "--set", "device.encoder_cpr=4096"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert proc.returncode == 2 and "the log does not fit device" in proc.stderr and "encoder_cpr" in proc.stderr
+    assert proc.returncode == 2 and "the log does not fit device" in proc.stderr and "encoders[0]" in proc.stderr
 
 
 def test_re_driven_commands_are_eased_in() -> None:

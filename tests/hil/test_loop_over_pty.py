@@ -69,7 +69,7 @@ def test_frames_flow_both_ways_log_holds_every_frame_and_replay_reproduces(devic
     transport.close()
     truth = twin.stop() if twin else {}
 
-    assert client.stats.frames_in >= 0.8 * 2.0 * (info.stream_rate_hz + info.camera_rate_hz)
+    assert client.stats.frames_in >= 0.8 * 2.0 * (info.stream_rate_hz + info.camera.rate_hz)
     assert stats.commands + stats.safe_commands == stats.cycles and stats.commands > 0
     if twin:
         assert truth["commands_applied"] >= stats.commands  # every command reached the device
@@ -175,7 +175,7 @@ def test_model_that_does_not_fit_the_device_is_refused(tmp_path) -> None:
     export_onnx(chain, dev, path)
     proc = _hw("run", "--twin", "--model", str(path), "--duration", "1")
     assert proc.returncode == 2
-    assert "encoder_cpr: model expects 4096, device has 2048" in proc.stderr
+    assert "encoders[0]: model expects arm at 4096 counts/rev, device has arm at 2048" in proc.stderr
 
 
 @pytest.mark.parametrize("content", [None, b"not an onnx model"])
