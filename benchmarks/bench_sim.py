@@ -4,6 +4,8 @@ For N = 1, 16, 256, 1024 envs and three sensor sets — state only; + IMU and en
 (with the host's observation window gathered every step); + the 64x64 camera — and the
 references: CartPole-v1 (single env) and Gymnasium's own numpy ``CartPoleVectorEnv`` at
 the same N. "Where the time goes" is the difference between consecutive sensor sets.
+The MuJoCo backend's Qube (sim/mujoco_backend.py: physics and its IMU and encoder sensors,
+two threads as the numba core's pool) is measured beside the numba core's IMU row.
 Best of 3 timed repeats (the machine is shared). ``python benchmarks/bench_sim.py``.
 """
 
@@ -62,6 +64,23 @@ def core_rate(n: int, imu: bool, camera: bool) -> float:
     return _rate(step, n)
 
 
+def mujoco_rate(n: int, threads: int = 2) -> float:
+    """The Qube's MJCF (sim/mujoco_backend.py, friction on) in control steps/s: 10 MuJoCo RK4 steps each.
+
+    One ``mujoco.rollout`` call advances the n trajectories 100 control steps, so its fixed
+    cost is spread as a training rollout would spread it; sensors are computed (gyro,
+    accelerometer, encoder), no camera.
+    """
+    from sensorimotor.sim.device import nominal_params
+    from sensorimotor.sim.mujoco_backend import MujocoBatch, furuta_mjcf
+
+    cfg = DeviceConfig()
+    batch = MujocoBatch(furuta_mjcf(nominal_params(cfg), 1.0 / cfg.imu.rate_hz), threads=threads)
+    states = batch.initial_states(np.tile([0.0, np.pi], (n, 1)), np.zeros((n, 2)))
+    ctrl = np.zeros((n, 100 * cfg.substeps_per_control, 1))
+    return 100 * _rate(lambda: batch.run(states, ctrl), n)
+
+
 def cartpole_single() -> float:
     env = gym.make("CartPole-v1")
     env.reset(seed=0)
@@ -118,6 +137,10 @@ def run() -> dict[str, object]:
         print(f"{'  vs CartPoleVec':16}" + "".join(f"{rates[name][n] / ref_vec[n]:15.2f}x" for n in SIZES))
         print(f"{'  vs CartPole-v1':16}" + "".join(f"{rates[name][n] / ref_single:15.1f}x" for n in SIZES))
     out["furuta"] = rates
+    mj = {n: mujoco_rate(n) for n in SIZES}
+    print(f"{'MuJoCo, sensors':16}" + "".join(f"{mj[n]:16,.0f}" for n in SIZES))
+    print(f"{'  vs numba core':16}" + "".join(f"{mj[n] / rates['+ IMU, encoder'][n]:15.2f}x" for n in SIZES))
+    out["mujoco"] = mj
     print("where the time goes at N = 256 (us per env step):")
     us = {name: 1e6 / rates[name][256] for name in MODES}
     print(f"  physics (10 RK4 substeps, actuator FIFO)     {us['state only']:8.3f}")
