@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= runs/quick
 
-.PHONY: demo test test-slow test-all bench fuzz docs lint venv clean
+.PHONY: demo test test-slow test-all bench fuzz docs lint venv tools clean
 
 venv: $(STAMP)
 
@@ -24,8 +24,12 @@ demo: venv
 	$(BIN)/hw replay $(RUN)/run.mcap --model $(RUN)/policy.onnx --json $(RUN)/replay.json
 	$(PY) -m sensorimotor.control.summary $(RUN)
 
-## test: the default suite (unit, oracle, tiny end-to-end, hil over a pty); minutes on 2 cores
-test: venv
+## tools: system tools the tests use (gcc, with ASan/UBSan, for the firmware's C library), installed when missing
+tools:
+	@command -v gcc >/dev/null 2>&1 || { echo "installing gcc (apt-get)"; apt-get update -qq && apt-get install -y -qq gcc libc6-dev; }
+
+## test: the default suite (unit, oracle, tiny end-to-end, hil over a pty, the firmware natively); minutes on 2 cores
+test: venv tools
 	$(PY) -m pytest -m "not slow" -q --durations=25
 
 ## test-slow: quick-preset training must swing up and balance, in sim and on the twin
