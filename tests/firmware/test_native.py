@@ -43,12 +43,28 @@ def test_c_library_speaks_the_protocol_byte_for_byte(native: Path) -> None:
     assert "20000 inputs, 0 corrupted frames accepted, resynchronised 20000 times" in proc.stdout
 
 
-def test_the_library_fits_a_256_byte_frame_build() -> None:
+def test_the_library_fits_a_256_byte_frame_build(tmp_path: Path) -> None:
     """The default build (SMP_FW_MAX_PAYLOAD 244) compiles warning-free as C99 without the sanitizers' runtime."""
     cc = shutil.which("gcc") or shutil.which("cc")
     assert cc
     proc = subprocess.run(
-        [cc, *CFLAGS, "-c", f"-I{FIRMWARE / 'include'}", str(FIRMWARE / "src" / "smp.c"), "-o", "/dev/null"],
-        capture_output=True, text=True,
+        [cc, *CFLAGS, "-c", f"-I{FIRMWARE / 'include'}", str(FIRMWARE / "src" / "smp.c"),
+         str(FIRMWARE / "src" / "smp_node.c")],
+        capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+
+
+def test_device_node_session_in_simulated_time(tmp_path: Path) -> None:
+    """HELLO -> DESCRIBE (Python's bytes), START, 100 SENSOR frames a second, COMMAND clamped and applied,
+    the watchdog zeroing the actuators within 1 ms of watchdog_ms and saying so in STATUS, STOP."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    assert cc
+    exe = tmp_path / "test_node"
+    src = [FIRMWARE / "src" / "smp.c", FIRMWARE / "src" / "smp_node.c", FIRMWARE / "test" / "test_node.c"]
+    cmd = [cc, *CFLAGS, *SANITIZE, "-DSMP_FW_MAX_PAYLOAD=288", f"-I{FIRMWARE / 'include'}", f"-I{FIRMWARE / 'test'}",
+           *map(str, src), "-lm", "-o", str(exe)]  # fmt: skip
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "passed: 0 failures" in proc.stdout, proc.stdout + proc.stderr
