@@ -181,6 +181,13 @@ size_t smp_pack_describe(const smp_device *dev, uint8_t *out, size_t cap) {
     return size;
 }
 
+/* Round to the nearest integer, halves to even (numpy.rint, as the host packs); avr-libc has no nearbyintf. */
+static float round_even(float x) {
+    float r = floorf(x + 0.5f);
+    if (r - x == 0.5f && fmodf(r, 2.0f) != 0.0f) r -= 1.0f;
+    return r;
+}
+
 size_t smp_pack_sensor(const smp_device *dev, uint8_t n, const float *imu, const int32_t *encoders, uint8_t *out,
                        size_t cap) {
     size_t record = 4u * dev->n_encoders;
@@ -192,7 +199,7 @@ size_t smp_pack_sensor(const smp_device *dev, uint8_t n, const float *imu, const
         for (uint8_t c = 0; c < dev->n_channels; c++) {
             float v = imu[(size_t)k * dev->n_channels + c];
             if (dev->channels[c].encoding == SMP_ENCODING_I16) { /* counts: rounded to even, clipped */
-                float counts = nearbyintf(v / dev->channels[c].scale);
+                float counts = round_even(v / dev->channels[c].scale);
                 if (!(counts >= -32768.0f)) counts = -32768.0f; /* NaN too */
                 if (counts > 32767.0f) counts = 32767.0f;
                 put16(p, (uint16_t)(int16_t)counts);

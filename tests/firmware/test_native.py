@@ -6,6 +6,7 @@ Its protocol header and test vectors are generated from the Python message defin
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -68,3 +69,21 @@ def test_device_node_session_in_simulated_time(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr
     proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "passed: 0 failures" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_the_avr_port_builds_and_fits_an_atmega2560(tmp_path: Path) -> None:
+    """ports/avr: avr-gcc -Os -Werror for the ATmega2560; flash and RAM (.data + .bss) printed and bounded."""
+    avr = shutil.which("avr-gcc")
+    assert avr, "no avr-gcc: `make tools` installs gcc-avr and avr-libc"
+    src = [FIRMWARE / "src" / "smp.c", FIRMWARE / "src" / "smp_node.c", FIRMWARE / "ports" / "avr" / "main.c"]
+    elf = tmp_path / "fw.elf"
+    cmd = [avr, "-std=gnu99", "-mmcu=atmega2560", "-DF_CPU=16000000UL", "-Os", "-Wall", "-Wextra", "-Werror",
+           "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", f"-I{FIRMWARE / 'include'}",
+           *map(str, src), "-lm", "-o", str(elf)]  # fmt: skip
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    sizes = subprocess.run(["avr-size", "-A", str(elf)], capture_output=True, text=True, check=True).stdout
+    section = {m[0]: int(m[1]) for m in re.findall(r"^\.(text|data|bss)\s+(\d+)", sizes, re.MULTILINE)}
+    flash, ram = section["text"] + section["data"], section["data"] + section["bss"]
+    print(f"ATmega2560: flash {flash} B of 262144, RAM {ram} B of 8192 (static; the stack comes on top)")
+    assert flash < 16_384 and ram < 4_096  # room for a board's drivers and the stack

@@ -1,0 +1,120 @@
+/* Example port: ATmega2560 at 16 MHz (Arduino Mega). UART0 at 1 Mbaud, a 1 kHz sample timer, PWM on OC1A.
+ *
+ * The IMU and encoder drivers are stubs (a real port reads an MPU-6050 over TWI and counts
+ * quadrature edges on pin-change interrupts): they return a resting IMU and a still encoder.
+ * The motor is driven by Timer1's 10-bit PWM on OC1A (PB5) and a direction pin (PB6); 0 V is
+ * a 0 duty cycle, which is what the watchdog and STOP leave.
+ */
+#include <avr/interrupt.h>
+#include <avr/io.h>
+#include <util/atomic.h>
+
+#include "smp_node.h"
+
+#define UART_BAUD 1000000UL
+#define RX_SIZE 128u /* a power of two */
+
+static const smp_channel CHANNELS[6] = {
+    /* MPU-6050 at +-500 deg/s and +-4 g: its registers' int16 counts, its datasheet sensitivities */
+    {"gyro_x", "rad/s", SMP_ENCODING_I16, 2.66462e-4f},  {"gyro_y", "rad/s", SMP_ENCODING_I16, 2.66462e-4f},
+    {"gyro_z", "rad/s", SMP_ENCODING_I16, 2.66462e-4f},  {"accel_x", "m/s^2", SMP_ENCODING_I16, 1.19708e-3f},
+    {"accel_y", "m/s^2", SMP_ENCODING_I16, 1.19708e-3f}, {"accel_z", "m/s^2", SMP_ENCODING_I16, 1.19708e-3f},
+};
+static const smp_encoder ENCODERS[1] = {{"arm", 2048u, 3.0f}};
+static const smp_actuator ACTUATORS[1] = {{"motor", "V", -5.0f, 5.0f}};
+static const smp_device DEVICE = {"qube-avr", 1000, 64, 10, 100, 100, 0, 0, 0, 100, 6, 1, 1,
+                                  CHANNELS,   ENCODERS, ACTUATORS};
+
+static volatile uint8_t rx_buf[RX_SIZE];
+static volatile uint8_t rx_head, rx_tail;
+static volatile uint32_t millis_count;
+static volatile uint8_t sample_due;
+
+ISR(USART0_RX_vect) {
+    uint8_t b = UDR0, next = (uint8_t)((rx_head + 1u) & (RX_SIZE - 1u));
+    if (next != rx_tail) { /* a full buffer drops the byte: the frame fails its CRC and is counted */
+        rx_buf[rx_head] = b;
+        rx_head = next;
+    }
+}
+
+ISR(TIMER0_COMPA_vect) { /* 1 kHz */
+    millis_count++;
+    sample_due = 1;
+}
+
+static uint32_t hal_micros(void *ctx) {
+    (void)ctx;
+    uint32_t ms;
+    uint8_t t;
+    ATOMIC_BLOCK(ATOMIC_RESTORESTATE) {
+        ms = millis_count;
+        t = TCNT0;
+    }
+    return ms * 1000u + (uint32_t)t * 4u; /* Timer0: 16 MHz / 64 = 4 us a tick, 250 ticks a ms */
+}
+
+static int hal_uart_read(void *ctx, uint8_t *byte) {
+    (void)ctx;
+    if (rx_tail == rx_head) return 0;
+    *byte = rx_buf[rx_tail];
+    rx_tail = (uint8_t)((rx_tail + 1u) & (RX_SIZE - 1u));
+    return 1;
+}
+
+static void hal_uart_write(void *ctx, const uint8_t *data, size_t n) {
+    (void)ctx;
+    while (n--) {
+        while (!(UCSR0A & _BV(UDRE0))) {
+        }
+        UDR0 = *data++;
+    }
+}
+
+static void hal_read_imu(void *ctx, float *values) { /* stub: at rest, z up */
+    (void)ctx;
+    for (uint8_t c = 0; c < 5; c++) values[c] = 0.0f;
+    values[5] = 9.81f;
+}
+
+static void hal_read_encoders(void *ctx, int32_t *counts) { /* stub: a still arm */
+    (void)ctx;
+    counts[0] = 0;
+}
+
+static void hal_write_actuators(void *ctx, const float *volts) {
+    (void)ctx;
+    float v = volts[0], mag = v < 0 ? -v : v;
+    uint16_t duty = (uint16_t)(mag / 5.0f * 1023.0f + 0.5f);
+    if (duty > 1023u) duty = 1023u;
+    if (v < 0) PORTB |= _BV(PB6);
+    else PORTB &= (uint8_t)~_BV(PB6);
+    OCR1A = duty;
+}
+
+static const smp_hal HAL = {hal_micros,   hal_uart_read,       hal_uart_write, hal_read_imu,
+                            hal_read_encoders, hal_write_actuators, 0};
+static smp_node node;
+
+int main(void) {
+    UCSR0A = _BV(U2X0);
+    UBRR0 = (uint16_t)(F_CPU / (8UL * UART_BAUD) - 1UL); /* 1 for 1 Mbaud at 16 MHz: exact */
+    UCSR0B = _BV(RXEN0) | _BV(TXEN0) | _BV(RXCIE0);
+    UCSR0C = _BV(UCSZ01) | _BV(UCSZ00); /* 8N1 */
+    TCCR0A = _BV(WGM01);                /* CTC */
+    TCCR0B = _BV(CS01) | _BV(CS00);     /* /64 */
+    OCR0A = 249;                        /* 1 kHz */
+    TIMSK0 = _BV(OCIE0A);
+    DDRB |= _BV(PB5) | _BV(PB6);
+    TCCR1A = _BV(COM1A1) | _BV(WGM11) | _BV(WGM10); /* 10-bit fast PWM on OC1A */
+    TCCR1B = _BV(WGM12) | _BV(CS10);
+    sei();
+    smp_node_init(&node, &DEVICE, &HAL);
+    for (;;) {
+        if (sample_due) {
+            sample_due = 0;
+            smp_node_sample(&node);
+        }
+        smp_node_poll(&node);
+    }
+}
