@@ -24,10 +24,11 @@ demo: venv
 	$(BIN)/hw replay $(RUN)/run.mcap --model $(RUN)/policy.onnx --json $(RUN)/replay.json
 	$(PY) -m sensorimotor.control.summary $(RUN)
 
-## tools: system tools the tests use (gcc with ASan/UBSan; avr-gcc and avr-libc for the AVR port), installed when missing
+## tools: system tools the tests use (gcc with ASan/UBSan; avr-gcc, avr-libc and libsimavr for the AVR port), installed when missing
 tools:
 	@command -v gcc >/dev/null 2>&1 || { echo "installing gcc (apt-get)"; apt-get update -qq && apt-get install -y -qq gcc libc6-dev; }
 	@command -v avr-gcc >/dev/null 2>&1 || { echo "installing gcc-avr, avr-libc (apt-get)"; apt-get update -qq && apt-get install -y -qq gcc-avr avr-libc binutils-avr; }
+	@test -e /usr/include/simavr/sim_avr.h || { echo "installing simavr, libsimavr-dev (apt-get)"; apt-get update -qq && apt-get install -y -qq simavr libsimavr-dev; }
 
 ## test: the default suite (unit, oracle, tiny end-to-end, hil over a pty, the firmware natively); minutes on 2 cores
 test: venv tools

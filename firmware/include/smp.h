@@ -95,6 +95,9 @@ size_t smp_pack_describe(const smp_device *dev, uint8_t *out, size_t cap);
 /* n samples, oldest first: imu[k * n_channels + c] in SI units, encoders[k * n_encoders + e] in counts. */
 size_t smp_pack_sensor(const smp_device *dev, uint8_t n, const float *imu, const int32_t *encoders, uint8_t *out,
                        size_t cap);
+/* One SENSOR record (a sample: every channel in its encoding, then every encoder) at p; returns the end. */
+uint8_t *smp_pack_record(const smp_device *dev, const float *imu, const int32_t *encoders, uint8_t *p);
+size_t smp_record_size(const smp_device *dev);
 size_t smp_pack_status(uint8_t flags, uint32_t frames_ok, uint32_t frames_bad, uint32_t commands_applied, uint8_t *out,
                        size_t cap);
 

@@ -19,9 +19,6 @@
 #ifndef SMP_NODE_MAX_ENCODERS
 #define SMP_NODE_MAX_ENCODERS 2u
 #endif
-#ifndef SMP_NODE_MAX_SAMPLES
-#define SMP_NODE_MAX_SAMPLES 10u
-#endif
 
 typedef struct {
     uint32_t (*micros)(void *ctx);                       /* a free-running µs clock (wraps at 2^32) */
@@ -42,8 +39,8 @@ typedef struct {
     uint32_t frames_ok, frames_bad, commands_applied;
     uint32_t last_command_us, last_status_us;
     uint8_t n; /* samples in the current SENSOR frame */
-    float imu[SMP_NODE_MAX_SAMPLES * SMP_NODE_MAX_CHANNELS];
-    int32_t encoders[SMP_NODE_MAX_SAMPLES * SMP_NODE_MAX_ENCODERS];
+    /* Each sample is packed as it is taken, so completing a frame costs only its CRC, COBS and sending. */
+    uint8_t sensor[SMP_FW_MAX_PAYLOAD];
 } smp_node;
 
 /* 0, or -1 when the description does not fit the node's static buffers. Sends the flush byte. */

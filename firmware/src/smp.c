@@ -4,13 +4,20 @@
 #include <math.h>
 #include <string.h>
 
+/* CRC-32 (reflected 0xEDB88320) four bits at a time: a 64-byte table, 2 lookups a byte (the bitwise
+   loop costs an 8-bit MCU about 8x as much; a 1 KiB byte table would not fit a small one's RAM). */
+static const uint32_t CRC_NIBBLE[16] = {
+    0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u, 0x4DB26158u, 0x5005713Cu, 0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu, 0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu
+};
+
 uint32_t smp_crc32(const uint8_t *data, size_t n) {
-    uint32_t crc = 0xFFFFFFFFu;
+    uint32_t crc = 0xFFFFFFFFul;
     while (n--) {
         crc ^= *data++;
-        for (int i = 0; i < 8; i++) crc = (crc & 1u) ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
+        crc = (crc >> 4) ^ CRC_NIBBLE[crc & 0x0Fu];
+        crc = (crc >> 4) ^ CRC_NIBBLE[crc & 0x0Fu];
     }
-    return crc ^ 0xFFFFFFFFu;
+    return crc ^ 0xFFFFFFFFul;
 }
 
 size_t smp_cobs_encode(const uint8_t *in, size_t n, uint8_t *out) {
@@ -184,33 +191,40 @@ size_t smp_pack_describe(const smp_device *dev, uint8_t *out, size_t cap) {
 /* Round to the nearest integer, halves to even (numpy.rint, as the host packs); avr-libc has no nearbyintf. */
 static float round_even(float x) {
     float r = floorf(x + 0.5f);
-    if (r - x == 0.5f && fmodf(r, 2.0f) != 0.0f) r -= 1.0f;
+    if (r - x == 0.5f && ((long)r & 1L)) r -= 1.0f; /* callers clip to int16 after: r fits a long */
     return r;
+}
+
+size_t smp_record_size(const smp_device *dev) {
+    size_t record = 4u * dev->n_encoders;
+    for (uint8_t c = 0; c < dev->n_channels; c++) record += dev->channels[c].encoding == SMP_ENCODING_I16 ? 2u : 4u;
+    return record;
+}
+
+uint8_t *smp_pack_record(const smp_device *dev, const float *imu, const int32_t *encoders, uint8_t *p) {
+    for (uint8_t c = 0; c < dev->n_channels; c++) {
+        if (dev->channels[c].encoding == SMP_ENCODING_I16) { /* counts: clipped, rounded half to even */
+            float counts = imu[c] / dev->channels[c].scale;
+            if (!(counts >= -32768.0f)) counts = -32768.0f; /* NaN too */
+            if (counts > 32767.0f) counts = 32767.0f;
+            put16(p, (uint16_t)(int16_t)round_even(counts));
+            p += 2;
+        } else {
+            putf(p, imu[c]);
+            p += 4;
+        }
+    }
+    for (uint8_t e = 0; e < dev->n_encoders; e++, p += 4) put32(p, (uint32_t)encoders[e]);
+    return p;
 }
 
 size_t smp_pack_sensor(const smp_device *dev, uint8_t n, const float *imu, const int32_t *encoders, uint8_t *out,
                        size_t cap) {
-    size_t record = 4u * dev->n_encoders;
-    for (uint8_t c = 0; c < dev->n_channels; c++) record += dev->channels[c].encoding == SMP_ENCODING_I16 ? 2u : 4u;
-    if (n == 0 || n > SMP_MAX_SAMPLES_PER_FRAME || 1u + n * record > cap) return 0;
+    if (n == 0 || n > SMP_MAX_SAMPLES_PER_FRAME || 1u + n * smp_record_size(dev) > cap) return 0;
     uint8_t *p = out;
     *p++ = n;
-    for (uint8_t k = 0; k < n; k++) {
-        for (uint8_t c = 0; c < dev->n_channels; c++) {
-            float v = imu[(size_t)k * dev->n_channels + c];
-            if (dev->channels[c].encoding == SMP_ENCODING_I16) { /* counts: rounded to even, clipped */
-                float counts = round_even(v / dev->channels[c].scale);
-                if (!(counts >= -32768.0f)) counts = -32768.0f; /* NaN too */
-                if (counts > 32767.0f) counts = 32767.0f;
-                put16(p, (uint16_t)(int16_t)counts);
-                p += 2;
-            } else {
-                putf(p, v);
-                p += 4;
-            }
-        }
-        for (uint8_t e = 0; e < dev->n_encoders; e++, p += 4) put32(p, (uint32_t)encoders[(size_t)k * dev->n_encoders + e]);
-    }
+    for (uint8_t k = 0; k < n; k++)
+        p = smp_pack_record(dev, imu + (size_t)k * dev->n_channels, encoders + (size_t)k * dev->n_encoders, p);
     return (size_t)(p - out);
 }
 

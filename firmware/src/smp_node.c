@@ -32,7 +32,7 @@ static void zero_actuators(smp_node *node) {
 
 int smp_node_init(smp_node *node, const smp_device *dev, const smp_hal *hal) {
     if (dev->n_channels > SMP_NODE_MAX_CHANNELS || dev->n_encoders > SMP_NODE_MAX_ENCODERS ||
-        dev->samples_per_frame > SMP_NODE_MAX_SAMPLES || dev->n_actuators > SMP_MAX_ACTUATORS)
+        dev->n_actuators > SMP_MAX_ACTUATORS || 1u + dev->samples_per_frame * smp_record_size(dev) > SMP_FW_MAX_PAYLOAD)
         return -1;
     memset(node, 0, sizeof *node);
     node->dev = dev;
@@ -95,23 +95,25 @@ void smp_node_poll(smp_node *node) {
     }
     node->frames_bad = node->rx.frames_bad;
     uint32_t now = node->hal->micros(node->hal->ctx);
-    if (node->streaming && !node->tripped && now - node->last_command_us >= 1000u * node->dev->watchdog_ms) {
+    if (node->streaming && !node->tripped && now - node->last_command_us >= 1000ul * node->dev->watchdog_ms) {
         zero_actuators(node);
         node->tripped = 1;
     }
-    if (flags(node) != node->flags_sent || (node->streaming && now - node->last_status_us >= 1000000u))
+    if (flags(node) != node->flags_sent || (node->streaming && now - node->last_status_us >= 1000000ul))
         send_status(node);
 }
 
 void smp_node_sample(smp_node *node) {
     const smp_device *dev = node->dev;
+    float imu[SMP_NODE_MAX_CHANNELS];
+    int32_t encoders[SMP_NODE_MAX_ENCODERS];
     if (!node->streaming) return;
-    node->hal->read_imu(node->hal->ctx, &node->imu[(size_t)node->n * dev->n_channels]);
-    node->hal->read_encoders(node->hal->ctx, &node->encoders[(size_t)node->n * dev->n_encoders]);
+    node->hal->read_imu(node->hal->ctx, imu);
+    node->hal->read_encoders(node->hal->ctx, encoders);
+    smp_pack_record(dev, imu, encoders, node->sensor + 1 + (size_t)node->n * smp_record_size(dev));
     if (++node->n == dev->samples_per_frame) {
-        static uint8_t payload[SMP_FW_MAX_PAYLOAD];
-        size_t n = smp_pack_sensor(dev, node->n, node->imu, node->encoders, payload, sizeof payload);
-        send(node, SMP_MSG_SENSOR, payload, n); /* stamped now: the time of its last sample */
+        node->sensor[0] = node->n;
+        send(node, SMP_MSG_SENSOR, node->sensor, 1u + node->n * smp_record_size(dev)); /* stamped: its last sample */
         node->n = 0;
     }
 }

@@ -12,7 +12,8 @@
 #include "smp_node.h"
 
 #define UART_BAUD 1000000UL
-#define RX_SIZE 128u /* a power of two */
+#define RX_SIZE 128u /* powers of two */
+#define TX_SIZE 256u
 
 static const smp_channel CHANNELS[6] = {
     /* MPU-6050 at +-500 deg/s and +-4 g: its registers' int16 counts, its datasheet sensitivities */
@@ -27,8 +28,10 @@ static const smp_device DEVICE = {"qube-avr", 1000, 64, 10, 100, 100, 0, 0, 0, 1
 
 static volatile uint8_t rx_buf[RX_SIZE];
 static volatile uint8_t rx_head, rx_tail;
+static volatile uint8_t tx_buf[TX_SIZE];
+static volatile uint8_t tx_head, tx_tail; /* uint8_t wraps at 256 = TX_SIZE */
 static volatile uint32_t millis_count;
-static volatile uint8_t sample_due;
+static volatile uint8_t samples_due; /* timer ticks not yet sampled: none is lost while a frame is sent */
 
 ISR(USART0_RX_vect) {
     uint8_t b = UDR0, next = (uint8_t)((rx_head + 1u) & (RX_SIZE - 1u));
@@ -38,9 +41,17 @@ ISR(USART0_RX_vect) {
     }
 }
 
+ISR(USART0_UDRE_vect) { /* the transmitter is free: the next byte, or stop asking */
+    if (tx_tail == tx_head) {
+        UCSR0B &= (uint8_t)~_BV(UDRIE0);
+    } else {
+        UDR0 = tx_buf[tx_tail++];
+    }
+}
+
 ISR(TIMER0_COMPA_vect) { /* 1 kHz */
     millis_count++;
-    sample_due = 1;
+    if (samples_due < 255u) samples_due++;
 }
 
 static uint32_t hal_micros(void *ctx) {
@@ -62,12 +73,16 @@ static int hal_uart_read(void *ctx, uint8_t *byte) {
     return 1;
 }
 
-static void hal_uart_write(void *ctx, const uint8_t *data, size_t n) {
+static void hal_uart_write(void *ctx, const uint8_t *data, size_t n) { /* queued: the UDRE interrupt sends it */
     (void)ctx;
     while (n--) {
-        while (!(UCSR0A & _BV(UDRE0))) {
+        while ((uint8_t)(tx_head + 1u) == tx_tail) { /* full: wait for the interrupt to make room */
         }
-        UDR0 = *data++;
+        tx_buf[tx_head] = *data++;
+        ATOMIC_BLOCK(ATOMIC_RESTORESTATE) {
+            tx_head++;
+            UCSR0B |= _BV(UDRIE0);
+        }
     }
 }
 
@@ -111,8 +126,8 @@ int main(void) {
     sei();
     smp_node_init(&node, &DEVICE, &HAL);
     for (;;) {
-        if (sample_due) {
-            sample_due = 0;
+        while (samples_due) {
+            ATOMIC_BLOCK(ATOMIC_RESTORESTATE) { samples_due--; }
             smp_node_sample(&node);
         }
         smp_node_poll(&node);

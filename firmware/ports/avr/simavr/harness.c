@@ -1,0 +1,157 @@
+/* The AVR build on an emulated ATmega2560 (libsimavr), driven by a scripted host in simulated time.
+ *
+ *   harness FIRMWARE.elf
+ *
+ * The host side uses the same C library: it sends HELLO, START, then a COMMAND every 10 ms for
+ * 500 ms, then none, then STOP, feeding bytes into the emulated UART at its baud rate; it decodes
+ * everything the MCU sends. Prints one line per check and the figures; exits 1 on a failure.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <simavr/avr_uart.h>
+#include <simavr/sim_avr.h>
+#include <simavr/sim_elf.h>
+
+#include "smp.h"
+
+#define OCR1A_ADDR 0x88 /* ATmega2560 data-space address of OCR1AL (OCR1AH at 0x89) */
+
+static avr_t *avr;
+static avr_irq_t *uart_in;
+static smp_decoder from_mcu;
+static int describes, sensors, statuses, last_flags = -1, xon = 1;
+static uint32_t sensor_stamps[200], last_applied;
+static uint8_t pending[64];
+static size_t pending_len, pending_pos;
+static uint64_t fed_at_us; /* when the last byte of the latest host frame entered the UART */
+
+static void on_byte(struct avr_irq_t *irq, uint32_t value, void *param) {
+    (void)irq, (void)param;
+    smp_frame f;
+    if (!smp_decoder_feed(&from_mcu, (uint8_t)value, &f)) return;
+    if (f.msg_type == SMP_MSG_DESCRIBE) describes++;
+    if (f.msg_type == SMP_MSG_SENSOR && sensors < 200) sensor_stamps[sensors++] = f.timestamp_us;
+    if (f.msg_type == SMP_MSG_STATUS) {
+        statuses++;
+        last_flags = f.payload[0];
+        last_applied = (uint32_t)f.payload[9] | (uint32_t)f.payload[10] << 8 | (uint32_t)f.payload[11] << 16 |
+                       (uint32_t)f.payload[12] << 24;
+    }
+}
+
+static void on_xon(struct avr_irq_t *irq, uint32_t value, void *param) { (void)irq, (void)value, (void)param; xon = 1; }
+static void on_xoff(struct avr_irq_t *irq, uint32_t value, void *param) { (void)irq, (void)value, (void)param; xon = 0; }
+
+static void host_frame(uint8_t type, uint16_t seq, const uint8_t *payload, size_t n) {
+    pending_len = smp_encode_frame(type, seq, 0, payload, n, pending, sizeof pending);
+    pending_pos = 0;
+}
+
+static uint16_t pwm(void) { return (uint16_t)(avr->data[OCR1A_ADDR] | avr->data[OCR1A_ADDR + 1] << 8); }
+
+/* Run the MCU until simulated time `until_us`, feeding the pending host frame a byte at a time. */
+static void run_until(uint64_t until_us) {
+    uint64_t until = until_us * (avr->frequency / 1000000u);
+    while (avr->cycle < until) {
+        if (pending_pos < pending_len && xon) {
+            avr_raise_irq(uart_in, pending[pending_pos++]);
+            if (pending_pos == pending_len) fed_at_us = avr->cycle / (avr->frequency / 1000000u);
+        }
+        int state = avr_run(avr);
+        if (state == cpu_Done || state == cpu_Crashed) {
+            printf("FAIL the MCU stopped (state %d)\n", state);
+            exit(1);
+        }
+    }
+}
+
+static uint64_t now_us(void) { return avr->cycle / (avr->frequency / 1000000u); }
+
+static int failures;
+#define CHECK(cond, what)                                  \
+    do {                                                   \
+        if (cond) printf("ok   %s\n", what);               \
+        else {                                             \
+            printf("FAIL %s\n", what);                     \
+            failures++;                                    \
+        }                                                  \
+    } while (0)
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: harness FIRMWARE.elf\n");
+        return 2;
+    }
+    elf_firmware_t fw;
+    memset(&fw, 0, sizeof fw);
+    if (elf_read_firmware(argv[1], &fw) != 0) {
+        fprintf(stderr, "cannot read %s\n", argv[1]);
+        return 2;
+    }
+    avr = avr_make_mcu_by_name("atmega2560");
+    avr_init(avr);
+    avr->frequency = 16000000;
+    avr->log = LOG_ERROR;
+    avr_load_firmware(avr, &fw);
+    uint32_t flags = 0;
+    avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0'), &flags);
+    flags &= ~AVR_UART_FLAG_STDIO; /* binary frames, not text for the console */
+    avr_ioctl(avr, AVR_IOCTL_UART_SET_FLAGS('0'), &flags);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT), on_byte, NULL);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XON), on_xon, NULL);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF), on_xoff, NULL);
+    uart_in = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
+    smp_decoder_init(&from_mcu);
+
+    run_until(10000);
+    const uint8_t hello[2] = {SMP_PROTOCOL_VERSION, 0};
+    host_frame(SMP_MSG_HELLO, 0, hello, 2);
+    run_until(20000);
+    CHECK(describes == 1, "HELLO answered with DESCRIBE");
+    host_frame(SMP_MSG_START, 1, NULL, 0);
+    run_until(30000);
+    CHECK(statuses >= 1 && last_flags == SMP_STATUS_STREAMING, "START acknowledged (STATUS STREAMING)");
+
+    int start_sensors = sensors;
+    uint64_t t0 = now_us();
+    const uint8_t cmd[5] = {1, 0x00, 0x00, 0x20, 0x40}; /* 2.5 V */
+    for (int k = 0; k < 50; k++) {                      /* 500 ms of commands at 100 Hz */
+        host_frame(SMP_MSG_COMMAND, (uint16_t)(2 + k), cmd, 5);
+        run_until(t0 + 10000u * (k + 1));
+    }
+    int streamed = sensors - start_sensors;
+    printf("SENSOR frames in 500 ms of simulated time: %d (declared 100 Hz); MCU clock %u us at simulated %llu us\n",
+           streamed, sensor_stamps[sensors - 1], (unsigned long long)now_us());
+    CHECK(streamed >= 49 && streamed <= 51, "SENSOR streamed at the declared rate in simulated time");
+    CHECK(pwm() == 512, "2.5 V applied as a 50 % duty cycle (OCR1A 512 of 1023)");
+
+    uint64_t last_cmd = fed_at_us; /* the last good COMMAND's last byte entered the UART then */
+    uint8_t bad[64];
+    size_t n = smp_encode_frame(SMP_MSG_COMMAND, 60, 0, cmd, 5, bad, sizeof bad);
+    bad[9] ^= 0x10;
+    memcpy(pending, bad, n);
+    pending_len = n, pending_pos = 0;
+    uint64_t zeroed_at = 0;
+    while (now_us() < last_cmd + 200000u && !zeroed_at) {
+        run_until(now_us() + 100);
+        if (pwm() == 0) zeroed_at = now_us();
+    }
+    printf("watchdog: PWM zeroed %.2f ms after the last good COMMAND entered the UART (watchdog_ms 100)\n",
+           (double)(zeroed_at - last_cmd) / 1000.0);
+    /* Within watchdog_ms plus one SENSOR period: the node checks its watchdog from the main loop,
+       which a 16 MHz AVR keeps busy packing and sending frames (docs/firmware.md). */
+    CHECK(zeroed_at && zeroed_at - last_cmd >= 99000u && zeroed_at - last_cmd <= 110000u,
+          "a corrupted COMMAND does not feed the watchdog: PWM zeroed within watchdog_ms + 10 ms");
+    run_until(now_us() + 5000);
+    CHECK(last_flags == (SMP_STATUS_STREAMING | SMP_STATUS_WATCHDOG_TRIPPED), "the trip reported in STATUS");
+    host_frame(SMP_MSG_STOP, 61, NULL, 0);
+    run_until(now_us() + 1100000u); /* past a heartbeat: the counters */
+    CHECK(!(last_flags & SMP_STATUS_STREAMING) && last_applied == 50,
+          "STOP acknowledged; STATUS counts the 50 applied commands");
+    printf("STATUS after STOP: commands_applied %u; frames from the MCU decoded %u, bad %u\n", last_applied,
+           from_mcu.frames_ok, from_mcu.frames_bad);
+    printf("%s: %d failure%s\n", failures ? "FAILED" : "passed", failures, failures == 1 ? "" : "s");
+    return failures ? 1 : 0;
+}
