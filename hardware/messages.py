@@ -239,12 +239,6 @@ class SensorLayout:
         """Every channel a float32 (what a batch built without a device description is sent as)."""
         return cls(tuple(Channel(f"c{i}", "-") for i in range(channels)), encoders)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SensorLayout) and self.dtype == other.dtype and np.array_equal(self.scale, other.scale)
-
-    def __hash__(self) -> int:
-        return hash((self.dtype, self.scale.tobytes()))
-
     def pack(self, imu: np.ndarray, encoder: np.ndarray) -> bytes:
         if imu.shape[1] != len(self.channels) or encoder.shape[1] != self.encoders:
             raise MessageError(

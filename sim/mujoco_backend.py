@@ -112,10 +112,6 @@ class MujocoBatch:
         self._spec = self.mujoco.mjtState.mjSTATE_FULLPHYSICS
         self.nstate = self.mujoco.mj_stateSize(self.model, self._spec)
 
-    @property
-    def dt(self) -> float:
-        return float(self.model.opt.timestep)
-
     def initial_states(self, qpos: Array, qvel: Array) -> Array:
         """(N, nstate) full physics states with these joint positions and velocities, at time 0."""
         data, out = self.datas[0], np.empty((len(qpos), self.nstate))

@@ -6,30 +6,8 @@
 #include <string.h>
 
 #include "smp.h"
+#include "qube.h"
 #include "vectors.h"
-
-static int failures = 0;
-
-#define CHECK(cond, what)                                                   \
-    do {                                                                    \
-        if (cond) {                                                         \
-            printf("ok   %s\n", what);                                      \
-        } else {                                                            \
-            printf("FAIL %s (%s:%d)\n", what, __FILE__, __LINE__);          \
-            failures++;                                                     \
-        }                                                                   \
-    } while (0)
-
-/* The twin's device (configs/furuta.yaml) as a board would declare it. */
-static const smp_channel CHANNELS[6] = {
-    {"gyro_x", "rad/s", SMP_ENCODING_F32, 1.0f},  {"gyro_y", "rad/s", SMP_ENCODING_F32, 1.0f},
-    {"gyro_z", "rad/s", SMP_ENCODING_F32, 1.0f},  {"accel_x", "m/s^2", SMP_ENCODING_F32, 1.0f},
-    {"accel_y", "m/s^2", SMP_ENCODING_F32, 1.0f}, {"accel_z", "m/s^2", SMP_ENCODING_F32, 1.0f},
-};
-static const smp_encoder ENCODERS[1] = {{"arm", 2048u, 3.0f}};
-static const smp_actuator ACTUATORS[1] = {{"motor", "V", -5.0f, 5.0f}};
-static const smp_device QUBE = {"qube-twin", 1000, 64, 10, 100, 100, 64, 64, 50, 100, 6, 1, 1,
-                                CHANNELS,    ENCODERS, ACTUATORS};
 
 static int same(const uint8_t *a, size_t na, const uint8_t *b, size_t nb) { return na == nb && memcmp(a, b, na) == 0; }
 
