@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN ?= runs/quick
 
-.PHONY: demo test test-slow test-all bench fuzz docs lint venv tools clean
+.PHONY: demo test test-slow test-all bench fuzz docs lint venv tools firmware clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,10 @@ tools:
 	@command -v gcc >/dev/null 2>&1 || { echo "installing gcc (apt-get)"; apt-get update -qq && apt-get install -y -qq gcc libc6-dev; }
 	@command -v avr-gcc >/dev/null 2>&1 || { echo "installing gcc-avr, avr-libc (apt-get)"; apt-get update -qq && apt-get install -y -qq gcc-avr avr-libc binutils-avr; }
 	@test -e /usr/include/simavr/sim_avr.h || { echo "installing simavr, libsimavr-dev (apt-get)"; apt-get update -qq && apt-get install -y -qq simavr libsimavr-dev; }
+
+## firmware: the firmware's native build, for firmware in the loop (`hw run --twin --firmware firmware/build/native/smp_native`)
+firmware: venv tools
+	$(PY) firmware/build.py
 
 ## test: the default suite (unit, oracle, tiny end-to-end, hil over a pty, the firmware natively); minutes on 2 cores
 test: venv tools

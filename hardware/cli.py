@@ -53,7 +53,13 @@ from sensorimotor.hardware.log.mcaplog import (
 from sensorimotor.hardware.log.redrive import RecordedCommands, read_recording
 from sensorimotor.hardware.loop import ControlLoop, LoopStats
 from sensorimotor.hardware.model import LoopPolicy, OnnxPolicy, Policy
-from sensorimotor.hardware.monitor import add_port_arguments, info, monitor
+from sensorimotor.hardware.monitor import (
+    add_firmware_argument,
+    add_port_arguments,
+    check_firmware_option,
+    info,
+    monitor,
+)
 from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
 from sensorimotor.hardware.twin_process import TwinProcess
@@ -163,6 +169,7 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="serial port of the device, e.g. /dev/ttyUSB0")
     where.add_argument("--twin", action="store_true", help="start the simulated device on a pty and use that port")
+    add_firmware_argument(parser)
 
 
 def add_excite_parser(sub: argparse._SubParsersAction) -> None:
@@ -346,6 +353,7 @@ def _run(args: argparse.Namespace) -> int:
 def _check_twin_options(args: argparse.Namespace) -> None:
     if args.twin_nominal and not args.twin:
         raise ConfigError("--twin-nominal needs --twin: it sets how the simulated device is drawn")
+    check_firmware_option(args)
 
 
 def _print_and_save(summary: dict, stopped: HardwareError | None, args: argparse.Namespace) -> None:
@@ -377,7 +385,15 @@ def _drive(
     """Run ``policy`` on the port (or a twin) with every safeguard, print and save the summary; the exit status."""
     with _stop_signals_raise():
         twin = (
-            TwinProcess(args.config, args.seed, args.twin_garbage, args.overrides, args.lockstep, args.twin_nominal)
+            TwinProcess(
+                args.config,
+                args.seed,
+                args.twin_garbage,
+                args.overrides,
+                args.lockstep,
+                args.twin_nominal,
+                args.firmware,
+            )
             if args.twin
             else None
         )
@@ -539,6 +555,7 @@ def _excite(args: argparse.Namespace) -> int:
     run_args = argparse.Namespace(
         port=args.port, twin=args.twin, record=args.out, json=args.json, lockstep=False, duration=schedule.duration_s,
         config=args.config, overrides=overrides, seed=args.seed, twin_garbage=0.0, twin_nominal=args.twin_nominal,
+        firmware=args.firmware,
     )  # fmt: skip
     return _drive(run_args, policy, loop_cfg, rate, plan)
 
@@ -595,7 +612,7 @@ def _redrive(args: argparse.Namespace) -> int:
     run_args = argparse.Namespace(
         port=args.to, twin=args.twin, model=args.log, record=None, json=args.json, lockstep=False,
         duration=len(recording.commands) / recording.rate_hz, config=args.config, overrides=args.overrides,
-        seed=args.seed, twin_garbage=0.0, twin_nominal=False,
+        seed=args.seed, twin_garbage=0.0, twin_nominal=False, firmware=None,
     )  # fmt: skip
     print(f"hw replay: driving {len(recording.commands)} recorded commands at {recording.rate_hz:g} Hz "
           f"({args.ease:g} s ease-in)")  # fmt: skip

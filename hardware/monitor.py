@@ -12,13 +12,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sensorimotor.configs.schema import load_section
+from sensorimotor.configs.schema import ConfigError, load_section
 from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
@@ -32,6 +34,26 @@ def add_port_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--port", help="serial port of the device, e.g. /dev/ttyUSB0")
     where.add_argument("--twin", action="store_true", help="start the simulated device on a pty and use that port")
     parser.add_argument("--seed", type=int, default=0, help="--twin only: seed of the twin")
+    add_firmware_argument(parser)
+
+
+def add_firmware_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--firmware", type=Path, default=None, metavar="PATH",
+        help="--twin only: the C firmware in the loop (its native build, `make firmware`) speaks on the twin's pty "
+             "and the simulator plays its sensors and motor",
+    )  # fmt: skip
+
+
+def check_firmware_option(args: argparse.Namespace) -> None:
+    """--firmware needs --twin, and an executable (checked here so the user gets one line before anything starts)."""
+    firmware = getattr(args, "firmware", None)
+    if firmware is None:
+        return
+    if not args.twin:
+        raise ConfigError("--firmware needs --twin: it is the twin's firmware in the loop")
+    if not (firmware.is_file() and os.access(firmware, os.X_OK)):
+        raise ConfigError(f"--firmware {firmware}: no such executable; `make firmware` builds the native one")
 
 
 @contextlib.contextmanager
@@ -40,7 +62,8 @@ def connected(
 ) -> Iterator[tuple[DeviceClient, DeviceSpec]]:
     """Open the port (or a twin), handshake, and close everything on the way out; a twin's ground truth into ``truth``."""
     loop_cfg = load_section(args.config, "loop", LoopConfig, overrides=args.overrides)
-    twin = TwinProcess(args.config, args.seed, overrides=args.overrides) if args.twin else None
+    check_firmware_option(args)
+    twin = TwinProcess(args.config, args.seed, overrides=args.overrides, firmware=args.firmware) if args.twin else None
     try:
         transport = SerialTransport(twin.port if twin else args.port, loop_cfg.baudrate)
         try:

@@ -24,11 +24,14 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class TwinProcess:
-    """``python -m sensorimotor.sim.twin`` in a subprocess; the host reaches it through its pty like real hardware."""
+    """``python -m sensorimotor.sim.twin`` in a subprocess; the host reaches it through its pty like real hardware.
+
+    With ``firmware`` the twin starts the C firmware's native build on the pty and plays its hardware.
+    """
 
     def __init__(
         self, config: Path | None, seed: int, garbage_prob: float = 0.0, overrides: Sequence[str] = (),
-        lockstep: bool = False, nominal: bool = False,
+        lockstep: bool = False, nominal: bool = False, firmware: Path | None = None,
     ) -> None:  # fmt: skip
         self.truth_path = Path(tempfile.mkstemp(prefix="twin-truth-", suffix=".json")[1])
         cmd = [sys.executable, "-m", "sensorimotor.sim.twin", "--seed", str(seed), "--truth", str(self.truth_path)]
@@ -41,9 +44,11 @@ class TwinProcess:
             cmd += ["--lockstep"]
         if nominal:
             cmd += ["--nominal"]
+        if firmware is not None:
+            cmd += ["--firmware", str(firmware)]
         cmd += ["--parent-pid", str(os.getpid())]
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent,
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent,
         )  # fmt: skip
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
@@ -66,8 +71,8 @@ class TwinProcess:
             self.truth_path.unlink(missing_ok=True)
 
 
-def _die_with_parent() -> None:
-    """In the twin's process before exec: the kernel sends it SIGTERM when hw run dies, even by kill -9 (Linux)."""
+def die_with_parent() -> None:
+    """In a child before exec (the twin, the firmware): the kernel sends it SIGTERM when its parent dies, even by kill -9 (Linux)."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -28,9 +28,7 @@ Light runtime path: numpy, numba and the hardware protocol only.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import math
 import os
 import pty
 import select
@@ -39,7 +37,6 @@ import sys
 import time
 import tty
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -65,39 +62,13 @@ from sensorimotor.hardware.messages import (
     make_frame,
     parse_message,
 )
-from sensorimotor.sim import core
 from sensorimotor.sim.config import DeviceConfig
-from sensorimotor.sim.device import FurutaSim
-from sensorimotor.sim.furuta import wrap_angle
-from sensorimotor.sim.task import SuccessTracker, TaskConfig, make_task
+from sensorimotor.sim.firmware_twin import FirmwareError, FirmwareTwin
+from sensorimotor.sim.task import TaskConfig
+from sensorimotor.sim.twin_physics import TwinPhysics
 from sensorimotor.sim.verdict import twin_verdict
 
 MAX_OUTBOX = 256 * 1024  # bytes queued for a host that is not reading before we drop
-
-
-@dataclass
-class Truth:
-    """Ground truth the host cannot see, reported when the twin stops."""
-
-    task: str = "balance"
-    streaming_s: float = 0.0
-    upright_s: float = 0.0
-    max_abs_alpha_deg: float = 0.0
-    max_abs_theta_rad: float = 0.0
-    upright_whole_run: bool = True
-    arm_past_limit: bool = False  # wound past the cable limit (task.arm_limit_rad) at some point
-    success: bool = False  # by the task's criterion (docs/tasks.md), so far
-    time_to_upright_s: float | None = None  # when the successful upright run began
-    commands_applied: int = 0
-    frames_sent: int = 0
-    frames_dropped: int = 0
-    watchdog_trips: int = 0
-    bad_frames_received: int = 0
-    garbage_bytes_injected: int = 0
-    # what the camera's mount adds to every image angle this episode (deg): the roll `hw calibrate` measures
-    image_roll_deg: float = 0.0
-    # the physical parameters this episode played (device.physics names): what identification must recover
-    physics: dict[str, float] = field(default_factory=dict)
 
 
 class Twin:
@@ -107,30 +78,26 @@ class Twin:
         self, cfg: DeviceConfig, task: TaskConfig, seed: int = 0, randomize: bool = True,
         garbage_prob: float = 0.0, lockstep: bool = False,
     ) -> None:  # fmt: skip
-        self.cfg, self.task, self.lockstep = cfg, make_task(task), lockstep
+        self.cfg, self.lockstep = cfg, lockstep
         self.garbage_prob = garbage_prob  # fault injection: random bytes between frames
         self.fault_rng = np.random.default_rng(seed + 7919)
-        self.sim = self.task.sim(cfg, 1, seed=seed, randomize=randomize)
-        _load_kernels(cfg)  # now, not at START: a cold compile would outlast the host's sensor timeout
+        self.physics = TwinPhysics(cfg, task, seed, randomize)
+        self.sim, self.truth = self.physics.sim, self.physics.truth
         self.spec = cfg.spec()  # what DESCRIBE says, encoded from the same config the physics uses
         self.layout = SensorLayout.of(self.spec)
         self.decoder = StreamDecoder(self.spec.protocol_version)
-        self.truth = Truth(task=self.task.name)
-        self.tracker = SuccessTracker(self.task, 1, 1.0 / cfg.imu.rate_hz)
         self.streaming = False
         self.watchdog_tripped = False
         self.seq = 0
         self.outbox = bytearray()
-        self.substeps = 0  # substeps simulated since the twin started (device clock)
         self.stream_start = 0  # sim tick at which streaming began (control periods count from it)
-        self.last_frame_tick = -1  # capture tick of the last IMAGE sent
         self.last_command_s = 0.0
         self.dt = 1.0 / cfg.imu.rate_hz
 
     # ------------------------------------------------------------------ output
 
     def _stamp_us(self) -> int:
-        return int(self.substeps * self.dt * 1e6)
+        return int(self.physics.substeps * self.dt * 1e6)
 
     def _send(
         self, msg_type: MsgType, message: Message, stamp_us: int | None = None, version: int | None = None
@@ -175,7 +142,7 @@ class Twin:
                 self.sim.command(np.zeros(1))
                 self._send(MsgType.STATUS, self._status())
             elif isinstance(msg, Command) and self.streaming and len(msg.volts) == self.spec.n_actuators:
-                self.sim.command(np.array([msg.volts[0]]))  # clamped to +-v_max; lands after the actuator delay
+                self.physics.command(msg.volts[0])  # clamped to +-v_max; lands after the actuator delay
                 self.truth.commands_applied += 1
                 self.last_command_s = now_s
                 if self.watchdog_tripped:
@@ -187,15 +154,7 @@ class Twin:
         self.truth.bad_frames_received = self.decoder.stats.frames_bad
 
     def _start(self, now_s: float) -> None:
-        self.sim.reset()  # a new episode of the task (near upright, or hanging); its warm-up fills the sensor buffers
-        # the render turns the view by ROLL, so the image shows alpha - ROLL (bench_calibrate measures it so)
-        self.truth.image_roll_deg = -math.degrees(float(self.sim.buffers.cam_ep[0, core.ROLL]))
-        self.truth.physics = {name: float(v[0]) for name, v in dataclasses.asdict(self.sim.params).items()}
-        self.tracker = SuccessTracker(self.task, 1, self.dt)
-        if not self.lockstep:
-            # In real time the pty and the host add the real command latency; the simulated
-            # one (which models exactly that link in training) would count it twice.
-            self.sim.buffers.delay[0, 0] = 0
+        self.physics.start(real_time=not self.lockstep)  # near upright, or hanging; sensor buffers warmed up
         self.streaming = True
         self.watchdog_tripped = False
         self.stream_start = int(self.sim.tick[0])
@@ -210,7 +169,6 @@ class Twin:
             self._send(MsgType.SENSOR, SensorBatch(imu[0, k : last + 1], enc[0, k : last + 1], self.layout), stamp)
         self._send_sensor_reference(self._stamp_us())  # the window's newest sample: still now (held still)
         received = self.sim.received(1)
-        self.last_frame_tick = self._newest_frame_tick()
         self._send(MsgType.IMAGE, ImageFrame(received["image"][0, 0]))
         self._send_frame_reference()
         self.last_command_s = now_s
@@ -232,22 +190,11 @@ class Twin:
             values = (("f_alpha", float(r["image_state"][0, 1])), ("f_class", float(r["camera_class"][0])))
             self._send(MsgType.REFERENCE, Reference(values))
 
-    def _newest_frame_tick(self) -> int:
-        b = self.sim.buffers
-        visible = b.tick[0] - b.delay[0, 2]
-        ticks = b.frame_tick[0]
-        ok = (ticks >= 0) & (ticks <= visible)
-        return int(ticks[ok].max()) if ok.any() else -1
-
     def _substep(self, now_s: float) -> None:
-        self.sim.substep()
-        self.substeps += 1
+        new_frame = self.physics.substep(track=self.streaming)
         if not self.streaming:
             return
-        self._track_truth()
-        newest = self._newest_frame_tick()
-        if newest != self.last_frame_tick:  # a frame reached the host side of the link
-            self.last_frame_tick = newest
+        if new_frame:  # a frame reached the host side of the link
             self._send(MsgType.IMAGE, ImageFrame(self.sim.image[0]))
             self._send_frame_reference()
         since = int(self.sim.tick[0]) - self.stream_start
@@ -277,23 +224,6 @@ class Twin:
         d = self.decoder.stats
         return Status(flags, d.frames_ok, d.frames_bad, self.truth.commands_applied)
 
-    def _track_truth(self) -> None:
-        state = self.sim.state
-        alpha = abs(float(wrap_angle(state[0, 1])))
-        t = self.truth
-        t.streaming_s += self.dt
-        t.max_abs_alpha_deg = max(t.max_abs_alpha_deg, float(np.rad2deg(alpha)))
-        t.max_abs_theta_rad = max(t.max_abs_theta_rad, abs(float(state[0, 0])))
-        if alpha < np.deg2rad(self.task.cfg.upright_deg):
-            t.upright_s += self.dt
-        else:
-            t.upright_whole_run = False
-        self.tracker.update(state, self.sim.volts / self.cfg.v_max)
-        t.arm_past_limit = bool(self.tracker.failed_arm[0])
-        t.success = bool(self.tracker.success[0])
-        ttu = float(self.tracker.time_to_upright[0])
-        t.time_to_upright_s = None if np.isnan(ttu) else ttu
-
     # ------------------------------------------------------------------ main loop (pty)
 
     def run(self, fd: int, should_stop: Callable[[], bool]) -> None:
@@ -304,10 +234,10 @@ class Twin:
             self._read(fd, now)
             if not self.lockstep:
                 due = int((now - t0) / self.dt)
-                while self.substeps < due:
+                while self.physics.substeps < due:
                     self._substep(now)
             self._flush(fd)
-            timeout = 0.05 if self.lockstep else max(0.0, t0 + (self.substeps + 1) * self.dt - time.monotonic())
+            timeout = 0.05 if self.lockstep else max(0.0, t0 + (self.physics.substeps + 1) * self.dt - time.monotonic())
             select.select([fd], [], [], timeout)
         self._read(fd, time.monotonic())  # whatever the host sent before stopping us
 
@@ -328,16 +258,6 @@ class Twin:
                 self.outbox.clear()
                 return
             del self.outbox[:n]
-
-
-def _load_kernels(cfg: DeviceConfig) -> None:
-    """Run every core kernel once on a throwaway sim (numba compiles or loads them on first call)."""
-    sim = FurutaSim(cfg, 1, seed=0)
-    sim.reset()
-    sim.step(np.zeros(1))
-    sim.command(np.zeros(1))
-    sim.substep()
-    sim.received(1)
 
 
 class LoopbackTransport:
@@ -379,19 +299,32 @@ def open_pty() -> tuple[int, int, str]:
 def serve_forever(
     config: str | Path | None, seed: int = 0, link: Path | None = None, truth_path: Path | None = None,
     randomize: bool = True, garbage_prob: float = 0.0, overrides: Sequence[str] = (), lockstep: bool = False,
-    parent_pid: int | None = None,
+    parent_pid: int | None = None, firmware: Path | None = None,
 ) -> int:  # fmt: skip
-    """``sim twin``: serve on a pty, print the port path, run until SIGINT/SIGTERM."""
+    """``sim twin``: serve on a pty, print the port path, run until SIGINT/SIGTERM (with ``firmware``: the
+    firmware in the loop, sim/firmware_twin.py)."""
     try:
         cfg = load_section(config, "device", DeviceConfig, overrides=overrides)
         task = load_section(config, "task", TaskConfig, overrides=overrides)
     except ConfigError as exc:
         print(f"sim twin: config error: {exc}", file=sys.stderr)
         return 2
+    if firmware is not None and (lockstep or garbage_prob):
+        print("sim twin: --firmware runs in real time on the firmware's own code: no --lockstep or --inject-garbage",
+              file=sys.stderr)  # fmt: skip
+        return 2
     # Built (and its kernels compiled or loaded) before the port is announced: a host that
     # connects at once must get an answer within its handshake timeout.
-    twin = Twin(cfg, task, seed=seed, randomize=randomize, garbage_prob=garbage_prob, lockstep=lockstep)
     master, slave, path = open_pty()
+    served: Twin | FirmwareTwin
+    if firmware is None:
+        served = Twin(cfg, task, seed=seed, randomize=randomize, garbage_prob=garbage_prob, lockstep=lockstep)
+    else:
+        try:
+            served = FirmwareTwin(firmware, master, cfg, task, seed, randomize)
+        except FirmwareError as exc:
+            print(f"sim twin: {exc}", file=sys.stderr)
+            return 2
     if link is not None:
         link.unlink(missing_ok=True)
         link.symlink_to(path)
@@ -406,9 +339,15 @@ def serve_forever(
     print(f"sim twin: serving '{cfg.name}' on {path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     # Started by `hw run --twin`: also stop when that parent is gone (it was killed: no SIGTERM reached us).
     orphaned = (lambda: os.getppid() != parent_pid) if parent_pid else (lambda: False)
-    twin.run(master, lambda: stop["flag"] or orphaned())
+    if isinstance(served, FirmwareTwin):
+        served.serve(lambda: stop["flag"] or orphaned())
+        said = served.stop()
+        if said:
+            print(f"sim twin: the firmware said: {said}", file=sys.stderr)
+    else:
+        served.run(master, lambda: stop["flag"] or orphaned())
     if truth_path is not None:
-        truth = dict(twin.truth.__dict__)
+        truth = dict(served.truth.__dict__)
         truth["verdict"] = twin_verdict(truth)  # in words, so the host prints it without knowing the task
         truth_path.write_text(json.dumps(truth, indent=2))
     if link is not None:
@@ -430,6 +369,9 @@ def add_twin_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lockstep", action="store_true",
                         help="advance one control period per COMMAND instead of in real time: deterministic, "
                              "as fast as the host")  # fmt: skip
+    parser.add_argument("--firmware", type=Path, default=None, metavar="PATH",
+                        help="firmware in the loop: PATH (the native build, `make firmware`) speaks the protocol "
+                             "on the pty; the simulator plays its sensors and motor")  # fmt: skip
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # stop when it is gone
 
 
@@ -444,6 +386,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         args.overrides,
         args.lockstep,
         args.parent_pid,
+        args.firmware,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,13 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def export_model():
     """The :func:`export_untrained` function, for tests that need a model for another device."""
     return export_untrained
+
+
+@pytest.fixture(scope="session")
+def native_firmware(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The firmware's native build (firmware in the loop) with ASan and UBSan, built by firmware/build.py."""
+    out = tmp_path_factory.mktemp("firmware") / "smp_native"
+    proc = subprocess.run([sys.executable, str(ROOT / "firmware" / "build.py"), "--out", str(out), "--sanitize"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return out

@@ -28,6 +28,8 @@ typedef struct {
     void (*read_encoders)(void *ctx, int32_t *counts);   /* one count per described encoder */
     void (*write_actuators)(void *ctx, const float *values); /* one value per described actuator */
     void *ctx;
+    void (*on_stream)(void *ctx, int streaming);         /* optional: START (1) or STOP (0) arrived, e.g. to
+                                                            enable the motor driver; NULL when unused */
 } smp_hal;
 
 typedef struct {
@@ -49,5 +51,7 @@ int smp_node_init(smp_node *node, const smp_device *dev, const smp_hal *hal);
 void smp_node_poll(smp_node *node);
 /* Take one IMU and encoder sample (at imu_rate_hz while streaming); sends SENSOR when a frame is full. */
 void smp_node_sample(smp_node *node);
+/* Send one frame of another message a port adds (the native build's IMAGE); stamped now. */
+void smp_node_send(smp_node *node, uint8_t msg_type, const uint8_t *payload, size_t n);
 
 #endif /* SMP_NODE_H */

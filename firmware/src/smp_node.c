@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-static void send(smp_node *node, uint8_t type, const uint8_t *payload, size_t n) {
+void smp_node_send(smp_node *node, uint8_t type, const uint8_t *payload, size_t n) {
     static uint8_t wire[SMP_FW_MAX_WIRE];
     size_t w = smp_encode_frame(type, node->seq, node->hal->micros(node->hal->ctx), payload, n, wire, sizeof wire);
     if (w) {
@@ -20,7 +20,7 @@ static void send_status(smp_node *node) {
     uint8_t payload[SMP_STATUS_SIZE];
     size_t n = smp_pack_status(flags(node), node->frames_ok, node->frames_bad, node->commands_applied, payload,
                                sizeof payload);
-    send(node, SMP_MSG_STATUS, payload, n);
+    smp_node_send(node, SMP_MSG_STATUS, payload, n);
     node->flags_sent = flags(node);
     node->last_status_us = node->hal->micros(node->hal->ctx);
 }
@@ -54,7 +54,7 @@ static void handle(smp_node *node, const smp_frame *f) {
         if (smp_unpack_hello(f, &version) == 0) {
             static uint8_t payload[SMP_FW_MAX_PAYLOAD];
             size_t n = smp_pack_describe(dev, payload, sizeof payload);
-            send(node, SMP_MSG_DESCRIBE, payload, n);
+            smp_node_send(node, SMP_MSG_DESCRIBE, payload, n);
         }
         break;
     case SMP_MSG_START:
@@ -62,10 +62,12 @@ static void handle(smp_node *node, const smp_frame *f) {
         node->tripped = 0;
         node->n = 0;
         node->last_command_us = now; /* the watchdog runs from START */
+        if (node->hal->on_stream) node->hal->on_stream(node->hal->ctx, 1);
         break;
     case SMP_MSG_STOP:
         node->streaming = 0;
         zero_actuators(node);
+        if (node->hal->on_stream) node->hal->on_stream(node->hal->ctx, 0);
         break;
     case SMP_MSG_COMMAND:
         if (node->streaming && smp_unpack_command(f, dev->n_actuators, volts) == 0) {
@@ -113,7 +115,7 @@ void smp_node_sample(smp_node *node) {
     smp_pack_record(dev, imu, encoders, node->sensor + 1 + (size_t)node->n * smp_record_size(dev));
     if (++node->n == dev->samples_per_frame) {
         node->sensor[0] = node->n;
-        send(node, SMP_MSG_SENSOR, node->sensor, 1u + node->n * smp_record_size(dev)); /* stamped: its last sample */
+        smp_node_send(node, SMP_MSG_SENSOR, node->sensor, 1u + node->n * smp_record_size(dev)); /* stamped: its last sample */
         node->n = 0;
     }
 }

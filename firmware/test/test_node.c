@@ -30,7 +30,9 @@ static void uart_write(void *ctx, const uint8_t *d, size_t n) {
 static void read_imu(void *ctx, float *v) { (void)ctx; for (int c = 0; c < 6; c++) v[c] = 0.5f * (float)c; }
 static void read_encoders(void *ctx, int32_t *c) { (void)ctx; *c = counts++; }
 static void write_actuators(void *ctx, const float *v) { (void)ctx; motor = v[0]; }
-static const smp_hal HAL = {micros, uart_read, uart_write, read_imu, read_encoders, write_actuators, NULL};
+static int stream_events = 0, streaming_said = -1; /* what on_stream was told */
+static void on_stream(void *ctx, int on) { (void)ctx; stream_events++; streaming_said = on; }
+static const smp_hal HAL = {micros, uart_read, uart_write, read_imu, read_encoders, write_actuators, NULL, on_stream};
 
 static void host_sends(const uint8_t *wire, size_t n) {
     memcpy(in + in_len, wire, n);
@@ -91,6 +93,7 @@ int main(void) {
     smp_node_poll(&node);
     seen s = decode_out(mark);
     CHECK(s.status == 1 && s.last_flags == SMP_STATUS_STREAMING, "START acknowledged by STATUS (STREAMING)");
+    CHECK(stream_events == 1 && streaming_said == 1, "START told to the port (on_stream)");
 
     mark = out_len;
     run(1000, 1, 1.5f);
@@ -126,6 +129,7 @@ int main(void) {
     s = decode_out(mark);
     CHECK(motor == 0.0f && s.sensor == 0 && s.status == 1 && s.last_flags == 0,
           "STOP: actuators zeroed, streaming stops, acknowledged by STATUS");
+    CHECK(stream_events == 2 && streaming_said == 0, "STOP told to the port (on_stream)");
 
     uint8_t bad[sizeof VEC_COMMAND];
     memcpy(bad, VEC_COMMAND, sizeof bad);

@@ -153,7 +153,10 @@ def test_a_curriculum_widens_training_midway_and_the_zoo_counts_what_it_drew(
 
 
 @pytest.mark.slow
-def test_quick_preset_swings_up_in_sim_and_on_the_twin(config_path: Path, tmp_path: Path) -> None:
+def test_quick_preset_swings_up_in_sim_and_on_the_twin(
+    config_path: Path, tmp_path: Path, native_firmware: Path
+) -> None:
+    """...and through the C firmware in the loop (its native build on the pty, the twin's physics its hardware)."""
     report = _train(config_path, "quick", tmp_path)
     assert report["task"] == "swingup" and report["evaluation"]["episodes"] == 100
     assert report["eval_success_rate"] >= 0.8, report["evaluation"]
@@ -161,17 +164,19 @@ def test_quick_preset_swings_up_in_sim_and_on_the_twin(config_path: Path, tmp_pa
     # policy's gain turns that into ~2e-5 V (docs/results.md). The policy's own output must agree within 1e-5.
     assert report["onnx_parity_action_max_abs_diff"] <= 1e-5 and report["onnx_parity_inputs"] >= 1000
     assert report["onnx_parity_max_abs_diff"] <= 1e-4
-    summary = tmp_path / "run.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--config", str(tmp_path / "config.yaml"),
-         "--model", str(tmp_path / "policy.onnx"), "--duration", "16", "--json", str(summary)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    # 0 healthy, 1 finished but unhealthy: health includes latency thresholds, which a loaded machine can breach
-    # (tests do not assert on wall-clock time); what must hold is the twin's verdict.
-    assert proc.returncode in (0, 1), proc.stderr
-    twin = json.loads(summary.read_text())["twin"]
-    assert twin["task"] == "swingup" and twin["success"] and not twin["arm_past_limit"], twin
+    for extra in ([], ["--firmware", str(native_firmware)]):
+        summary = tmp_path / "run.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--config",
+             str(tmp_path / "config.yaml"), "--model", str(tmp_path / "policy.onnx"), "--duration", "16",
+             "--json", str(summary), *extra],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        # 0 healthy, 1 finished but unhealthy: health includes latency thresholds, which a loaded machine can breach
+        # (tests do not assert on wall-clock time); what must hold is the twin's verdict.
+        assert proc.returncode in (0, 1), proc.stderr
+        twin = json.loads(summary.read_text())["twin"]
+        assert twin["task"] == "swingup" and twin["success"] and not twin["arm_past_limit"], (extra, twin)
 
 
 def test_pretrain_then_train_from_its_encoders_and_refuse_another_architecture(

@@ -1,5 +1,7 @@
 """Hardware-in-the-loop: the real control loop, the real serial code path and the twin on a real pty.
 
+The first test runs twice: against the Python twin and against the C firmware in the loop.
+
 Pass ``--port /dev/ttyUSB0`` to run the loop tests against a real device instead of the twin.
 """
 
@@ -34,13 +36,17 @@ from sensorimotor.hardware.transport import SerialTransport
 pytestmark = pytest.mark.hil
 
 
-@pytest.fixture
+@pytest.fixture(params=["twin", "firmware"])
 def device_port(request: pytest.FixtureRequest, config_path: Path):
+    """The device on a pty: the Python twin, or the C firmware in the loop (its native build, the twin's physics)."""
     port = request.config.getoption("--port")
     if port:
+        if request.param == "firmware":
+            pytest.skip("a real device was given with --port")
         yield port, None
         return
-    twin = TwinProcess(config_path, seed=0)
+    firmware = request.getfixturevalue("native_firmware") if request.param == "firmware" else None
+    twin = TwinProcess(config_path, seed=0, firmware=firmware)
     yield twin.port, twin
     twin.stop()
 

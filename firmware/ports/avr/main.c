@@ -108,7 +108,7 @@ static void hal_write_actuators(void *ctx, const float *volts) {
 }
 
 static const smp_hal HAL = {hal_micros,   hal_uart_read,       hal_uart_write, hal_read_imu,
-                            hal_read_encoders, hal_write_actuators, 0};
+                            hal_read_encoders, hal_write_actuators, 0, 0};
 static smp_node node;
 
 int main(void) {
