@@ -40,6 +40,9 @@ typedef struct {
     uint8_t streaming, tripped, flags_sent;
     uint32_t frames_ok, frames_bad, commands_applied;
     uint32_t last_command_us, last_status_us;
+    /* The watchdog in a timer interrupt (smp_node_tick_1ms): fed by each COMMAND, counted down in the tick. */
+    volatile uint8_t ticking, fed;
+    volatile uint16_t watchdog_left_ms;
     uint8_t n; /* samples in the current SENSOR frame */
     /* Each sample is packed as it is taken, so completing a frame costs only its CRC, COBS and sending. */
     uint8_t sensor[SMP_FW_MAX_PAYLOAD];
@@ -47,8 +50,13 @@ typedef struct {
 
 /* 0, or -1 when the description does not fit the node's static buffers. Sends the flush byte. */
 int smp_node_init(smp_node *node, const smp_device *dev, const smp_hal *hal);
-/* Read and handle every waiting byte; run the watchdog and the STATUS heartbeat. */
+/* Read and handle every waiting byte; run the watchdog (unless the tick does) and the STATUS heartbeat. */
 void smp_node_poll(smp_node *node);
+/* Optional: call once a millisecond from a timer interrupt. The watchdog then runs there and zeroes
+ * the actuators watchdog_ms after the last COMMAND was handled, however long the main loop is busy;
+ * write_actuators is then also called from the interrupt and must be safe there. STATUS reports the
+ * trip from smp_node_poll(). */
+void smp_node_tick_1ms(smp_node *node);
 /* Take one IMU and encoder sample (at imu_rate_hz while streaming); sends SENSOR when a frame is full. */
 void smp_node_sample(smp_node *node);
 /* Send one frame of another message a port adds (the native build's IMAGE); stamped now. */

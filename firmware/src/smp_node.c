@@ -62,6 +62,7 @@ static void handle(smp_node *node, const smp_frame *f) {
         node->tripped = 0;
         node->n = 0;
         node->last_command_us = now; /* the watchdog runs from START */
+        node->fed = 1;
         if (node->hal->on_stream) node->hal->on_stream(node->hal->ctx, 1);
         break;
     case SMP_MSG_STOP:
@@ -78,6 +79,7 @@ static void handle(smp_node *node, const smp_frame *f) {
             node->hal->write_actuators(node->hal->ctx, volts);
             node->commands_applied++;
             node->last_command_us = now;
+            node->fed = 1;
             node->tripped = 0;
         }
         break;
@@ -97,7 +99,8 @@ void smp_node_poll(smp_node *node) {
     }
     node->frames_bad = node->rx.frames_bad;
     uint32_t now = node->hal->micros(node->hal->ctx);
-    if (node->streaming && !node->tripped && now - node->last_command_us >= 1000ul * node->dev->watchdog_ms) {
+    if (!node->ticking && node->streaming && !node->tripped &&
+        now - node->last_command_us >= 1000ul * node->dev->watchdog_ms) {
         zero_actuators(node);
         node->tripped = 1;
     }
@@ -117,5 +120,19 @@ void smp_node_sample(smp_node *node) {
         node->sensor[0] = node->n;
         smp_node_send(node, SMP_MSG_SENSOR, node->sensor, 1u + node->n * smp_record_size(dev)); /* stamped: its last sample */
         node->n = 0;
+    }
+}
+
+void smp_node_tick_1ms(smp_node *node) {
+    node->ticking = 1;
+    if (!node->streaming || node->tripped) return;
+    if (node->fed) { /* a COMMAND (or START) since the last tick: the countdown starts again */
+        node->fed = 0;
+        node->watchdog_left_ms = node->dev->watchdog_ms;
+        return;
+    }
+    if (node->watchdog_left_ms && --node->watchdog_left_ms == 0) {
+        zero_actuators(node);
+        node->tripped = 1;
     }
 }

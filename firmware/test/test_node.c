@@ -138,6 +138,29 @@ int main(void) {
     host_sends(bad, sizeof bad);
     smp_node_poll(&node);
     CHECK(node.frames_bad == before + 1, "a corrupted frame counted in frames_bad");
+
+    /* The watchdog in a 1 ms tick (a port's timer interrupt): the main loop may be as late as it likes. */
+    host_sends(VEC_START, sizeof VEC_START);
+    smp_node_poll(&node);
+    for (int t = 0; t < 30; t++) { /* commands every 10 ms, the tick every 1 ms */
+        now_us += 1000;
+        if (t % 10 == 0) host_command(2.0f, (uint16_t)(100 + t));
+        smp_node_tick_1ms(&node);
+        smp_node_poll(&node);
+    }
+    uint32_t applied = now_us - 9000; /* the last COMMAND was handled 9 ms ago */
+    uint32_t zeroed = 0;
+    for (int t = 0; t < 150 && !zeroed; t++) { /* ticks only: no poll, no sample */
+        now_us += 1000;
+        smp_node_tick_1ms(&node);
+        if (motor == 0.0f) zeroed = now_us;
+    }
+    CHECK(zeroed && zeroed - applied >= 100000u && zeroed - applied <= 101000u,
+          "the tick's watchdog zeroes the actuators within a tick of watchdog_ms, without the main loop");
+    mark = out_len;
+    smp_node_poll(&node);
+    s = decode_out(mark);
+    CHECK(s.status == 1 && (s.last_flags & SMP_STATUS_WATCHDOG_TRIPPED), "the next poll reports the trip in STATUS");
     printf("%s: %d failure%s\n", failures ? "FAILED" : "passed", failures, failures == 1 ? "" : "s");
     return failures ? 1 : 0;
 }

@@ -87,8 +87,9 @@ def avr_build(out: Path) -> Path:
 
 def test_the_avr_build_runs_on_an_emulated_atmega2560(tmp_path: Path) -> None:
     """simavr (libsimavr) runs the AVR build; a scripted host over its UART, in simulated time: handshake,
-    streaming at the declared rate, a COMMAND as a PWM duty cycle, a corrupted COMMAND not feeding the
-    watchdog, the trip in STATUS, STOP and the counters (firmware/ports/avr/simavr/harness.c)."""
+    streaming at the declared rate, every COMMAND as a PWM duty cycle (and how long it took), a corrupted
+    COMMAND not feeding the watchdog (in the timer interrupt: PWM zeroed within a tick of watchdog_ms), the
+    trip in STATUS, STOP and the counters, each interrupt's worst-case cycles (firmware/ports/avr/simavr/harness.c)."""
     cc = shutil.which("gcc") or shutil.which("cc")
     assert cc and Path("/usr/include/simavr/sim_avr.h").exists(), "no libsimavr: `make tools` installs it"
     elf = avr_build(tmp_path)
@@ -102,6 +103,8 @@ def test_the_avr_build_runs_on_an_emulated_atmega2560(tmp_path: Path) -> None:
     print(proc.stdout)
     assert proc.returncode == 0 and "passed: 0 failures" in proc.stdout, proc.stdout + proc.stderr
     assert "SENSOR frames in 500 ms of simulated time: 50 " in proc.stdout
+    assert "COMMAND -> PWM: 50 of 50 applied" in proc.stdout
+    assert re.search(r"interrupt TIMER0_COMPA .*: worst case \d+ cycles", proc.stdout)
 
 
 def test_the_avr_port_builds_and_fits_an_atmega2560(tmp_path: Path) -> None:

@@ -49,9 +49,14 @@ ISR(USART0_UDRE_vect) { /* the transmitter is free: the next byte, or stop askin
     }
 }
 
-ISR(TIMER0_COMPA_vect) { /* 1 kHz */
+static smp_node node;
+
+/* 1 kHz. Interruptible (ISR_NOBLOCK): when the watchdog trips here, zeroing the motor costs ~50 us, longer
+   than the UART's two-byte receive FIFO lasts at 1 Mbaud (10 us a byte); the RX interrupt may run meanwhile. */
+ISR(TIMER0_COMPA_vect, ISR_NOBLOCK) {
     millis_count++;
     if (samples_due < 255u) samples_due++;
+    smp_node_tick_1ms(&node); /* the command watchdog: on time however busy the main loop is */
 }
 
 static uint32_t hal_micros(void *ctx) {
@@ -100,16 +105,17 @@ static void hal_read_encoders(void *ctx, int32_t *counts) { /* stub: a still arm
 static void hal_write_actuators(void *ctx, const float *volts) {
     (void)ctx;
     float v = volts[0], mag = v < 0 ? -v : v;
-    uint16_t duty = (uint16_t)(mag / 5.0f * 1023.0f + 0.5f);
+    uint16_t duty = (uint16_t)(mag * (1023.0f / 5.0f) + 0.5f); /* one multiply: the watchdog calls this in its ISR */
     if (duty > 1023u) duty = 1023u;
-    if (v < 0) PORTB |= _BV(PB6);
-    else PORTB &= (uint8_t)~_BV(PB6);
-    OCR1A = duty;
+    ATOMIC_BLOCK(ATOMIC_RESTORESTATE) { /* also called from the timer interrupt (the watchdog): one 16-bit write */
+        if (v < 0) PORTB |= _BV(PB6);
+        else PORTB &= (uint8_t)~_BV(PB6);
+        OCR1A = duty;
+    }
 }
 
 static const smp_hal HAL = {hal_micros,   hal_uart_read,       hal_uart_write, hal_read_imu,
                             hal_read_encoders, hal_write_actuators, 0, 0};
-static smp_node node;
 
 int main(void) {
     UCSR0A = _BV(U2X0);
@@ -123,10 +129,10 @@ int main(void) {
     DDRB |= _BV(PB5) | _BV(PB6);
     TCCR1A = _BV(COM1A1) | _BV(WGM11) | _BV(WGM10); /* 10-bit fast PWM on OC1A */
     TCCR1B = _BV(WGM12) | _BV(CS10);
+    smp_node_init(&node, &DEVICE, &HAL); /* before the tick can see it */
     sei();
-    smp_node_init(&node, &DEVICE, &HAL);
-    for (;;) {
-        while (samples_due) {
+    for (;;) { /* one sample, then the UART: a COMMAND waits for at most one sample's work, never a backlog */
+        if (samples_due) {
             ATOMIC_BLOCK(ATOMIC_RESTORESTATE) { samples_due--; }
             smp_node_sample(&node);
         }
