@@ -140,8 +140,10 @@ def monitor(args: argparse.Namespace) -> int:
                     values = "  ".join(f"{n} {v:+8.3f}" for n, v in zip(names, mean, strict=False))
                     tripped = bool(status and status.flags & StatusFlags.WATCHDOG_TRIPPED)
                     angles = "  ".join(f"{e.name} {a:+6.3f} rad" for e, a in zip(spec.encoders, enc, strict=True))
-                    print(f"{now - t0:6.1f} s  {values}  {angles}  image mean {img:5.1f}  "
-                          f"SENSOR {sensors / args.every:5.0f}/s IMAGE {images / args.every:4.0f}/s  "
+                    camera = "" if spec.camera is None else f"image mean {img:5.1f}  "
+                    frames = "" if spec.camera is None else f" IMAGE {images / args.every:4.0f}/s"
+                    print(f"{now - t0:6.1f} s  {values}  {angles}  {camera}"
+                          f"SENSOR {sensors / args.every:5.0f}/s{frames}  "
                           f"lost {client.stats.frames_lost} bad {client.decoder.stats.frames_bad}"
                           f"{'  (watchdog holds 0 V)' if tripped else ''}", flush=True)  # fmt: skip
                     imu, sensors, images = [], 0, 0

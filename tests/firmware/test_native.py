@@ -85,26 +85,59 @@ def avr_build(out: Path) -> Path:
     return elf
 
 
-def test_the_avr_build_runs_on_an_emulated_atmega2560(tmp_path: Path) -> None:
-    """simavr (libsimavr) runs the AVR build; a scripted host over its UART, in simulated time: handshake,
-    streaming at the declared rate, every COMMAND as a PWM duty cycle (and how long it took), a corrupted
-    COMMAND not feeding the watchdog (in the timer interrupt: PWM zeroed within a tick of watchdog_ms), the
-    trip in STATUS, STOP and the counters, each interrupt's worst-case cycles (firmware/ports/avr/simavr/harness.c)."""
+@pytest.fixture(scope="module")
+def emulated_avr(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(the simavr harness, the AVR build's ELF)."""
     cc = shutil.which("gcc") or shutil.which("cc")
     assert cc and Path("/usr/include/simavr/sim_avr.h").exists(), "no libsimavr: `make tools` installs it"
-    elf = avr_build(tmp_path)
-    harness = tmp_path / "harness"
-    cmd = [cc, "-std=gnu99", "-O1", "-Wall", "-Wextra", "-Werror", f"-I{FIRMWARE / 'include'}",
+    out = tmp_path_factory.mktemp("avr")
+    elf = avr_build(out)
+    harness = out / "harness"
+    cmd = [cc, "-std=gnu99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{FIRMWARE / 'include'}",
            str(FIRMWARE / "ports" / "avr" / "simavr" / "harness.c"), str(FIRMWARE / "src" / "smp.c"),
            "-lsimavr", "-lm", "-o", str(harness)]  # fmt: skip
     built = subprocess.run(cmd, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
+    return harness, elf
+
+
+def test_the_avr_build_runs_on_an_emulated_atmega2560(emulated_avr: tuple[Path, Path]) -> None:
+    """simavr (libsimavr) runs the AVR build; a scripted host over its UART, in simulated time: handshake,
+    streaming at the declared rate (within 0.1 %), every COMMAND as a PWM duty cycle (and how long it took), a
+    corrupted COMMAND not feeding the watchdog (in the timer interrupt: PWM zeroed within a tick of watchdog_ms),
+    the trip in STATUS, STOP and the counters, each interrupt's worst-case cycles (ports/avr/simavr/harness.c)."""
+    harness, elf = emulated_avr
     proc = subprocess.run([str(harness), str(elf)], capture_output=True, text=True, timeout=300)
     print(proc.stdout)
     assert proc.returncode == 0 and "passed: 0 failures" in proc.stdout, proc.stdout + proc.stderr
     assert "SENSOR frames in 500 ms of simulated time: 50 " in proc.stdout
     assert "COMMAND -> PWM: 50 of 50 applied" in proc.stdout
     assert re.search(r"interrupt TIMER0_COMPA .*: worst case \d+ cycles", proc.stdout)
+
+
+def test_hw_info_and_monitor_talk_to_the_emulated_mcu_over_a_pty(emulated_avr: tuple[Path, Path]) -> None:
+    """The harness bridges the emulated UART to a pty in real time: the host's own commands read the AVR build."""
+    harness, elf = emulated_avr
+    proc = subprocess.Popen([str(harness), str(elf), "--pty"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        port = next(line.strip() for line in proc.stdout if line.startswith("/dev/"))  # simavr prints first
+        hw = [sys.executable, "-m", "sensorimotor.hardware.cli"]
+        info = subprocess.run([*hw, "info", "--port", port], capture_output=True, text=True, timeout=60)
+        assert info.returncode == 0, info.stderr
+        assert "device 'qube-avr'" in info.stdout and "gyro_x [rad/s] int16 x 0.000266462" in info.stdout
+        assert "camera    none" in info.stdout
+        mon = subprocess.run([*hw, "monitor", "--port", port, "--duration", "2.6", "--every", "0.5"],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert mon.returncode == 0, mon.stderr
+        lines = [line for line in mon.stdout.splitlines() if "SENSOR" in line and "accel_z" in line]
+        # the stub IMU at rest (z up, int16 counts scaled back), no command: the MCU's watchdog holds 0 V
+        assert len(lines) >= 3 and all("accel_z   +9.810" in line for line in lines), mon.stdout
+        assert all("lost 0 bad 0  (watchdog holds 0 V)" in line for line in lines[1:]), mon.stdout
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_the_avr_port_builds_and_fits_an_atmega2560(tmp_path: Path) -> None:

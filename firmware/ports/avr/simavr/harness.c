@@ -1,14 +1,22 @@
-/* The AVR build on an emulated ATmega2560 (libsimavr), driven by a scripted host in simulated time.
+/* The AVR build on an emulated ATmega2560 (libsimavr): a scripted host in simulated time, or a pty.
  *
- *   harness FIRMWARE.elf
+ *   harness FIRMWARE.elf          scripted: prints one line per check and the figures; exits 1 on a failure
+ *   harness FIRMWARE.elf --pty    bridges UART0 to a pty (prints its path) in real time, until SIGTERM/SIGINT
  *
- * The host side uses the same C library: it sends HELLO, START, then a COMMAND every 10 ms for
+ * The scripted host uses the same C library: it sends HELLO, START, then a COMMAND every 10 ms for
  * 500 ms, then none, then STOP, feeding bytes into the emulated UART at its baud rate; it decodes
- * everything the MCU sends. Prints one line per check and the figures; exits 1 on a failure.
+ * everything the MCU sends. With --pty the host is whatever opens the pty (`hw info`, `hw monitor`).
  */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <simavr/avr_uart.h>
 #include <simavr/sim_avr.h>
@@ -27,6 +35,7 @@ static avr_irq_t *uart_in;
 static smp_decoder from_mcu;
 static int describes, sensors, statuses, last_flags = -1, xon = 1;
 static uint32_t sensor_stamps[200], last_applied;
+static uint64_t sensor_arrivals[200]; /* simulated cycle at which each SENSOR frame's last byte left the UART */
 static uint8_t pending[64];
 static size_t pending_len, pending_pos;
 static uint64_t fed_at_us; /* when the last byte of the latest host frame entered the UART */
@@ -35,12 +44,20 @@ static int expect_pwm = -1;
 static uint64_t applied_at_us, latency_us[64];
 static int latencies;
 
+static int pty_fd = -1; /* --pty: the master side; what the MCU sends goes there */
+static uint8_t to_host[1 << 16];
+static size_t to_host_len;
+
 static void on_byte(struct avr_irq_t *irq, uint32_t value, void *param) {
     (void)irq, (void)param;
     smp_frame f;
+    if (pty_fd >= 0 && to_host_len < sizeof to_host) to_host[to_host_len++] = (uint8_t)value;
     if (!smp_decoder_feed(&from_mcu, (uint8_t)value, &f)) return;
     if (f.msg_type == SMP_MSG_DESCRIBE) describes++;
-    if (f.msg_type == SMP_MSG_SENSOR && sensors < 200) sensor_stamps[sensors++] = f.timestamp_us;
+    if (f.msg_type == SMP_MSG_SENSOR && sensors < 200) {
+        sensor_arrivals[sensors] = avr->cycle;
+        sensor_stamps[sensors++] = f.timestamp_us;
+    }
     if (f.msg_type == SMP_MSG_STATUS) {
         statuses++;
         last_flags = f.payload[0];
@@ -114,6 +131,56 @@ static int failures;
         }                                                  \
     } while (0)
 
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig) { (void)sig; stop_requested = 1; }
+
+static uint64_t wall_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* --pty: the MCU's UART0 on a raw pty, simulated time paced to the wall clock (100 us steps). */
+static int serve_pty(void) {
+    pty_fd = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK);
+    if (pty_fd < 0 || grantpt(pty_fd) != 0 || unlockpt(pty_fd) != 0) {
+        perror("harness: posix_openpt");
+        return 2;
+    }
+    const char *path = ptsname(pty_fd);
+    int slave = open(path, O_RDWR | O_NOCTTY); /* held open: the master reads EIO while no slave is */
+    struct termios raw;
+    tcgetattr(slave, &raw);
+    cfmakeraw(&raw); /* no line discipline: 0x00, 0x0A and 0x11 must pass untouched */
+    tcsetattr(slave, TCSANOW, &raw);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    printf("%s\n", path);
+    fflush(stdout);
+    uint64_t t0 = wall_us(), late_us = 0;
+    while (!stop_requested) {
+        if (pending_pos == pending_len) { /* the host's next bytes (any number: fed as the UART takes them) */
+            ssize_t n = read(pty_fd, pending, sizeof pending);
+            pending_len = n > 0 ? (size_t)n : 0;
+            pending_pos = 0;
+        }
+        run_until(now_us() + 100);
+        while (to_host_len) {
+            ssize_t w = write(pty_fd, to_host, to_host_len);
+            if (w <= 0) break; /* the host is not reading: keep it for later (up to 64 KiB) */
+            memmove(to_host, to_host + w, to_host_len - (size_t)w);
+            to_host_len -= (size_t)w;
+        }
+        uint64_t ahead = now_us() > wall_us() - t0 ? now_us() - (wall_us() - t0) : 0;
+        if (ahead > 200) usleep((useconds_t)ahead);
+        else if (!ahead) late_us = (wall_us() - t0) - now_us();
+    }
+    fprintf(stderr, "harness: %.3f s simulated; %llu us behind the wall clock at the end\n", now_us() / 1e6,
+            (unsigned long long)late_us);
+    close(slave);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: harness FIRMWARE.elf\n");
@@ -141,6 +208,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 3; i++)
         avr_irq_register_notify(avr_get_interrupt_irq(avr, isrs[i].vector) + AVR_INT_IRQ_RUNNING, on_isr, &isrs[i]);
     smp_decoder_init(&from_mcu);
+    if (argc > 2 && strcmp(argv[2], "--pty") == 0) return serve_pty();
 
     run_until(10000);
     const uint8_t hello[2] = {SMP_PROTOCOL_VERSION, 0};
@@ -165,6 +233,11 @@ int main(int argc, char **argv) {
     printf("SENSOR frames in 500 ms of simulated time: %d (declared 100 Hz); MCU clock %u us at simulated %llu us\n",
            streamed, sensor_stamps[sensors - 1], (unsigned long long)now_us());
     CHECK(streamed >= 49 && streamed <= 51, "SENSOR streamed at the declared rate in simulated time");
+    double rate = (double)(sensors - 1) * (double)avr->frequency / (double)(sensor_arrivals[sensors - 1] -
+                                                                             sensor_arrivals[0]);
+    printf("stream rate over %d SENSOR frames: %.4f Hz in simulated time (declared 100 Hz): error %.4f %%\n", sensors,
+           rate, 100.0 * (rate / 100.0 - 1.0));
+    CHECK(rate > 99.9 && rate < 100.1, "stream rate within 0.1 % of the declared one");
     uint64_t worst = 0, sum = 0;
     for (int i = 0; i < latencies; i++) {
         sum += latency_us[i];
