@@ -1,10 +1,13 @@
-"""Build the firmware's native port (firmware in the loop: `sim twin --firmware PATH`) with the host's C compiler.
+"""Build the firmware: the native port (firmware in the loop), the AVR port, the simavr harness.
 
-    python firmware/build.py                       # firmware/build/native/smp_native
-    python firmware/build.py --out PATH --sanitize # with ASan and UBSan (how the tests build it)
+    python firmware/build.py                          # native: firmware/build/native/smp_native
+    python firmware/build.py native --sanitize        # with ASan and UBSan (how the tests build it)
+    python firmware/build.py avr [--mcu atmega328p]   # firmware/build/avr/<mcu>.elf (default atmega2560)
+    python firmware/build.py harness                  # firmware/build/avr/harness (libsimavr)
 
-C99 with warnings as errors; frames up to the protocol's largest payload, since the native
-build also forwards the simulator's camera frames as IMAGE messages. `make firmware` runs it.
+Warnings are errors everywhere. The native build takes frames up to the protocol's largest
+payload (it forwards the simulator's camera frames as IMAGE); the ATmega328P build takes
+smaller frames and rings to fit its 2 KiB of RAM. `make firmware` builds the native one.
 """
 
 from __future__ import annotations
@@ -16,37 +19,86 @@ import sys
 from pathlib import Path
 
 FIRMWARE = Path(__file__).resolve().parent
-DEFAULT_OUT = FIRMWARE / "build" / "native" / "smp_native"
+BUILD = FIRMWARE / "build"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-O2", "-g"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 MAX_PAYLOAD = 4608  # the protocol's SMP_MAX_PAYLOAD: a 64x64 IMAGE
+AVR_CFLAGS = ["-std=gnu99", "-DF_CPU=16000000UL", "-Os", "-Wall", "-Wextra", "-Werror", "-ffunction-sections",
+              "-fdata-sections", "-Wl,--gc-sections"]  # fmt: skip
+# Per MCU: the 328P's frames hold the Qube's DESCRIBE (202 B) and int16 SENSOR (161 B); it only receives COMMANDs.
+MCU_FLAGS = {
+    "atmega2560": [],
+    "atmega328p": ["-DSMP_FW_MAX_PAYLOAD=204", "-DSMP_FW_MAX_RX_PAYLOAD=40", "-DSMP_NODE_MAX_CHANNELS=6",
+                   "-DSMP_NODE_MAX_ENCODERS=1"],
+}  # fmt: skip
 
 
-def native(out: Path, sanitize: bool = False) -> Path:
-    """Compile src/ and ports/native into ``out``; raises RuntimeError with the compiler's message."""
-    cc = shutil.which("gcc") or shutil.which("cc")
+def _compiler(name: str, package: str) -> str:
+    cc = shutil.which(name)
     if cc is None:
-        raise RuntimeError("no C compiler: `make tools` installs gcc")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sources = [FIRMWARE / "src" / "smp.c", FIRMWARE / "src" / "smp_node.c", FIRMWARE / "ports" / "native" / "main.c"]
-    cmd = [cc, *CFLAGS, *(SANITIZE if sanitize else []), f"-DSMP_FW_MAX_PAYLOAD={MAX_PAYLOAD}",
-           f"-I{FIRMWARE / 'include'}", *map(str, sources), "-lm", "-o", str(out)]  # fmt: skip
+        raise RuntimeError(f"no {name}: `make tools` installs {package}")
+    return cc
+
+
+def _run(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"the native build failed:\n{proc.stderr}")
+        raise RuntimeError(f"the {what} build failed:\n{proc.stderr}")
+
+
+def native(out: Path = BUILD / "native" / "smp_native", sanitize: bool = False) -> Path:
+    """Compile src/ and ports/native into ``out``; raises RuntimeError with the compiler's message."""
+    cc = shutil.which("gcc") or _compiler("cc", "gcc")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sources = [FIRMWARE / "src" / "smp.c", FIRMWARE / "src" / "smp_node.c", FIRMWARE / "ports" / "native" / "main.c"]
+    _run([cc, *CFLAGS, *(SANITIZE if sanitize else []), f"-DSMP_FW_MAX_PAYLOAD={MAX_PAYLOAD}",
+          f"-I{FIRMWARE / 'include'}", *map(str, sources), "-lm", "-o", str(out)], "native")  # fmt: skip
+    return out
+
+
+def avr(out: Path | None = None, mcu: str = "atmega2560") -> Path:
+    """ports/avr for ``mcu`` (-Os); the ELF."""
+    if mcu not in MCU_FLAGS:
+        raise RuntimeError(f"--mcu {mcu}: the AVR port builds for {', '.join(MCU_FLAGS)}")
+    cc = _compiler("avr-gcc", "gcc-avr and avr-libc")
+    out = out or BUILD / "avr" / f"{mcu}.elf"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sources = [FIRMWARE / "src" / "smp.c", FIRMWARE / "src" / "smp_node.c", FIRMWARE / "ports" / "avr" / "main.c"]
+    _run([cc, f"-mmcu={mcu}", *AVR_CFLAGS, *MCU_FLAGS[mcu], f"-I{FIRMWARE / 'include'}", *map(str, sources), "-lm",
+          "-o", str(out)], f"AVR ({mcu})")  # fmt: skip
+    return out
+
+
+def harness(out: Path = BUILD / "avr" / "harness") -> Path:
+    """ports/avr/simavr/harness.c against libsimavr: runs an AVR build, scripted or on a pty."""
+    cc = shutil.which("gcc") or _compiler("cc", "gcc")
+    if not Path("/usr/include/simavr/sim_avr.h").exists():
+        raise RuntimeError("no libsimavr: `make tools` installs simavr and libsimavr-dev")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _run([cc, "-std=gnu99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{FIRMWARE / 'include'}",
+          str(FIRMWARE / "ports" / "avr" / "simavr" / "harness.c"), str(FIRMWARE / "src" / "smp.c"), "-lsimavr",
+          "-lm", "-o", str(out)], "simavr harness")  # fmt: skip
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python firmware/build.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the executable (default: %(default)s)")
-    parser.add_argument("--sanitize", action="store_true", help="with AddressSanitizer and UBSan")
+    parser.add_argument("target", nargs="?", default="native", choices=["native", "avr", "harness"])
+    parser.add_argument("--out", type=Path, default=None, help="the output file (default: under firmware/build)")
+    parser.add_argument("--sanitize", action="store_true", help="native: with AddressSanitizer and UBSan")
+    parser.add_argument("--mcu", default="atmega2560", help=f"avr: one of {', '.join(MCU_FLAGS)}")
     args = parser.parse_args(argv)
     try:
-        print(native(args.out, args.sanitize))
+        if args.target == "native":
+            built = native(args.out, args.sanitize) if args.out else native(sanitize=args.sanitize)
+        elif args.target == "avr":
+            built = avr(args.out, args.mcu)
+        else:
+            built = harness(args.out) if args.out else harness()
     except RuntimeError as exc:
         print(f"firmware/build.py: {exc}", file=sys.stderr)
         return 2
+    print(built)
     return 0
 
 

@@ -17,6 +17,9 @@
 #ifndef SMP_FW_MAX_PAYLOAD
 #define SMP_FW_MAX_PAYLOAD 244u /* 8 header + 244 + 4 CRC = 256-byte bodies */
 #endif
+#ifndef SMP_FW_MAX_RX_PAYLOAD /* the largest payload received: a device only takes COMMAND (1 + 4 per actuator) */
+#define SMP_FW_MAX_RX_PAYLOAD SMP_FW_MAX_PAYLOAD
+#endif
 #define SMP_FW_MAX_BODY (SMP_HEADER_SIZE + SMP_FW_MAX_PAYLOAD + SMP_CRC_SIZE)
 #define SMP_COBS_MAX(n) ((n) + (n) / 254u + 1u)
 #define SMP_FW_MAX_WIRE (SMP_COBS_MAX(SMP_FW_MAX_BODY) + 1u) /* + the 0x00 delimiter */
@@ -24,7 +27,8 @@
 uint32_t smp_crc32(const uint8_t *data, size_t n);
 /* COBS-encode n bytes into out (room for SMP_COBS_MAX(n)); returns the encoded length. */
 size_t smp_cobs_encode(const uint8_t *in, size_t n, uint8_t *out);
-/* COBS-decode n bytes (no delimiter) into out (cap bytes); returns the length, or -1 if malformed or too long. */
+/* COBS-decode n bytes (no delimiter) into out (cap bytes; out may be in: the output trails the input); returns
+   the length, or -1 if malformed or too long. */
 long smp_cobs_decode(const uint8_t *in, size_t n, uint8_t *out, size_t cap);
 
 /* One frame: header fields and a payload (pointing into the encoder's or decoder's buffer). */
@@ -37,14 +41,16 @@ typedef struct {
     uint16_t length;
 } smp_frame;
 
-/* header + payload + CRC-32, COBS, 0x00 into wire (cap bytes); returns bytes written, 0 if it does not fit. */
+/* header + payload + CRC-32, COBS, 0x00 into wire (cap bytes); returns bytes written, 0 if it does not fit.
+ * A payload built at smp_tx_payload() is not copied (DESCRIBE is packed there: no buffer of its own). */
+uint8_t *smp_tx_payload(void);
 size_t smp_encode_frame(uint8_t msg_type, uint16_t seq, uint32_t timestamp_us, const uint8_t *payload, size_t length,
                         uint8_t *wire, size_t cap);
 
-/* Byte-at-a-time receiver (docs/protocol.md 1, "Receiving and resynchronising"). */
+/* Byte-at-a-time receiver (docs/protocol.md 1, "Receiving and resynchronising"). Frames of payloads up to
+ * SMP_FW_MAX_RX_PAYLOAD, decoded in place: a frame's payload is valid until the next byte is fed. */
 typedef struct {
-    uint8_t raw[SMP_FW_MAX_WIRE];
-    uint8_t body[SMP_FW_MAX_BODY];
+    uint8_t raw[SMP_COBS_MAX(SMP_HEADER_SIZE + SMP_FW_MAX_RX_PAYLOAD + SMP_CRC_SIZE) + 1u];
     size_t n;          /* bytes collected since the last 0x00 */
     uint8_t overflow;  /* more bytes than any frame: drop everything up to the next 0x00 */
     uint32_t frames_ok;

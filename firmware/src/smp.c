@@ -139,9 +139,12 @@ static int puttext(uint8_t *p, const char *text, size_t size) {
     return 1;
 }
 
+static uint8_t body[SMP_FW_MAX_BODY]; /* the frame being encoded */
+
+uint8_t *smp_tx_payload(void) { return body + SMP_HEADER_SIZE; }
+
 size_t smp_encode_frame(uint8_t msg_type, uint16_t seq, uint32_t timestamp_us, const uint8_t *payload, size_t length,
                         uint8_t *wire, size_t cap) {
-    static uint8_t body[SMP_FW_MAX_BODY];
     if (length > SMP_FW_MAX_PAYLOAD) return 0;
     size_t n = SMP_HEADER_SIZE + length;
     if (cap < SMP_COBS_MAX(n + SMP_CRC_SIZE) + 1u) return 0;
@@ -149,7 +152,7 @@ size_t smp_encode_frame(uint8_t msg_type, uint16_t seq, uint32_t timestamp_us, c
     body[1] = msg_type;
     put16(body + 2, seq);
     put32(body + 4, timestamp_us);
-    if (length) memcpy(body + SMP_HEADER_SIZE, payload, length);
+    if (length && payload != body + SMP_HEADER_SIZE) memcpy(body + SMP_HEADER_SIZE, payload, length);
     put32(body + n, smp_crc32(body, n));
     size_t w = smp_cobs_encode(body, n + SMP_CRC_SIZE, wire);
     wire[w++] = 0;
@@ -173,21 +176,21 @@ int smp_decoder_feed(smp_decoder *d, uint8_t byte, smp_frame *out) {
     d->n = 0;
     d->overflow = 0;
     if (n == 0 || overflowed) return 0; /* an empty frame (the flush byte), or the end of an overlong run */
-    long len = smp_cobs_decode(d->raw, n, d->body, sizeof d->body);
+    long len = smp_cobs_decode(d->raw, n, d->raw, sizeof d->raw); /* in place: the output trails the input */
     if (len < (long)(SMP_HEADER_SIZE + SMP_CRC_SIZE)) {
         d->frames_bad++;
         return 0;
     }
     size_t body_len = (size_t)len - SMP_CRC_SIZE;
-    if (smp_crc32(d->body, body_len) != get32(d->body + body_len) || d->body[0] != SMP_PROTOCOL_VERSION) {
+    if (smp_crc32(d->raw, body_len) != get32(d->raw + body_len) || d->raw[0] != SMP_PROTOCOL_VERSION) {
         d->frames_bad++; /* a corrupted version byte counts as a CRC error: the CRC is checked first */
         return 0;
     }
-    out->version = d->body[0];
-    out->msg_type = d->body[1];
-    out->seq = get16(d->body + 2);
-    out->timestamp_us = get32(d->body + 4);
-    out->payload = d->body + SMP_HEADER_SIZE;
+    out->version = d->raw[0];
+    out->msg_type = d->raw[1];
+    out->seq = get16(d->raw + 2);
+    out->timestamp_us = get32(d->raw + 4);
+    out->payload = d->raw + SMP_HEADER_SIZE;
     out->length = (uint16_t)(body_len - SMP_HEADER_SIZE);
     d->frames_ok++;
     return 1;

@@ -52,8 +52,8 @@ static void handle(smp_node *node, const smp_frame *f) {
     switch (f->msg_type) {
     case SMP_MSG_HELLO:
         if (smp_unpack_hello(f, &version) == 0) {
-            static uint8_t payload[SMP_FW_MAX_PAYLOAD];
-            size_t n = smp_pack_describe(dev, payload, sizeof payload);
+            uint8_t *payload = smp_tx_payload(); /* packed where the frame is encoded: no copy, no buffer */
+            size_t n = smp_pack_describe(dev, payload, SMP_FW_MAX_PAYLOAD);
             smp_node_send(node, SMP_MSG_DESCRIBE, payload, n);
         }
         break;

@@ -6,6 +6,7 @@ Its protocol header and test vectors are generated from the Python message defin
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -71,54 +72,51 @@ def test_device_node_session_in_simulated_time(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "passed: 0 failures" in proc.stdout, proc.stdout + proc.stderr
 
 
-def avr_build(out: Path) -> Path:
-    """ports/avr for the ATmega2560 with -Os -Werror; the ELF."""
-    avr = shutil.which("avr-gcc")
-    assert avr, "no avr-gcc: `make tools` installs gcc-avr and avr-libc"
-    src = [FIRMWARE / "src" / "smp.c", FIRMWARE / "src" / "smp_node.c", FIRMWARE / "ports" / "avr" / "main.c"]
-    elf = out / "fw.elf"
-    cmd = [avr, "-std=gnu99", "-mmcu=atmega2560", "-DF_CPU=16000000UL", "-Os", "-Wall", "-Wextra", "-Werror",
-           "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", f"-I{FIRMWARE / 'include'}",
-           *map(str, src), "-lm", "-o", str(elf)]  # fmt: skip
-    built = subprocess.run(cmd, capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    return elf
+def _load_build_module():
+    spec = importlib.util.spec_from_file_location("firmware_build", FIRMWARE / "build.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build = _load_build_module()  # firmware/build.py: the flags users build with are the flags tested
+MCUS = {"atmega2560": (262_144, 8_192), "atmega328p": (32_768, 2_048)}  # flash, SRAM
 
 
 @pytest.fixture(scope="module")
-def emulated_avr(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(the simavr harness, the AVR build's ELF)."""
-    cc = shutil.which("gcc") or shutil.which("cc")
-    assert cc and Path("/usr/include/simavr/sim_avr.h").exists(), "no libsimavr: `make tools` installs it"
+def avr_elves(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("avr")
-    elf = avr_build(out)
-    harness = out / "harness"
-    cmd = [cc, "-std=gnu99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{FIRMWARE / 'include'}",
-           str(FIRMWARE / "ports" / "avr" / "simavr" / "harness.c"), str(FIRMWARE / "src" / "smp.c"),
-           "-lsimavr", "-lm", "-o", str(harness)]  # fmt: skip
-    built = subprocess.run(cmd, capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    return harness, elf
+    return {mcu: build.avr(out / f"{mcu}.elf", mcu) for mcu in MCUS}
 
 
-def test_the_avr_build_runs_on_an_emulated_atmega2560(emulated_avr: tuple[Path, Path]) -> None:
+@pytest.fixture(scope="module")
+def simavr_harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build.harness(tmp_path_factory.mktemp("harness") / "harness")
+
+
+@pytest.mark.parametrize("mcu", list(MCUS))
+def test_the_avr_build_runs_on_an_emulated_mcu(mcu: str, simavr_harness: Path, avr_elves: dict[str, Path]) -> None:
     """simavr (libsimavr) runs the AVR build; a scripted host over its UART, in simulated time: handshake,
     streaming at the declared rate (within 0.1 %), every COMMAND as a PWM duty cycle (and how long it took), a
     corrupted COMMAND not feeding the watchdog (in the timer interrupt: PWM zeroed within a tick of watchdog_ms),
-    the trip in STATUS, STOP and the counters, each interrupt's worst-case cycles (ports/avr/simavr/harness.c)."""
-    harness, elf = emulated_avr
-    proc = subprocess.run([str(harness), str(elf)], capture_output=True, text=True, timeout=300)
+    the trip in STATUS, STOP and the counters, each interrupt's worst-case cycles, the stack's peak
+    (ports/avr/simavr/harness.c). On the ATmega2560 and on the ATmega328P (2 KiB of SRAM)."""
+    proc = subprocess.run([str(simavr_harness), str(avr_elves[mcu]), "--mcu", mcu], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
     print(proc.stdout)
     assert proc.returncode == 0 and "passed: 0 failures" in proc.stdout, proc.stdout + proc.stderr
     assert "SENSOR frames in 500 ms of simulated time: 50 " in proc.stdout
     assert "COMMAND -> PWM: 50 of 50 applied" in proc.stdout
     assert re.search(r"interrupt TIMER0_COMPA .*: worst case \d+ cycles", proc.stdout)
+    assert re.search(rf"{mcu} SRAM \d+ B: stack peak \d+ B; \d+ B never touched", proc.stdout)
 
 
-def test_hw_info_and_monitor_talk_to_the_emulated_mcu_over_a_pty(emulated_avr: tuple[Path, Path]) -> None:
+def test_hw_info_and_monitor_talk_to_the_emulated_mcu_over_a_pty(
+    simavr_harness: Path, avr_elves: dict[str, Path]
+) -> None:  # fmt: skip
     """The harness bridges the emulated UART to a pty in real time: the host's own commands read the AVR build."""
-    harness, elf = emulated_avr
-    proc = subprocess.Popen([str(harness), str(elf), "--pty"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([str(simavr_harness), str(avr_elves["atmega2560"]), "--pty"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
     try:
         assert proc.stdout is not None
@@ -140,11 +138,13 @@ def test_hw_info_and_monitor_talk_to_the_emulated_mcu_over_a_pty(emulated_avr: t
         proc.wait(timeout=10)
 
 
-def test_the_avr_port_builds_and_fits_an_atmega2560(tmp_path: Path) -> None:
-    """ports/avr: avr-gcc -Os -Werror for the ATmega2560; flash and RAM (.data + .bss) printed and bounded."""
-    elf = avr_build(tmp_path)
-    sizes = subprocess.run(["avr-size", "-A", str(elf)], capture_output=True, text=True, check=True).stdout
+@pytest.mark.parametrize("mcu", list(MCUS))
+def test_the_avr_port_builds_and_fits(mcu: str, avr_elves: dict[str, Path]) -> None:
+    """ports/avr: avr-gcc -Os -Werror; flash and static RAM (.data + .bss) printed and bounded, leaving room for a
+    board's drivers and the stack (whose peak the emulated run measures)."""
+    sizes = subprocess.run(["avr-size", "-A", str(avr_elves[mcu])], capture_output=True, text=True, check=True).stdout
     section = {m[0]: int(m[1]) for m in re.findall(r"^\.(text|data|bss)\s+(\d+)", sizes, re.MULTILINE)}
     flash, ram = section["text"] + section["data"], section["data"] + section["bss"]
-    print(f"ATmega2560: flash {flash} B of 262144, RAM {ram} B of 8192 (static; the stack comes on top)")
-    assert flash < 16_384 and ram < 4_096  # room for a board's drivers and the stack
+    flash_max, sram = MCUS[mcu]
+    print(f"{mcu}: flash {flash} B of {flash_max}, RAM {ram} B of {sram} (static; the stack comes on top)")
+    assert flash < min(16_384, flash_max // 2) and ram < 0.6 * sram

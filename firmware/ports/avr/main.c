@@ -1,9 +1,11 @@
-/* Example port: ATmega2560 at 16 MHz (Arduino Mega). UART0 at 1 Mbaud, a 1 kHz sample timer, PWM on OC1A.
+/* Example port: ATmega2560 (Arduino Mega) or ATmega328P (Arduino Uno, Nano) at 16 MHz. UART0 at 1 Mbaud,
+ * a 1 kHz sample timer that also runs the command watchdog, PWM on OC1A.
  *
  * The IMU and encoder drivers are stubs (a real port reads an MPU-6050 over TWI and counts
  * quadrature edges on pin-change interrupts): they return a resting IMU and a still encoder.
- * The motor is driven by Timer1's 10-bit PWM on OC1A (PB5) and a direction pin (PB6); 0 V is
- * a 0 duty cycle, which is what the watchdog and STOP leave.
+ * The motor is driven by Timer1's 10-bit PWM on OC1A (2560: PB5, 328P: PB1) and a direction
+ * pin (2560: PB6, 328P: PB2); 0 V is a 0 duty cycle, which is what the watchdog and STOP leave.
+ * The 328P's 2 KiB of RAM take smaller rings and frames (docs/firmware.md: its build flags).
  */
 #include <avr/interrupt.h>
 #include <avr/io.h>
@@ -12,8 +14,21 @@
 #include "smp_node.h"
 
 #define UART_BAUD 1000000UL
-#define RX_SIZE 128u /* powers of two */
+#if defined(__AVR_ATmega328P__)
+#define RX_SIZE 32u /* powers of two, at most 256 */
+#define TX_SIZE 128u
+#define PWM_PIN PB1
+#define DIR_PIN PB2
+#define UART_RX_VECT USART_RX_vect
+#define UART_UDRE_VECT USART_UDRE_vect
+#else
+#define RX_SIZE 128u
 #define TX_SIZE 256u
+#define PWM_PIN PB5
+#define DIR_PIN PB6
+#define UART_RX_VECT USART0_RX_vect
+#define UART_UDRE_VECT USART0_UDRE_vect
+#endif
 
 static const smp_channel CHANNELS[6] = {
     /* MPU-6050 at +-500 deg/s and +-4 g: its registers' int16 counts, its datasheet sensitivities */
@@ -29,11 +44,11 @@ static const smp_device DEVICE = {"qube-avr", 1000, 64, 10, 100, 100, 0, 0, 0, 1
 static volatile uint8_t rx_buf[RX_SIZE];
 static volatile uint8_t rx_head, rx_tail;
 static volatile uint8_t tx_buf[TX_SIZE];
-static volatile uint8_t tx_head, tx_tail; /* uint8_t wraps at 256 = TX_SIZE */
+static volatile uint8_t tx_head, tx_tail;
 static volatile uint32_t millis_count;
 static volatile uint8_t samples_due; /* timer ticks not yet sampled: none is lost while a frame is sent */
 
-ISR(USART0_RX_vect) {
+ISR(UART_RX_VECT) {
     uint8_t b = UDR0, next = (uint8_t)((rx_head + 1u) & (RX_SIZE - 1u));
     if (next != rx_tail) { /* a full buffer drops the byte: the frame fails its CRC and is counted */
         rx_buf[rx_head] = b;
@@ -41,11 +56,12 @@ ISR(USART0_RX_vect) {
     }
 }
 
-ISR(USART0_UDRE_vect) { /* the transmitter is free: the next byte, or stop asking */
+ISR(UART_UDRE_VECT) { /* the transmitter is free: the next byte, or stop asking */
     if (tx_tail == tx_head) {
         UCSR0B &= (uint8_t)~_BV(UDRIE0);
     } else {
-        UDR0 = tx_buf[tx_tail++];
+        UDR0 = tx_buf[tx_tail];
+        tx_tail = (uint8_t)((tx_tail + 1u) & (TX_SIZE - 1u));
     }
 }
 
@@ -81,11 +97,12 @@ static int hal_uart_read(void *ctx, uint8_t *byte) {
 static void hal_uart_write(void *ctx, const uint8_t *data, size_t n) { /* queued: the UDRE interrupt sends it */
     (void)ctx;
     while (n--) {
-        while ((uint8_t)(tx_head + 1u) == tx_tail) { /* full: wait for the interrupt to make room */
+        uint8_t next = (uint8_t)((tx_head + 1u) & (TX_SIZE - 1u));
+        while (next == tx_tail) { /* full: wait for the interrupt to make room */
         }
         tx_buf[tx_head] = *data++;
         ATOMIC_BLOCK(ATOMIC_RESTORESTATE) {
-            tx_head++;
+            tx_head = next;
             UCSR0B |= _BV(UDRIE0);
         }
     }
@@ -108,8 +125,8 @@ static void hal_write_actuators(void *ctx, const float *volts) {
     uint16_t duty = (uint16_t)(mag * (1023.0f / 5.0f) + 0.5f); /* one multiply: the watchdog calls this in its ISR */
     if (duty > 1023u) duty = 1023u;
     ATOMIC_BLOCK(ATOMIC_RESTORESTATE) { /* also called from the timer interrupt (the watchdog): one 16-bit write */
-        if (v < 0) PORTB |= _BV(PB6);
-        else PORTB &= (uint8_t)~_BV(PB6);
+        if (v < 0) PORTB |= _BV(DIR_PIN);
+        else PORTB &= (uint8_t)~_BV(DIR_PIN);
         OCR1A = duty;
     }
 }
@@ -126,7 +143,7 @@ int main(void) {
     TCCR0B = _BV(CS01) | _BV(CS00);     /* /64 */
     OCR0A = 249;                        /* 1 kHz */
     TIMSK0 = _BV(OCIE0A);
-    DDRB |= _BV(PB5) | _BV(PB6);
+    DDRB |= _BV(PWM_PIN) | _BV(DIR_PIN);
     TCCR1A = _BV(COM1A1) | _BV(WGM11) | _BV(WGM10); /* 10-bit fast PWM on OC1A */
     TCCR1B = _BV(WGM12) | _BV(CS10);
     smp_node_init(&node, &DEVICE, &HAL); /* before the tick can see it */

@@ -1,7 +1,9 @@
 /* The AVR build on an emulated ATmega2560 (libsimavr): a scripted host in simulated time, or a pty.
  *
- *   harness FIRMWARE.elf          scripted: prints one line per check and the figures; exits 1 on a failure
- *   harness FIRMWARE.elf --pty    bridges UART0 to a pty (prints its path) in real time, until SIGTERM/SIGINT
+ *   harness FIRMWARE.elf [--mcu atmega328p]  scripted: one line per check and the figures; exits 1 on a failure
+ *   harness FIRMWARE.elf --pty                bridges UART0 to a pty (prints its path) in real time, until SIGTERM
+ *
+ * The MCU is the ATmega2560 unless --mcu names the ATmega328P.
  *
  * The scripted host uses the same C library: it sends HELLO, START, then a COMMAND every 10 ms for
  * 500 ms, then none, then STOP, feeding bytes into the emulated UART at its baud rate; it decodes
@@ -25,10 +27,15 @@
 #include "smp.h"
 
 #define OCR1A_ADDR 0x88 /* ATmega2560 data-space address of OCR1AL (OCR1AH at 0x89) */
-/* ATmega2560 interrupt vector numbers (avr-libc's *_vect_num) */
-#define TIMER0_COMPA_VECT 21
-#define USART0_RX_VECT 25
-#define USART0_UDRE_VECT 26
+/* What differs between the MCUs the port builds for: interrupt vector numbers (avr-libc's *_vect_num), where
+   SRAM starts. OCR1A is at 0x88 on both. */
+typedef struct {
+    const char *name;
+    uint8_t timer0_compa, uart_rx, uart_udre;
+    uint16_t sram_start;
+} mcu_info;
+static const mcu_info MCUS[2] = {{"atmega2560", 21, 25, 26, 0x200}, {"atmega328p", 14, 18, 19, 0x100}};
+#define PAINT 0xA5 /* free SRAM is painted with this before reset: what the stack never reached keeps it */
 
 static avr_t *avr;
 static avr_irq_t *uart_in;
@@ -72,9 +79,9 @@ typedef struct {
     uint8_t vector;
     uint64_t entered, worst, count;
 } isr_cost;
-static isr_cost isrs[3] = {{"TIMER0_COMPA (1 kHz: sample clock, watchdog)", TIMER0_COMPA_VECT, 0, 0, 0},
-                           {"USART0_RX", USART0_RX_VECT, 0, 0, 0},
-                           {"USART0_UDRE", USART0_UDRE_VECT, 0, 0, 0}};
+static isr_cost isrs[3] = {{"TIMER0_COMPA (1 kHz: sample clock, watchdog)", 0, 0, 0, 0},
+                           {"UART RX", 0, 0, 0, 0},
+                           {"UART UDRE", 0, 0, 0, 0}};
 
 static void on_isr(struct avr_irq_t *irq, uint32_t running, void *param) {
     (void)irq;
@@ -192,11 +199,16 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot read %s\n", argv[1]);
         return 2;
     }
-    avr = avr_make_mcu_by_name("atmega2560");
+    const mcu_info *mcu = &MCUS[0];
+    for (int i = 2; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--mcu") == 0) mcu = strcmp(argv[i + 1], "atmega328p") == 0 ? &MCUS[1] : &MCUS[0];
+    avr = avr_make_mcu_by_name(mcu->name);
     avr_init(avr);
     avr->frequency = 16000000;
     avr->log = LOG_ERROR;
     avr_load_firmware(avr, &fw);
+    memset(avr->data + mcu->sram_start, PAINT, avr->ramend + 1u - mcu->sram_start);
+    isrs[0].vector = mcu->timer0_compa, isrs[1].vector = mcu->uart_rx, isrs[2].vector = mcu->uart_udre;
     uint32_t flags = 0;
     avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0'), &flags);
     flags &= ~AVR_UART_FLAG_STDIO; /* binary frames, not text for the console */
@@ -224,7 +236,7 @@ int main(int argc, char **argv) {
     const uint8_t cmd[5] = {1, 0x00, 0x00, 0x20, 0x40};  /* 2.5 V: OCR1A 512 */
     const uint8_t half[5] = {1, 0x00, 0x00, 0xa0, 0x3f}; /* 1.25 V: 256, so each COMMAND shows when applied */
     for (int k = 0; k < 50; k++) { /* 500 ms of commands at 100 Hz, at phases spread over the SENSOR period */
-        run_until(t0 + 10000u * k + (1370u * (unsigned)k) % 10000u);
+        run_until(t0 + 10000u * k + (1370u * (unsigned)k) % 7000u); /* >= 3 ms apart: one awaited at a time */
         host_frame(SMP_MSG_COMMAND, (uint16_t)(2 + k), k % 2 ? half : cmd, 5);
         expect_pwm = k % 2 ? 256 : 512;
     }
@@ -276,6 +288,14 @@ int main(int argc, char **argv) {
         printf("interrupt %s: worst case %llu cycles (%.2f us at 16 MHz) over %llu runs\n", isrs[i].name,
                (unsigned long long)isrs[i].worst, (double)isrs[i].worst / 16.0, (unsigned long long)isrs[i].count);
     CHECK(isrs[0].count > 1000 && isrs[0].worst < 1600, "the timer interrupt takes under 100 us (a tenth of its period)");
+    /* The longest run of paint between the static data and the top of RAM is what nothing ever used. */
+    unsigned run = 0, best = 0, best_end = 0, sram = avr->ramend + 1u - mcu->sram_start;
+    for (unsigned a = mcu->sram_start; a <= avr->ramend; a++) {
+        run = avr->data[a] == PAINT ? run + 1 : 0;
+        if (run > best) best = run, best_end = a;
+    }
+    printf("%s SRAM %u B: stack peak %u B; %u B never touched\n", mcu->name, sram, avr->ramend - best_end, best);
+    CHECK(best >= 128, "at least 128 B of SRAM never touched, stack included");
     printf("%s: %d failure%s\n", failures ? "FAILED" : "passed", failures, failures == 1 ? "" : "s");
     return failures ? 1 : 0;
 }
