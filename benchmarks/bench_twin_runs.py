@@ -7,8 +7,12 @@ ground truth decides success by the task's criterion (docs/tasks.md). Prints one
 and the count. With ``--oracle`` the feasibility oracle (docs/sim-to-real.md) is tuned on each
 seed's drawn device as well, and the count is also given over the devices it can swing up:
 randomizing around a device at the edge of the actuator range draws some that nothing can do.
+With ``--firmware PATH`` each seed also runs through the C firmware in the loop (its native
+build speaking the protocol, docs/firmware.md), right after the Python twin's run of the same
+seed: both counts, and the median sensor-to-command latency p50 of each with their ratio.
 
     python -m benchmarks.bench_twin_runs runs/full [--runs 20] [--first-seed 1] [--set device.physics.Dp=0.0002] [--oracle]
+    python -m benchmarks.bench_twin_runs runs/quick --firmware firmware/build/native/smp_native
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from sensorimotor.configs.schema import load_section
 from sensorimotor.control.config import load_experiment
@@ -41,10 +47,11 @@ def twin_run(folder: Path, seed: int, duration: float, extra: list[str] | None =
         if not out.is_file():
             print(f"{label}: hw run failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}", flush=True)
             return {"seed": seed, "success": False, "error": proc.stderr[-300:]}
-        twin = json.loads(out.read_text())["twin"]
+        summary = json.loads(out.read_text())
+        twin = summary["twin"]
     row = {"seed": seed, "success": bool(twin["success"]), "time_to_upright_s": twin.get("time_to_upright_s"),
            "arm_past_limit": twin.get("arm_past_limit"), "exit": proc.returncode,
-           "physics": twin.get("physics")}  # fmt: skip
+           "physics": twin.get("physics"), "latency_us_p50": summary["latency_us_p50"]}  # fmt: skip
     ttu = row["time_to_upright_s"]
     print(f"{label}: {'success' if row['success'] else 'FAILED '}"
           + (f", upright after {ttu:.2f} s" if ttu is not None else ""), flush=True)  # fmt: skip
@@ -59,15 +66,28 @@ def window_s(folder: Path) -> tuple[str, float]:
 
 def run(
     folder: Path, runs: int = 20, first_seed: int = 1, duration: float | None = None, sets: list[str] | None = None,
-    oracle: bool = False, nominal: bool = False,
+    oracle: bool = False, nominal: bool = False, firmware: Path | None = None,
 ) -> dict:  # fmt: skip
     name, window = window_s(folder)
     duration = duration or window
     extra = [a for s in sets or () for a in ("--set", s)] + (["--twin-nominal"] if nominal else [])
-    rows = [twin_run(folder, seed, duration, extra) for seed in range(first_seed, first_seed + runs)]
+    rows, fw_rows = [], []
+    for seed in range(first_seed, first_seed + runs):
+        rows.append(twin_run(folder, seed, duration, extra))
+        if firmware is not None:  # the same seed through the C firmware, right after: the same machine load
+            fw_rows.append(
+                twin_run(folder, seed, duration, [*extra, "--firmware", str(firmware)], f"seed {seed:3d} fw")
+            )
     ok = sum(r["success"] for r in rows)
     print(f"\n{ok} of {len(rows)} twin runs succeeded ({name}, {duration:.0f} s each)")
     result = {"task": name, "runs": rows, "successes": ok, "duration_s": duration}
+    if firmware is not None:
+        fw_ok = sum(r["success"] for r in fw_rows)
+        p50 = [float(np.median([r["latency_us_p50"] for r in rs if "latency_us_p50" in r])) for rs in (rows, fw_rows)]
+        print(f"{fw_ok} of {len(fw_rows)} succeeded through the C firmware in the loop; latency p50 (median over "
+              f"runs) {p50[1]:.0f} us against the Python twin's {p50[0]:.0f} us: {p50[1] / p50[0]:.2f}x")  # fmt: skip
+        result |= {"firmware_runs": fw_rows, "firmware_successes": fw_ok, "latency_us_p50_twin": p50[0],
+                   "latency_us_p50_firmware": p50[1], "latency_ratio": p50[1] / p50[0]}  # fmt: skip
     if oracle:
         result |= judge(folder, rows, sets or [])
     return result
@@ -125,18 +145,24 @@ def main() -> None:
         action="store_true",
         help="the twin plays exactly the configured device (with --set): only noise and the start vary",
     )
+    ap.add_argument("--firmware", type=Path, default=None, metavar="PATH",
+                    help="also run each seed through the C firmware in the loop (`make firmware` builds it)")  # fmt: skip
     ap.add_argument("--oracle", action="store_true",
                     help="also tune the feasibility oracle on each drawn device and count over the feasible ones")  # fmt: skip
     args = ap.parse_args()
     if not (args.run / "policy.onnx").is_file():
         ap.error(f"{args.run} is not a run folder (no policy.onnx); pass one sim train wrote")
+    if args.firmware is not None and not args.firmware.is_file():
+        ap.error(f"--firmware {args.firmware}: no such file; `make firmware` builds it")
     if args.runs < 1:
         ap.error(f"--runs {args.runs}: give at least 1")
     try:  # the twin would refuse a bad --set too, but once per seed and after a compile
         load_experiment(args.run / "config.yaml", overrides=args.sets)
     except ValueError as exc:
         ap.error(str(exc))
-    result = run(args.run, args.runs, args.first_seed, args.duration, args.sets, args.oracle, args.nominal)
+    result = run(
+        args.run, args.runs, args.first_seed, args.duration, args.sets, args.oracle, args.nominal, args.firmware
+    )
     passed, out_of = (
         (result["feasible_successes"], result["feasible"]) if args.oracle else (result["successes"], args.runs)
     )

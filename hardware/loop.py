@@ -330,10 +330,11 @@ class ControlLoop:
         clamped_v, clamped = clamp_commands(requested.tolist(), self.limits)
         sent, slewed = slew_limit(clamped_v, self.previous, self.max_step)
         names = self.policy.estimate_names or [f"e{i}" for i in range(len(estimates))]
-        named = dict(zip(names, map(float, estimates), strict=False))
-        newest = self.windows.encoders[-1]
-        angles = [(name, float(newest[i]) * per_count, limit) for i, name, limit, per_count in self.bounded]
-        reason = state_stop_reason(angles, pendulum_deg_from_estimates(named), self.cfg.fall_stop_deg)
+        named = dict(zip(names, estimates.tolist(), strict=False))
+        newest = self.windows.encoders[-1].tolist() if self.bounded else []
+        angles = [(name, newest[i] * per_count, limit) for i, name, limit, per_count in self.bounded]
+        fall = self.cfg.fall_stop_deg  # 0: off, and the pendulum's angle is not needed
+        reason = state_stop_reason(angles, pendulum_deg_from_estimates(named) if fall > 0 else None, fall)
         if reason is not None:
             self._safe(cycle, "safety_stop")
             self.stats.stop_reason = reason

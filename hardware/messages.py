@@ -229,6 +229,10 @@ class SensorLayout:
         )
         self.scale = np.array([c.scale for c in channels], np.float32)
         self.counted = np.array([c.encoding == "i16" for c in channels])
+        # All float32 (the twin's): the same bytes as one (C,) field, read and written without a per-channel loop
+        self.flat = (
+            None if self.counted.any() else np.dtype([("imu", "<f4", (len(channels),)), ("enc", "<i4", (encoders,))])
+        )
 
     @classmethod
     def of(cls, spec: DeviceSpec) -> SensorLayout:
@@ -245,6 +249,10 @@ class SensorLayout:
                 f"SensorBatch: the device sends {len(self.channels)} channels and {self.encoders} encoders, "
                 f"the batch has {imu.shape[1]} and {encoder.shape[1]}"
             )
+        if self.flat is not None:
+            flat = np.empty(len(imu), self.flat)
+            flat["imu"], flat["enc"] = imu, encoder
+            return bytes((len(flat),)) + flat.tobytes()
         records = np.empty(len(imu), self.dtype)
         for i in range(len(self.channels)):
             if self.counted[i]:
@@ -259,6 +267,9 @@ class SensorLayout:
             raise MessageError("SensorBatch payload is empty (needs a sample count)")
         n = payload[0]
         _check_len("SensorBatch", payload, 1 + n * self.dtype.itemsize, f" for {n} samples")
+        if self.flat is not None:
+            flat = np.frombuffer(payload, self.flat, count=n, offset=1)
+            return flat["imu"], flat["enc"]  # views of the payload: SensorBatch copies them
         records = np.frombuffer(payload, self.dtype, count=n, offset=1)
         imu = np.empty((n, len(self.channels)), np.float32)
         for i in range(len(self.channels)):

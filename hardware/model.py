@@ -189,7 +189,11 @@ class OnnxPolicy:
 
     def reset_state(self) -> None:
         """Every state input back to zeros (a new run)."""
-        self.state = {n: np.zeros((1, k), np.float32) for n, k in self._state_sizes.items()}
+        if not hasattr(self, "state"):
+            self.state = {n: np.zeros((1, k), np.float32) for n, k in self._state_sizes.items()}
+            self._binding: tuple[Any, dict[str, np.ndarray], dict[str, np.ndarray]] | None = None
+        for value in self.state.values():
+            value[...] = 0.0  # in place: the binding reads these buffers
 
     @property
     def state_values(self) -> dict[str, list[float]]:
@@ -198,10 +202,30 @@ class OnnxPolicy:
 
     def run(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(volts (n_actuators,) float64, estimates) for one set of batch-1 inputs; advances the state."""
-        feeds = {k: inputs[k] for k in self.input_names} | self.state
-        volts, estimates, *states = self.session.run(None, feeds)
-        self.state = dict(zip(self.state_names, states, strict=True))
-        return volts[0].astype(np.float64), estimates[0]
+        if self._binding is None:
+            self._binding = self._bind(inputs)
+        binding, bound_inputs, outputs = self._binding
+        for name, buffer in bound_inputs.items():
+            np.copyto(buffer, inputs[name])
+        self.session.run_with_iobinding(binding)
+        for name, buffer in self.state.items():
+            np.copyto(buffer, outputs[name + STATE_SUFFIX])
+        return outputs["volts"][0].astype(np.float64), outputs["estimates"][0].copy()
+
+    def _bind(self, inputs: dict[str, np.ndarray]) -> tuple[Any, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """One IOBinding over fixed batch-1 buffers (inputs, state, outputs): a cycle allocates and converts nothing
+        (docs/results.md, the loop's compute time)."""
+        binding = self.session.io_binding()
+        bound_inputs = {name: np.empty_like(inputs[name]) for name in self.input_names}
+        n_estimates = len(self.estimate_names) or int(self.session.get_outputs()[1].shape[1])
+        outputs = {"volts": np.empty((1, self.spec.n_actuators), np.float32),
+                   "estimates": np.empty((1, n_estimates), np.float32)}  # fmt: skip
+        outputs |= {name + STATE_SUFFIX: np.empty((1, k), np.float32) for name, k in self._state_sizes.items()}
+        for name, buffer in (*bound_inputs.items(), *self.state.items()):
+            binding.bind_cpu_input(name, buffer)
+        for name, buffer in outputs.items():
+            binding.bind_output(name, "cpu", 0, buffer.dtype, buffer.shape, buffer.ctypes.data)
+        return binding, bound_inputs, outputs
 
     def check_device(self, device: DeviceSpec, control_rate_hz: float | None = None) -> None:
         """Raise ModelMismatchError naming every field in which ``device`` does not fit the model."""

@@ -96,14 +96,17 @@ class SensorWindows:
                     self.contiguous = 0
         if stamp_us is not None:
             self.last_stamp_us = stamp_us
-        self._append(batch.imu.astype(np.float32), batch.encoder.astype(np.float32))
+        self._append(batch.imu, batch.encoder)  # converted to float32 as they are copied in
         return True
 
     def _append(self, imu: np.ndarray, encoders: np.ndarray) -> None:
         n = len(encoders)
         k = min(n, self.window)
-        self.imu = np.concatenate([self.imu[k:], imu[-k:]])
-        self.encoders = np.concatenate([self.encoders[k:], encoders[-k:]])
+        if k < self.window:  # shift in place: no new arrays each frame (inputs() hands out copies)
+            self.imu[:-k] = self.imu[k:]
+            self.encoders[:-k] = self.encoders[k:]
+        self.imu[-k:] = imu[-k:]
+        self.encoders[-k:] = encoders[-k:]
         self.samples += n
         self.contiguous += n
 
