@@ -21,7 +21,11 @@ Three runs of ``hw run`` as users run it (a subprocess, the twin on a pty, loggi
   (``setpriv`` drops CAP_SYS_NICE); the loaded rows as ratios of the idle ones.
 
 The models are untrained (random weights, seeded): timing does not depend on weights.
-``python benchmarks/bench_loop.py [--seconds 60] [--failsafe-seconds 60] [--only-failsafe]``;
+``--only-live``: ``hw run`` with and without ``--live`` (a Foxglove client subscribed to every
+topic), at 1 kHz and at 100 Hz, interleaved, twice each: latency p50 and p99 and compute p50
+(target: ``--live`` adds <= 50 us to the 1 kHz p50).
+
+``python benchmarks/bench_loop.py [--seconds 60] [--failsafe-seconds 60] [--only-failsafe | --only-live]``;
 part of ``make bench``.
 """
 
@@ -33,9 +37,11 @@ import dataclasses
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -263,6 +269,85 @@ def _failsafe_targets(rows: dict[str, dict]) -> list[tuple[str, bool, str]]:
     ]  # fmt: skip
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _subscriber(port: int, stop: threading.Event, received: list[int]) -> None:
+    """A Foxglove client subscribed to every topic until ``stop``: what --live costs with someone watching."""
+    import asyncio
+
+    import websockets
+
+    async def watch() -> None:
+        for _ in range(300):  # until hw run has started its server
+            try:
+                ws = await websockets.connect(f"ws://127.0.0.1:{port}", subprotocols=["foxglove.sdk.v1"])
+                break
+            except (OSError, websockets.exceptions.InvalidStatus):
+                await asyncio.sleep(0.1)
+        else:
+            return
+        async with ws:
+            while not stop.is_set():
+                try:
+                    message = await asyncio.wait_for(ws.recv(), timeout=0.2)
+                except TimeoutError:
+                    continue
+                except websockets.exceptions.ConnectionClosed:  # the run ended
+                    return
+                if isinstance(message, str) and '"advertise"' in message:
+                    subs = [{"id": c["id"], "channelId": c["id"]} for c in json.loads(message)["channels"]]
+                    await ws.send(json.dumps({"op": "subscribe", "subscriptions": subs}))
+                elif isinstance(message, bytes):
+                    received[0] += 1
+
+    asyncio.run(watch())
+
+
+def run_live(seconds: float) -> dict[str, dict]:
+    """``--only-live``: hw run with and without --live (a client subscribed), at 1 kHz (IMU-only) and 100 Hz (camera)."""
+    rows: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        imu_model, cam_model = _export(tmp)
+        cases = {
+            "1 kHz": ["--twin", "--model", str(imu_model), "--rate", "1000", "--duration", str(seconds),
+                      "--set", "device.stream_rate_hz=1000"],
+            "100 Hz": ["--twin", "--model", str(cam_model), "--duration", str(seconds)],
+        }  # fmt: skip
+        for rate, args in cases.items():
+            for live in (False, True, False, True):  # interleaved: a drift in the machine's load hits both
+                extra, stop, received = [], threading.Event(), [0]
+                if live:
+                    port = _free_port()
+                    extra = ["--live", "--live-port", str(port)]
+                    watcher = threading.Thread(target=_subscriber, args=(port, stop, received), daemon=True)
+                    watcher.start()
+                s = _hw_run([*args, *extra], tmp / "live.json")
+                stop.set()
+                key = f"{rate}, {'live' if live else 'no live'}"
+                rows.setdefault(key, {"latency_us_p50": [], "latency_us_p99": [], "compute_us_p50": [], "received": []})
+                for k in ("latency_us_p50", "latency_us_p99", "compute_us_p50"):
+                    rows[key][k].append(s[k])
+                rows[key]["received"].append(received[0])
+    for rate in cases:
+        off, on = rows[f"{rate}, no live"], rows[f"{rate}, live"]
+        added = float(np.median(on["latency_us_p50"]) - np.median(off["latency_us_p50"]))
+        print(f"{rate}: latency p50 {np.median(off['latency_us_p50']):.0f} -> {np.median(on['latency_us_p50']):.0f} us "
+              f"with --live (+{added:.0f} us), p99 {np.median(off['latency_us_p99']):.0f} -> "
+              f"{np.median(on['latency_us_p99']):.0f} us; compute p50 {np.median(off['compute_us_p50']):.0f} -> "
+              f"{np.median(on['compute_us_p50']):.0f} us; the client received {min(on['received'])}+ messages a run")  # fmt: skip
+        rows[f"{rate}, added_p50_us"] = {"value": added}
+    added_fast = rows["1 kHz, added_p50_us"]["value"]
+    print(
+        f"target --live adds <= 50 us to the 1 kHz p50: got {added_fast:+.0f} us  {'met' if added_fast <= 50 else 'MISSED'}"
+    )
+    return rows
+
+
 def run_failsafe(failsafe_seconds: float, load: int | None) -> dict[str, dict]:
     """Only the failsafe rows (``--only-failsafe``)."""
     with tempfile.TemporaryDirectory() as d:
@@ -286,8 +371,12 @@ if __name__ == "__main__":
         "--load", type=int, default=None, help="spinning processes for the loaded rows (default: 2 per core)"
     )
     parser.add_argument("--only-failsafe", action="store_true", help="run only the failsafe rows")
+    parser.add_argument("--only-live", action="store_true",
+                        help="run only the --live rows: 1 kHz and 100 Hz, with and without, twice each")  # fmt: skip
     a = parser.parse_args()
-    if a.only_failsafe:
+    if a.only_live:
+        run_live(a.seconds)
+    elif a.only_failsafe:
         run_failsafe(a.failsafe_seconds, a.load)
     else:
         run(a.seconds, a.failsafe_seconds, a.load)

@@ -42,6 +42,8 @@ from sensorimotor.hardware.errors import (
     Terminated,
 )
 from sensorimotor.hardware.health import health_problems
+from sensorimotor.hardware.live import DEFAULT_PORT as DEFAULT_LIVE_PORT
+from sensorimotor.hardware.live import LiveView, check_live
 from sensorimotor.hardware.log.mcaplog import (
     TOPIC_DEVICE,
     TOPIC_META,
@@ -112,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="--twin only: the twin plays exactly the configured device (with --set), nothing randomized on top "
              "(how a held-out zoo device is run: benchmarks/bench_zoo.py)",
     )  # fmt: skip
+    run.add_argument(
+        "--live", action="store_true",
+        help="serve the running loop to Foxglove (IMU, encoders, commands, estimates, camera, health) on a WebSocket; "
+             "open ws://127.0.0.1:8765 in the Foxglove app (needs the foxglove-sdk package: sensorimotor[live])",
+    )  # fmt: skip
+    run.add_argument("--live-port", type=int, default=DEFAULT_LIVE_PORT, help="--live: port (default: %(default)s)")
+    run.add_argument("--live-host", default="127.0.0.1",
+                     help="--live: address to listen on (default: %(default)s; 0.0.0.0 for other machines)")  # fmt: skip
     run.add_argument(
         "--twin-garbage",
         type=probability,
@@ -340,6 +350,8 @@ def _run(args: argparse.Namespace) -> int:
     _check_twin_options(args)
     if args.lockstep and not args.twin:
         raise ConfigError("--lockstep needs --twin: only the simulated device can wait for each command")
+    if args.live:
+        check_live(args.live_host, args.live_port)  # before the device is touched
     plan = RunPlan.for_model(args)
     if args.calibration is not None:
         cal = Calibration.load(args.calibration)
@@ -437,6 +449,9 @@ def _run_on_port(
         loop = ControlLoop(client, policy, rate, limits, loop_cfg, recorder)
         loop.progress = _status_line if sys.stderr.isatty() else None
         loop.reopen = lambda: SerialTransport(port, loop_cfg.baudrate)
+        if getattr(args, "live", False):
+            loop.live = LiveView(spec, args.live_host, args.live_port)
+            print(f"hw run: live view on ws://{args.live_host}:{loop.live.port} (Foxglove: Open connection)")
         if plan.prepare is not None:
             plan.prepare(loop)
         client.start()
@@ -451,6 +466,8 @@ def _run_on_port(
             stopped = Interrupted("interrupted (Ctrl-C): sent 0 V and STOP, log closed")
         finally:
             loop.finish()
+            if loop.live is not None:
+                loop.live.close()
             if loop.progress is not None:
                 print(file=sys.stderr)  # end the status line
         d = client.decoder.stats
@@ -462,6 +479,7 @@ def _run_on_port(
             "sensor_gaps": loop.windows.gaps, "reconnects": loop.stats.reconnects,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "stopped_by": str(stopped) if stopped else None,
             "record": str(args.record) if args.record else None,
+            "live": None if loop.live is None else {"port": loop.live.port, "published": loop.live.published},
         }  # fmt: skip
         summary["health_problems"] = problems = health_problems(summary, loop_cfg.health, rate, args.lockstep)
         summary["exit_code"] = stopped.exit_code if stopped else (1 if problems else 0)

@@ -54,6 +54,7 @@ from sensorimotor.hardware.errors import (
     SafetyStopError,
     SensorTimeoutError,
 )
+from sensorimotor.hardware.live import LiveView
 from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, TOPIC_EVENT, LogWriter
 from sensorimotor.hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
 from sensorimotor.hardware.model import LoopPolicy
@@ -230,6 +231,8 @@ class ControlLoop:
         self.progress: Callable[[LoopStats, float, float], None] | None = None  # (stats, elapsed, duration), 1/s
         self.reopen: Callable[[], Transport] | None = None  # opens the port again after it vanished
         self.spec: DeviceSpec = spec
+        self.live: LiveView | None = None  # hw run --live: the loop's data to Foxglove (hardware/live.py)
+        self._live_latencies = 0  # latencies already summarized on /health
 
     # ------------------------------------------------------------------ frames
 
@@ -237,12 +240,16 @@ class ControlLoop:
         for rx in frames:
             msg = rx.message
             if isinstance(msg, SensorBatch):
+                if self.live is not None:
+                    self.live.sensor(msg)
                 if self.windows.add_sensor(msg, rx.frame.timestamp_us):
                     self.fresh += 1
                     self.stats.max_stale_ms = max(self.stats.max_stale_ms, (rx.t_ns - self.last_fresh_ns) / 1e6)
                     self.last_fresh_ns, self.last_sensor_seq = rx.t_ns, rx.frame.seq
                     self.safe_due_ns = stale_deadline_ns(rx.t_ns, self.period_ns, in_failsafe=False)
             elif isinstance(msg, ImageFrame):
+                if self.live is not None:
+                    self.live.image(msg)
                 self.windows.add_image(msg)
                 self.last_image_seq = rx.frame.seq
             elif isinstance(msg, Status):
@@ -321,6 +328,8 @@ class ControlLoop:
         else:
             self.stats.warmup_cycles += 1
         self._log_command(cycle, t, volts, None, why)
+        if self.live is not None:
+            self.live.command(volts, None, why)
         return t
 
     def _act(self, cycle: int) -> None:
@@ -347,6 +356,9 @@ class ControlLoop:
         self.stats.clamped += int(clamped)
         self.stats.slewed += int(slewed)
         self._log_command(cycle, t_sent, sent, requested.tolist(), None, clamped or slewed)
+        if self.live is not None:
+            self.live.command(sent, requested.tolist(), None)
+            self.live.estimates(named)
         if self.recorder is not None:
             record: dict[str, object] = {"cycle": cycle, "estimates": named}
             state = self.policy.state_values
@@ -366,6 +378,19 @@ class ControlLoop:
              "requested_volts": requested if requested is not None else list(volts), "clamped": limited,
              "safe": safe or "", "sensor_seq": self.last_sensor_seq, "image_seq": self.last_image_seq},
             log_time_ns=t, seq=cycle,
+        )  # fmt: skip
+
+    def _live_health(self, elapsed_ns: int) -> None:
+        assert self.live is not None
+        s = self.stats
+        since = self._live_latencies
+        self._live_latencies = len(s.latency_ns)
+        self.live.health(
+            {"elapsed_s": elapsed_ns / 1e9, "cycles": s.cycles, "commands": s.commands, "safe_commands": s.safe_commands,
+             "missed": s.missed, "failsafe_events": s.failsafe_events, "frames_lost": self.client.stats.frames_lost,
+             "device_watchdog_trips": s.watchdog_trips,
+             "device_commands_applied": -1 if self.applied is None else self.applied},
+            s.latency_ns[since:],
         )  # fmt: skip
 
     def _event(self, t_ns: int, kind: str, message: str) -> None:
@@ -453,8 +478,11 @@ class ControlLoop:
                 now = self.client.now_ns()
                 if now >= end:
                     break
-                if self.progress is not None and now >= next_progress:
-                    self.progress(self.stats, (now - t0) / 1e9, duration_s)
+                if now >= next_progress:
+                    if self.progress is not None:
+                        self.progress(self.stats, (now - t0) / 1e9, duration_s)
+                    if self.live is not None:
+                        self._live_health(now - t0)
                     next_progress += 1_000_000_000
                 try:
                     self._check_heartbeat(cycle, now)
