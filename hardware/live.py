@@ -42,7 +42,8 @@ def check_live(host: str, port: int) -> None:
     if not 0 <= port <= 65535:
         raise LiveError(f"--live-port {port}: not a port number (0..65535; 0 picks a free one)")
     probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a closed run's TIME_WAIT is no conflict
+    # as the server binds: a closed run's TIME_WAIT is no conflict, a listening server is
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         probe.bind((host, port))
     except OSError as exc:
