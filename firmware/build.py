@@ -3,6 +3,7 @@
     python firmware/build.py                          # native: firmware/build/native/smp_native
     python firmware/build.py native --sanitize        # with ASan and UBSan (how the tests build it)
     python firmware/build.py avr [--mcu atmega328p]   # firmware/build/avr/<mcu>.elf (default atmega2560)
+    python firmware/build.py cortex-m                 # firmware/build/cortex-m/cortex-m3.elf (LM3S6965, QEMU)
     python firmware/build.py harness                  # firmware/build/avr/harness (libsimavr)
 
 Warnings are errors everywhere. The native build takes frames up to the protocol's largest
@@ -69,6 +70,19 @@ def avr(out: Path | None = None, mcu: str = "atmega2560") -> Path:
     return out
 
 
+def cortex_m(out: Path = BUILD / "cortex-m" / "cortex-m3.elf") -> Path:
+    """ports/cortex-m for the LM3S6965 (Cortex-M3; QEMU's lm3s6965evb), bare metal with newlib-nano; the ELF."""
+    cc = _compiler("arm-none-eabi-gcc", "gcc-arm-none-eabi and libnewlib-arm-none-eabi")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    port = FIRMWARE / "ports" / "cortex-m"
+    sources = [FIRMWARE / "src" / "smp.c", FIRMWARE / "src" / "smp_node.c", port / "main.c"]
+    _run([cc, "-std=gnu99", "-mcpu=cortex-m3", "-mthumb", "-Os", "-Wall", "-Wextra", "-Werror", "-ffunction-sections",
+          "-fdata-sections", "-Wl,--gc-sections", "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
+          "-T", str(port / "lm3s6965.ld"), f"-I{FIRMWARE / 'include'}", *map(str, sources), "-lm", "-o", str(out)],
+         "Cortex-M")  # fmt: skip
+    return out
+
+
 def harness(out: Path = BUILD / "avr" / "harness") -> Path:
     """ports/avr/simavr/harness.c against libsimavr: runs an AVR build, scripted or on a pty."""
     cc = shutil.which("gcc") or _compiler("cc", "gcc")
@@ -83,7 +97,7 @@ def harness(out: Path = BUILD / "avr" / "harness") -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python firmware/build.py", description=__doc__.splitlines()[0])
-    parser.add_argument("target", nargs="?", default="native", choices=["native", "avr", "harness"])
+    parser.add_argument("target", nargs="?", default="native", choices=["native", "avr", "cortex-m", "harness"])
     parser.add_argument("--out", type=Path, default=None, help="the output file (default: under firmware/build)")
     parser.add_argument("--sanitize", action="store_true", help="native: with AddressSanitizer and UBSan")
     parser.add_argument("--mcu", default="atmega2560", help=f"avr: one of {', '.join(MCU_FLAGS)}")
@@ -93,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             built = native(args.out, args.sanitize) if args.out else native(sanitize=args.sanitize)
         elif args.target == "avr":
             built = avr(args.out, args.mcu)
+        elif args.target == "cortex-m":
+            built = cortex_m(args.out) if args.out else cortex_m()
         else:
             built = harness(args.out) if args.out else harness()
     except RuntimeError as exc:
