@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -31,6 +32,7 @@ from sensorimotor.hardware.calibration import (
     Calibration,
     calibrate,
 )
+from sensorimotor.hardware.camera import HostCamera
 from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.errors import (
@@ -113,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--twin-nominal", action="store_true",
         help="--twin only: the twin plays exactly the configured device (with --set), nothing randomized on top "
              "(how a held-out zoo device is run: benchmarks/bench_zoo.py)",
+    )  # fmt: skip
+    run.add_argument(
+        "--camera", default=None, metavar="SOURCE",
+        help="the model's image from a camera on the host: /dev/video0, a video file or a folder of images, "
+             "cropped, rotated and scaled as loop.camera says (needs OpenCV: sensorimotor[camera])",
     )  # fmt: skip
     run.add_argument(
         "--live", action="store_true",
@@ -353,6 +360,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.live:
         check_live(args.live_host, args.live_port)  # before the device is touched
     plan = RunPlan.for_model(args)
+    if args.camera is not None:
+        plan.camera = _open_camera(args.camera, policy, loop_cfg)  # opened and checked before the device is touched
+        plan.meta["camera"] = {"source": args.camera, **dataclasses.asdict(loop_cfg.camera)}
     if args.calibration is not None:
         cal = Calibration.load(args.calibration)
         policy = CalibratedPolicy(policy, cal, str(args.calibration))  # checked against the device at the handshake
@@ -360,6 +370,15 @@ def _run(args: argparse.Namespace) -> int:
         for warning in cal.model_warnings(args.model, args.calibration):
             print(f"hw run: warning: {warning}", file=sys.stderr)
     return _drive(args, policy, loop_cfg, rate, plan)
+
+
+def _open_camera(source: str, policy: Policy, loop_cfg: LoopConfig) -> HostCamera:
+    camera = policy.spec.camera
+    if camera is None or not policy.uses_image:
+        raise ConfigError(
+            f"--camera {source}: the model takes no image; drop --camera or use a model with a camera head"
+        )
+    return HostCamera(source, (camera.height, camera.width), camera.rate_hz, loop_cfg.camera)
 
 
 def _check_twin_options(args: argparse.Namespace) -> None:
@@ -382,6 +401,7 @@ class RunPlan:
     log_metadata: dict[str, str] = field(default_factory=dict)  # the log's metadata record (the port is added)
     meta: dict[str, Any] = field(default_factory=dict)  # more /run/meta fields
     prepare: Callable[[ControlLoop], None] | None = None  # after the loop is built, before streaming starts
+    camera: HostCamera | None = None  # hw run --camera: the model's image from the host
     # print and save the summary (it may still change the summary's exit_code); hw run's by default
     report: Callable[[dict, HardwareError | None, argparse.Namespace], None] = _print_and_save
 
@@ -438,6 +458,8 @@ def _run_on_port(
     stopped: HardwareError | None = None
     try:
         spec = client.connect(loop_cfg.handshake_timeout_s)
+        if plan.camera is not None:  # the model's camera is on the host: the device need not have one
+            spec = client.spec = dataclasses.replace(spec, camera=policy.spec.camera)
         policy.check_device(spec, rate)
         limits = actuator_limits([(a.min, a.max) for a in spec.actuators], loop_cfg.v_limit)
         if recorder is not None:
@@ -454,7 +476,12 @@ def _run_on_port(
             print(f"hw run: live view on ws://{args.live_host}:{loop.live.port} (Foxglove: Open connection)")
         if plan.prepare is not None:
             plan.prepare(loop)
+        if plan.camera is not None:
+            assert spec.camera is not None
+            loop.use_camera(plan.camera, loop_cfg.camera.stall_periods / spec.camera.rate_hz)
         client.start()
+        if plan.camera is not None:
+            plan.camera.start()
         try:
             if args.lockstep:
                 loop.run_lockstep(args.duration)
@@ -468,6 +495,8 @@ def _run_on_port(
             loop.finish()
             if loop.live is not None:
                 loop.live.close()
+            if plan.camera is not None:
+                plan.camera.close()
             if loop.progress is not None:
                 print(file=sys.stderr)  # end the status line
         d = client.decoder.stats
@@ -480,6 +509,9 @@ def _run_on_port(
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "stopped_by": str(stopped) if stopped else None,
             "record": str(args.record) if args.record else None,
             "live": None if loop.live is None else {"port": loop.live.port, "published": loop.live.published},
+            "camera": None if plan.camera is None else {
+                "source": plan.camera.source, "frames_read": plan.camera.frames_read, "frames_used": loop.camera_seq,
+                "device_images_ignored": loop.device_images_ignored},
         }  # fmt: skip
         summary["health_problems"] = problems = health_problems(summary, loop_cfg.health, rate, args.lockstep)
         summary["exit_code"] = stopped.exit_code if stopped else (1 if problems else 0)

@@ -27,6 +27,31 @@ class HealthConfig(Section):
 
 
 @dataclasses.dataclass(frozen=True)
+class HostCameraConfig(Section):
+    """A camera on the host (`hw run --camera`): how its frames become the model's image input."""
+
+    crop: tuple[int, int, int, int] = doc(
+        "Region of the camera's frame [x, y, width, height] (pixels) the model sees; all 0 = the whole frame.",
+        (0, 0, 0, 0), ge=0,
+    )  # fmt: skip
+    rotate_deg: int = doc("Turn the cropped region clockwise by 0, 90, 180 or 270 degrees.", 0, ge=0, le=270)
+    rate_hz: float = doc(
+        "Frames a second read from a video file or an image folder (a camera device delivers at its own rate); "
+        "0 = the model's camera rate.", 0.0, ge=0, le=1000,
+    )  # fmt: skip
+    stall_periods: float = doc(
+        "With no new frame for this many camera periods the loop sends the safe command, as for a sensor stall; "
+        "after loop.sensor_timeout_s it stops (exit 3).", 3.0, gt=1, le=100,
+    )  # fmt: skip
+
+    def check(self) -> None:
+        if self.rotate_deg not in (0, 90, 180, 270):
+            raise ValueError(f"rotate_deg: must be 0, 90, 180 or 270, got {self.rotate_deg}")
+        if any(self.crop) and (self.crop[2] == 0 or self.crop[3] == 0):
+            raise ValueError(f"crop: [x, y, width, height] needs a width and a height, got {list(self.crop)}")
+
+
+@dataclasses.dataclass(frozen=True)
 class LoopConfig(Section):
     """Host control loop (``hw run``)."""
 
@@ -64,3 +89,4 @@ class LoopConfig(Section):
         "resume after a new handshake for this long (s); 0 = stop at once (exit 3).", 10.0, ge=0, le=3600,
     )  # fmt: skip
     health: HealthConfig = nested(HealthConfig, "When a finished run counts as unhealthy (exit 1).")
+    camera: HostCameraConfig = nested(HostCameraConfig, "A camera on the host (hw run --camera).")

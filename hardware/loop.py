@@ -35,6 +35,7 @@ The command actually sent is what gets logged.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 import os
 import time
@@ -43,8 +44,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sensorimotor.hardware.camera import HostCamera
 from sensorimotor.hardware.config import LoopConfig
-from sensorimotor.hardware.device import DeviceClient, Received
+from sensorimotor.hardware.device import DeviceClient, Received, frame_body
 from sensorimotor.hardware.errors import (
     CommandPathLostError,
     ConfigMismatchError,
@@ -55,8 +57,8 @@ from sensorimotor.hardware.errors import (
     SensorTimeoutError,
 )
 from sensorimotor.hardware.live import LiveView
-from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, TOPIC_EVENT, LogWriter
-from sensorimotor.hardware.messages import ImageFrame, SensorBatch, Status, StatusFlags
+from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_ESTIMATE, TOPIC_EVENT, TOPIC_HOST_CAMERA, LogWriter
+from sensorimotor.hardware.messages import ImageFrame, MsgType, SensorBatch, Status, StatusFlags, make_frame
 from sensorimotor.hardware.model import LoopPolicy
 from sensorimotor.hardware.safety import (
     STALL_PERIODS,
@@ -233,6 +235,10 @@ class ControlLoop:
         self.spec: DeviceSpec = spec
         self.live: LiveView | None = None  # hw run --live: the loop's data to Foxglove (hardware/live.py)
         self._live_latencies = 0  # latencies already summarized on /health
+        self.camera: HostCamera | None = None  # hw run --camera: the image from the host, not the device
+        self.camera_seq = 0
+        self.last_camera_ns = 0  # when the host camera's newest frame was taken in
+        self.device_images_ignored = 0  # IMAGE frames the device sent while the host camera was the model's
 
     # ------------------------------------------------------------------ frames
 
@@ -248,6 +254,9 @@ class ControlLoop:
                     self.last_fresh_ns, self.last_sensor_seq = rx.t_ns, rx.frame.seq
                     self.safe_due_ns = stale_deadline_ns(rx.t_ns, self.period_ns, in_failsafe=False)
             elif isinstance(msg, ImageFrame):
+                if self.camera is not None:  # the host's camera is the model's: the device's is not
+                    self.device_images_ignored += 1
+                    continue
                 if self.live is not None:
                     self.live.image(msg)
                 self.windows.add_image(msg)
@@ -296,6 +305,22 @@ class ControlLoop:
 
     def _poll(self) -> None:
         self._absorb(self.client.poll())
+        if self.camera is not None:
+            self._take_camera()
+
+    def _take_camera(self) -> None:
+        """The host camera's new frames into the window, logged as IMAGE frame bodies when taken in (replay's order)."""
+        assert self.camera is not None
+        for t_read, frame in self.camera.take():
+            self.windows.add_image(frame)
+            now = self.client.now_ns()
+            self.last_camera_ns = now
+            if self.recorder is not None:
+                body = frame_body(make_frame(MsgType.IMAGE, self.camera_seq, t_read // 1000, frame))
+                self.recorder.write_frame(TOPIC_HOST_CAMERA, body, log_time_ns=now, seq=self.camera_seq)
+            self.camera_seq = (self.camera_seq + 1) & 0xFFFF
+            if self.live is not None:
+                self.live.image(frame)
 
     def _wait(self, timeout_s: float) -> None:
         """Hand the log what this cycle wrote, then wait for the port: the hand-over is off the latency path."""
@@ -380,6 +405,34 @@ class ControlLoop:
             log_time_ns=t, seq=cycle,
         )  # fmt: skip
 
+    def use_camera(self, camera: HostCamera, stall_s: float) -> None:
+        """Take the model's image from ``camera`` (started with streaming); ``stall_s`` without a frame is a stall."""
+        self.camera, self.camera_stall_ns = camera, int(stall_s * 1e9)
+        camera.now_ns = self.client.now_ns
+
+    def _camera_stalled(self, now: int) -> bool:
+        if self.camera is None or not self.started:  # the first frames come with the first window
+            return False
+        return now - self.last_camera_ns > self.camera_stall_ns
+
+    def _camera_failsafe(self, cycle: int, now: int) -> None:
+        """The host camera stopped: the safe command, as for a sensor stall; stop after the sensor timeout."""
+        assert self.camera is not None
+        stale = now - self.last_camera_ns
+        if stale > self.sensor_timeout_ns:
+            self._safe(cycle, "camera_timeout")
+            self.stats.stop_reason = f"no frame from the camera {self.camera.source} for {stale / 1e9:.2f} s"
+            self._event(now, "camera_timeout", f"{self.stats.stop_reason}; sent 0 V and stopped")
+            raise SensorTimeoutError(
+                f"no frame from the camera {self.camera.source} for {stale / 1e9:.2f} s: sent 0 V and stopped. "
+                "Check the camera's cable and that nothing else holds it."
+            )
+        if not self.in_failsafe:
+            self.in_failsafe = True
+            self.stats.failsafe_events += 1
+            self._event(now, "failsafe", f"no camera frame for {stale / 1e6:.1f} ms: safe command")
+        self._safe(cycle, "camera_stall")
+
     def _live_health(self, elapsed_ns: int) -> None:
         assert self.live is not None
         s = self.stats
@@ -429,7 +482,9 @@ class ControlLoop:
             self.fresh %= self.frames_per_cycle
             if self.started:
                 self.stats.missed += due - 1  # acted once on the newest window, never catching up
-            if self.windows.ready:
+            if self.windows.ready and self._camera_stalled(now):
+                self._camera_failsafe(cycle, now)
+            elif self.windows.ready:
                 if self.in_failsafe:
                     self.in_failsafe = False
                     self._event(now, "failsafe_end", "a whole window of fresh sensor samples again: model resumed")
@@ -545,6 +600,8 @@ class ControlLoop:
             try:
                 self.client.reattach(self.reopen())
                 spec = self.client.connect(self.cfg.handshake_timeout_s)
+                if self.camera is not None:  # the model's camera is the host's, whatever the device has
+                    spec = self.client.spec = dataclasses.replace(spec, camera=self.spec.camera)
                 problems = compare(self.spec, spec)
                 if problems:
                     raise LinkLostError(f"a different device answered after reconnecting: {'; '.join(problems)}")

@@ -51,6 +51,7 @@ from sensorimotor.hardware.log.meta import library_versions
 from sensorimotor.hardware.log.meta import model_metadata as model_metadata  # re-exported for callers
 
 TOPIC_RX = "/serial/rx"
+TOPIC_HOST_CAMERA = "/camera/host"  # IMAGE frame bodies from a camera on the host (hw run --camera), as read
 TOPIC_TX = "/serial/tx"
 TOPIC_COMMAND = "/control/command"
 TOPIC_ESTIMATE = "/control/estimate"

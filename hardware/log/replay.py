@@ -24,6 +24,7 @@ from sensorimotor.hardware.log.mcaplog import (
     TOPIC_COMMAND,
     TOPIC_DEVICE,
     TOPIC_ESTIMATE,
+    TOPIC_HOST_CAMERA,
     TOPIC_META,
     TOPIC_RX,
     LogEnd,
@@ -77,6 +78,7 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
     out = ReplayResult()
     previous: tuple[float, ...] = (0.0,) * policy.spec.n_actuators  # the command sent before this one
     slew_step = np.inf
+    host_camera = False
     roll_rad = 0.0  # the camera roll `hw run --calibration` took out of the logged image estimate
     log = LogReader(log_path)
     for msg in log:
@@ -89,6 +91,7 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
             windows = SensorWindows.for_device(spec, policy.uses_image)
             read = MessageReader(spec)
         elif msg.topic == TOPIC_META:
+            host_camera = isinstance(msg.json().get("camera"), dict)  # hw run --camera: the device's images unused
             calibration = msg.json().get("calibration")
             roll_rad = math.radians(float(calibration["roll_deg"])) if isinstance(calibration, dict) else 0.0
         elif msg.topic == TOPIC_RX:
@@ -101,8 +104,10 @@ def replay(log_path: str | Path, policy: OnnxPolicy) -> ReplayResult:
                 continue
             if isinstance(parsed, SensorBatch):
                 windows.add_sensor(parsed, frame.timestamp_us)  # the loop's freshness rule, same frames
-            elif isinstance(parsed, ImageFrame):
+            elif isinstance(parsed, ImageFrame) and not host_camera:
                 windows.add_image(parsed)
+        elif msg.topic == TOPIC_HOST_CAMERA:  # taken into the loop's window when it was logged
+            windows.add_image(ImageFrame.unpack(decode_body(msg.data).payload))
         elif msg.topic == TOPIC_COMMAND:
             rec = msg.json()
             if rec.get("safe"):  # a failsafe / warm-up command: no model output to recompute
