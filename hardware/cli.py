@@ -401,9 +401,9 @@ class RunPlan:
     log_metadata: dict[str, str] = field(default_factory=dict)  # the log's metadata record (the port is added)
     meta: dict[str, Any] = field(default_factory=dict)  # more /run/meta fields
     prepare: Callable[[ControlLoop], None] | None = None  # after the loop is built, before streaming starts
-    camera: HostCamera | None = None  # hw run --camera: the model's image from the host
     # print and save the summary (it may still change the summary's exit_code); hw run's by default
     report: Callable[[dict, HardwareError | None, argparse.Namespace], None] = _print_and_save
+    camera: HostCamera | None = None  # hw run --camera: the model's image from the host
 
     @classmethod
     def for_model(cls, args: argparse.Namespace) -> RunPlan:
