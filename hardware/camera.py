@@ -26,6 +26,7 @@ import numpy as np
 from sensorimotor.hardware.config import HostCameraConfig
 from sensorimotor.hardware.errors import HardwareError
 from sensorimotor.hardware.messages import ImageFrame
+from sensorimotor.hardware.spec import Camera
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pgm", ".bmp", ".tif", ".tiff")
 
@@ -43,6 +44,7 @@ class HostCamera:
         except ImportError:
             raise CameraError("--camera needs OpenCV: pip install 'sensorimotor[camera]'") from None
         self.cv2, self.source, self.shape, self.cfg = cv2, source, shape, cfg
+        self.described = Camera(shape[0], shape[1], round(rate_hz))  # what the model's device has: the host's now
         self.now_ns: Callable[[], int] = time.monotonic_ns  # the loop sets its client's clock (use_camera)
         self.period_s = 1.0 / (cfg.rate_hz or rate_hz)
         path = Path(source)

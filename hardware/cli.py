@@ -459,7 +459,7 @@ def _run_on_port(
     try:
         spec = client.connect(loop_cfg.handshake_timeout_s)
         if plan.camera is not None:  # the model's camera is on the host: the device need not have one
-            spec = client.spec = dataclasses.replace(spec, camera=policy.spec.camera)
+            spec = client.spec = dataclasses.replace(spec, camera=plan.camera.described)
         policy.check_device(spec, rate)
         limits = actuator_limits([(a.min, a.max) for a in spec.actuators], loop_cfg.v_limit)
         if recorder is not None:
