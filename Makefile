@@ -24,13 +24,14 @@ demo: venv
 	$(BIN)/hw replay $(RUN)/run.mcap --model $(RUN)/policy.onnx --json $(RUN)/replay.json
 	$(PY) -m sensorimotor.control.summary $(RUN)
 
-## tools: system tools the tests use (gcc with ASan/UBSan; avr-gcc, avr-libc and libsimavr for the AVR port; arm-none-eabi-gcc, newlib and QEMU for the Cortex-M port), installed when missing
+## tools: system tools the tests use (gcc with ASan/UBSan; avr-gcc, avr-libc and libsimavr for the AVR port; the Arduino core for the sketch; arm-none-eabi-gcc, newlib and QEMU for the Cortex-M port), installed when missing
 tools:
 	@command -v gcc >/dev/null 2>&1 || { echo "installing gcc (apt-get)"; apt-get update -qq && apt-get install -y -qq gcc libc6-dev; }
 	@command -v avr-gcc >/dev/null 2>&1 || { echo "installing gcc-avr, avr-libc (apt-get)"; apt-get update -qq && apt-get install -y -qq gcc-avr avr-libc binutils-avr; }
 	@test -e /usr/include/simavr/sim_avr.h || { echo "installing simavr, libsimavr-dev (apt-get)"; apt-get update -qq && apt-get install -y -qq simavr libsimavr-dev; }
 	@command -v arm-none-eabi-gcc >/dev/null 2>&1 || { echo "installing gcc-arm-none-eabi, newlib (apt-get)"; apt-get update -qq && apt-get install -y -qq gcc-arm-none-eabi libnewlib-arm-none-eabi; }
 	@command -v qemu-system-arm >/dev/null 2>&1 || { echo "installing qemu-system-arm (apt-get)"; apt-get update -qq && apt-get install -y -qq qemu-system-arm; }
+	@test -e /usr/share/arduino/hardware/arduino/avr/cores/arduino/Arduino.h || { echo "installing arduino-core-avr (apt-get)"; apt-get update -qq && apt-get install -y -qq arduino-core-avr; }
 
 ## firmware: the firmware's native build, for firmware in the loop (`hw run --twin --firmware firmware/build/native/smp_native`)
 firmware: venv tools

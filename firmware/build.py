@@ -5,6 +5,7 @@
     python firmware/build.py avr [--mcu atmega328p]   # firmware/build/avr/<mcu>.elf (default atmega2560)
     python firmware/build.py cortex-m                 # firmware/build/cortex-m/cortex-m3.elf (LM3S6965, QEMU)
     python firmware/build.py harness                  # firmware/build/avr/harness (libsimavr)
+    python firmware/build.py arduino                  # firmware/build/arduino/sensorimotor.elf (an Uno's sketch)
 
 Warnings are errors everywhere. The native build takes frames up to the protocol's largest
 payload (it forwards the simulator's camera frames as IMAGE); the ATmega328P build takes
@@ -95,9 +96,49 @@ def harness(out: Path = BUILD / "avr" / "harness") -> Path:
     return out
 
 
+ARDUINO_CORE = Path("/usr/share/arduino/hardware/arduino/avr")  # Debian's arduino-core-avr
+
+
+def arduino(out: Path = BUILD / "arduino" / "sensorimotor.elf") -> Path:
+    """ports/arduino/sensorimotor for an Uno (ATmega328P), against Debian's Arduino core, as the IDE would build it:
+    the core, the sketch (as C++ after ``#include <Arduino.h>``) and the library, sized by its headers for the 328P."""
+    cc, cxx = _compiler("avr-gcc", "gcc-avr and avr-libc"), _compiler("avr-g++", "gcc-avr")
+    core = ARDUINO_CORE / "cores" / "arduino"
+    if not (core / "Arduino.h").exists():
+        raise RuntimeError("no Arduino core: `make tools` installs arduino-core-avr")
+    objdir = out.parent / "obj"
+    objdir.mkdir(parents=True, exist_ok=True)
+    sketch = FIRMWARE / "ports" / "arduino" / "sensorimotor" / "sensorimotor.ino"
+    (objdir / "sketch.cpp").write_text(f'#include <Arduino.h>\n#line 1 "{sketch}"\n{sketch.read_text()}')
+    common = ["-mmcu=atmega328p", "-DF_CPU=16000000L", "-DARDUINO=10819", "-DARDUINO_AVR_UNO", "-DARDUINO_ARCH_AVR",
+              "-Os", "-ffunction-sections", "-fdata-sections", f"-I{core}", f"-I{ARDUINO_CORE / 'variants' / 'standard'}",
+              f"-I{FIRMWARE / 'include'}"]  # fmt: skip; no -D sizes: the headers' 328P defaults, as in the IDE
+    # the core as the IDE compiles it; DECIMAL_DIG (WString.cpp) is C++17's in avr-gcc 5.4's <float.h>
+    cxxflags = [*common, "-std=gnu++11", "-fno-exceptions", "-fno-threadsafe-statics", "-fpermissive",
+                "-DDECIMAL_DIG=17", "-w"]  # fmt: skip
+    objects = []
+    for src in [*sorted(core.glob("*.c")), *sorted(core.glob("*.cpp")), *sorted(core.glob("*.S"))]:
+        obj = objdir / f"core-{src.name}.o"
+        flags = ["-std=gnu11", "-w"] if src.suffix == ".c" else ["-x", "assembler-with-cpp"] if src.suffix == ".S" else []
+        _run([cxx if src.suffix == ".cpp" else cc, *(cxxflags if src.suffix == ".cpp" else [*common, *flags]), "-c",
+              str(src), "-o", str(obj)], f"Arduino core ({src.name})")  # fmt: skip
+        objects.append(obj)
+    # ours with warnings as errors
+    for src in [FIRMWARE / "src" / "smp.c", FIRMWARE / "src" / "smp_node.c"]:
+        objects.append(objdir / f"{src.stem}.o")
+        _run([cc, *common, "-std=gnu99", "-Wall", "-Wextra", "-Werror", "-c", str(src), "-o", str(objects[-1])],
+             f"Arduino ({src.name})")  # fmt: skip
+    objects.append(objdir / "sketch.o")
+    _run([cxx, *common, "-std=gnu++11", "-fno-exceptions", "-fno-threadsafe-statics", "-Wall", "-Wextra", "-Werror",
+          "-c", str(objdir / "sketch.cpp"), "-o", str(objects[-1])], "Arduino sketch")  # fmt: skip
+    _run([cc, "-mmcu=atmega328p", "-Os", "-Wl,--gc-sections", *map(str, objects), "-lm", "-o", str(out)],
+         "Arduino link")  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python firmware/build.py", description=__doc__.splitlines()[0])
-    parser.add_argument("target", nargs="?", default="native", choices=["native", "avr", "cortex-m", "harness"])
+    parser.add_argument("target", nargs="?", default="native", choices=["native", "avr", "cortex-m", "harness", "arduino"])
     parser.add_argument("--out", type=Path, default=None, help="the output file (default: under firmware/build)")
     parser.add_argument("--sanitize", action="store_true", help="native: with AddressSanitizer and UBSan")
     parser.add_argument("--mcu", default="atmega2560", help=f"avr: one of {', '.join(MCU_FLAGS)}")
@@ -109,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             built = avr(args.out, args.mcu)
         elif args.target == "cortex-m":
             built = cortex_m(args.out) if args.out else cortex_m()
+        elif args.target == "arduino":
+            built = arduino(args.out) if args.out else arduino()
         else:
             built = harness(args.out) if args.out else harness()
     except RuntimeError as exc:

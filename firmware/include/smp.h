@@ -14,6 +14,10 @@
 
 #include "smp_generated.h"
 
+#if defined(__AVR_ATmega328P__) && !defined(SMP_FW_MAX_PAYLOAD) /* 2 KiB of SRAM: what the Qube needs (build.py) */
+#define SMP_FW_MAX_PAYLOAD 204u
+#define SMP_FW_MAX_RX_PAYLOAD 40u
+#endif
 #ifndef SMP_FW_MAX_PAYLOAD
 #define SMP_FW_MAX_PAYLOAD 244u /* 8 header + 244 + 4 CRC = 256-byte bodies */
 #endif

@@ -13,6 +13,10 @@
 
 #include "smp.h"
 
+#if defined(__AVR_ATmega328P__) && !defined(SMP_NODE_MAX_CHANNELS) /* 2 KiB of SRAM (an Uno's sketch) */
+#define SMP_NODE_MAX_CHANNELS 6u
+#define SMP_NODE_MAX_ENCODERS 1u
+#endif
 #ifndef SMP_NODE_MAX_CHANNELS
 #define SMP_NODE_MAX_CHANNELS 8u
 #endif

@@ -112,19 +112,28 @@ def test_the_avr_build_runs_on_an_emulated_mcu(mcu: str, simavr_harness: Path, a
     assert re.search(rf"{mcu} SRAM \d+ B: stack peak \d+ B; \d+ B never touched", proc.stdout)
 
 
+@pytest.fixture(scope="module")
+def arduino_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build.arduino(tmp_path_factory.mktemp("arduino") / "sensorimotor.elf")
+
+
+@pytest.mark.parametrize("port", ["avr", "arduino"])
 def test_hw_info_and_monitor_talk_to_the_emulated_mcu_over_a_pty(
-    simavr_harness: Path, avr_elves: dict[str, Path]
+    port: str, simavr_harness: Path, avr_elves: dict[str, Path], request: pytest.FixtureRequest
 ) -> None:  # fmt: skip
-    """The harness bridges the emulated UART to a pty in real time: the host's own commands read the AVR build."""
-    proc = subprocess.Popen([str(simavr_harness), str(avr_elves["atmega2560"]), "--pty"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+    """The harness bridges the emulated UART to a pty in real time: the host's own commands read the AVR build
+    (ATmega2560) and the Arduino sketch (an Uno's ATmega328P, with the Arduino core's Serial and micros())."""
+    elf, mcu, name = ((avr_elves["atmega2560"], "atmega2560", "qube-avr") if port == "avr"
+                      else (request.getfixturevalue("arduino_elf"), "atmega328p", "qube-uno"))  # fmt: skip
+    proc = subprocess.Popen([str(simavr_harness), str(elf), "--pty", "--mcu", mcu], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert proc.stdout is not None
         port = next(line.strip() for line in proc.stdout if line.startswith("/dev/"))  # simavr prints first
         hw = [sys.executable, "-m", "sensorimotor.hardware.cli"]
         info = subprocess.run([*hw, "info", "--port", port], capture_output=True, text=True, timeout=60)
         assert info.returncode == 0, info.stderr
-        assert "device 'qube-avr'" in info.stdout and "gyro_x [rad/s] int16 x 0.000266462" in info.stdout
+        assert f"device '{name}'" in info.stdout and "gyro_x [rad/s] int16 x 0.000266462" in info.stdout
         assert "camera    none" in info.stdout
         mon = subprocess.run([*hw, "monitor", "--port", port, "--duration", "2.6", "--every", "0.5"],
                              capture_output=True, text=True, timeout=60)  # fmt: skip
