@@ -110,16 +110,28 @@ def arduino(out: Path = BUILD / "arduino" / "sensorimotor.elf") -> Path:
     objdir.mkdir(parents=True, exist_ok=True)
     sketch = FIRMWARE / "ports" / "arduino" / "sensorimotor" / "sensorimotor.ino"
     (objdir / "sketch.cpp").write_text(f'#include <Arduino.h>\n#line 1 "{sketch}"\n{sketch.read_text()}')
-    common = ["-mmcu=atmega328p", "-DF_CPU=16000000L", "-DARDUINO=10819", "-DARDUINO_AVR_UNO", "-DARDUINO_ARCH_AVR",
-              "-Os", "-ffunction-sections", "-fdata-sections", f"-I{core}", f"-I{ARDUINO_CORE / 'variants' / 'standard'}",
-              f"-I{FIRMWARE / 'include'}"]  # fmt: skip; no -D sizes: the headers' 328P defaults, as in the IDE
+    common = [
+        "-mmcu=atmega328p",
+        "-DF_CPU=16000000L",
+        "-DARDUINO=10819",
+        "-DARDUINO_AVR_UNO",
+        "-DARDUINO_ARCH_AVR",
+        "-Os",
+        "-ffunction-sections",
+        "-fdata-sections",
+        f"-I{core}",
+        f"-I{ARDUINO_CORE / 'variants' / 'standard'}",
+        f"-I{FIRMWARE / 'include'}",
+    ]  # fmt: skip; no -D sizes: the headers' 328P defaults, as in the IDE
     # the core as the IDE compiles it; DECIMAL_DIG (WString.cpp) is C++17's in avr-gcc 5.4's <float.h>
     cxxflags = [*common, "-std=gnu++11", "-fno-exceptions", "-fno-threadsafe-statics", "-fpermissive",
                 "-DDECIMAL_DIG=17", "-w"]  # fmt: skip
     objects = []
     for src in [*sorted(core.glob("*.c")), *sorted(core.glob("*.cpp")), *sorted(core.glob("*.S"))]:
         obj = objdir / f"core-{src.name}.o"
-        flags = ["-std=gnu11", "-w"] if src.suffix == ".c" else ["-x", "assembler-with-cpp"] if src.suffix == ".S" else []
+        flags = (
+            ["-std=gnu11", "-w"] if src.suffix == ".c" else ["-x", "assembler-with-cpp"] if src.suffix == ".S" else []
+        )
         _run([cxx if src.suffix == ".cpp" else cc, *(cxxflags if src.suffix == ".cpp" else [*common, *flags]), "-c",
               str(src), "-o", str(obj)], f"Arduino core ({src.name})")  # fmt: skip
         objects.append(obj)
@@ -138,7 +150,9 @@ def arduino(out: Path = BUILD / "arduino" / "sensorimotor.elf") -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python firmware/build.py", description=__doc__.splitlines()[0])
-    parser.add_argument("target", nargs="?", default="native", choices=["native", "avr", "cortex-m", "harness", "arduino"])
+    parser.add_argument(
+        "target", nargs="?", default="native", choices=["native", "avr", "cortex-m", "harness", "arduino"]
+    )
     parser.add_argument("--out", type=Path, default=None, help="the output file (default: under firmware/build)")
     parser.add_argument("--sanitize", action="store_true", help="native: with AddressSanitizer and UBSan")
     parser.add_argument("--mcu", default="atmega2560", help=f"avr: one of {', '.join(MCU_FLAGS)}")
