@@ -36,9 +36,11 @@ from sensorimotor.hardware.camera import HostCamera
 from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.errors import (
+    DeviceNotRespondingError,
     HardwareError,
     Interrupted,
     LinkLostError,
+    PortError,
     SafetyStopError,
     SensorTimeoutError,
     Terminated,
@@ -287,6 +289,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _firmware_named(args: argparse.Namespace, exc: Exception) -> str:
+    """With ``--twin --firmware``, a silent or vanished port is the firmware's doing: say which firmware."""
+    firmware = getattr(args, "firmware", None)
+    if firmware is None or str(firmware) in str(exc) or not isinstance(exc, (DeviceNotRespondingError, PortError)):
+        return str(exc)
+    return f"--firmware {firmware} did not answer the handshake: {exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Ctrl-C stops every command, even one started in the background from a script, which
@@ -298,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         }  # fmt: skip
         return commands[args.command](args)
     except (HardwareError, ConfigError, LogError) as exc:
-        print(f"hw {args.command}: error: {exc}", file=sys.stderr)
+        print(f"hw {args.command}: error: {_firmware_named(args, exc)}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
         print(f"hw {args.command}: interrupted", file=sys.stderr)

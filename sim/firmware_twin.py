@@ -63,7 +63,13 @@ class FirmwareTwin:
                                 "the native one") from None  # fmt: skip
         finally:
             theirs.close()
-        self.sock.sendall(b"D" + Describe(spec).pack())
+        try:
+            self.sock.sendall(b"D" + Describe(spec).pack())
+        except OSError:  # it exited at once: not the native firmware, or it refused its arguments
+            code = self.proc.wait(timeout=5)
+            said = (self.proc.stderr.read() if self.proc.stderr else "").strip().splitlines()
+            raise FirmwareError(f"--firmware {firmware}: exited as it started (exit status {code}"
+                                f"{': ' + said[0] if said else ''}); is it the native build (`make firmware`)?") from None  # fmt: skip
 
     def serve(self, should_stop: Callable[[], bool]) -> None:
         """Answer the firmware until ``should_stop()`` or until it exits."""
@@ -104,8 +110,12 @@ class FirmwareTwin:
         """End the firmware (it exits when its physics socket closes); its stderr, if it said anything."""
         self.sock.close()
         try:
-            _, err = self.proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
+            _, err = self.proc.communicate(timeout=2)
+        except subprocess.TimeoutExpired:  # not ours, or hung: ours exits within a millisecond
+            self.proc.terminate()
+            try:
+                _, err = self.proc.communicate(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                _, err = self.proc.communicate()
         return (err or "").strip()

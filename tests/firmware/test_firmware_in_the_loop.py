@@ -132,3 +132,15 @@ def test_the_firmware_goes_when_the_twin_is_killed(native_firmware: Path, config
 def test_bad_firmware_options_get_one_line_and_exit_2(args: list[str], expected: str) -> None:
     proc = _cli(*args, timeout=60)
     assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("body", ["exit 3", "exec sleep 60"], ids=["exits-at-once", "never-answers"])
+def test_a_firmware_that_exits_or_stays_silent_is_named(body: str, tmp_path: Path) -> None:
+    """A program that starts but does not speak the protocol: the host names the firmware, one line, exit 2."""
+    firmware = tmp_path / "not_firmware"
+    firmware.write_text(f"#!/bin/sh\n{body}\n")
+    firmware.chmod(0o755)
+    proc = _cli("sensorimotor.hardware.cli", "info", "--twin", "--firmware", str(firmware), timeout=60)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and f"--firmware {firmware}" in lines[0], proc.stderr
+
