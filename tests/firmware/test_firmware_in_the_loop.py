@@ -143,4 +143,3 @@ def test_a_firmware_that_exits_or_stays_silent_is_named(body: str, tmp_path: Pat
     proc = _cli("sensorimotor.hardware.cli", "info", "--twin", "--firmware", str(firmware), timeout=60)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and f"--firmware {firmware}" in lines[0], proc.stderr
-
