@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="{train,pretrain,finetune,eval,robustness,identify,twin}"
+        dest="command", required=True, metavar="{train,pretrain,finetune,eval,robustness,identify,sweep,twin}"
     )
     train = sub.add_parser(
         "train", help="train perception and the RL controller, evaluate, export one ONNX model",
@@ -198,6 +198,54 @@ def build_parser() -> argparse.ArgumentParser:
     ident.add_argument("--seed", type=int, default=0, help="seed of the CMA-ES search (default: 0)")
     ident.add_argument("--force", action="store_true", help="overwrite an existing --out")
 
+    sweep = sub.add_parser(
+        "sweep", help="many trainings on Ray: a grid over seeds, or an Optuna search; spreads over seeds",
+        description="Run `sim train` once per grid point and seed (or per Optuna suggestion and seed) as Ray Tune "
+        "trials: on this machine by default, on a cluster with --address. Each trial is an ordinary run folder "
+        "(OUT/runs/<point>/seed<N>: sim eval, hw run and sim train --resume work on it). A crashed trial is "
+        "retried once and the sweep goes on; Ctrl-C stops it and --resume continues. At the end: OUT/summary.md "
+        "and summary.json (per configuration: mean, std, interquartile mean and 95 %% bootstrap intervals over "
+        "seeds), curves.png (learning curves with bands), final.png (each seed's figures) and best.yaml (the best "
+        "configuration by --metric, as a config sim train --config reproduces). docs/sweeps.md.",
+    )  # fmt: skip
+    add_config_arguments(sweep, "every section; --set applies to every trial")
+    sweep.add_argument("--preset", default=None, help="preset from the config's `presets:` section, e.g. quick")
+    sweep.add_argument("--out", type=Path, default=None, help="the sweep's folder (required unless --resume)")
+    sweep.add_argument("--seeds", default="0", help="seeds of every configuration: 0-4, 0,2,7 or 3 (default: 0)")
+    sweep.add_argument(
+        "--grid", action="append", default=[], metavar="PATH=V1,V2",
+        help="a config value and the values to try (repeatable: every combination runs); with --optuna also "
+        "LOW..HIGH (uniform) or LOW..HIGH:log, searched",
+    )  # fmt: skip
+    sweep.add_argument("--optuna", type=int, default=0, metavar="N",
+                       help="search the --grid axes with Optuna's TPE over N configurations (each on every seed), "
+                       "the periodic evaluations pruned by the median rule")  # fmt: skip
+    sweep.add_argument("--metric", default="heldout_success",
+                       help="the figure the search and best.yaml rank by (default: heldout_success; a Gymnasium "
+                       "env's runs: mean_return)")  # fmt: skip
+    sweep.add_argument("--no-prune", action="store_true", help="--optuna: run every suggestion to the end")
+    sweep.add_argument(
+        "--cpus-per-trial",
+        type=float,
+        default=1.0,
+        help="CPUs each trial reserves and torch uses (default: 1: the networks are small)",
+    )
+    sweep.add_argument("--cpus", type=int, default=None, help="local Ray: CPUs to use (default: all of this machine's)")
+    sweep.add_argument(
+        "--address",
+        default=None,
+        help="an existing Ray cluster's head, HOST:PORT or auto (default: a local Ray instance)",
+    )
+    sweep.add_argument("--dashboard", action="store_true", help="start Ray's dashboard (http://127.0.0.1:8265)")
+    sweep.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="continue the sweep in DIR where it stopped (its own arguments are kept)",
+    )
+    sweep.add_argument("--inject-fault", default="", help=argparse.SUPPRESS)  # tests: POINT/seedN[:always]
+
     twin = sub.add_parser(
         "twin", help="serve the simulated device on a pseudo-terminal",
         description="Run the simulator as a serial device on a pseudo-terminal, speaking the real protocol "
@@ -224,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             return _robustness(args)
         if args.command == "identify":
             return _identify(args)
+        if args.command == "sweep":
+            return _sweep(args)
         return _twin(args)
     except ConfigError as exc:
         print(f"sim {args.command}: config error: {exc}", file=sys.stderr)
@@ -244,8 +294,8 @@ class RunFolderError(Exception):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from sensorimotor.configs.schema import DEFAULT_CONFIG, read_yaml
-    from sensorimotor.control.config import load_experiment, resolved_yaml
+    from sensorimotor.configs.schema import DEFAULT_CONFIG
+    from sensorimotor.control.config import resolved_run
 
     overrides = [
         *args.overrides,
@@ -273,7 +323,7 @@ def _train(args: argparse.Namespace) -> int:
                 f"{out} already holds a training run: resume it with --resume {out}, choose another --out, "
                 "or pass --force to overwrite it"
             )
-    cfg = load_experiment(source, preset, overrides)
+    cfg, config_text = resolved_run(source, preset, overrides, out)
     if cfg.rl.env == DEVICE_ENV and args.resume is None:
         from sensorimotor.perception.train import check_init  # heavy: torch
 
@@ -286,12 +336,6 @@ def _train(args: argparse.Namespace) -> int:
             resume = find(out, cfg.rl)
         except ResumeError as exc:
             raise RunFolderError(f"cannot resume: {exc}") from None
-    provenance = (
-        f"Resolved by `sim train` from {source}" + (f", preset {preset}" if preset else "")
-        + "".join(f", --set {o}" for o in overrides)
-        + f".\nLoads back as it is: sim train --config {out / 'config.yaml'} reproduces this run."
-    )  # fmt: skip
-    config_text = resolved_yaml(cfg, read_yaml(source).get("presets") or {}, provenance)
     if resume is None:  # a fresh run (or --force): no checkpoint or TensorBoard log of an earlier run may remain
         for stale in ("checkpoints", "tensorboard"):
             shutil.rmtree(out / stale, ignore_errors=True)
@@ -510,6 +554,39 @@ def _identify(args: argparse.Namespace) -> int:
 
 def _holds_run(out: Path) -> bool:
     return any((out / name).exists() for name in ("report.json", "checkpoints", "policy.onnx"))
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from sensorimotor.control.sweep.spec import SweepError, SweepSpec, check, check_address, metrics_of, parse_seeds
+
+    try:
+        check_address(args.address)
+        if args.resume is not None:
+            if args.out is not None or args.grid or args.optuna or args.config or args.preset:
+                raise SweepError("--resume DIR keeps the sweep's own arguments: drop --out, --config, --preset, "
+                                 "--grid and --optuna")  # fmt: skip
+            spec = SweepSpec.load(args.resume)
+        else:
+            if args.out is None:
+                raise SweepError("--out DIR is required (where the run folders and the summary go)")
+            if (args.out / "sweep.json").exists():
+                raise SweepError(f"{args.out} already holds a sweep: continue it with --resume {args.out}, or "
+                                 "choose another --out")  # fmt: skip
+            spec = SweepSpec(
+                out=str(args.out), config=str(args.config) if args.config else None, preset=args.preset,
+                seeds=parse_seeds(args.seeds), grid=list(args.grid), overrides=list(args.overrides),
+                optuna=args.optuna, metric=args.metric, cpus_per_trial=args.cpus_per_trial,
+                prune=not args.no_prune, inject_fault=args.inject_fault,
+            )  # fmt: skip
+            check(spec, metrics_of(spec.config, spec.preset, spec.overrides))
+            args.out.mkdir(parents=True, exist_ok=True)
+            spec.save()
+        from sensorimotor.control.sweep.runner import run_sweep  # heavy: Ray
+
+        return run_sweep(spec, args.address, args.resume is not None, args.cpus, args.dashboard)
+    except SweepError as exc:
+        print(f"sim sweep: {exc}", file=sys.stderr)
+        return 2
 
 
 def _twin(args: argparse.Namespace) -> int:

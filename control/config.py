@@ -259,3 +259,20 @@ def resolved_yaml(cfg: ExperimentConfig, presets: dict[str, Any], provenance: st
     tail = yaml.safe_dump({"presets": presets}, sort_keys=False) if presets else ""
     header = "".join(f"# {line}\n" for line in provenance.splitlines())
     return header + body + tail
+
+
+def resolved_run(
+    source: str | Path | None, preset: str | None, overrides: Sequence[str], out: Path
+) -> tuple[ExperimentConfig, str]:  # fmt: skip
+    """A run's config and the config.yaml ``sim train`` writes for it: the resolved values, where they came
+    from, and how to reproduce the run (``sim train --config OUT/config.yaml``)."""
+    from sensorimotor.configs.schema import DEFAULT_CONFIG, read_yaml
+
+    path = Path(source) if source is not None else DEFAULT_CONFIG
+    cfg = load_experiment(path, preset, overrides)
+    provenance = (
+        f"Resolved by `sim train` from {path}" + (f", preset {preset}" if preset else "")
+        + "".join(f", --set {o}" for o in overrides)
+        + f".\nLoads back as it is: sim train --config {out / 'config.yaml'} reproduces this run."
+    )  # fmt: skip
+    return cfg, resolved_yaml(cfg, read_yaml(path).get("presets") or {}, provenance)

@@ -28,7 +28,7 @@ from sensorimotor.control.checkpoints import Checkpoint
 from sensorimotor.control.config import ExperimentConfig, RLConfig
 from sensorimotor.control.export import parity
 from sensorimotor.control.plots import plot_training
-from sensorimotor.control.trainer import curve_from_report, fit, prepare
+from sensorimotor.control.trainer import EvalHook, curve_from_report, fit, prepare
 
 GYM_FORMAT = "sensorimotor-gym-policy/1"
 
@@ -97,8 +97,9 @@ def export(actor: torch.nn.Module, n_obs: int, path: Path, meta: dict[str, Any])
 
 
 def run(
-    cfg: ExperimentConfig, out: Path, preset: str | None, config_text: str | None, resume: Checkpoint | None
-) -> dict[str, Any]:
+    cfg: ExperimentConfig, out: Path, preset: str | None, config_text: str | None, resume: Checkpoint | None,
+    on_eval: EvalHook | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Train, evaluate, export and report on ``cfg.rl.env``; returns the report (also report.json)."""
     rl = cfg.rl
     obs_space, _ = check_spaces(rl)
@@ -120,7 +121,7 @@ def run(
         returns, _ = rollouts(actor_of(m), rl.env, rl.eval_episodes, seed=cfg.seed + 30_000)
         return {"return": float(returns.mean())}
 
-    curve = fit(model, rl, out, periodic, curve_from_report(previous), label=f"{rl.algo} on {rl.env}")
+    curve = fit(model, rl, out, periodic, curve_from_report(previous), label=f"{rl.algo} on {rl.env}", on_eval=on_eval)
     actor = actor_of(model)
     ev = cfg.evaluation
     returns, seen = rollouts(actor, rl.env, ev.episodes, seed=cfg.seed + 20_000, keep=ev.parity_inputs)

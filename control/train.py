@@ -31,7 +31,7 @@ from sensorimotor.control.export import PolicyChain, export_onnx, latency_us, pa
 from sensorimotor.control.heldout import headline, known_verdicts, line, score_zoo
 from sensorimotor.control.motions import swingup_scenarios
 from sensorimotor.control.plots import plot_perception, plot_training
-from sensorimotor.control.trainer import Curve, curve_from_report, fit, prepare
+from sensorimotor.control.trainer import Curve, EvalHook, curve_from_report, fit, prepare
 from sensorimotor.control.vec_env import PerceivedFurutaVecEnv
 from sensorimotor.perception.data import SensorDataset, generate
 from sensorimotor.perception.filter import FusedFilter, ImuFilter
@@ -87,8 +87,9 @@ def make_chain(cfg: ExperimentConfig, obs_model: ObservationModel, model: BaseAl
 
 
 def train_controller(
-    cfg: ExperimentConfig, obs_model: ObservationModel, out: Path, resume: Checkpoint | None, curve: Curve
-) -> tuple[BaseAlgorithm, Curve]:
+    cfg: ExperimentConfig, obs_model: ObservationModel, out: Path, resume: Checkpoint | None, curve: Curve,
+    on_eval: EvalHook | None = None,
+) -> tuple[BaseAlgorithm, Curve]:  # fmt: skip
     """PPO or SAC (rl.algo) on the vectorized simulator with the perception model in the loop."""
     rl = cfg.rl
     torch.set_num_threads(1)  # small MLPs: extra threads only contend (and oversubscribe a 2-core box)
@@ -112,7 +113,8 @@ def train_controller(
     at = round(rl.widen.at * rl.total_timesteps)
     widen = [WidenLater(venv, cfg.trained_device(), rl.widen.groups, at)] if rl.widen.active else []
     with obs_model.perception.single_frames():
-        curve = fit(model, rl, out, periodic, curve, label=f"{rl.algo} ({cfg.task.name})", log=log, callbacks=widen)
+        curve = fit(model, rl, out, periodic, curve, label=f"{rl.algo} ({cfg.task.name})", log=log, callbacks=widen,
+                    on_eval=on_eval)  # fmt: skip
     return model, curve
 
 
@@ -168,7 +170,7 @@ def load_perception(cfg: ExperimentConfig, out: Path) -> tuple[Perception, dict[
 
 def run(
     cfg: ExperimentConfig, out: Path, preset: str | None = None, config_text: str | None = None,
-    resume: Checkpoint | None = None, adapted_from: Path | None = None,
+    resume: Checkpoint | None = None, adapted_from: Path | None = None, on_eval: EvalHook | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The whole pipeline; returns the report (also written to report.json).
 
@@ -177,12 +179,13 @@ def run(
     controller's training from this checkpoint of ``out`` (perception is loaded, not retrained).
     ``adapted_from``: the run ``resume`` belongs to when it is not ``out`` (``sim train --from``):
     its perception is copied into ``out`` and its learning curve continued.
+    ``on_eval``: told the steps and figures of each periodic evaluation (``sim sweep`` prunes on them).
     A config whose ``rl.env`` is a Gymnasium id goes to :func:`sensorimotor.control.gym_train.run`.
     """
     if cfg.rl.env != DEVICE_ENV:
         from sensorimotor.control.gym_train import run as run_gym
 
-        return run_gym(cfg, out, preset, config_text, resume)
+        return run_gym(cfg, out, preset, config_text, resume, on_eval)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
@@ -197,7 +200,7 @@ def run(
     for p in perception.parameters():
         p.requires_grad_(False)
     obs_model = observation_model(cfg, perception)
-    model, curve = train_controller(cfg, obs_model, out, resume, curve_from_report(previous))
+    model, curve = train_controller(cfg, obs_model, out, resume, curve_from_report(previous), on_eval)
 
     chain = make_chain(cfg, obs_model, model)
     ev: EvalResult = evaluate(

@@ -32,6 +32,9 @@ from sensorimotor.control.algos import ALGORITHMS, build_model, find_vecnormaliz
 from sensorimotor.control.config import RLConfig
 
 EvalFn = Callable[[BaseAlgorithm], dict[str, float]]  # model -> figures, e.g. {"success_rate": .9, "return": 700}
+EvalHook = Callable[
+    [int, dict[str, float]], None
+]  # (steps so far, the periodic evaluation's figures), e.g. sim sweep's
 
 
 @dataclass
@@ -53,9 +56,11 @@ def _score(figures: dict[str, float]) -> str:
 
 class _Monitor(BaseCallback):
     def __init__(
-        self, rl: RLConfig, run: Path, evaluate_fn: EvalFn | None, curve: Curve, curve_every: int, label: str
-    ) -> None:
+        self, rl: RLConfig, run: Path, evaluate_fn: EvalFn | None, curve: Curve, curve_every: int, label: str,
+        on_eval: EvalHook | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
+        self.on_eval = on_eval
         self.rl, self.run, self.evaluate_fn, self.curve = rl, run, evaluate_fn, curve
         self.curve_every = max(1, curve_every)
         self.label = label
@@ -112,6 +117,8 @@ class _Monitor(BaseCallback):
         self.logger.dump(self.num_timesteps)
         if self.bar is not None:
             self.bar.set_postfix_str(self._postfix())
+        if self.on_eval is not None:
+            self.on_eval(self.num_timesteps, figures)
         return figures
 
     def _on_training_end(self) -> None:
@@ -144,15 +151,17 @@ def prepare(rl: RLConfig, venv: VecEnv, seed: int, resume: checkpoints.Checkpoin
 def fit(
     model: BaseAlgorithm, rl: RLConfig, run: Path, evaluate_fn: EvalFn | None = None, curve: Curve | None = None,
     label: str = "rl", log: Callable[[str], None] = print, callbacks: Sequence[BaseCallback] = (),
+    on_eval: EvalHook | None = None,
 ) -> Curve:  # fmt: skip
     """Train ``model`` up to ``rl.total_timesteps`` steps in all; checkpoint at the end. Returns the curve.
 
-    ``callbacks`` run after the progress/evaluation/checkpoint one at every step.
+    ``callbacks`` run after the progress/evaluation/checkpoint one at every step; ``on_eval`` is told each
+    periodic evaluation's figures.
     """
     curve = curve or Curve()
     done = model.num_timesteps
     model.set_logger(configure(str(run / "tensorboard"), ["tensorboard"]))  # no stray SB3 folders in /tmp
-    monitor = _Monitor(rl, run, evaluate_fn, curve, max(rl.total_timesteps // 200, 1), label)
+    monitor = _Monitor(rl, run, evaluate_fn, curve, max(rl.total_timesteps // 200, 1), label, on_eval)
     t0 = time.time()
     remaining = rl.total_timesteps - done
     if remaining > 0:
