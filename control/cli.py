@@ -573,7 +573,8 @@ def _sweep(args: argparse.Namespace) -> int:
                 raise SweepError(f"{args.out} already holds a sweep: continue it with --resume {args.out}, or "
                                  "choose another --out")  # fmt: skip
             spec = SweepSpec(
-                out=str(args.out), config=str(args.config) if args.config else None, preset=args.preset,
+                out=str(args.out.resolve()),  # absolute: Ray runs each trial in a folder of its own
+                config=str(args.config.resolve()) if args.config else None, preset=args.preset,
                 seeds=parse_seeds(args.seeds), grid=list(args.grid), overrides=list(args.overrides),
                 optuna=args.optuna, metric=args.metric, cpus_per_trial=args.cpus_per_trial,
                 prune=not args.no_prune, inject_fault=args.inject_fault,

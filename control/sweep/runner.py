@@ -74,6 +74,7 @@ def trial(config: dict[str, Any], spec_dict: dict[str, Any]) -> None:
     from sensorimotor.control.config import resolved_run
     from sensorimotor.control.train import run
 
+    _own_cores(spec.cpus_per_trial)
     cfg, config_text = resolved_run(spec.config, spec.preset, spec.trial_overrides(point, seed), out)
     resume = None
     if (out / "checkpoints").is_dir():
@@ -91,6 +92,17 @@ def trial(config: dict[str, Any], spec_dict: dict[str, Any]) -> None:
     with open(out / "train.log", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         report = run(cfg, out, spec.preset, config_text, resume, on_eval=on_eval)
     tune.report(final(report))
+
+
+def _own_cores(cpus: float) -> None:
+    """Keep a trial to the CPUs it reserved: torch's threads and the simulator's numba threads (prange over the
+    envs takes every core by default; two trials each on all of them run at half speed)."""
+    import numba
+    import torch
+
+    n = max(1, int(cpus))
+    torch.set_num_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
 
 
 def _prunes(spec: SweepSpec, metrics: dict[str, str]) -> bool:
@@ -260,6 +272,7 @@ def run_sweep(spec: SweepSpec, address: str | None, resume: bool, num_cpus: int 
     mode = metrics_of(spec.config, spec.preset, spec.overrides)[spec.metric]
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/TensorBoard copies: runs keep theirs
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")  # local trials keep this cwd: relative --set paths hold
     (out / FAILED_FILE).unlink(missing_ok=True)  # a resumed sweep retries them
     try:
         ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=dashboard,

@@ -165,7 +165,7 @@ class SweepSpec:
         if not path.is_file():
             raise SweepError(f"--resume {out}: no {SWEEP_FILE} there (is it a sim sweep folder?)")
         spec = cls(**json.loads(path.read_text()))
-        spec.out = str(out)
+        spec.out = str(out.resolve())  # the folder may have moved since; trials run in Ray's own cwd
         return spec
 
 

@@ -22,9 +22,9 @@ from sensorimotor.control.sweep.spec import SweepError, parse_axis, parse_seeds,
 FAST = ["--preset", "tiny", "--set", "evaluation.oracle_generations=1"]
 
 
-def _sim(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
+def _sim(*args: str, timeout: float = 1200, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "sensorimotor.control.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+                          timeout=timeout, cwd=cwd)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -83,10 +83,12 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_runs(args: list[str], 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """2 grid points x 2 seeds of the tiny preset on a local Ray instance; one trial crashes on its first try."""
-    out = tmp_path_factory.mktemp("sweep") / "s"
-    proc = _sim("sweep", *FAST, "--out", str(out), "--seeds", "0-1", "--grid", "rl.gamma=0.95,0.99",
-                "--inject-fault", "rl.gamma=0.99/seed1")  # fmt: skip
+    """2 grid points x 2 seeds of the tiny preset on a local Ray instance; one trial crashes on its first try.
+    --out is relative to the command's folder (Ray runs trials elsewhere)."""
+    here = tmp_path_factory.mktemp("sweep")
+    out = here / "s"
+    proc = _sim("sweep", *FAST, "--out", "s", "--seeds", "0-1", "--grid", "rl.gamma=0.95,0.99",
+                "--inject-fault", "rl.gamma=0.99/seed1", cwd=here)  # fmt: skip
     return out, proc
 
 
