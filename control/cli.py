@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         "trials: on this machine by default, on a cluster with --address. Each trial is an ordinary run folder "
         "(OUT/runs/<point>/seed<N>: sim eval, hw run and sim train --resume work on it). A crashed trial is "
         "retried once and the sweep goes on; Ctrl-C stops it and --resume continues. At the end: OUT/summary.md "
-        "and summary.json (per configuration: mean, std, interquartile mean and 95 %% bootstrap intervals over "
+        "and summary.json (per configuration: mean, std, interquartile mean and 95 % bootstrap intervals over "
         "seeds), curves.png (learning curves with bands), final.png (each seed's figures) and best.yaml (the best "
         "configuration by --metric, as a config sim train --config reproduces). docs/sweeps.md.",
     )  # fmt: skip
