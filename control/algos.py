@@ -1,6 +1,6 @@
-"""The RL algorithms ``sim train`` offers (stable-baselines3 PPO and SAC), built from the typed config.
+"""The stable-baselines3 side of the algorithm registry (:mod:`sensorimotor.control.algorithms`).
 
-* :func:`build_model` — a fresh PPO or SAC from ``rl`` (hyperparameters from ``rl.ppo`` / ``rl.sac``).
+* :func:`build_model` — a fresh model of ``rl.algo`` (hyperparameters from the section of its name).
 * :class:`DeterministicActor` — what ``model.predict(obs, deterministic=True)`` computes, as one
   torch module for export: observation normalization (VecNormalize statistics), the actor MLP,
   SAC's squashed Gaussian mean (tanh) and its scaling to the action bounds, or PPO's clipping.
@@ -10,54 +10,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from torch import nn
 
+from sensorimotor.control.algorithms import ALGORITHMS, Algorithm, algorithm
 from sensorimotor.control.config import RLConfig
-
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
-
-
-def _linear_decay(lr: float) -> Callable[[float], float]:
-    """Learning rate falling linearly to 0 (SB3 passes the remaining progress, 1 -> 0)."""
-    return lambda progress: lr * progress
 
 
 def policy_kwargs(rl: RLConfig) -> dict[str, Any]:
     """The policy architecture the config asks for (what SB3 stores in a checkpoint)."""
-    if rl.algo == "ppo":
-        arch = list(rl.net_arch)
-        return {"net_arch": {"pi": arch, "vf": arch}, "log_std_init": rl.ppo.log_std_init}
-    return {"net_arch": list(rl.net_arch), "log_std_init": rl.sac.log_std_init}
+    return algorithm(rl.algo).policy_kwargs(rl)
 
 
 def build_model(rl: RLConfig, env: VecEnv, seed: int, tensorboard_log: str | None = None) -> BaseAlgorithm:
-    """A fresh PPO or SAC on ``env`` (CPU: the networks are small)."""
-    common: dict[str, Any] = {
-        "gamma": rl.gamma, "seed": seed, "device": "cpu", "verbose": 0, "tensorboard_log": tensorboard_log,
-        "policy_kwargs": policy_kwargs(rl),
-    }  # fmt: skip
-    if rl.algo == "ppo":
-        p = rl.ppo
-        lr = _linear_decay(p.learning_rate) if p.lr_schedule == "linear" else p.learning_rate
-        return PPO(
-            "MlpPolicy", env, learning_rate=lr, n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
-            gae_lambda=p.gae_lambda, clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
-            max_grad_norm=p.max_grad_norm, use_sde=p.use_sde, sde_sample_freq=p.sde_sample_freq, **common,
-        )  # fmt: skip
-    s = rl.sac
-    return SAC(
-        "MlpPolicy", env, learning_rate=s.learning_rate, buffer_size=s.buffer_size, learning_starts=s.learning_starts,
-        batch_size=s.batch_size, tau=s.tau, train_freq=s.train_freq, gradient_steps=s.gradient_steps,
-        ent_coef="auto" if s.ent_coef == 0 else s.ent_coef, **common,
+    """A fresh model of ``rl.algo`` on ``env`` (CPU: the networks are small)."""
+    entry = algorithm(rl.algo)
+    return entry.load_class()(
+        "MlpPolicy", env, gamma=rl.gamma, seed=seed, device="cpu", verbose=0, tensorboard_log=tensorboard_log,
+        policy_kwargs=entry.policy_kwargs(rl), **entry.hyperparameters(getattr(rl, rl.algo)),
     )  # fmt: skip
+
+
+def registry_entry(model: BaseAlgorithm) -> Algorithm:
+    """The registry's entry for a built or loaded model."""
+    for entry in ALGORITHMS.values():
+        if type(model).__name__ == entry.sb3_class:
+            return entry
+    raise ValueError(f"{type(model).__name__} is not one of the registered algorithms ({', '.join(ALGORITHMS)})")
 
 
 def find_vecnormalize(env: VecEnv | None) -> VecNormalize | None:
@@ -86,12 +70,9 @@ class DeterministicActor(nn.Module):
     def __init__(self, model: BaseAlgorithm, normalizer: VecNormalize | None = None) -> None:
         super().__init__()
         policy: Any = model.policy
-        if isinstance(model, SAC):
-            self.net: nn.Module = nn.Sequential(nn.Flatten(), policy.actor.latent_pi, policy.actor.mu)
-            self.squash = True
-        else:
-            self.net = nn.Sequential(nn.Flatten(), policy.mlp_extractor.policy_net, policy.action_net)
-            self.squash = bool(policy.squash_output)
+        entry = registry_entry(model)
+        self.net = nn.Sequential(nn.Flatten(), *entry.actor(policy))
+        self.squash = entry.squashed(policy)
         n_obs = int(np.prod(model.observation_space.shape))  # type: ignore[arg-type]
         mean, inv_std, clip = np.zeros(n_obs), np.ones(n_obs), np.inf
         if normalizer is not None and normalizer.norm_obs:

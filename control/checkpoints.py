@@ -124,10 +124,10 @@ def load_actor(run: Path, rl: RLConfig) -> DeterministicActor:
     """
     import pickle
 
-    from sensorimotor.control.algos import ALGORITHMS
+    from sensorimotor.control.algorithms import algorithm
 
     ckpt = find(run, rl)
-    model = ALGORITHMS[rl.algo].load(ckpt.model, device="cpu")
+    model = algorithm(rl.algo).load_class().load(ckpt.model, device="cpu")
     normalizer = None
     if ckpt.vecnormalize is not None:
         with ckpt.vecnormalize.open("rb") as f:

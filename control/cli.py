@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from sensorimotor.configs.schema import ConfigError, OneLineParser, add_config_arguments
-from sensorimotor.control.names import DEVICE_ENV, RL_ALGOS
+from sensorimotor.control.algorithms import ALGORITHMS
+from sensorimotor.control.names import DEVICE_ENV
 from sensorimotor.perception.config import FREEZE, IMU_OBJECTIVES
 from sensorimotor.perception.errors import DatasetError, WeightsError
 
@@ -57,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", default=None, help="preset from the config's `presets:` section, e.g. quick or tiny")
     train.add_argument("--out", type=Path, default=None, help="output folder (default: runs/quick)")
     train.add_argument("--seed", type=int, default=None, help="override the config's seed (same as --set seed=N)")
-    train.add_argument("--algo", choices=RL_ALGOS, default=None, help="RL algorithm (same as --set rl.algo=NAME)")
+    train.add_argument(
+        "--algo", choices=tuple(ALGORITHMS), default=None,
+        help="RL algorithm (same as --set rl.algo=NAME); it brings its own rl.n_envs, rl.gamma and rl.net_arch "
+        "unless the config or --set gives them",
+    )  # fmt: skip
     train.add_argument(
         "--env", default=None, metavar="ID",
         help="a registered Gymnasium env with vector observations instead of the device (same as --set rl.env=ID)",

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from sensorimotor.configs.schema import Section, build, doc, nested, resolve, to_dict
+from sensorimotor.control.algorithms import ALGORITHMS, algorithm, defaults_text, with_defaults
 from sensorimotor.control.names import DEVICE_ENV
 from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.perception.config import OBS_NAMES, PerceptionConfig, PretrainConfig
@@ -99,16 +100,24 @@ class WidenConfig(Section):
 class RLConfig(Section):
     """The controller's training: environment, algorithm and budget; per-algorithm hyperparameters below."""
 
-    algo: Literal["ppo", "sac"] = doc("RL algorithm (stable-baselines3).", "ppo")
+    algo: str = doc(
+        "RL algorithm (stable-baselines3): " + ", ".join(ALGORITHMS) + "; its hyperparameters in the section of "
+        "its name. It also sets n_envs, gamma and net_arch where the config leaves them unset.", "ppo",
+    )  # fmt: skip
     env: str = doc(
         f"'{DEVICE_ENV}': the simulated device seen through perception; or any registered Gymnasium id "
         "with vector observations (e.g. Pendulum-v1), to check the trainer against published results.",
         DEVICE_ENV,
     )
     total_timesteps: int = doc("Environment steps of training.", 400_000, gt=0)
-    n_envs: int = doc("Environments stepping in parallel.", 32, gt=0, le=65536)
-    gamma: float = doc("Discount factor.", 0.98, gt=0, le=1)
-    net_arch: tuple[int, ...] = doc("Hidden layers of the policy and value (critic) networks.", (64, 64), gt=0, le=4096)
+    n_envs: int = doc(
+        f"Environments stepping in parallel (unset: the algorithm's, {defaults_text('n_envs')}).", 32, gt=0, le=65536
+    )
+    gamma: float = doc(f"Discount factor (unset: the algorithm's, {defaults_text('gamma')}).", 0.98, gt=0, le=1)
+    net_arch: tuple[int, ...] = doc(
+        f"Hidden layers of the policy and value (critic) networks (unset: the algorithm's, "
+        f"{defaults_text('net_arch')}).", (64, 64), gt=0, le=4096,
+    )  # fmt: skip
     normalize_obs: bool = doc(
         "Normalize observations by running mean/std (VecNormalize); the statistics go into the ONNX graph.", False
     )
@@ -137,6 +146,7 @@ class RLConfig(Section):
     sac: SACConfig = nested(SACConfig, "SAC hyperparameters.")
 
     def check(self) -> None:
+        algorithm(self.algo).check(self)  # an unknown name first, then the algorithm's own rules
         unknown = [o for o in self.observations if o not in OBS_NAMES]
         if unknown:
             raise ValueError(f"observations: unknown {', '.join(map(repr, unknown))} (valid: {', '.join(OBS_NAMES)})")
@@ -145,12 +155,6 @@ class RLConfig(Section):
         if self.history and self.env != DEVICE_ENV:
             raise ValueError(
                 f"history: {self.history} needs env '{DEVICE_ENV}' (a Gymnasium env brings its own observations)"
-            )
-        rollout = self.n_envs * self.ppo.n_steps
-        if self.algo == "ppo" and rollout % self.ppo.batch_size:
-            raise ValueError(
-                f"ppo.batch_size: {self.ppo.batch_size} does not divide n_envs * ppo.n_steps = {rollout} "
-                "(allowed: a divisor of the rollout size)"
             )
         if self.widen.active and self.env != DEVICE_ENV:
             raise ValueError(f"widen: needs env '{DEVICE_ENV}' (a Gymnasium env brings its own devices)")
@@ -246,6 +250,7 @@ def load_experiment(
 ) -> ExperimentConfig:
     """Load and validate the whole config (``path`` None: the shipped default), preset and ``--set`` applied."""
     data, source = resolve(path, preset, overrides)
+    data = {**data, "rl": with_defaults(data.get("rl") or {})}
     return build(ExperimentConfig, data, source=source)
 
 

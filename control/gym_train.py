@@ -23,6 +23,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 
 from sensorimotor.configs.schema import ConfigError
+from sensorimotor.control.algorithms import ALGORITHMS, algorithm
 from sensorimotor.control.algos import DeterministicActor, find_vecnormalize
 from sensorimotor.control.checkpoints import Checkpoint
 from sensorimotor.control.config import ExperimentConfig, RLConfig
@@ -52,8 +53,11 @@ def check_spaces(rl: RLConfig) -> tuple[gym.spaces.Space, gym.spaces.Space]:
     discrete = isinstance(act_space, gym.spaces.Discrete)
     if not (isinstance(act_space, gym.spaces.Box) or discrete):
         raise ConfigError(f"rl.env: {rl.env} has {act_space} actions; sim train handles Box and Discrete actions.")
-    if discrete and rl.algo != "ppo":
-        raise ConfigError(f"rl.algo: {rl.algo} needs continuous actions and {rl.env} has {act_space}; use --algo ppo")
+    if discrete and not algorithm(rl.algo).discrete:
+        able = ", ".join(name for name, a in ALGORITHMS.items() if a.discrete)
+        raise ConfigError(
+            f"rl.algo: {rl.algo} needs continuous actions and {rl.env} has {act_space}; use --algo {able}"
+        )
     return obs_space, act_space
 
 

@@ -2,5 +2,4 @@
 
 from __future__ import annotations
 
-RL_ALGOS = ("ppo", "sac")  # rl.algo: the stable-baselines3 algorithms `sim train` builds
 DEVICE_ENV = "device"  # rl.env naming the simulated device (perception in the loop), not a Gymnasium id

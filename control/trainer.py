@@ -28,7 +28,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 from tqdm import tqdm
 
 from sensorimotor.control import checkpoints
-from sensorimotor.control.algos import ALGORITHMS, build_model, find_vecnormalize
+from sensorimotor.control.algorithms import algorithm
+from sensorimotor.control.algos import build_model, find_vecnormalize
 from sensorimotor.control.config import RLConfig
 
 EvalFn = Callable[[BaseAlgorithm], dict[str, float]]  # model -> figures, e.g. {"success_rate": .9, "return": 700}
@@ -134,7 +135,8 @@ def prepare(rl: RLConfig, venv: VecEnv, seed: int, resume: checkpoints.Checkpoin
     """
     monitored = isinstance(venv, VecMonitor) or any(venv.env_is_wrapped(Monitor))  # make_vec_env adds Monitor
     env: VecEnv = venv if monitored else VecMonitor(venv)
-    norm_reward = rl.algo == "ppo" and rl.ppo.normalize_reward
+    entry = algorithm(rl.algo)
+    norm_reward = entry.normalize_reward(getattr(rl, rl.algo))
     if rl.normalize_obs or norm_reward:
         if resume is not None and resume.vecnormalize is not None:
             env = VecNormalize.load(str(resume.vecnormalize), env)
@@ -142,7 +144,7 @@ def prepare(rl: RLConfig, venv: VecEnv, seed: int, resume: checkpoints.Checkpoin
             env = VecNormalize(env, norm_obs=rl.normalize_obs, norm_reward=norm_reward, gamma=rl.gamma)
     if resume is None:
         return build_model(rl, env, seed)
-    model = ALGORITHMS[rl.algo].load(resume.model, env=env, device="cpu")
+    model = entry.load_class().load(resume.model, env=env, device="cpu")
     if resume.replay_buffer is not None and hasattr(model, "load_replay_buffer"):
         model.load_replay_buffer(resume.replay_buffer)
     return model

@@ -7,6 +7,8 @@ VecNormalize statistics must all be inside the graph; parity is checked against 
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -86,7 +88,7 @@ def test_same_seed_same_policy() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"algo": "dqn"}, "rl.algo: expected one of 'ppo', 'sac', got 'dqn'"),
+        ({"algo": "dqn"}, "rl.algo: unknown 'dqn' (valid: ppo, sac)"),
         ({"env": "Pendulm-v1"}, "did you mean 'Pendulum-v1'"),
         ({"observations": ["imu_sin", "wheel_speed"]}, "unknown 'wheel_speed' (valid: imu_sin, imu_cos"),
         ({"sac": {"gradient_steps": 0}}, "rl.sac.gradient_steps: 0 would never learn"),
@@ -119,11 +121,34 @@ def test_sac_on_discrete_actions_is_refused() -> None:
         check_spaces(_rl("sac", env="CartPole-v1"))
 
 
-def test_the_cli_offers_exactly_the_configured_algorithms() -> None:
-    import typing
+def test_every_registered_algorithm_has_its_section_and_is_offered() -> None:
+    from sensorimotor.control.algorithms import ALGORITHMS
+    from sensorimotor.control.cli import build_parser
 
-    from sensorimotor.control.algos import ALGORITHMS
-    from sensorimotor.control.config import RLConfig
-    from sensorimotor.control.names import RL_ALGOS
+    for name in ALGORITHMS:
+        assert dataclasses.is_dataclass(getattr(RLConfig(), name)), f"RLConfig has no section {name!r}"
+    train = build_parser()._subparsers._group_actions[0].choices["train"]  # type: ignore[union-attr]
+    algo = next(a for a in train._actions if a.dest == "algo")
+    assert tuple(algo.choices) == tuple(ALGORITHMS)
 
-    assert RL_ALGOS == typing.get_args(typing.get_type_hints(RLConfig)["algo"]) == tuple(ALGORITHMS)
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_unset_fields_take_the_algorithms_defaults_and_set_ones_win(algo: str) -> None:
+    from sensorimotor.control.algorithms import ALGORITHMS
+    from sensorimotor.control.config import load_experiment
+
+    entry = ALGORITHMS[algo]
+    rl = load_experiment(overrides=[f"rl.algo={algo}", "rl.env=Pendulum-v1"]).rl
+    assert (rl.n_envs, rl.gamma, rl.net_arch) == (entry.n_envs, entry.gamma, entry.net_arch)
+    rl = load_experiment(overrides=[f"rl.algo={algo}", "rl.env=Pendulum-v1", "rl.n_envs=8", "rl.gamma=0.9"]).rl
+    assert (rl.n_envs, rl.gamma, rl.net_arch) == (8, 0.9, entry.net_arch)
+
+
+def test_sac_defaults_are_the_published_pendulum_ones() -> None:
+    """`--algo sac` alone gets rl-baselines3-zoo's Pendulum-v1 setup, the `pendulum-sac` preset's shape."""
+    from sensorimotor.control.config import load_experiment
+
+    default = load_experiment(overrides=["rl.algo=sac", "rl.env=Pendulum-v1"]).rl
+    preset = load_experiment(preset="pendulum-sac").rl
+    assert (default.n_envs, default.gamma, default.net_arch) == (preset.n_envs, preset.gamma, preset.net_arch)
+    assert default.sac.train_freq == default.sac.gradient_steps == 1  # one gradient step per transition

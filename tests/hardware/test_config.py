@@ -32,7 +32,7 @@ def test_shipped_config_and_presets_load(config_path: Path) -> None:
         ("device:\n  imu:\n    rate_hz: fast\n", "device.imu.rate_hz: expected an integer, got 'fast'"),
         ("device:\n  imu:\n    rat_hz: 100\n", "device.imu.rat_hz: unknown field (did you mean 'rate_hz'?)"),
         ("loop:\n  rate_hz: -5\n", "loop.rate_hz: -5.0 is out of range (allowed: > 0"),
-        ("rl:\n  algo: dqn\n", "rl.algo: expected one of 'ppo', 'sac', got 'dqn'"),
+        ("rl:\n  algo: dqn\n", "rl.algo: unknown 'dqn' (valid: ppo, sac)"),
         ("device:\n  v_max: [1, 2]\n", "device.v_max: expected a number"),
         ("device: [\n", "not valid YAML"),
         ("- just\n- a list\n", "expected a mapping of sections"),
