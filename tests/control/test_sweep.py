@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -22,9 +23,11 @@ from sensorimotor.control.sweep.spec import SweepError, parse_axis, parse_seeds,
 FAST = ["--preset", "tiny", "--set", "evaluation.oracle_generations=1"]
 
 
-def _sim(*args: str, timeout: float = 1200, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def _sim(
+    *args: str, timeout: float = 1200, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "sensorimotor.control.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd)  # fmt: skip
+                          timeout=timeout, cwd=cwd, env=env)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -130,6 +133,32 @@ def test_the_best_configuration_loads_as_the_run_it_came_from(sweep: tuple[Path,
     point = header.split(": ")[1].split(",")[0]
     assert point in ("rl.gamma=0.95", "rl.gamma=0.99")
     assert load_experiment(best) == load_experiment(out / "runs" / point / "seed0" / "config.yaml")
+
+
+def test_sim_train_on_one_thread_reproduces_a_trial_bit_for_bit(
+    sweep: tuple[Path, subprocess.CompletedProcess], tmp_path: Path
+) -> None:
+    """A trial runs on the one CPU it reserved; `sim train --config` of its config.yaml, held to one thread
+    too, retrains the same controller: the same weights in the ONNX graph and the same report figures."""
+    import onnx
+    from onnx import numpy_helper
+
+    out, _ = sweep
+    trial = out / "runs" / "rl.gamma=0.95" / "seed0"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    proc = _sim("train", "--config", str(trial / "config.yaml"), "--out", str(tmp_path / "again"), env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def weights(run: Path) -> dict[str, np.ndarray]:
+        graph = onnx.load(str(run / "policy.onnx")).graph
+        return {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+
+    ours, theirs = weights(tmp_path / "again"), weights(trial)
+    assert ours.keys() == theirs.keys()
+    assert all(np.array_equal(ours[k], theirs[k]) for k in ours)
+    mine, trials = (json.loads((run / "report.json").read_text()) for run in (tmp_path / "again", trial))
+    for key in ("eval_success_rate", "heldout_success", "imu_angle_rmse_deg", "onnx_parity_max_abs_diff"):
+        assert mine[key] == trials[key], key
 
 
 def test_resuming_a_finished_sweep_runs_nothing_again(sweep: tuple[Path, subprocess.CompletedProcess]) -> None:
