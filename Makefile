@@ -62,7 +62,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/sensorimotor
-	for p in configs control hardware perception sim; do ln -s ../../../$$p $(TYPECHECK)/sensorimotor/$$p; done
+	for p in cli configs control hardware perception sim; do ln -s ../../../$$p $(TYPECHECK)/sensorimotor/$$p; done
 	cd $(TYPECHECK) && MYPYPATH=. ../../$(BIN)/mypy --config-file ../../pyproject.toml --explicit-package-bases -p sensorimotor
 	$(BIN)/lint-imports
 

@@ -32,7 +32,7 @@ from sensorimotor.hardware.log.mcaplog import TOPIC_ESTIMATE, TOPIC_RX, iter_log
 from sensorimotor.hardware.messages import ImageFrame, MessageError, MessageReader, Reference
 from sensorimotor.sim.sensors import CAMERA_OK
 
-HW = [sys.executable, "-m", "sensorimotor.hardware.cli"]
+HW = [sys.executable, "-m", "sensorimotor.cli.hw"]
 
 
 def frame_errors(log: Path) -> np.ndarray:

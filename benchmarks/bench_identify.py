@@ -50,12 +50,12 @@ def one(truth: dict[str, float], folder: Path, duration: float, seed: int) -> di
     """Excite the twin playing ``truth``, identify, compare; the row."""
     log, out = folder / "excite.mcap", folder / "device.yaml"
     sets = [a for k, v in truth.items() for a in ("--set", f"device.physics.{k}={v}")]
-    excite = _cli("sensorimotor.hardware.cli", "excite", "--twin", "--twin-nominal", "--out", str(log),
+    excite = _cli("sensorimotor.cli.hw", "excite", "--twin", "--twin-nominal", "--out", str(log),
                   "--duration", str(duration), "--seed", str(seed), *sets)  # fmt: skip
     if excite.returncode != 0:
         return {"truth": truth, "error": f"hw excite exit {excite.returncode}: {excite.stderr.strip()[-300:]}"}
     t0 = time.perf_counter()
-    fit = _cli("sensorimotor.control.cli", "identify", str(log), "--out", str(out), "--seed", str(seed))
+    fit = _cli("sensorimotor.cli.sim", "identify", str(log), "--out", str(out), "--seed", str(seed))
     seconds = time.perf_counter() - t0
     if fit.returncode != 0:
         return {"truth": truth, "seconds": seconds, "error": f"sim identify exit {fit.returncode}: "

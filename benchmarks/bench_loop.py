@@ -52,8 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import bench_pty
 from benchmarks.common import median_s
+from sensorimotor.cli.twin_process import TwinProcess
 from sensorimotor.hardware.model import OnnxPolicy
-from sensorimotor.hardware.twin_process import TwinProcess
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.relay import Faults, Relay
 
@@ -104,7 +104,7 @@ def _inference_us(model: Path, idle_s: float = 0.0) -> float:
 
 
 def _hw_run(args: list[str], out: Path, prefix: list[str] | None = None) -> dict:
-    cmd = [*(prefix or []), sys.executable, "-m", "sensorimotor.hardware.cli", "run", *args, "--json", str(out), *LINK]
+    cmd = [*(prefix or []), sys.executable, "-m", "sensorimotor.cli.hw", "run", *args, "--json", str(out), *LINK]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if not out.exists():
         raise SystemExit(f"hw run failed: {proc.stderr.strip() or proc.stdout}")
@@ -113,7 +113,7 @@ def _hw_run(args: list[str], out: Path, prefix: list[str] | None = None) -> dict
 
 def _startup(model: Path, tmp: Path, runs: int = 5) -> dict[str, float]:
     """Launch -> first command of `hw run --port` against an already serving twin (median of ``runs``)."""
-    twin = subprocess.Popen([sys.executable, "-m", "sensorimotor.sim.twin", "--seed", "0"],
+    twin = subprocess.Popen([sys.executable, "-m", "sensorimotor.cli.twin", "--seed", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
     assert twin.stdout is not None
     port = twin.stdout.readline().strip()

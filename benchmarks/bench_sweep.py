@@ -29,7 +29,7 @@ def _sim(args: list[str], log: Path) -> float:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # what Ray gives a 1-CPU trial
     t0 = time.perf_counter()
     with open(log, "w") as f:
-        proc = subprocess.run([sys.executable, "-m", "sensorimotor.control.cli", *args], stdout=f, stderr=f, env=env)
+        proc = subprocess.run([sys.executable, "-m", "sensorimotor.cli.sim", *args], stdout=f, stderr=f, env=env)
     if proc.returncode != 0:
         sys.exit(f"bench_sweep: `sim {' '.join(args)}` failed (exit {proc.returncode}); see {log}")
     return time.perf_counter() - t0

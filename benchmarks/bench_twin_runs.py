@@ -39,7 +39,7 @@ def twin_run(folder: Path, seed: int, duration: float, extra: list[str] | None =
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run.json"
         proc = subprocess.run(
-            [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--config",
+            [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--config",
              str(folder / "config.yaml"), "--model", str(folder / "policy.onnx"), "--duration", str(duration),
              "--seed", str(seed), "--json", str(out), *(extra or [])],
             capture_output=True, text=True, timeout=duration + 120,

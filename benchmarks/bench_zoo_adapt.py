@@ -88,12 +88,12 @@ def excite_identify_adapt(
 ) -> Path:
     """The three commands of docs/sim-to-real.md §5 on the twin (``free``: sim identify's --free): the adapted run."""
     log, device_yaml, adapted = folder / "excite.mcap", folder / "device.yaml", folder / "adapted"
-    step(["sensorimotor.hardware.cli", "excite", "--twin", *config, *twin, "--seed", str(seed), "--out", str(log)],
+    step(["sensorimotor.cli.hw", "excite", "--twin", *config, *twin, "--seed", str(seed), "--out", str(log)],
          "hw excite")  # fmt: skip
     chosen = ["--free", free] if free else []
-    step(["sensorimotor.control.cli", "identify", str(log), *config, *chosen, "--out", str(device_yaml)],
+    step(["sensorimotor.cli.sim", "identify", str(log), *config, *chosen, "--out", str(device_yaml)],
          "sim identify")  # fmt: skip
-    step(["sensorimotor.control.cli", "train", "--from", str(run), "--device", str(device_yaml), "--steps", str(steps),
+    step(["sensorimotor.cli.sim", "train", "--from", str(run), "--device", str(device_yaml), "--steps", str(steps),
           "--out", str(adapted)], "sim train --from")  # fmt: skip
     return adapted
 

@@ -23,7 +23,6 @@ table in ``docs/configs.md`` is generated from the same metadata (``make docs``)
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import difflib
 import math
@@ -107,31 +106,6 @@ class Section:
 
 
 # ----------------------------------------------------------------------------- loading
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line, like every other user mistake.
-
-    argparse prints its whole usage block before the error; here it is
-    ``hw run: error: argument --rate: ... (see hw run --help)`` on stderr, exit status 2.
-    Subcommand parsers are of the same class (argparse makes them with ``type(self)``).
-    """
-
-    def error(self, message: str) -> typing.NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, sections: str) -> None:
-    """``--config`` and repeatable ``--set``, shared by every command that reads a config."""
-    parser.add_argument(
-        "--config", type=Path, default=None,
-        help=f"YAML config ({sections}); default: the furuta.yaml shipped with sensorimotor ({DEFAULT_CONFIG})",
-    )  # fmt: skip
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="A.B.C=VALUE",
-        help="override one config field, value in YAML syntax, validated like the file; repeatable "
-        "(e.g. --set device.stream_rate_hz=200 --set device.randomization.action_delay_substeps=[0,4])",
-    )  # fmt: skip
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

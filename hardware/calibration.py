@@ -21,7 +21,6 @@ numpy and the standard library only: this is the light runtime path.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -36,7 +35,6 @@ import numpy as np
 from sensorimotor.hardware.errors import HardwareError, ModelError
 from sensorimotor.hardware.messages import ImageFrame, SensorBatch
 from sensorimotor.hardware.model import OnnxPolicy, Policy
-from sensorimotor.hardware.monitor import connected
 from sensorimotor.hardware.spec import DeviceSpec, SpecError, compare
 from sensorimotor.hardware.windows import SensorWindows
 
@@ -275,40 +273,3 @@ def check_image_model(policy: OnnxPolicy) -> None:
             f"{policy.path} has no camera head ({', '.join(missing) or 'no image input'}): calibrate with a model "
             "that takes the camera (sim train's policy.onnx)"
         )
-
-
-def calibrate(args: argparse.Namespace) -> int:
-    """``hw calibrate``: measure, judge, write the file; the exit status."""
-    policy = OnnxPolicy(args.model)
-    check_image_model(policy)
-    if args.out.exists() and not args.force:
-        raise CalibrationError(f"{args.out} exists; pass --force to replace it, or choose another --out")
-    if not args.out.parent.is_dir():
-        raise CalibrationError(f"cannot write {args.out}: folder {args.out.parent} does not exist; create it first")
-    if args.twin:  # the simulated rig hangs still, as a user leaves a real one; --set can still change that
-        args.overrides = ["task.name=swingup", "task.hang_deg=0", *args.overrides]
-    truth: dict[str, Any] = {}
-    with connected(args, truth) as (client, spec):
-        policy.check_device(spec)
-        print(f"calibrating the camera's roll on '{spec.name}' at {client.transport.name}: keep the pendulum "
-              f"hanging still for {args.duration:g} s (no command is sent; the watchdog holds 0 V)", flush=True)  # fmt: skip
-        angles, ok = collect(client, spec, policy, args.duration)
-        port = client.transport.name
-    verdict = judge(angles, ok)
-    why = verdict.refusal(args.min_frames, args.max_spread_deg, args.max_offset_deg)
-    if why is not None:
-        raise CalibrationError(why)
-    cal = Calibration(
-        verdict.roll_deg, verdict.spread_deg, verdict.frames, verdict.ok_frames, spec.to_dict(), str(args.model),
-        file_sha256(args.model), port, time.time(), truth.get("image_roll_deg"),
-    )  # fmt: skip
-    try:
-        args.out.write_text(cal.to_json() + "\n")
-    except OSError as exc:
-        raise CalibrationError(f"cannot write {args.out}: {exc.strerror}; choose another --out") from None
-    print(f"camera roll {cal.roll_deg:+.2f} deg (spread {cal.spread_deg:.2f} deg over {cal.ok_frames} of "
-          f"{cal.frames} frames) -> {args.out}; use it with `hw run --calibration {args.out}`")  # fmt: skip
-    if cal.twin_roll_deg is not None:
-        print(f"  the twin's camera really has {cal.twin_roll_deg:+.2f} deg: "
-              f"off by {cal.roll_deg - cal.twin_roll_deg:+.2f} deg")  # fmt: skip
-    return 0

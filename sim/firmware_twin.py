@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sensorimotor.hardware.children import die_with_parent
 from sensorimotor.hardware.messages import Describe
-from sensorimotor.hardware.twin_process import die_with_parent
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.task import TaskConfig
 from sensorimotor.sim.twin_physics import Truth, TwinPhysics

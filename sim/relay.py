@@ -21,18 +21,15 @@ so a stall of the sensor path alone, or of the command path alone, can be produc
 Every intact frame the device sent is remembered (``sent_to_host``) so a test can check
 that the host accepted only frames that were sent.
 
-``python -m sensorimotor.sim.relay DEVICE_PORT --to-host "flip=0.01,dup=0.02"`` prints
+``python -m sensorimotor.cli.relay DEVICE_PORT --to-host "flip=0.01,dup=0.02"`` prints
 the host's port and relays until Ctrl-C. Light: standard library and numpy only.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import select
-import signal
-import sys
 import threading
 import time
 import tty
@@ -239,34 +236,3 @@ class Relay:
                     except OSError:  # the other side went away: keep draining this one
                         break
                     out = out[n:]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sensorimotor.sim.relay",
-        description="Relay a serial device to a new pty, corrupting frames on the way (a bad cable).",
-        epilog=__doc__.split("\n\n")[1] if __doc__ else None, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
-    parser.add_argument("device_port", help="the device's port, e.g. the twin's /dev/pts/N")
-    parser.add_argument("--to-host", default="", help='faults on device -> host frames, e.g. "flip=0.01,dup=0.02"')
-    parser.add_argument("--to-device", default="", help='faults on host -> device frames, e.g. "stall=2+0.5"')
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
-    args = parser.parse_args(argv)
-    try:
-        relay = Relay(args.device_port, Faults.parse(args.to_host), Faults.parse(args.to_device), args.seed)
-    except ValueError as exc:
-        print(f"relay: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"relay: cannot open {args.device_port}: {exc.strerror}", file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, lambda *_: relay.request_stop())
-    print(relay.port, flush=True)
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the relay; the counts below are its report
-        relay.run()
-    print(f"relay: to host {relay.to_host.counts}, to device {relay.to_device.counts}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

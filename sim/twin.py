@@ -27,7 +27,6 @@ Light runtime path: numpy, numba and the hardware protocol only.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pty
@@ -41,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sensorimotor.configs.schema import ConfigError, add_config_arguments, load_section
+from sensorimotor.configs.schema import ConfigError, load_section
 from sensorimotor.hardware.framing import StreamDecoder, encode_frame
 from sensorimotor.hardware.messages import (
     MAX_SAMPLES,
@@ -355,48 +354,3 @@ def serve_forever(
     os.close(master)
     os.close(slave)
     return 0
-
-
-def add_twin_arguments(parser: argparse.ArgumentParser) -> None:
-    """The twin's options, shared by ``sim twin`` and ``python -m sensorimotor.sim.twin``."""
-    add_config_arguments(parser, "`device` and `task` sections")
-    parser.add_argument("--seed", type=int, default=0, help="seed for physics randomization and sensor noise")
-    parser.add_argument("--link", type=Path, default=None, help="also create a symlink to the port at this path")
-    parser.add_argument("--truth", type=Path, default=None, help="write ground-truth statistics (JSON) here on exit")
-    parser.add_argument("--nominal", action="store_true", help="nominal physics (no per-run randomization)")
-    parser.add_argument("--inject-garbage", type=float, default=0.0, metavar="P",
-                        help="fault injection: before each frame, with probability P, send 1-39 random bytes")  # fmt: skip
-    parser.add_argument("--lockstep", action="store_true",
-                        help="advance one control period per COMMAND instead of in real time: deterministic, "
-                             "as fast as the host")  # fmt: skip
-    parser.add_argument("--firmware", type=Path, default=None, metavar="PATH",
-                        help="firmware in the loop: PATH (the native build, `make firmware`) speaks the protocol "
-                             "on the pty; the simulator plays its sensors and motor")  # fmt: skip
-    parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # stop when it is gone
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    return serve_forever(
-        args.config,
-        args.seed,
-        args.link,
-        args.truth,
-        not args.nominal,
-        args.inject_garbage,
-        args.overrides,
-        args.lockstep,
-        args.parent_pid,
-        args.firmware,
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sensorimotor.sim.twin", description="Serve the simulated device on a pty."
-    )
-    add_twin_arguments(parser)
-    return run_from_args(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

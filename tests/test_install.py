@@ -65,11 +65,11 @@ def test_namespace_does_not_clash_with_python_control_and_training_stack_is_abse
     code = (
         "import importlib.resources, importlib.util, json\n"
         "import control\n"
-        "import sensorimotor.control.cli, sensorimotor.hardware.cli, sensorimotor.sim.twin\n"
+        "import sensorimotor.cli.sim, sensorimotor.cli.hw, sensorimotor.sim.twin\n"
         "print(json.dumps({\n"
         "    'control_file': control.__file__,\n"
         "    'has_lqr': hasattr(control, 'lqr'),\n"
-        "    'cli_file': sensorimotor.control.cli.__file__,\n"
+        "    'cli_file': sensorimotor.cli.sim.__file__,\n"
         "    'weights': [str(p) for p in importlib.resources.files('sensorimotor.perception').joinpath('pretrained')"
         ".iterdir()],\n"
         f"    'present': [m for m in {TRAINING_STACK!r} if importlib.util.find_spec(m) is not None],\n"

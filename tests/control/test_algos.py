@@ -122,8 +122,8 @@ def test_sac_on_discrete_actions_is_refused() -> None:
 
 
 def test_every_registered_algorithm_has_its_section_and_is_offered() -> None:
+    from sensorimotor.cli.sim import build_parser
     from sensorimotor.control.algorithms import ALGORITHMS
-    from sensorimotor.control.cli import build_parser
 
     for name in ALGORITHMS:
         assert dataclasses.is_dataclass(getattr(RLConfig(), name)), f"RLConfig has no section {name!r}"

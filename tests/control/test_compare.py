@@ -18,7 +18,7 @@ from sensorimotor.sim.config import DeviceConfig
 
 
 def _sim(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sensorimotor.control.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "sensorimotor.cli.sim", *args], capture_output=True, text=True,
                           timeout=1800)  # fmt: skip
 
 

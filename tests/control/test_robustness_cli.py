@@ -12,7 +12,7 @@ import pytest
 
 def _sim(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sensorimotor.control.cli", *args], capture_output=True, text=True, timeout=1200
+        [sys.executable, "-m", "sensorimotor.cli.sim", *args], capture_output=True, text=True, timeout=1200
     )
 
 

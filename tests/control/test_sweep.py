@@ -26,7 +26,7 @@ FAST = ["--preset", "tiny", "--set", "evaluation.oracle_generations=1"]
 def _sim(
     *args: str, timeout: float = 1200, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sensorimotor.control.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "sensorimotor.cli.sim", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, env=env)  # fmt: skip
 
 
@@ -175,7 +175,7 @@ def test_resuming_a_finished_sweep_runs_nothing_again(sweep: tuple[Path, subproc
 def test_ctrl_c_stops_the_sweep_and_resume_finishes_it(tmp_path: Path) -> None:
     """SIGINT after the first of two trials (one at a time): exit 130 naming --resume; --resume runs only the second."""
     out = tmp_path / "s"
-    proc = subprocess.Popen([sys.executable, "-m", "sensorimotor.control.cli", "sweep", *FAST, "--out", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "sensorimotor.cli.sim", "sweep", *FAST, "--out", str(out),
                              "--seeds", "0-1", "--cpus", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
     first = out / "runs" / "base" / "seed0" / "report.json"

@@ -18,7 +18,7 @@ REPORT_KEYS = {
 
 def _sim(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sensorimotor.control.cli", "train", *args], capture_output=True, text=True, timeout=3600
+        [sys.executable, "-m", "sensorimotor.cli.sim", "train", *args], capture_output=True, text=True, timeout=3600
     )
 
 
@@ -167,7 +167,7 @@ def test_quick_preset_swings_up_in_sim_and_on_the_twin(
     for extra in ([], ["--firmware", str(native_firmware)]):
         summary = tmp_path / "run.json"
         proc = subprocess.run(
-            [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--config",
+            [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--config",
              str(tmp_path / "config.yaml"), "--model", str(tmp_path / "policy.onnx"), "--duration", "16",
              "--json", str(summary), *extra],
             capture_output=True, text=True, timeout=120,
@@ -185,7 +185,7 @@ def test_pretrain_then_train_from_its_encoders_and_refuse_another_architecture(
     """`sim pretrain` writes encoders `sim train --init` starts from; a file for another architecture is refused."""
     import torch
 
-    cli = [sys.executable, "-m", "sensorimotor.control.cli"]
+    cli = [sys.executable, "-m", "sensorimotor.cli.sim"]
     pre = subprocess.run([*cli, "pretrain", "--config", str(config_path), "--preset", "tiny", "--out", str(tmp_path / "pre")],
                          capture_output=True, text=True, timeout=600)  # fmt: skip
     assert pre.returncode == 0, pre.stderr[-2000:]

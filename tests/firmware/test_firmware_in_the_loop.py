@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from hil_options import LINK_ONLY
 
+from sensorimotor.cli.twin_process import TwinProcess
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.framing import encode_frame
 from sensorimotor.hardware.messages import Command, Describe, MsgType, SensorBatch, Status, StatusFlags, make_frame
 from sensorimotor.hardware.spec import compare
 from sensorimotor.hardware.transport import SerialTransport
-from sensorimotor.hardware.twin_process import TwinProcess
 from sensorimotor.sim.config import DeviceConfig
 
 pytestmark = pytest.mark.hil
@@ -93,13 +93,13 @@ def test_streaming_rate_clamping_crc_rejection_and_the_watchdog_are_the_c_codes(
 
 def test_a_run_and_the_monitor_through_the_firmware(native_firmware: Path, small_model: Path, tmp_path: Path) -> None:
     summary = tmp_path / "s.json"
-    proc = _cli("sensorimotor.hardware.cli", "run", "--twin", "--firmware", str(native_firmware), "--model",
+    proc = _cli("sensorimotor.cli.hw", "run", "--twin", "--firmware", str(native_firmware), "--model",
                 str(small_model), "--duration", "2", "--json", str(summary), *LINK_ONLY)  # fmt: skip
     assert proc.returncode in (0, 1), proc.stderr  # 1: a busy test machine may breach the relaxed timing health
     s = json.loads(summary.read_text())
     assert s["commands"] > 100 and s["frames_lost"] == 0 and s["frames_bad"] == 0, s
     assert s["device_commands_applied"] == s["commands_sent"], s  # the C node's STATUS counters
-    proc = _cli("sensorimotor.hardware.cli", "monitor", "--twin", "--firmware", str(native_firmware),
+    proc = _cli("sensorimotor.cli.hw", "monitor", "--twin", "--firmware", str(native_firmware),
                 "--duration", "1.6", "--every", "0.5")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if "SENSOR" in line and "accel_z" in line]
@@ -121,11 +121,11 @@ def test_the_firmware_goes_when_the_twin_is_killed(native_firmware: Path, config
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["sensorimotor.sim.twin", "--firmware", "/nonexistent/smp_native"],
+        (["sensorimotor.cli.twin", "--firmware", "/nonexistent/smp_native"],
          "--firmware /nonexistent/smp_native: no such executable; `make firmware` builds the native one"),
-        (["sensorimotor.hardware.cli", "info", "--port", "/dev/null", "--firmware", "/bin/true"],
+        (["sensorimotor.cli.hw", "info", "--port", "/dev/null", "--firmware", "/bin/true"],
          "--firmware needs --twin"),
-        (["sensorimotor.hardware.cli", "info", "--twin", "--firmware", "/etc/hostname"],
+        (["sensorimotor.cli.hw", "info", "--twin", "--firmware", "/etc/hostname"],
          "--firmware /etc/hostname: "),  # not a program: refused up front, or when it cannot be run
     ],
 )  # fmt: skip
@@ -140,6 +140,6 @@ def test_a_firmware_that_exits_or_stays_silent_is_named(body: str, tmp_path: Pat
     firmware = tmp_path / "not_firmware"
     firmware.write_text(f"#!/bin/sh\n{body}\n")
     firmware.chmod(0o755)
-    proc = _cli("sensorimotor.hardware.cli", "info", "--twin", "--firmware", str(firmware), timeout=60)
+    proc = _cli("sensorimotor.cli.hw", "info", "--twin", "--firmware", str(firmware), timeout=60)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and f"--firmware {firmware}" in lines[0], proc.stderr

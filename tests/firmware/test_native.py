@@ -139,7 +139,7 @@ def test_hw_info_and_monitor_talk_to_the_emulated_mcu_over_a_pty(
     try:
         assert proc.stdout is not None
         port = next(line.strip() for line in proc.stdout if line.startswith("/dev/"))  # simavr prints first
-        hw = [sys.executable, "-m", "sensorimotor.hardware.cli"]
+        hw = [sys.executable, "-m", "sensorimotor.cli.hw"]
         info = subprocess.run([*hw, "info", "--port", port], capture_output=True, text=True, timeout=60)
         assert info.returncode == 0, info.stderr
         assert f"device '{name}'" in info.stdout and "gyro_x [rad/s] int16 x 0.000266462" in info.stdout
@@ -182,7 +182,7 @@ def test_the_cortex_m_port_runs_under_qemu_and_the_host_reads_it(tmp_path: Path)
     try:
         assert qemu.stdout is not None
         port = next(m[0] for line in qemu.stdout if (m := re.search(r"/dev/pts/\d+", line)))
-        hw = [sys.executable, "-m", "sensorimotor.hardware.cli"]
+        hw = [sys.executable, "-m", "sensorimotor.cli.hw"]
         info = subprocess.run([*hw, "info", "--port", port], capture_output=True, text=True, timeout=60)
         assert info.returncode == 0, info.stderr
         assert "device 'qube-m3'" in info.stdout and "accel_z [m/s^2] int16 x 0.00119708" in info.stdout

@@ -24,7 +24,7 @@ from sensorimotor.hardware import cli as hw_cli
 
 def _hw(*args: str, preexec_fn=None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", *args],
+        [sys.executable, "-m", "sensorimotor.cli.hw", *args],
         capture_output=True, text=True, timeout=120, preexec_fn=preexec_fn,
     )  # fmt: skip
 
@@ -86,7 +86,7 @@ def test_bad_arguments_are_one_line_without_the_usage_block(cli, argv: list[str]
 def test_sim_twin_refuses_a_garbage_probability_that_is_not_one() -> None:
     # In a subprocess: accepted, the twin would serve until stopped.
     proc = subprocess.run(
-        [sys.executable, "-m", "sensorimotor.control.cli", "twin", "--inject-garbage", "nan"],
+        [sys.executable, "-m", "sensorimotor.cli.sim", "twin", "--inject-garbage", "nan"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2

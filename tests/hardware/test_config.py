@@ -57,11 +57,11 @@ def test_cli_reports_config_errors_without_traceback(tmp_path: Path) -> None:
     bad.write_text("device:\n  encoder_cpr: many\nloop:\n  rate_hz: fast\n")
     cases = [
         (
-            ["sensorimotor.control.cli", "train", "--config", str(bad), "--out", str(tmp_path / "o")],
+            ["sensorimotor.cli.sim", "train", "--config", str(bad), "--out", str(tmp_path / "o")],
             "device.encoder_cpr: expected an integer",
         ),
         (
-            ["sensorimotor.hardware.cli", "run", "--twin", "--model", "x.onnx", "--config", str(bad)],
+            ["sensorimotor.cli.hw", "run", "--twin", "--model", "x.onnx", "--config", str(bad)],
             "loop.rate_hz: expected a number",
         ),
     ]
@@ -121,7 +121,7 @@ def test_malformed_config_is_one_line_naming_field_and_range(tmp_path: Path, tex
         load_experiment(bad)
     assert expected in str(err.value) and str(bad) in str(err.value)
     proc = subprocess.run(  # ... and the command prints it as one line, exit 2
-        [sys.executable, "-m", "sensorimotor.control.cli", "train", "--config", str(bad), "--out", str(tmp_path / "o")],
+        [sys.executable, "-m", "sensorimotor.cli.sim", "train", "--config", str(bad), "--out", str(tmp_path / "o")],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
@@ -150,14 +150,14 @@ def test_set_overrides_are_parsed_as_yaml_and_validated(config_path: Path) -> No
 @pytest.mark.parametrize(
     ("cmd", "expected"),
     [
-        (["sensorimotor.sim.twin", "--set", "device.camera.rate_hz=7"], "device.camera.rate_hz: 7 does not divide"),
+        (["sensorimotor.cli.twin", "--set", "device.camera.rate_hz=7"], "device.camera.rate_hz: 7 does not divide"),
         (
-            ["sensorimotor.hardware.cli", "run", "--twin", "--model", "m.onnx", "--set", "loop.rate_hz=-1"],
+            ["sensorimotor.cli.hw", "run", "--twin", "--model", "m.onnx", "--set", "loop.rate_hz=-1"],
             "loop.rate_hz: -1.0 is out of range",
         ),
-        (["sensorimotor.control.cli", "train", "--set", "rl.n_envs=0"], "rl.n_envs: 0 is out of range"),
+        (["sensorimotor.cli.sim", "train", "--set", "rl.n_envs=0"], "rl.n_envs: 0 is out of range"),
         (
-            ["sensorimotor.hardware.cli", "run", "--twin", "--model", "m.onnx", "--config", "/no/such.yaml"],
+            ["sensorimotor.cli.hw", "run", "--twin", "--model", "m.onnx", "--config", "/no/such.yaml"],
             "/no/such.yaml: no such config file",
         ),
     ],

@@ -60,7 +60,7 @@ def test_sim_twin_refuses_a_misspelt_section(tmp_path: Path) -> None:
     bad = _config(tmp_path, "devise:\n  stream_rate_hz: 50\n")
     # In a subprocess: accepted, the twin would serve until stopped.
     proc = subprocess.run(
-        [sys.executable, "-m", "sensorimotor.control.cli", "twin", "--config", str(bad)],
+        [sys.executable, "-m", "sensorimotor.cli.sim", "twin", "--config", str(bad)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2

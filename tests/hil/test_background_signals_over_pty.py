@@ -51,7 +51,7 @@ def test_a_background_run_stops_safely_on_the_signal_it_inherited_ignored(
 ) -> None:  # fmt: skip
     log, summary = tmp_path / "run.mcap", tmp_path / "run.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model", str(small_model),
+        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--model", str(small_model),
          "--duration", "60", "--record", str(log), "--json", str(summary), *LINK_ONLY],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_as_a_background_job,
     )  # fmt: skip

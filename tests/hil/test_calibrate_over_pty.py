@@ -53,7 +53,7 @@ def _model(tmp_path: Path, angle_deg: float, ok: float = 0.9) -> Path:
 
 
 def _hw(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sensorimotor.hardware.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "sensorimotor.cli.hw", *map(str, args)],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
 
 

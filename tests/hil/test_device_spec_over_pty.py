@@ -24,7 +24,7 @@ pytestmark = pytest.mark.hil
 
 def _hw(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "sensorimotor.cli.hw", *args], capture_output=True, text=True, timeout=timeout
     )
 
 

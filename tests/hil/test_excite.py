@@ -29,7 +29,7 @@ HEAVY = ("torch", "stable_baselines3", "gymnasium", "ray")
 
 
 def _hw(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sensorimotor.hardware.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "sensorimotor.cli.hw", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 
@@ -154,7 +154,7 @@ def test_hw_excite_runs_without_the_training_stack(tmp_path: Path) -> None:
     # The refused run goes through the whole runtime path (twin, handshake, loop, log, analysis) in 2 s.
     code = (
         "import sys\n"
-        "from sensorimotor.hardware.cli import main\n"
+        "from sensorimotor.cli.hw import main\n"
         f"rc = main(['excite', '--twin', '--set', 'task.name=balance', '--out', {str(tmp_path / 'l.mcap')!r}])\n"
         f"print(rc, ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     )

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from hil_options import LINK_ONLY, LINK_ONLY_LOOP
 
-from sensorimotor.hardware.cli import TwinProcess
+from sensorimotor.cli.twin_process import TwinProcess
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.framing import decode_body
 from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_EVENT, TOPIC_TX, LogWriter, iter_log
@@ -46,7 +46,7 @@ def _hw_run_on(
 ) -> subprocess.CompletedProcess[str]:
     """``hw run --port PORT`` for 1 s, as a user runs it; its output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", port, "--model", str(model), "--duration", "1"],
+        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--port", port, "--model", str(model), "--duration", "1"],
         capture_output=True, text=True, timeout=60, preexec_fn=preexec_fn,
     )  # fmt: skip
 
@@ -98,7 +98,7 @@ def test_sensor_stall_gets_the_safe_command_never_a_stale_output_and_the_model_r
 def test_sigterm_winds_down_safely_and_the_twin_goes_with_it(small_model, tmp_path) -> None:
     log, summary = tmp_path / "run.mcap", tmp_path / "s.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model", str(small_model),
+        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--model", str(small_model),
          "--duration", "30", "--record", str(log), "--json", str(summary), *LINK_ONLY],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -119,7 +119,7 @@ def test_sigterm_winds_down_safely_and_the_twin_goes_with_it(small_model, tmp_pa
 def test_kill_9_of_hw_run_does_not_orphan_the_twin(small_model, tmp_path) -> None:
     log = tmp_path / "run.mcap"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model", str(small_model),
+        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--model", str(small_model),
          "--duration", "30", "--record", str(log), *LINK_ONLY],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -177,7 +177,7 @@ def test_unwritable_outputs_are_refused_before_the_run(small_model, tmp_path) ->
         for flag, path, why in cases:
             t0 = time.monotonic()
             proc = subprocess.run(
-                [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model", str(small_model),
+                [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--model", str(small_model),
                  "--duration", "30", flag, str(path)],
                 capture_output=True, text=True, timeout=60,
             )  # fmt: skip
@@ -189,20 +189,20 @@ def test_unwritable_outputs_are_refused_before_the_run(small_model, tmp_path) ->
 
 
 def test_hw_info_and_monitor_read_the_device_without_controlling_it() -> None:
-    proc = subprocess.run([sys.executable, "-m", "sensorimotor.hardware.cli", "info", "--twin"],
+    proc = subprocess.run([sys.executable, "-m", "sensorimotor.cli.hw", "info", "--twin"],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert (
         "device 'qube-twin'" in proc.stdout and "watchdog 100 ms" in proc.stdout and "motor [V] -5 .. 5" in proc.stdout
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "monitor", "--twin", "--duration", "1.6", "--every", "0.5"],
+        [sys.executable, "-m", "sensorimotor.cli.hw", "monitor", "--twin", "--duration", "1.6", "--every", "0.5"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if "SENSOR" in line and "accel_z" in line]
     assert len(lines) >= 2 and all("watchdog holds 0 V" in line for line in lines[1:])  # no command was ever sent
-    proc = subprocess.run([sys.executable, "-m", "sensorimotor.hardware.cli", "info", "--port", "/dev/ttyNOPE"],
+    proc = subprocess.run([sys.executable, "-m", "sensorimotor.cli.hw", "info", "--port", "/dev/ttyNOPE"],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 2 and "/dev/ttyNOPE does not exist" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -236,14 +236,14 @@ def test_garbage_only_at_the_handshake_suggests_the_baud_rate(small_model) -> No
 def test_replay_to_a_device_re_drives_the_recorded_commands_through_the_loop(small_model, tmp_path) -> None:
     log, summary = tmp_path / "run.mcap", tmp_path / "s.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--lockstep", "--model", str(small_model),
+        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--lockstep", "--model", str(small_model),
          "--duration", "1.5", "--record", str(log), *LINK_ONLY],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     recorded = [m.json()["volts"] for m in iter_log(log) if m.topic == TOPIC_COMMAND]
     proc = subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "replay", str(log), "--twin", "--ease", "0.5",
+        [sys.executable, "-m", "sensorimotor.cli.hw", "replay", str(log), "--twin", "--ease", "0.5",
          "--json", str(summary), *LINK_ONLY],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -253,7 +253,7 @@ def test_replay_to_a_device_re_drives_the_recorded_commands_through_the_loop(sma
     assert abs(s["cycles"] - len(recorded)) <= 2 and s["device_commands_applied"] == s["commands_sent"]
     # A device other than the one the log was recorded on is refused before anything is sent.
     proc = subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "replay", str(log), "--twin",
+        [sys.executable, "-m", "sensorimotor.cli.hw", "replay", str(log), "--twin",
          "--set", "device.encoder_cpr=4096"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -273,7 +273,7 @@ def test_re_driven_commands_are_eased_in() -> None:
 @pytest.mark.parametrize("value", ["nan", "inf", "0", "-5", "fast"])
 def test_nonsense_rate_is_refused_in_one_line(small_model, value: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model", str(small_model),
+        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--model", str(small_model),
          "--rate", value],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip

@@ -27,11 +27,11 @@ def _run(module: str, *args: str, timeout: float = 600) -> subprocess.CompletedP
 
 
 def _hw(*args: str) -> subprocess.CompletedProcess:
-    return _run("sensorimotor.hardware.cli", *args)
+    return _run("sensorimotor.cli.hw", *args)
 
 
 def _sim(*args: str) -> subprocess.CompletedProcess:
-    return _run("sensorimotor.control.cli", *args)
+    return _run("sensorimotor.cli.sim", *args)
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ def _folder(path: Path, n: int, shape: tuple[int, int] = (96, 128)) -> Path:
 
 
 def _hw(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sensorimotor.hardware.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "sensorimotor.cli.hw", *args], capture_output=True, text=True,
                           timeout=120)  # fmt: skip
 
 

@@ -63,7 +63,7 @@ def test_an_inconsistent_description_is_refused_naming_the_field(
 ) -> None:  # fmt: skip
     args = ["--model", str(small_model)] if command == "run" else []
     proc = subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", command, "--port", describing_port, *args],
+        [sys.executable, "-m", "sensorimotor.cli.hw", command, "--port", describing_port, *args],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr

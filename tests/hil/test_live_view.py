@@ -48,7 +48,7 @@ async def _subscribe_all(port: int, seconds: float) -> tuple[dict[str, list[byte
 
 def test_a_foxglove_client_sees_the_running_loop(small_model: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model", str(small_model),
+        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--model", str(small_model),
          "--duration", "8", "--live", "--live-port", "0", *LINK_ONLY],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -88,7 +88,7 @@ def test_live_on_a_port_in_use_is_refused_naming_it(small_model: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         proc = subprocess.run(
-            [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model", str(small_model),
+            [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--model", str(small_model),
              "--duration", "2", "--live", "--live-port", str(port)],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.hil
 
 def _run(model: Path, out: Path, seed: int) -> tuple[list[bytes], list[bytes], dict]:
     proc = subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--lockstep", "--model", str(model),
+        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--lockstep", "--model", str(model),
          "--duration", "2", "--seed", str(seed), "--record", str(out), "--json", str(out.with_suffix(".json")),
          *LINK_ONLY],
         capture_output=True, text=True, timeout=240,

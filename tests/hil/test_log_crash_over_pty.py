@@ -30,7 +30,7 @@ def _latest_log_time(path: Path) -> int | None:
 
 def test_hw_run_killed_mid_run_leaves_a_log_that_replays(small_model: Path, tmp_path: Path) -> None:
     log = tmp_path / "run.mcap"
-    cmd = [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model", str(small_model),
+    cmd = [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--model", str(small_model),
            "--duration", "10", "--record", str(log), *LINK_ONLY]  # fmt: skip
     # Its own session, so that the kill takes the twin with it; TMPDIR keeps the twin's leftovers here.
     proc = subprocess.Popen(cmd, start_new_session=True, env={**os.environ, "TMPDIR": str(tmp_path)})

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from hil_options import LINK_ONLY, LINK_ONLY_LOOP
 
-from sensorimotor.hardware.cli import TwinProcess
+from sensorimotor.cli.twin_process import TwinProcess
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.errors import SensorTimeoutError
 from sensorimotor.hardware.framing import decode_body
@@ -53,7 +53,7 @@ def device_port(request: pytest.FixtureRequest, config_path: Path):
 
 def _hw(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "sensorimotor.cli.hw", *args], capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from hil_options import LINK_ONLY, LINK_ONLY_LOOP
 
+from sensorimotor.cli.twin_process import TwinProcess
 from sensorimotor.hardware.device import DeviceClient
 from sensorimotor.hardware.loop import ControlLoop
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
-from sensorimotor.hardware.twin_process import TwinProcess
 
 pytestmark = pytest.mark.hil
 
@@ -70,7 +70,7 @@ def test_the_loop_takes_real_time_priority_where_permitted_and_gives_it_back(sma
 def test_without_the_permission_hw_run_runs_at_normal_priority_and_says_so(small_model, tmp_path: Path) -> None:
     summary = tmp_path / "run.json"
     proc = subprocess.run(
-        [*UNPRIVILEGED, sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model",
+        [*UNPRIVILEGED, sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--model",
          str(small_model), "--duration", "1.5", "--json", str(summary), *LINK_ONLY],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -108,7 +108,7 @@ def fake_device(kind: str) -> Iterator[str]:
 def test_version_2_device_is_named_as_such(small_model: Path, kind: str) -> None:
     with fake_device(kind) as port:
         proc = subprocess.run(
-            [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", port, "--model", str(small_model),
+            [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--port", port, "--model", str(small_model),
              "--duration", "2"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from hil_options import LINK_ONLY
 
-from sensorimotor.hardware.cli import TwinProcess
+from sensorimotor.cli.twin_process import TwinProcess
 from sensorimotor.hardware.device import frame_body
 from sensorimotor.hardware.framing import StreamDecoder, decode_body
 from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, TOPIC_RX, TOPIC_TX, iter_log
@@ -45,7 +45,7 @@ def _run_through_relay(
     overrides = [arg for item in run_set for arg in ("--set", item)]
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", relay.port, "--model", str(model),
+            [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--port", relay.port, "--model", str(model),
              "--duration", str(duration), "--record", str(log), "--json", str(summary), *LINK_ONLY, *overrides],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
@@ -100,7 +100,7 @@ def test_a_device_that_disappears_and_comes_back_is_reconnected(small_model, con
     relay = Relay(twin.port, link=link).start()
     log, summary = tmp_path / "run.mcap", tmp_path / "run.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", str(link), "--model", str(small_model),
+        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--port", str(link), "--model", str(small_model),
          "--duration", "4", "--record", str(log), "--json", str(summary), *LINK_ONLY],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -130,7 +130,7 @@ def test_a_device_that_does_not_come_back_ends_the_run_clearly(small_model, conf
     link = tmp_path / "ttyUSB0"
     relay = Relay(twin.port, link=link).start()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", str(link), "--model", str(small_model),
+        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--port", str(link), "--model", str(small_model),
          "--duration", "20", *LINK_ONLY, "--set", "loop.reconnect_s=1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -50,7 +50,7 @@ def stateful_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _hw(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sensorimotor.hardware.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "sensorimotor.cli.hw", *args], capture_output=True, text=True,
                           timeout=300)  # fmt: skip
 
 

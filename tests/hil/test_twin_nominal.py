@@ -15,7 +15,7 @@ pytestmark = pytest.mark.hil
 
 def _run(small_model: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--twin", "--model", str(small_model),
+        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--model", str(small_model),
          "--duration", "1", "--json", str(tmp_path / "run.json"), *LINK_ONLY, *extra],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -35,7 +35,7 @@ def test_the_nominal_twin_plays_the_set_values_and_the_default_one_draws_around_
 
 def test_twin_nominal_without_the_twin_is_refused(small_model, tmp_path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "sensorimotor.hardware.cli", "run", "--port", "/dev/ttyNOPE", "--model",
+        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--port", "/dev/ttyNOPE", "--model",
          str(small_model), "--twin-nominal"], capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2 and "--twin-nominal needs --twin" in proc.stderr

@@ -7,24 +7,20 @@ elsewhere the twin notices its parent is gone).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from sensorimotor.hardware.children import die_with_parent
 from sensorimotor.hardware.errors import PortError
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class TwinProcess:
-    """``python -m sensorimotor.sim.twin`` in a subprocess; the host reaches it through its pty like real hardware.
+    """``python -m sensorimotor.cli.twin`` in a subprocess; the host reaches it through its pty like real hardware.
 
     With ``firmware`` the twin starts the C firmware's native build on the pty and plays its hardware.
     """
@@ -34,7 +30,7 @@ class TwinProcess:
         lockstep: bool = False, nominal: bool = False, firmware: Path | None = None,
     ) -> None:  # fmt: skip
         self.truth_path = Path(tempfile.mkstemp(prefix="twin-truth-", suffix=".json")[1])
-        cmd = [sys.executable, "-m", "sensorimotor.sim.twin", "--seed", str(seed), "--truth", str(self.truth_path)]
+        cmd = [sys.executable, "-m", "sensorimotor.cli.twin", "--seed", str(seed), "--truth", str(self.truth_path)]
         cmd += ["--config", str(config)] if config is not None else []
         for item in overrides:
             cmd += ["--set", item]
@@ -69,10 +65,3 @@ class TwinProcess:
             return {}
         finally:
             self.truth_path.unlink(missing_ok=True)
-
-
-def die_with_parent() -> None:
-    """In a child before exec (the twin, the firmware): the kernel sends it SIGTERM when its parent dies, even by kill -9 (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -12,7 +12,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from sensorimotor.configs.schema import ConfigError, OneLineParser, add_config_arguments
+from sensorimotor.cli.common import OneLineParser, add_config_arguments, add_shortcut
+from sensorimotor.cli.common import overrides as shortcut_overrides
+from sensorimotor.configs.schema import ConfigError
 from sensorimotor.control.algorithms import ALGORITHMS
 from sensorimotor.control.names import DEVICE_ENV
 from sensorimotor.perception.config import FREEZE, IMU_OBJECTIVES
@@ -57,16 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(train, "every section")
     train.add_argument("--preset", default=None, help="preset from the config's `presets:` section, e.g. quick or tiny")
     train.add_argument("--out", type=Path, default=None, help="output folder (default: runs/quick)")
-    train.add_argument("--seed", type=int, default=None, help="override the config's seed (same as --set seed=N)")
-    train.add_argument(
-        "--algo", choices=tuple(ALGORITHMS), default=None,
-        help="RL algorithm (same as --set rl.algo=NAME); it brings its own rl.n_envs, rl.gamma and rl.net_arch "
-        "unless the config or --set gives them",
+    add_shortcut(train, "--seed", "seed", "override the config's seed", type=int)
+    add_shortcut(
+        train, "--algo", "rl.algo", "RL algorithm; it brings its own rl.n_envs, rl.gamma and rl.net_arch unless the "
+        "config or --set gives them", choices=tuple(ALGORITHMS),
     )  # fmt: skip
-    train.add_argument(
-        "--env", default=None, metavar="ID",
-        help="a registered Gymnasium env with vector observations instead of the device (same as --set rl.env=ID)",
-    )  # fmt: skip
+    add_shortcut(train, "--env", "rl.env", "a registered Gymnasium env with vector observations instead of the device",
+                 metavar="ID")  # fmt: skip
     train.add_argument(
         "--resume", type=Path, default=None, metavar="RUN",
         help="continue RUN's training from its last checkpoint, with RUN/config.yaml (--set may extend "
@@ -85,10 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, default=None, metavar="N",
                        help="with --from: training steps on the new device (default: 1000000)")  # fmt: skip
     train.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
-    train.add_argument(
-        "--init", default=None, metavar="PATH",
-        help="encoder weights to fine-tune from: an encoders.pt of `sim pretrain`, `shipped` (default) or `scratch` "
-        "(same as --set perception.init=PATH)",
+    add_shortcut(
+        train, "--init", "perception.init", "encoder weights to fine-tune from: an encoders.pt of `sim pretrain`, "
+        "`shipped` (default) or `scratch`", metavar="PATH",
     )  # fmt: skip
 
     pre = sub.add_parser(
@@ -101,11 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(pre, "the pretrain, perception and device sections")
     pre.add_argument("--preset", default=None, help="preset from the config's `presets:` section, e.g. tiny")
     pre.add_argument("--out", type=Path, default=Path("runs/pretrain"), help="output folder (default: runs/pretrain)")
-    pre.add_argument("--seed", type=int, default=None, help="override the config's seed")
-    pre.add_argument(
-        "--objective", choices=IMU_OBJECTIVES, default=None,
-        help="IMU objective (same as --set pretrain.imu_objective=NAME)",
-    )  # fmt: skip
+    add_shortcut(pre, "--seed", "seed", "override the config's seed", type=int)
+    add_shortcut(pre, "--objective", "pretrain.imu_objective", "IMU objective", choices=IMU_OBJECTIVES)
     pre.add_argument(
         "--ship", action="store_true",
         help="also install the result as the project's shipped weights (perception/pretrained/encoders.pt); "
@@ -126,14 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--out", type=Path, default=None, help="output folder (default: RUN/finetune, or runs/finetune)")
     ft.add_argument("--modality", choices=("imu", "image", "fused", "all"), default="all",
                     help="which heads learn (default: all)")  # fmt: skip
-    ft.add_argument("--freeze", choices=FREEZE, default=None,
-                    help="what learns besides the heads (same as --set perception.freeze=NAME; default lp-ft: "
-                         "heads first on the pretrained encoders, then everything)")  # fmt: skip
+    add_shortcut(ft, "--freeze", "perception.freeze", "what learns besides the heads (default lp-ft: heads first on "
+                 "the pretrained encoders, then everything)", choices=FREEZE)  # fmt: skip
     ft.add_argument("--labels", type=int, default=None, metavar="N",
                     help="use only N labelled training samples (whole episodes; default: all)")  # fmt: skip
-    ft.add_argument("--init", default=None, metavar="PATH",
-                    help="encoders to start from without --from: shipped (default), scratch or an encoders.pt")  # fmt: skip
-    ft.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    add_shortcut(ft, "--init", "perception.init", "encoders to start from without --from: shipped (default), scratch "
+                 "or an encoders.pt", metavar="PATH")  # fmt: skip
+    add_shortcut(ft, "--seed", "seed", "override the config's seed", type=int)
     ft.add_argument("--export", action="store_true", help="with --from: write OUT/policy.onnx for `hw run`")
     ft.add_argument(
         "--logs", nargs="+", type=Path, default=None, metavar="LOG",
@@ -256,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the simulator as a serial device on a pseudo-terminal, speaking the real protocol "
         "(docs/protocol.md). Prints the port path, then runs in real time until stopped (Ctrl-C).",
     )  # fmt: skip
-    from sensorimotor.sim.twin import add_twin_arguments  # light: numpy and the protocol only
+    from sensorimotor.cli.twin import add_twin_arguments  # light: numpy and the protocol only
 
     add_twin_arguments(twin)
     return parser
@@ -302,13 +296,7 @@ def _train(args: argparse.Namespace) -> int:
     from sensorimotor.configs.schema import DEFAULT_CONFIG
     from sensorimotor.control.config import resolved_run
 
-    overrides = [
-        *args.overrides,
-        *([f"seed={args.seed}"] if args.seed is not None else []),
-        *([f"rl.algo={args.algo}"] if args.algo else []),
-        *([f"rl.env={args.env}"] if args.env else []),
-        *([f"perception.init={args.init}"] if args.init else []),
-    ]
+    overrides = shortcut_overrides(args)
     if args.source is not None:
         return _adapt(args, overrides)
     if args.device is not None or args.steps is not None:
@@ -407,11 +395,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     from sensorimotor.configs.schema import DEFAULT_CONFIG
     from sensorimotor.control.config import load_experiment
 
-    overrides = [
-        *args.overrides,
-        *([f"seed={args.seed}"] if args.seed is not None else []),
-        *([f"pretrain.imu_objective={args.objective}"] if args.objective else []),
-    ]
+    overrides = shortcut_overrides(args)
     cfg = load_experiment(args.config or DEFAULT_CONFIG, args.preset, overrides)
     command = " ".join(["sim pretrain", *(["--config", str(args.config)] if args.config else []),
                         *(["--preset", args.preset] if args.preset else []), *[f"--set {o}" for o in overrides],
@@ -446,12 +430,7 @@ def _finetune(args: argparse.Namespace) -> int:
             raise RunFolderError(f"--from {args.source}: not a sim train run folder (config.yaml or perception.pt "
                                  "missing)")  # fmt: skip
     source = args.config or (args.source / "config.yaml" if args.source else DEFAULT_CONFIG)
-    overrides = [
-        *args.overrides,
-        *([f"seed={args.seed}"] if args.seed is not None else []),
-        *([f"perception.freeze={args.freeze}"] if args.freeze else []),
-        *([f"perception.init={args.init}"] if args.init else []),
-    ]
+    overrides = shortcut_overrides(args)
     cfg = load_experiment(source, args.preset, overrides)
     out = args.out or (args.source / "finetune" if args.source else Path("runs/finetune"))
     from sensorimotor.control.finetuning import run  # heavy: torch
@@ -596,7 +575,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _twin(args: argparse.Namespace) -> int:
-    from sensorimotor.sim.twin import run_from_args
+    from sensorimotor.cli.twin import run_from_args
 
     if not 0 <= args.inject_garbage <= 1:  # NaN fails both comparisons
         raise ConfigError(f"--inject-garbage: must be a probability in [0, 1], got {args.inject_garbage:g}")

@@ -22,7 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sensorimotor.configs.schema import ConfigError, OneLineParser, add_config_arguments, load_section
+from sensorimotor.cli.common import (
+    OneLineParser,
+    add_config_arguments,
+    add_firmware_argument,
+    add_port_arguments,
+    check_firmware_option,
+    connected,
+)
+from sensorimotor.cli.twin_process import TwinProcess
+from sensorimotor.configs.schema import ConfigError, load_section
 from sensorimotor.hardware import excite as ex
 from sensorimotor.hardware.calibration import (
     MAX_OFFSET_DEG,
@@ -30,7 +39,11 @@ from sensorimotor.hardware.calibration import (
     MIN_FRAMES,
     CalibratedPolicy,
     Calibration,
-    calibrate,
+    CalibrationError,
+    check_image_model,
+    collect,
+    file_sha256,
+    judge,
 )
 from sensorimotor.hardware.camera import HostCamera
 from sensorimotor.hardware.config import LoopConfig
@@ -59,16 +72,9 @@ from sensorimotor.hardware.log.mcaplog import (
 from sensorimotor.hardware.log.redrive import RecordedCommands, read_recording
 from sensorimotor.hardware.loop import ControlLoop, LoopStats
 from sensorimotor.hardware.model import LoopPolicy, OnnxPolicy, Policy
-from sensorimotor.hardware.monitor import (
-    add_firmware_argument,
-    add_port_arguments,
-    check_firmware_option,
-    info,
-    monitor,
-)
+from sensorimotor.hardware.monitor import describe, monitor
 from sensorimotor.hardware.safety import actuator_limits
 from sensorimotor.hardware.transport import SerialTransport
-from sensorimotor.hardware.twin_process import TwinProcess
 
 EPILOG = """examples:
   hw run --port /dev/ttyUSB0 --model runs/quick/policy.onnx --rate 100 --duration 10 --record run.mcap
@@ -304,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         commands = {
-            "run": _run, "replay": _replay, "excite": _excite, "calibrate": calibrate, "info": info, "monitor": monitor,
+            "run": _run, "replay": _replay, "excite": _excite, "calibrate": _calibrate, "info": _info, "monitor": _monitor,
         }  # fmt: skip
         return commands[args.command](args)
     except (HardwareError, ConfigError, LogError) as exc:
@@ -716,6 +722,59 @@ def _replay(args: argparse.Namespace) -> int:
                                          "state_checked": result.state_checked,
                                          "truncated": result.truncated, "warning": result.warning}, indent=2))  # fmt: skip
     return 0 if ok else 1
+
+
+# ---------------------------------------------------------------------------- look at a device
+
+
+def _info(args: argparse.Namespace) -> int:
+    with connected(args) as (client, spec):
+        print(describe(spec, client.transport.name))
+    return 0
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    with connected(args) as (client, spec):
+        print(describe(spec, client.transport.name))
+        monitor(client, spec, args.duration, args.every)
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    """``hw calibrate``: measure, judge, write the file; the exit status."""
+    policy = OnnxPolicy(args.model)
+    check_image_model(policy)
+    if args.out.exists() and not args.force:
+        raise CalibrationError(f"{args.out} exists; pass --force to replace it, or choose another --out")
+    if not args.out.parent.is_dir():
+        raise CalibrationError(f"cannot write {args.out}: folder {args.out.parent} does not exist; create it first")
+    if args.twin:  # the simulated rig hangs still, as a user leaves a real one; --set can still change that
+        args.overrides = ["task.name=swingup", "task.hang_deg=0", *args.overrides]
+    truth: dict[str, Any] = {}
+    with connected(args, truth) as (client, spec):
+        policy.check_device(spec)
+        print(f"calibrating the camera's roll on '{spec.name}' at {client.transport.name}: keep the pendulum "
+              f"hanging still for {args.duration:g} s (no command is sent; the watchdog holds 0 V)", flush=True)  # fmt: skip
+        angles, ok = collect(client, spec, policy, args.duration)
+        port = client.transport.name
+    verdict = judge(angles, ok)
+    why = verdict.refusal(args.min_frames, args.max_spread_deg, args.max_offset_deg)
+    if why is not None:
+        raise CalibrationError(why)
+    cal = Calibration(
+        verdict.roll_deg, verdict.spread_deg, verdict.frames, verdict.ok_frames, spec.to_dict(), str(args.model),
+        file_sha256(args.model), port, time.time(), truth.get("image_roll_deg"),
+    )  # fmt: skip
+    try:
+        args.out.write_text(cal.to_json() + "\n")
+    except OSError as exc:
+        raise CalibrationError(f"cannot write {args.out}: {exc.strerror}; choose another --out") from None
+    print(f"camera roll {cal.roll_deg:+.2f} deg (spread {cal.spread_deg:.2f} deg over {cal.ok_frames} of "
+          f"{cal.frames} frames) -> {args.out}; use it with `hw run --calibration {args.out}`")  # fmt: skip
+    if cal.twin_roll_deg is not None:
+        print(f"  the twin's camera really has {cal.twin_roll_deg:+.2f} deg: "
+              f"off by {cal.roll_deg - cal.twin_roll_deg:+.2f} deg")  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":
