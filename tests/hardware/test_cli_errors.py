@@ -18,8 +18,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from sensorimotor.control import cli as sim_cli
-from sensorimotor.hardware import cli as hw_cli
+from sensorimotor.cli import hw as hw_cli
+from sensorimotor.cli import sim as sim_cli
 
 
 def _hw(*args: str, preexec_fn=None) -> subprocess.CompletedProcess[str]:

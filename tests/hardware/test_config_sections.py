@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from sensorimotor.cli import hw as hw_cli
 from sensorimotor.configs.schema import TOP_LEVEL_KEYS, ConfigError, load_section
 from sensorimotor.control.config import ExperimentConfig, load_experiment
-from sensorimotor.hardware import cli as hw_cli
 from sensorimotor.hardware.config import LoopConfig
 
 

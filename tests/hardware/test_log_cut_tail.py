@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sensorimotor.hardware import cli as hw_cli
+from sensorimotor.cli import hw as hw_cli
 from sensorimotor.hardware.log.mcaplog import TOPIC_COMMAND, LogReader
 from sensorimotor.hardware.log.replay import replay
 from sensorimotor.hardware.model import OnnxPolicy
