@@ -1,6 +1,7 @@
 """A stable-baselines3 VecEnv over the batched simulator, with perception in the loop.
 
-Every step: the N simulated devices advance one control step, their raw sensor windows
+Every step: the N simulated devices advance one control step (stepped, scored and reset by
+:class:`~sensorimotor.sim.vector.FurutaBatch`, as the Gymnasium and SB3 vector envs are), their raw sensor windows
 go through the (frozen) perception model in one batch, and the policy sees the
 resulting observation vector (:data:`sensorimotor.perception.config.OBS_NAMES`). Physics, reward and
 termination are the same pure functions the Gymnasium env uses.
@@ -31,7 +32,9 @@ from sensorimotor.control.export import history_size
 from sensorimotor.perception.config import OBS_NAMES
 from sensorimotor.perception.models import FrameCache, ObservationModel
 from sensorimotor.sim.config import DeviceConfig
-from sensorimotor.sim.task import TaskConfig, make_task
+from sensorimotor.sim.device import FurutaSim
+from sensorimotor.sim.task import TaskConfig
+from sensorimotor.sim.vector import FurutaBatch
 
 
 class PerceivedFurutaVecEnv(VecEnv):
@@ -46,17 +49,20 @@ class PerceivedFurutaVecEnv(VecEnv):
         act_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.render_mode = None  # nothing to render; set before SB3 asks for it
         super().__init__(n_envs, obs_space, act_space)
-        self.device_cfg, self.task = device, make_task(task)
+        max_steps = round(episode_s * device.stream_rate_hz) if episode_s else None  # None: the task's own
+        self.batch = FurutaBatch(n_envs, device, task, None, (), True, "raw", max_steps, seed=seed)
         self.obs_model = obs_model.eval()
         self.columns = [OBS_NAMES.index(o) for o in observations]  # what the policy sees (rl.observations)
-        self.sim = self.task.sim(device, n_envs, seed=seed)
-        self.max_steps = round((episode_s or task.episode_s) * device.stream_rate_hz)
-        self.steps = np.zeros(n_envs, np.int64)
         self._actions = np.zeros((n_envs, 1), np.float32)
         self.state = torch.zeros(n_envs, obs_model.state_size)  # the observation model's, per pendulum
         self.frames = FrameCache()
         self.past = np.zeros((n_envs, self.history_size), np.float32)  # newest (observations, command) first
         self.seen = np.zeros((n_envs, len(observations)), np.float32)  # the observations the last action met
+
+    @property
+    def sim(self) -> FurutaSim:
+        """The simulated devices (the batch's core)."""
+        return self.batch.sim
 
     def widen(self, device: DeviceConfig) -> None:
         """Episodes that start from now on draw their physics from ``device``'s randomization (rl.widen)."""
@@ -79,7 +85,7 @@ class PerceivedFurutaVecEnv(VecEnv):
 
     def reset(self) -> VecEnvObs:
         self.sim.reset()
-        self.steps[:] = 0
+        self.batch.steps[:] = 0
         self.state.zero_()
         self.past[:] = 0.0
         self.seen = self.perceive()
@@ -93,13 +99,7 @@ class PerceivedFurutaVecEnv(VecEnv):
         self._actions = np.clip(np.asarray(actions, np.float32).reshape(self.num_envs, 1), -1.0, 1.0)
 
     def step_wait(self) -> VecEnvStepReturn:
-        a = self._actions[:, 0].astype(np.float64)
-        self.sim.step(a * self.device_cfg.v_max)
-        self.steps += 1
-        state = self.sim.state
-        reward = self.task.reward(state, a).astype(np.float32)
-        terminated = self.task.failed(state)
-        truncated = (self.steps >= self.max_steps) & ~terminated
+        reward, terminated, truncated, _ = self.batch.step(self._actions)
         done = terminated | truncated
         seen = self.perceive()
         if self.history_size:
@@ -112,8 +112,7 @@ class PerceivedFurutaVecEnv(VecEnv):
             for i in idx:
                 infos[i]["terminal_observation"] = obs[i].copy()
                 infos[i]["TimeLimit.truncated"] = bool(truncated[i])
-            self.sim.reset(idx)
-            self.steps[idx] = 0
+            self.batch.reset_envs(idx)
             self.state[idx] = 0.0  # a fresh filter for the new episode
             self.past[idx] = 0.0
             seen[idx] = self.perceive(idx)

@@ -27,13 +27,14 @@ from sensorimotor.sim.task import TaskConfig, make_task
 
 
 class FurutaBatch:
-    """The shared part of the vector envs: N episodes on one core, stepping, scoring, resetting."""
+    """The shared part of every vector env (Gymnasium's, SB3's, and training's with perception in the loop):
+    N episodes on one core, stepping, scoring, resetting."""
 
     render_mode: str | None = None  # no rendering; SB3's VecEnv asks every sub-env for it
 
     def __init__(
         self, num_envs: int, device: DeviceConfig | None, task: TaskConfig | None, config: str | Path | None,
-        overrides: Sequence[str], randomize: bool, obs_mode: str, max_episode_steps: int | None,
+        overrides: Sequence[str], randomize: bool, obs_mode: str, max_episode_steps: int | None, seed: int = 0,
     ) -> None:  # fmt: skip
         if device is None or task is None:
             loaded_device, loaded_task = load_env_config(config, overrides)
@@ -44,7 +45,7 @@ class FurutaBatch:
         self.single_observation_space = observation_space(device, obs_mode)
         self.single_action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.max_steps = max_episode_steps or episode_steps(device, task)
-        self.sim = make_sim(device, num_envs, 0, randomize, obs_mode, self.task)
+        self.sim = make_sim(device, num_envs, seed, randomize, obs_mode, self.task)
         self.steps = np.zeros(num_envs, np.int64)
 
     def reset(self, seed: int | None, rng: np.random.Generator) -> Any:
