@@ -7,7 +7,8 @@ ground truth decides success by the task's criterion (docs/tasks.md). Prints one
 and the count. With ``--oracle`` the feasibility oracle (docs/sim-to-real.md) is tuned on each
 seed's drawn device as well, and the count is also given over the devices it can swing up:
 randomizing around a device at the edge of the actuator range draws some that nothing can do.
-With ``--firmware PATH`` each seed also runs through the C firmware in the loop (its native
+``--save`` keeps the result in ``RUN/twin_runs.json`` for ``sim sweep``'s summary
+(:mod:`sensorimotor.control.twin_runs` runs the seeds). With ``--firmware PATH`` each seed also runs through the C firmware in the loop (its native
 build speaking the protocol, docs/firmware.md), right after the Python twin's run of the same
 seed: both counts, and the median sensor-to-command latency p50 of each with their ratio.
 
@@ -19,69 +20,35 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sensorimotor.configs.schema import load_section
 from sensorimotor.control.config import load_experiment
-from sensorimotor.sim.task import TaskConfig, make_task
-
-
-def twin_run(folder: Path, seed: int, duration: float, extra: list[str] | None = None, label: str = "") -> dict:
-    """One ``hw run --twin`` of the run's policy (``extra``: more arguments, e.g. ``--set``); its row, printed."""
-    label = label or f"seed {seed:3d}"
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "run.json"
-        proc = subprocess.run(
-            [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--config",
-             str(folder / "config.yaml"), "--model", str(folder / "policy.onnx"), "--duration", str(duration),
-             "--seed", str(seed), "--json", str(out), *(extra or [])],
-            capture_output=True, text=True, timeout=duration + 120,
-        )  # fmt: skip
-        if not out.is_file():
-            print(f"{label}: hw run failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}", flush=True)
-            return {"seed": seed, "success": False, "error": proc.stderr[-300:]}
-        summary = json.loads(out.read_text())
-        twin = summary["twin"]
-    row = {"seed": seed, "success": bool(twin["success"]), "time_to_upright_s": twin.get("time_to_upright_s"),
-           "arm_past_limit": twin.get("arm_past_limit"), "exit": proc.returncode,
-           "physics": twin.get("physics"), "latency_us_p50": summary["latency_us_p50"]}  # fmt: skip
-    ttu = row["time_to_upright_s"]
-    print(f"{label}: {'success' if row['success'] else 'FAILED '}"
-          + (f", upright after {ttu:.2f} s" if ttu is not None else ""), flush=True)  # fmt: skip
-    return row
-
-
-def window_s(folder: Path) -> tuple[str, float]:
-    """(task name, seconds a twin run needs to decide success: the task's window and a little)."""
-    task = make_task(load_section(folder / "config.yaml", "task", TaskConfig))
-    return task.name, task.eval_episode_s() + 1.0
+from sensorimotor.control.twin_runs import check, save, twin_run, window_s
 
 
 def run(
     folder: Path, runs: int = 20, first_seed: int = 1, duration: float | None = None, sets: list[str] | None = None,
     oracle: bool = False, nominal: bool = False, firmware: Path | None = None,
 ) -> dict:  # fmt: skip
-    name, window = window_s(folder)
-    duration = duration or window
     extra = [a for s in sets or () for a in ("--set", s)] + (["--twin-nominal"] if nominal else [])
-    rows, fw_rows = [], []
-    for seed in range(first_seed, first_seed + runs):
-        rows.append(twin_run(folder, seed, duration, extra))
-        if firmware is not None:  # the same seed through the C firmware, right after: the same machine load
+    if firmware is None:
+        result = check(folder, runs, first_seed, duration, extra)
+    else:  # each seed through the C firmware right after the Python twin's run: the same machine load
+        name, window = window_s(folder)
+        duration = duration or window
+        rows, fw_rows = [], []
+        for seed in range(first_seed, first_seed + runs):
+            rows.append(twin_run(folder, seed, duration, extra))
             fw_rows.append(
                 twin_run(folder, seed, duration, [*extra, "--firmware", str(firmware)], f"seed {seed:3d} fw")
             )
-    ok = sum(r["success"] for r in rows)
-    print(f"\n{ok} of {len(rows)} twin runs succeeded ({name}, {duration:.0f} s each)")
-    result = {"task": name, "runs": rows, "successes": ok, "duration_s": duration}
-    if firmware is not None:
+        ok = sum(r["success"] for r in rows)
+        print(f"\n{ok} of {len(rows)} twin runs succeeded ({name}, {duration:.0f} s each)")
+        result = {"task": name, "runs": rows, "successes": ok, "duration_s": duration}
         fw_ok = sum(r["success"] for r in fw_rows)
         p50 = [float(np.median([r["latency_us_p50"] for r in rs if "latency_us_p50" in r])) for rs in (rows, fw_rows)]
         print(f"{fw_ok} of {len(fw_rows)} succeeded through the C firmware in the loop; latency p50 (median over "
@@ -89,7 +56,7 @@ def run(
         result |= {"firmware_runs": fw_rows, "firmware_successes": fw_ok, "latency_us_p50_twin": p50[0],
                    "latency_us_p50_firmware": p50[1], "latency_ratio": p50[1] / p50[0]}  # fmt: skip
     if oracle:
-        result |= judge(folder, rows, sets or [])
+        result |= judge(folder, result["runs"], sets or [])
     return result
 
 
@@ -147,6 +114,9 @@ def main() -> None:
     )
     ap.add_argument("--firmware", type=Path, default=None, metavar="PATH",
                     help="also run each seed through the C firmware in the loop (`make firmware` builds it)")  # fmt: skip
+    ap.add_argument("--save", action="store_true",
+                    help="write RUN/twin_runs.json (the run as trained: not with --set, --nominal or --firmware); "
+                         "`sim sweep`'s summary reads it as twin_success")  # fmt: skip
     ap.add_argument("--oracle", action="store_true",
                     help="also tune the feasibility oracle on each drawn device and count over the feasible ones")  # fmt: skip
     args = ap.parse_args()
@@ -154,6 +124,8 @@ def main() -> None:
         ap.error(f"{args.run} is not a run folder (no policy.onnx); pass one sim train wrote")
     if args.firmware is not None and not args.firmware.is_file():
         ap.error(f"--firmware {args.firmware}: no such file; `make firmware` builds it")
+    if args.save and (args.sets or args.nominal or args.firmware):
+        ap.error("--save records the run as trained: drop --set, --nominal and --firmware")
     if args.runs < 1:
         ap.error(f"--runs {args.runs}: give at least 1")
     try:  # the twin would refuse a bad --set too, but once per seed and after a compile
@@ -163,6 +135,9 @@ def main() -> None:
     result = run(
         args.run, args.runs, args.first_seed, args.duration, args.sets, args.oracle, args.nominal, args.firmware
     )
+    if args.save:
+        save(args.run, result)
+        print(f"wrote {args.run / 'twin_runs.json'}")
     passed, out_of = (
         (result["feasible_successes"], result["feasible"]) if args.oracle else (result["successes"], args.runs)
     )

@@ -224,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "env's runs: mean_return)")  # fmt: skip
     sweep.add_argument("--no-prune", action="store_true", help="--optuna: run every suggestion to the end")
     sweep.add_argument(
+        "--twin-runs", type=int, default=0, metavar="N",
+        help="after training, run each trial's policy with `hw run --twin` on N twin seeds over the pty, in real "
+        "time (about 16 s each for the swing-up): the spread of twin_success (default: 0, none)",
+    )  # fmt: skip
+    sweep.add_argument(
         "--cpus-per-trial",
         type=float,
         default=1.0,
@@ -561,7 +566,7 @@ def _sweep(args: argparse.Namespace) -> int:
                 config=str(args.config.resolve()) if args.config else None, preset=args.preset,
                 seeds=parse_seeds(args.seeds), grid=list(args.grid), overrides=list(args.overrides),
                 optuna=args.optuna, metric=args.metric, cpus_per_trial=args.cpus_per_trial,
-                prune=not args.no_prune, inject_fault=args.inject_fault,
+                prune=not args.no_prune, twin_runs=args.twin_runs, inject_fault=args.inject_fault,
             )  # fmt: skip
             check(spec, metrics_of(spec.config, spec.preset, spec.overrides))
             args.out.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,8 @@
 mean, standard deviation, interquartile mean (IQM) and percentile-bootstrap 95 % confidence intervals of
 each headline figure over seeds; a Markdown and a JSON table.
 
-Reads the trials' own report.json files, so it works on any folder of runs, finished or not.
+Reads the trials' own report.json files (and twin_runs.json where the twin check ran), so it works on any
+folder of runs, finished or not.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from scipy import stats
 
 from sensorimotor.control.sweep.spec import DEVICE_METRICS, GYM_METRICS, metric_value
+from sensorimotor.control.twin_runs import figures as twin_figures
 
 BOOTSTRAP_RESAMPLES = 2000
 CONFIDENCE = 0.95
@@ -71,7 +73,8 @@ def read_reports(runs: Path) -> dict[str, dict[int, dict[str, Any]]]:
     for path in sorted(runs.glob("*/seed*/report.json")):
         try:
             seed = int(path.parent.name.removeprefix("seed"))
-            found.setdefault(path.parent.parent.name, {})[seed] = json.loads(path.read_text())
+            report = json.loads(path.read_text()) | twin_figures(path.parent)  # twin_success when checked
+            found.setdefault(path.parent.parent.name, {})[seed] = report
         except (ValueError, OSError):
             continue
     return found

@@ -24,6 +24,8 @@ from ray.tune import Callback
 from tqdm import tqdm
 
 from sensorimotor.control.sweep.spec import SweepError, SweepSpec, metric_value, metrics_of, point_name
+from sensorimotor.control.twin_runs import TWIN_FILE, check, save
+from sensorimotor.control.twin_runs import figures as twin_figures
 
 EXPERIMENT = "sweep"  # Tune's experiment folder under DIR/ray
 FAULT_MARKER = ".sweep-fault-injected"
@@ -67,7 +69,8 @@ def trial(config: dict[str, Any], spec_dict: dict[str, Any]) -> None:
         return {"objective": figures[spec.metric], "final": 1, "timesteps": report.get("rl_timesteps", 0), **figures}
 
     if (out / "report.json").is_file():
-        tune.report(final(json.loads((out / "report.json").read_text())))
+        check_on_twin(spec, out)
+        tune.report(final(json.loads((out / "report.json").read_text()) | twin_figures(out)))
         return
     _inject_fault(spec, out)
     from sensorimotor.control.checkpoints import ResumeError, find
@@ -91,7 +94,17 @@ def trial(config: dict[str, Any], spec_dict: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "train.log", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         report = run(cfg, out, spec.preset, config_text, resume, on_eval=on_eval)
-    tune.report(final(report))
+    check_on_twin(spec, out)
+    tune.report(final(report | twin_figures(out)))
+
+
+def check_on_twin(spec: SweepSpec, out: Path) -> None:
+    """--twin-runs: the exported policy over the pty on that many twin seeds (once: RUN/twin_runs.json)."""
+    if spec.twin_runs <= 0 or (out / TWIN_FILE).is_file():
+        return
+    with open(out / "train.log", "a") as log:
+        result = check(out, spec.twin_runs, log=lambda line: print(line, file=log, flush=True))
+    save(out, result)
 
 
 def _own_cores(cpus: float) -> None:

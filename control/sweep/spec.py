@@ -31,6 +31,7 @@ DEVICE_METRICS: dict[str, str] = {
     "image_angle_rmse_deg": "min",
     "onnx_parity_max_abs_diff": "min",
     "seconds_total": "min",
+    "twin_success": "max",  # hw run --twin over the pty, --twin-runs seeds (RUN/twin_runs.json)
 }
 GYM_METRICS: dict[str, str] = {"mean_return": "max", "onnx_parity_max_abs_diff": "min", "seconds_total": "min"}
 SWEEP_FILE = "sweep.json"  # the sweep's own arguments, so --resume needs nothing else
@@ -135,6 +136,7 @@ class SweepSpec:
     metric: str = "heldout_success"
     cpus_per_trial: float = 1.0
     prune: bool = True
+    twin_runs: int = 0  # after training, hw run --twin on this many twin seeds (twin_success)
     inject_fault: str = ""  # tests: POINT/seedN[:always] crashes that trial once (or every time)
 
     @property
@@ -185,6 +187,12 @@ def check(spec: SweepSpec, metrics_for: dict[str, str]) -> None:
         raise SweepError("--optuna N searches the --grid axes: give at least one, e.g. --grid rl.gamma=0.95..0.999")
     if spec.metric not in metrics_for:
         raise SweepError(f"--metric {spec.metric}: no run of this config reports it; one of {', '.join(metrics_for)}")
+    if spec.twin_runs < 0 or (spec.twin_runs and "twin_success" not in metrics_for):
+        raise SweepError(
+            f"--twin-runs {spec.twin_runs}: give a count >= 0, on the device (a Gymnasium env has no twin)"
+        )
+    if spec.metric == "twin_success" and not spec.twin_runs:
+        raise SweepError("--metric twin_success: measured only with --twin-runs N (e.g. 20)")
     if not spec.cpus_per_trial > 0:
         raise SweepError(f"--cpus-per-trial {spec.cpus_per_trial:g}: must be > 0")
     # every combination the sweep can try must load; for ranges, both ends

@@ -74,6 +74,8 @@ def test_iqm_and_bootstrap_intervals() -> None:
         (["--address", "127.0.0.1:1"], "--address 127.0.0.1:1: nothing answers there"),
         (["--grid", "rl.gamma=0.9..0.99"], "a range is searched with --optuna N"),
         (["--grid", "rl.gamma=1.5"], "rl.gamma"),  # out of its range, named by the config check
+        (["--metric", "twin_success"], "--metric twin_success: measured only with --twin-runs N"),
+        (["--twin-runs", "-1"], "--twin-runs -1: give a count >= 0"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2_before_anything_runs(args: list[str], expected: str, tmp_path: Path) -> None:
@@ -86,12 +88,13 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_runs(args: list[str], 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """2 grid points x 2 seeds of the tiny preset on a local Ray instance; one trial crashes on its first try.
-    --out is relative to the command's folder (Ray runs trials elsewhere)."""
+    """2 grid points x 2 seeds of the tiny preset on a local Ray instance; one trial crashes on its first try;
+    each trained policy then runs once on the twin over a pty. --out is relative to the command's folder (Ray runs
+    trials elsewhere)."""
     here = tmp_path_factory.mktemp("sweep")
     out = here / "s"
     proc = _sim("sweep", *FAST, "--out", "s", "--seeds", "0-1", "--grid", "rl.gamma=0.95,0.99",
-                "--inject-fault", "rl.gamma=0.99/seed1", cwd=here)  # fmt: skip
+                "--inject-fault", "rl.gamma=0.99/seed1", "--twin-runs", "1", cwd=here)  # fmt: skip
     return out, proc
 
 
@@ -120,6 +123,19 @@ def test_the_summary_is_the_spread_of_the_runs_own_reports(sweep: tuple[Path, su
         assert figure["values"] == pytest.approx(rmse) and figure["mean"] == pytest.approx(np.mean(rmse))
         assert figure["std"] == pytest.approx(np.std(rmse, ddof=1))
     assert "| rl.gamma=0.95 | heldout_success | 2 |" in (out / "summary.md").read_text()
+    assert "| rl.gamma=0.95 | twin_success | 2 |" in (out / "summary.md").read_text()
+
+
+def test_every_trial_ran_on_the_twin_and_the_summary_counts_it(sweep: tuple[Path, subprocess.CompletedProcess]) -> None:
+    out, _ = sweep
+    table = json.loads((out / "summary.json").read_text())
+    for point, entry in table.items():
+        wins = []
+        for s in (0, 1):
+            twin = json.loads((out / "runs" / point / f"seed{s}" / "twin_runs.json").read_text())
+            assert len(twin["runs"]) == 1 and "latency_us_p50" in twin["runs"][0], twin  # a real hw run, no error
+            wins.append(float(twin["successes"]))
+        assert entry["metrics"]["twin_success"]["values"] == wins
     for png in ("curves.png", "final.png"):
         assert (out / png).stat().st_size > 10_000
 
