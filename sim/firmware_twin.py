@@ -52,6 +52,7 @@ class FirmwareTwin:
         self.n_channels, self.n_encoders = len(spec.imu_channels), len(spec.encoders)
         self.sample = struct.Struct(f"<c{self.n_channels}f{self.n_encoders}i")
         self.streaming = False
+        self.exit_status: int | None = None  # set when the firmware ended on its own (-N: signal N)
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = subprocess.Popen(
@@ -72,7 +73,7 @@ class FirmwareTwin:
                                 f"{': ' + said[0] if said else ''}); is it the native build (`make firmware`)?") from None  # fmt: skip
 
     def serve(self, should_stop: Callable[[], bool]) -> None:
-        """Answer the firmware until ``should_stop()`` or until it exits."""
+        """Answer the firmware until ``should_stop()`` or until it exits (then :attr:`exit_status` says how)."""
         while not should_stop():
             ready, _, _ = select.select([self.sock], [], [], 0.05)
             if not ready:
@@ -83,6 +84,11 @@ class FirmwareTwin:
             if not packet:  # the firmware exited
                 break
             self._handle(packet)
+        if not should_stop():  # it ended on its own, not because we were asked to stop
+            try:
+                self.exit_status = self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:  # closed its socket and lives on: stop() ends it
+                self.exit_status = None
 
     def _handle(self, packet: bytes) -> None:
         kind = packet[:1]

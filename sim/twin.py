@@ -27,6 +27,7 @@ Light runtime path: numpy, numba and the hardware protocol only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -295,6 +296,15 @@ def open_pty() -> tuple[int, int, str]:
     return master, slave, os.ttyname(slave)
 
 
+def exit_text(status: int) -> str:
+    """``exit status 3`` or ``killed by SIGSEGV`` (subprocess reports a signal as -N)."""
+    if status < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-status).name}"
+        return f"killed by signal {-status}"
+    return f"exit status {status}"
+
+
 def serve_forever(
     config: str | Path | None, seed: int = 0, link: Path | None = None, truth_path: Path | None = None,
     randomize: bool = True, garbage_prob: float = 0.0, overrides: Sequence[str] = (), lockstep: bool = False,
@@ -338,15 +348,21 @@ def serve_forever(
     print(f"sim twin: serving '{cfg.name}' on {path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     # Started by `hw run --twin`: also stop when that parent is gone (it was killed: no SIGTERM reached us).
     orphaned = (lambda: os.getppid() != parent_pid) if parent_pid else (lambda: False)
+    said = ""  # what the firmware wrote on stderr
     if isinstance(served, FirmwareTwin):
         served.serve(lambda: stop["flag"] or orphaned())
         said = served.stop()
         if said:
             print(f"sim twin: the firmware said: {said}", file=sys.stderr)
+        if served.exit_status is not None:
+            print(f"sim twin: the firmware ended during the session: {exit_text(served.exit_status)}", file=sys.stderr)
     else:
         served.run(master, lambda: stop["flag"] or orphaned())
     if truth_path is not None:
         truth = dict(served.truth.__dict__)
+        if isinstance(served, FirmwareTwin) and served.exit_status is not None:  # the host names it in its summary
+            truth["firmware_exit"] = {"status": served.exit_status, "text": exit_text(served.exit_status),
+                                      "said": said[-500:]}  # fmt: skip
         truth["verdict"] = twin_verdict(truth)  # in words, so the host prints it without knowing the task
         truth_path.write_text(json.dumps(truth, indent=2))
     if link is not None:

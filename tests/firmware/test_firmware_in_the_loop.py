@@ -143,3 +143,21 @@ def test_a_firmware_that_exits_or_stays_silent_is_named(body: str, tmp_path: Pat
     proc = _cli("sensorimotor.cli.hw", "info", "--twin", "--firmware", str(firmware), timeout=60)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and f"--firmware {firmware}" in lines[0], proc.stderr
+
+
+def test_a_firmware_that_dies_mid_run_is_named_in_the_summary(
+    native_firmware: Path, small_model: Path, tmp_path: Path
+) -> None:
+    """The real firmware, killed by a real SIGKILL 1.5 s into the run (a SIGSEGV the sanitizers of its
+    test build would turn into exit status 1): the host sees only silence and stops on the
+    sensor timeout; the twin knows how its firmware ended and the host's summary says it."""
+    crashing = tmp_path / "crashing_firmware"
+    crashing.write_text(f'#!/bin/sh\n(sleep 1.5; kill -KILL $$) &\nexec {native_firmware} "$@"\n')
+    crashing.chmod(0o755)
+    summary = tmp_path / "s.json"
+    proc = _cli("sensorimotor.cli.hw", "run", "--twin", "--firmware", str(crashing), "--model", str(small_model),
+                "--duration", "5", "--json", str(summary), *LINK_ONLY)  # fmt: skip
+    s = json.loads(summary.read_text())
+    assert s["stopped_by"] is not None and proc.returncode != 0, proc.stdout
+    assert s["twin"]["firmware_exit"]["status"] == -signal.SIGKILL, s["twin"]
+    assert "the firmware in the loop ended during the run: killed by SIGKILL" in proc.stdout, proc.stdout
