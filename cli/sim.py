@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="DIR",
-        help="continue the sweep in DIR where it stopped (its own arguments are kept)",
+        help="continue the sweep in DIR where it stopped (its own arguments are kept; --twin-runs N may be "
+        "added: finished trials without a twin check get one)",
     )
     sweep.add_argument("--inject-fault", default="", help=argparse.SUPPRESS)  # tests: POINT/seedN[:always]
 
@@ -555,6 +556,10 @@ def _sweep(args: argparse.Namespace) -> int:
                 raise SweepError("--resume DIR keeps the sweep's own arguments: drop --out, --config, --preset, "
                                  "--grid and --optuna")  # fmt: skip
             spec = SweepSpec.load(args.resume)
+            if args.twin_runs:  # a twin check added later: finished trials without one get it too
+                spec.twin_runs = args.twin_runs
+                check(spec, metrics_of(spec.config, spec.preset, spec.overrides))
+                spec.save()
         else:
             if args.out is None:
                 raise SweepError("--out DIR is required (where the run folders and the summary go)")

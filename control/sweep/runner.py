@@ -309,7 +309,19 @@ def run_sweep(spec: SweepSpec, address: str | None, resume: bool, num_cpus: int 
         tuner.fit()
     finally:
         ray.shutdown()
+    _check_finished_on_twin(spec, out)
     return _report(spec, out, mode, total)
+
+
+def _check_finished_on_twin(spec: SweepSpec, out: Path) -> None:
+    """--twin-runs given on --resume: finished trials (which Ray does not run again) get their twin check here."""
+    if spec.twin_runs <= 0:
+        return
+    for report in sorted((out / "runs").glob("*/seed*/report.json")):
+        if not (report.parent / TWIN_FILE).is_file():
+            name = f"{report.parent.parent.name}/{report.parent.name}"
+            print(f"[sim sweep] {name}: on the twin, {spec.twin_runs} runs", file=sys.stderr, flush=True)
+            check_on_twin(spec, report.parent)
 
 
 def _report(spec: SweepSpec, out: Path, mode: str, total: int) -> int:

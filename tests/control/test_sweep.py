@@ -177,6 +177,20 @@ def test_sim_train_on_one_thread_reproduces_a_trial_bit_for_bit(
         assert mine[key] == trials[key], key
 
 
+def test_resume_adds_the_twin_check_to_a_trial_that_lacks_it(sweep: tuple[Path, subprocess.CompletedProcess]) -> None:
+    out, _ = sweep
+    lacking = out / "runs" / "rl.gamma=0.99" / "seed0"
+    (lacking / "twin_runs.json").unlink()
+    kept = out / "runs" / "rl.gamma=0.95" / "seed0" / "twin_runs.json"
+    stamp = kept.stat().st_mtime_ns
+    proc = _sim("sweep", "--resume", str(out), "--twin-runs", "1", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(json.loads((lacking / "twin_runs.json").read_text())["runs"]) == 1
+    assert kept.stat().st_mtime_ns == stamp  # checked once
+    table = json.loads((out / "summary.json").read_text())
+    assert table["rl.gamma=0.99"]["metrics"]["twin_success"]["n"] == 2
+
+
 def test_resuming_a_finished_sweep_runs_nothing_again(sweep: tuple[Path, subprocess.CompletedProcess]) -> None:
     out, _ = sweep
     stamp = (out / "runs" / "rl.gamma=0.95" / "seed0" / "report.json").stat().st_mtime_ns
