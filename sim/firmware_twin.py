@@ -80,11 +80,17 @@ class FirmwareTwin:
                 if self.proc.poll() is not None:
                     break
                 continue
-            packet = self.sock.recv(65536)
-            if not packet:  # the firmware exited
+            try:
+                packet = self.sock.recv(65536)
+                if not packet:  # the firmware exited
+                    break
+                self._handle(packet)
+            except (BrokenPipeError, ConnectionResetError):  # it died between asking and our answer
                 break
-            self._handle(packet)
-        if not should_stop():  # it ended on its own, not because we were asked to stop
+        # Ended on its own, not because we were asked to stop. Ask the process, not should_stop(): the host
+        # may stop us (sensor timeout) before this loop saw the firmware's socket close.
+        self.exit_status = self.proc.poll()
+        if self.exit_status is None and not should_stop():
             try:
                 self.exit_status = self.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:  # closed its socket and lives on: stop() ends it
