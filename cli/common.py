@@ -62,11 +62,14 @@ def overrides(args: argparse.Namespace) -> list[str]:
     return [*args.overrides, *given]
 
 
-def add_port_arguments(parser: argparse.ArgumentParser) -> None:
+def add_port_arguments(parser: argparse.ArgumentParser, twin_seed: bool = True) -> None:
+    """Where the device is: ``--port`` or ``--twin``, exactly one; ``--firmware``; ``--seed`` of the twin unless
+    the command has a ``--seed`` of its own (``twin_seed=False``)."""
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="serial port of the device, e.g. /dev/ttyUSB0")
     where.add_argument("--twin", action="store_true", help="start the simulated device on a pty and use that port")
-    parser.add_argument("--seed", type=int, default=0, help="--twin only: seed of the twin")
+    if twin_seed:
+        parser.add_argument("--seed", type=int, default=0, help="--twin only: seed of the twin")
     add_firmware_argument(parser)
 
 

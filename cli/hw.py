@@ -25,7 +25,6 @@ from typing import Any
 from sensorimotor.cli.common import (
     OneLineParser,
     add_config_arguments,
-    add_firmware_argument,
     add_port_arguments,
     check_firmware_option,
     connected,
@@ -100,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fixed rate and send clamped motor commands; optionally record every frame to MCAP. Prints achieved rate, "
         "latency, frames lost and (with --twin) how long the pendulum stayed upright.",
     )  # fmt: skip
-    add_device_arguments(run)
+    add_port_arguments(run, twin_seed=False)
     run.add_argument("--model", type=Path, required=True, help="policy.onnx exported by `sim train`")
     add_config_arguments(run, "`loop` section, and `device` + `task` for --twin")
     run.add_argument(
@@ -189,14 +188,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_device_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where the device is: ``--port`` or ``--twin``, exactly one (hw run, hw excite)."""
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--port", help="serial port of the device, e.g. /dev/ttyUSB0")
-    where.add_argument("--twin", action="store_true", help="start the simulated device on a pty and use that port")
-    add_firmware_argument(parser)
-
-
 def add_excite_parser(sub: argparse._SubParsersAction) -> None:
     exc = sub.add_parser(
         "excite", help="drive the arm with a safe excitation and record the log for system identification",
@@ -206,7 +197,7 @@ def add_excite_parser(sub: argparse._SubParsersAction) -> None:
         "records an ordinary hw run log to --out for `sim identify`. With --twin the twin starts hanging still "
         "(task.name=swingup, task.hang_deg=0 unless --set otherwise).",
     )  # fmt: skip
-    add_device_arguments(exc)
+    add_port_arguments(exc, twin_seed=False)
     exc.add_argument("--out", type=Path, required=True, help="the MCAP log to write (refused if it exists)")
     exc.add_argument("--force", action="store_true", help="replace --out if it exists")
     add_config_arguments(exc, "`loop` section, and `device` + `task` for --twin")

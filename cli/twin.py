@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sensorimotor.cli.common import add_config_arguments
+from sensorimotor.cli.common import OneLineParser, add_config_arguments
 from sensorimotor.sim.twin import serve_forever
 
 
@@ -40,9 +40,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sensorimotor.cli.twin", description="Serve the simulated device on a pty."
-    )
+    parser = OneLineParser(prog="python -m sensorimotor.cli.twin", description="Serve the simulated device on a pty.")
     add_twin_arguments(parser)
     return run_from_args(parser.parse_args(argv))
 

@@ -96,6 +96,9 @@ ALGORITHMS: Mapping[str, Algorithm] = {
     ),
 }  # fmt: skip
 
+#: The algorithm a config that names none trains with (``rl.algo``'s default).
+DEFAULT_ALGO = "ppo"
+
 #: The ``rl`` fields an algorithm supplies when the config leaves them unset.
 DEFAULTED_FIELDS = ("n_envs", "gamma", "net_arch")
 
@@ -116,7 +119,7 @@ def defaults_text(field: str) -> str:
 
 def with_defaults(rl: Mapping[str, Any]) -> dict[str, Any]:
     """The raw ``rl`` section with the chosen algorithm's defaults where it leaves a field unset."""
-    entry = ALGORITHMS.get(str(rl.get("algo", "ppo")))
+    entry = ALGORITHMS.get(str(rl.get("algo", DEFAULT_ALGO)))
     out = dict(rl)
     if entry is not None:  # an unknown name is refused by RLConfig with the valid ones
         for field in DEFAULTED_FIELDS:

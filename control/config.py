@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from sensorimotor.configs.schema import Section, build, doc, nested, resolve, to_dict
-from sensorimotor.control.algorithms import ALGORITHMS, algorithm, defaults_text, with_defaults
+from sensorimotor.control.algorithms import ALGORITHMS, DEFAULT_ALGO, algorithm, defaults_text, with_defaults
 from sensorimotor.control.names import DEVICE_ENV
 from sensorimotor.hardware.config import LoopConfig
 from sensorimotor.perception.config import OBS_NAMES, PerceptionConfig, PretrainConfig
@@ -102,7 +102,7 @@ class RLConfig(Section):
 
     algo: str = doc(
         "RL algorithm (stable-baselines3): " + ", ".join(ALGORITHMS) + "; its hyperparameters in the section of "
-        "its name. It also sets n_envs, gamma and net_arch where the config leaves them unset.", "ppo",
+        "its name. It also sets n_envs, gamma and net_arch where the config leaves them unset.", DEFAULT_ALGO,
     )  # fmt: skip
     env: str = doc(
         f"'{DEVICE_ENV}': the simulated device seen through perception; or any registered Gymnasium id "
