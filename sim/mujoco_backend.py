@@ -28,7 +28,7 @@ from sensorimotor.sim.furuta import FurutaParams
 Array = np.ndarray
 
 
-def _import_mujoco() -> tuple[Any, Any]:
+def import_mujoco() -> tuple[Any, Any]:
     try:
         import mujoco
         from mujoco import rollout
@@ -106,7 +106,7 @@ class MujocoBatch:
     """One MJCF model, stepped for N trajectories at once by ``mujoco.rollout`` on ``threads`` threads."""
 
     def __init__(self, xml: str, threads: int = 1) -> None:
-        self.mujoco, self._rollout = _import_mujoco()
+        self.mujoco, self._rollout = import_mujoco()
         self.model = self.mujoco.MjModel.from_xml_string(xml)
         self.datas = [self.mujoco.MjData(self.model) for _ in range(max(1, threads))]
         self._spec = self.mujoco.mjtState.mjSTATE_FULLPHYSICS
@@ -131,3 +131,23 @@ class MujocoBatch:
         state, sensors = self._rollout.rollout(self.model, self.datas, states, ctrl)
         nq, nv = self.model.nq, self.model.nv
         return Trajectories(qpos=state[..., 1 : 1 + nq], qvel=state[..., 1 + nq : 1 + nq + nv], sensors=sensors)
+
+
+def linearize(
+    model: Any, qpos: Array, qvel: Array, ctrl: Array | None = None, eps: float = 1e-6
+) -> tuple[Array, Array]:
+    """(A, B) of one ``model`` step about (qpos, qvel, ctrl): x' = A x + B u by centred finite differences.
+
+    The state is MuJoCo's tangent space ``[dq (nv), dqvel (nv)]`` (a free joint's rotation as
+    three angles in its body's frame); ``mujoco.mjd_transitionFD`` computes it, contacts included.
+    """
+    mujoco, _ = import_mujoco()
+    data = mujoco.MjData(model)
+    data.qpos[:], data.qvel[:] = qpos, qvel
+    if ctrl is not None:
+        data.ctrl[:] = ctrl
+    mujoco.mj_forward(model, data)
+    a = np.zeros((2 * model.nv + model.na, 2 * model.nv + model.na))
+    b = np.zeros((2 * model.nv + model.na, model.nu))
+    mujoco.mjd_transitionFD(model, data, eps, True, a, b, None, None)
+    return a, b
