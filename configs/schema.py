@@ -25,12 +25,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
+import importlib.metadata
+import importlib.util
 import math
+import sys
 import types
 import typing
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
@@ -103,6 +108,122 @@ class Section:
 
     def check(self) -> None:
         """Cross-field rules; override in sections that have them."""
+
+
+class Choice(Section):
+    """A section whose class its ``type`` key picks, from a registry of subclasses (LeRobot's
+    ``@RobotConfig.register_subclass``).
+
+    The registry's root names an entry-point group and a default::
+
+        class DeviceSection(Choice, registry="sensorimotor.devices", default="furuta"): ...
+
+        @DeviceSection.register_subclass("furuta")
+        class FurutaConfig(DeviceSection): ...
+
+    and a config selects one with ``device: {type: furuta, ...}``. A name the registry does not hold is
+    looked up in the entry-point group (a third-party package declares
+    ``[project.entry-points."sensorimotor.devices"] mydevice = "mypkg.config:MyDeviceConfig"``), then
+    read as ``module:Class`` or ``path/to/file.py:Class`` (a device in a folder, no package).
+    """
+
+    _root: ClassVar[type[Choice]]
+    _choices: ClassVar[dict[str, type[Choice]]]
+    _group: ClassVar[str]
+    _default: ClassVar[str]
+    _name: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, registry: str | None = None, default: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if registry is not None:
+            if default is None:
+                raise TypeError(f"{cls.__name__}: a registry needs a default choice")
+            cls._root, cls._choices, cls._group, cls._default = cls, {}, registry, default
+
+    @property
+    def type_name(self) -> str:
+        """The name this section's class is registered under (its ``type`` key)."""
+        return self._name or type(self).__name__
+
+    @classmethod
+    def is_root(cls) -> bool:
+        return getattr(cls, "_root", None) is cls
+
+    @classmethod
+    def register_subclass(cls, name: str) -> Callable[[type[C]], type[C]]:
+        """Class decorator: register a subclass of this registry's root under ``name``."""
+
+        def register(sub: type[C]) -> type[C]:
+            root = cls._root
+            if not (isinstance(sub, type) and issubclass(sub, root)):
+                raise TypeError(f"{sub!r} is not a subclass of {root.__name__}")
+            known = root._choices.get(name)
+            if known is not None and known is not sub:
+                raise ValueError(
+                    f"{root.__name__}: {name!r} is already registered ({known.__module__}.{known.__name__})"
+                )
+            root._choices[name] = sub
+            sub._name = name
+            return sub
+
+        return register
+
+    @classmethod
+    def choices(cls) -> list[str]:
+        """The registered names and those the entry-point group offers."""
+        offered = {ep.name for ep in importlib.metadata.entry_points(group=cls._root._group)}
+        return sorted(set(cls._root._choices) | offered)
+
+    @classmethod
+    def lookup(cls, name: str) -> type[Choice]:
+        """The class registered as ``name``: registered, then the entry-point group, then ``module:Class``."""
+        root = cls._root
+        if name in root._choices:
+            return root._choices[name]
+        found = importlib.metadata.entry_points(group=root._group, name=name)
+        if found:
+            obj = _load(next(iter(found)).value, name)
+        elif ":" in name:
+            obj = _load(name, name)
+        else:
+            close = difflib.get_close_matches(name, root.choices(), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"type: unknown {name!r} ({hint}known: {', '.join(root.choices())}; a device of your own: "
+                             f"an entry point in the group {root._group!r}, or module:Class, or file.py:Class)")  # fmt: skip
+        if not (isinstance(obj, type) and issubclass(obj, root)):
+            raise ValueError(f"type: {name!r} is {obj!r}, not a subclass of {root.__name__}")
+        if obj._name is None:  # loaded by its path or entry point, not registered by its module: register it
+            root.register_subclass(name)(obj)
+        return obj
+
+
+C = TypeVar("C", bound=Choice)
+
+
+def _load(target: str, name: str) -> Any:
+    """``module:attr`` or ``path/to/file.py:attr``; ValueError naming what failed."""
+    where, _, attr = target.rpartition(":")
+    try:
+        if where.endswith(".py"):
+            path = Path(where).expanduser().resolve()
+            if not path.is_file():
+                raise ValueError(f"type: {name!r}: no such file {path}")
+            module_name = f"sensorimotor_plugin_{path.stem}_{zlib.crc32(str(path).encode()):08x}"
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module  # dataclasses look their module up while building the class
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except ValueError:
+        raise
+    except Exception as exc:  # the plug-in's own import failed: say which and how
+        raise ValueError(f"type: {name!r}: cannot import {where} ({type(exc).__name__}: {exc})") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"type: {name!r}: {where} has no {attr!r}") from None
 
 
 # ----------------------------------------------------------------------------- loading
@@ -241,6 +362,8 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
         raw = {}
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{prefix or '<root>'}: expected a mapping, got {raw!r}")
+    if isinstance(cls, type) and issubclass(cls, Choice):
+        cls, raw = _choose(cls, raw, prefix)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
@@ -258,6 +381,22 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
         raise ConfigError(f"{prefix or '<root>'}: {exc}") from None
     except ValueError as exc:  # __post_init__ range checks
         raise ConfigError(f"{_join(prefix, str(exc))}") from None
+
+
+def _choose(cls: type[Choice], raw: Mapping[str, Any], prefix: str) -> tuple[type, dict[str, Any]]:
+    """The class a Choice section's ``type`` key picks, and the section without that key."""
+    rest = dict(raw)
+    name = rest.pop("type", None)
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"{_join(prefix, 'type')}: expected a name, got {name!r}")
+    if cls.is_root():
+        try:
+            return cls.lookup(name if name is not None else cls._default), rest
+        except ValueError as exc:
+            raise ConfigError(_join(prefix, str(exc))) from None
+    if name is not None and name != cls._name:  # a command that serves one kind of section only
+        raise ConfigError(f"{_join(prefix, 'type')}: {name!r} where this command takes {cls._name!r}")
+    return cls, rest
 
 
 def _join(prefix: str, name: str) -> str:
@@ -323,7 +462,8 @@ def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
 def to_dict(obj: Any) -> Any:
     """A dataclass config as plain data (for the resolved-config YAML and reports)."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        chosen = {"type": obj.type_name} if isinstance(obj, Choice) else {}  # read back as the same class
+        return chosen | {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, tuple):
         return [to_dict(v) for v in obj]
     return obj
