@@ -37,14 +37,9 @@ tools:
 firmware: venv tools
 	$(PY) firmware/build.py
 
-## test: the default suite (unit, oracle, tiny end-to-end, hil over a pty, the firmware natively); minutes on 2 cores.
-## Two passes: the off-line tests on both cores (pytest-xdist, one torch thread per worker, a file per worker so
-## module fixtures train once), then the real-time ones alone, so a 1 kHz loop over a pty never shares its cores.
-REALTIME_TESTS := tests/hil tests/firmware
+## test: the default suite (unit, oracle, tiny end-to-end, hil over a pty, the firmware natively); minutes on 2 cores
 test: venv tools
-	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow" -q -n 2 --dist loadfile --durations=15 \
-		$(foreach d,$(REALTIME_TESTS),--ignore=$(d))
-	$(PY) -m pytest -m "not slow" -q --durations=10 $(REALTIME_TESTS)
+	$(PY) -m pytest -m "not slow" -q --durations=25
 
 ## test-slow: quick-preset training must swing up and balance, in sim and on the twin
 test-slow: venv
