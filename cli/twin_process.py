@@ -14,8 +14,9 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from sensorimotor.hardware.children import die_with_parent
+from sensorimotor.hardware.children import die_with_parent, exit_text
 from sensorimotor.hardware.errors import PortError
 
 
@@ -53,15 +54,19 @@ class TwinProcess:
             raise PortError(f"the twin did not start: {err.strip() or line or 'no output'}")
         self.port = line
 
-    def stop(self) -> dict[str, float]:
+    def stop(self) -> dict[str, Any]:
+        """Stop the twin; its ground truth, or ``{"twin_error": why}`` when it ended without writing one."""
         self.proc.terminate()
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
         try:
             return json.loads(self.truth_path.read_text())
-        except (OSError, ValueError):
-            return {}
+        except (OSError, ValueError):  # it crashed (or was killed) before writing: say how, with its last words
+            said = [line for line in (self.proc.stderr.read() if self.proc.stderr else "").splitlines() if line.strip()]
+            last = f": {said[-1].strip()}" if said else ""
+            return {"twin_error": f"the twin ended without its verdict ({exit_text(self.proc.returncode)}{last})"}
         finally:
             self.truth_path.unlink(missing_ok=True)

@@ -27,7 +27,6 @@ Light runtime path: numpy, numba and the hardware protocol only.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pty
@@ -42,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from sensorimotor.configs.schema import ConfigError, load_section
+from sensorimotor.hardware.children import exit_text
 from sensorimotor.hardware.framing import StreamDecoder, encode_frame
 from sensorimotor.hardware.messages import (
     MAX_SAMPLES,
@@ -294,15 +294,6 @@ def open_pty() -> tuple[int, int, str]:
     tty.setraw(master)
     os.set_blocking(master, False)
     return master, slave, os.ttyname(slave)
-
-
-def exit_text(status: int) -> str:
-    """``exit status 3`` or ``killed by SIGSEGV`` (subprocess reports a signal as -N)."""
-    if status < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-status).name}"
-        return f"killed by signal {-status}"
-    return f"exit status {status}"
 
 
 def serve_forever(

@@ -130,6 +130,26 @@ def test_kill_9_of_hw_run_does_not_orphan_the_twin(small_model, tmp_path) -> Non
     assert twin_pids and all(_wait_for(lambda p=p: not _alive(p)) for p in twin_pids)
 
 
+def test_a_twin_that_dies_mid_run_is_named_in_the_summary(small_model, tmp_path) -> None:
+    """The twin killed by a real SIGKILL while streaming writes no verdict: the host stops on the silence and
+    its summary says how the twin ended instead of a verdict."""
+    log, summary = tmp_path / "run.mcap", tmp_path / "s.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--model", str(small_model),
+         "--duration", "30", "--record", str(log), "--json", str(summary), *LINK_ONLY],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert _wait_for(lambda: log.exists() and log.stat().st_size > 20_000, 60)
+    children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    twin = [p for p in children if b"sensorimotor.cli.twin" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert len(twin) == 1, children  # not the log writer's process
+    os.kill(twin[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    assert "the twin ended without its verdict (killed by SIGKILL" in out, out
+    assert json.loads(summary.read_text())["twin"]["twin_error"].startswith("the twin ended without its verdict")
+
+
 def test_a_second_hw_run_on_a_busy_port_is_refused_naming_the_holder(small_model, config_path) -> None:
     twin = TwinProcess(config_path, seed=0)
     first = SerialTransport(twin.port)  # this test process holds the port
