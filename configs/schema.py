@@ -389,14 +389,13 @@ def _choose(cls: type[Choice], raw: Mapping[str, Any], prefix: str) -> tuple[typ
     name = rest.pop("type", None)
     if name is not None and not isinstance(name, str):
         raise ConfigError(f"{_join(prefix, 'type')}: expected a name, got {name!r}")
-    if cls.is_root():
-        try:
-            return cls.lookup(name if name is not None else cls._default), rest
-        except ValueError as exc:
-            raise ConfigError(_join(prefix, str(exc))) from None
-    if name is not None and name != cls._name:  # a command that serves one kind of section only
-        raise ConfigError(f"{_join(prefix, 'type')}: {name!r} where this command takes {cls._name!r}")
-    return cls, rest
+    try:
+        chosen = cls.lookup(name) if name is not None else (cls if not cls.is_root() else cls.lookup(cls._default))
+    except ValueError as exc:
+        raise ConfigError(_join(prefix, str(exc))) from None
+    if not issubclass(chosen, cls):  # a field typed with one kind of section: this code serves only that kind
+        raise ConfigError(f"{_join(prefix, 'type')}: {name!r} is not a {cls._name!r} section, the only kind read here")
+    return chosen, rest
 
 
 def _join(prefix: str, name: str) -> str:
@@ -472,6 +471,10 @@ def to_dict(obj: Any) -> Any:
 def field_docs(cls: type, prefix: str = "") -> list[tuple[str, str, Any, str]]:
     """(path, help, default, allowed range) for every leaf field: the configuration reference."""
     rows: list[tuple[str, str, Any, str]] = []
+    if issubclass(cls, Choice) and prefix:
+        help_text = (f"Which kind of `{prefix}` section this is: a registered name, an entry point in the group "
+                     f"`{cls._root._group}`, `module:Class` or `file.py:Class`.")  # fmt: skip
+        rows.append((_join(prefix, "type"), help_text, cls._name or cls._default, ", ".join(cls.choices())))
     hints = typing.get_type_hints(cls)
     defaults = cls()
     for f in dataclasses.fields(cls):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sensorimotor.configs.schema import Section, doc, nested
+from sensorimotor.configs.schema import Choice, Section, doc, nested
 from sensorimotor.hardware.spec import (
     IMU_CHANNELS,
     MAX_IMAGE_PIXELS,
@@ -196,24 +196,40 @@ class InitialStateConfig(Section):
 
 
 @dataclass(frozen=True)
-class DeviceConfig(Section):
-    """The simulated rotary pendulum as a serial device."""
+class DeviceSection(Choice, registry="sensorimotor.devices", default="furuta"):
+    """What every device's section has: its name and protocol, its stream rate, its actuator range, its watchdog.
 
-    name: str = doc(f"Device name reported in the handshake (at most {MAX_NAME_BYTES} UTF-8 bytes).", "qube-twin")
+    ``device.type`` picks the device (configs/schema.py, ``Choice``); the Furuta pendulum,
+    :class:`DeviceConfig`, is ``furuta``, the default.
+    """
+
+    name: str = doc(f"Device name reported in the handshake (at most {MAX_NAME_BYTES} UTF-8 bytes).", "device")
     protocol_version: int = doc(
         "Protocol version the (simulated) device speaks; other than the host's only to test version checks.",
         PROTOCOL_VERSION, ge=1, le=65535,
     )  # fmt: skip
-    physics: PhysicsConfig = nested(PhysicsConfig, "Nominal physics.")
-    imu: ImuConfig = nested(ImuConfig, "Pendulum IMU.")
-    camera: CameraConfig = nested(CameraConfig, "Camera.")
-    encoder_cpr: int = doc("Motor encoder counts per revolution.", 2048, gt=0, le=2**32 - 1)
     stream_rate_hz: int = doc(
         "SENSOR frames per second (= the control rate the policy is trained at); must divide imu.rate_hz.", 100,
         gt=0, le=65535,
     )  # fmt: skip
     v_max: float = doc("Actuator range +-v_max (V); the policy's full-scale action.", 5.0, gt=0, le=24)
     watchdog_ms: int = doc("Device zeroes the motor when no command arrives for this long.", 100, gt=0, le=65535)
+
+    def check(self) -> None:
+        if not self.name or len(self.name.encode()) > MAX_NAME_BYTES or "\0" in self.name:
+            raise ValueError(f"name: {self.name!r} must be 1..{MAX_NAME_BYTES} UTF-8 bytes")
+
+
+@DeviceSection.register_subclass("furuta")
+@dataclass(frozen=True)
+class DeviceConfig(DeviceSection):
+    """The simulated rotary pendulum as a serial device (``device.type: furuta``)."""
+
+    name: str = doc(f"Device name reported in the handshake (at most {MAX_NAME_BYTES} UTF-8 bytes).", "qube-twin")
+    physics: PhysicsConfig = nested(PhysicsConfig, "Nominal physics.")
+    imu: ImuConfig = nested(ImuConfig, "Pendulum IMU.")
+    camera: CameraConfig = nested(CameraConfig, "Camera.")
+    encoder_cpr: int = doc("Motor encoder counts per revolution.", 2048, gt=0, le=2**32 - 1)
     reference: bool = doc(
         "The twin streams REFERENCE frames (docs/protocol.md): the true pendulum state with each SENSOR frame and "
         "the frame's angle and fault class with each IMAGE frame, as a reference sensor on a rig would (labels "
@@ -223,8 +239,7 @@ class DeviceConfig(Section):
     initial: InitialStateConfig = nested(InitialStateConfig, "Initial state.")
 
     def check(self) -> None:
-        if not self.name or len(self.name.encode()) > MAX_NAME_BYTES or "\0" in self.name:
-            raise ValueError(f"name: {self.name!r} must be 1..{MAX_NAME_BYTES} UTF-8 bytes")
+        super().check()
         if self.imu.rate_hz % self.stream_rate_hz:
             raise ValueError(
                 f"stream_rate_hz: {self.stream_rate_hz} does not divide imu.rate_hz {self.imu.rate_hz} (allowed: a divisor)"

@@ -113,7 +113,10 @@ def test_a_plugin_that_cannot_be_loaded_is_named(target: str, expected: str) -> 
 
 
 def test_a_subclass_refuses_another_type_and_a_name_is_registered_once() -> None:
-    with pytest.raises(ConfigError, match="gadget.type: 'fan' where this command takes 'lamp'"):
+    with pytest.raises(ConfigError, match="gadget.type: 'fan' is not a 'lamp' section, the only kind read here"):
         build(Lamp, {"type": "fan"}, prefix="gadget")
+    with pytest.raises(ConfigError, match="gadget.type: unknown 'fna' .did you mean 'fan'"):
+        build(Lamp, {"type": "fna"}, prefix="gadget")
+    assert type(build(Lamp, {"type": "lamp"})) is Lamp
     with pytest.raises(ValueError, match="'fan' is already registered"):
         Gadget.register_subclass("fan")(Lamp)

@@ -110,6 +110,8 @@ MALFORMED = [
     ),
     ("device:\n  physics:\n    v_sat: -1\n", "device.physics.v_sat: -1.0 is out of range (allowed: > 0"),
     ("device:\n  physics:\n    Frobnicate: 1\n", "device.physics.Frobnicate: unknown field"),
+    ("device:\n  type: furta\n", "device.type: unknown 'furta' (did you mean 'furuta'?"),
+    ("device:\n  type: no_such_pkg.devices:Robot\n", "device.type: 'no_such_pkg.devices:Robot': cannot import"),
 ]
 
 
