@@ -461,7 +461,9 @@ def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
 def to_dict(obj: Any) -> Any:
     """A dataclass config as plain data (for the resolved-config YAML and reports)."""
     if dataclasses.is_dataclass(obj):
-        chosen = {"type": obj.type_name} if isinstance(obj, Choice) else {}  # read back as the same class
+        chosen: dict[str, Any] = (
+            {"type": obj.type_name} if isinstance(obj, Choice) else {}
+        )  # read back as the same class
         return chosen | {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, tuple):
         return [to_dict(v) for v in obj]
