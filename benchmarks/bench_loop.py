@@ -89,7 +89,7 @@ def _inference_us(model: Path, idle_s: float = 0.0) -> float:
     rng = np.random.default_rng(0)
     inputs = {
         "imu": rng.normal(size=(1, 6, spec.imu_window)).astype(np.float32),
-        "encoder": np.zeros((1, spec.imu_window), np.float32),
+        "encoder": np.zeros((1, len(spec.encoders), spec.imu_window), np.float32),
         "image": rng.integers(0, 255, (1, 1, *spec.image_shape), dtype=np.uint8),
     }
     if not idle_s:

@@ -3,7 +3,7 @@
 Graph inputs (batch 1 at run time, dynamic batch allowed)::
 
     imu      float32 (B, 6, W)        gyro rad/s, accel m/s^2, oldest sample first
-    encoder  float32 (B, W)           motor encoder counts, sampled with the IMU
+    encoder  float32 (B, E, W)        every encoder's counts, sampled with the IMU (the Furuta: E = 1)
     image    uint8   (B, 1, H, W)     latest camera frame
 
 Outputs: ``volts`` float32 (B, n_actuators), already clipped to the actuator range;
@@ -120,6 +120,7 @@ class ImuOnlyChain(nn.Module):
 
     def forward(self, imu: torch.Tensor, encoder: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         est = self.imu_head(self.imu_encoder(imu))
+        encoder = encoder[:, 0]  # (B, E, W) -> the arm's (B, W)
         arm = encoder[:, -1:] * self.rad_per_count
         rate = ((encoder[:, -self.rate_samples :] - encoder[:, -1:]) * self.slope).sum(-1, keepdim=True) / RATE_SCALE
         obs = torch.cat([est, arm, rate], dim=-1)
@@ -148,7 +149,8 @@ def model_metadata(
 
 def example_inputs(device: DeviceConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     w, (h, wd) = device.imu.window, device.image_shape
-    return torch.zeros(1, 6, w), torch.zeros(1, w), torch.zeros(1, 1, h, wd, dtype=torch.uint8)
+    encoders = len(device.spec().encoders)
+    return torch.zeros(1, 6, w), torch.zeros(1, encoders, w), torch.zeros(1, 1, h, wd, dtype=torch.uint8)
 
 
 def export_onnx(

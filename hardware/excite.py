@@ -321,7 +321,7 @@ class ExcitationPolicy:
         t = self.elapsed_s
         self._calls += 1
         imu = inputs["imu"][0][self._channels]  # (6, W), oldest first
-        encoder = inputs["encoder"][0].astype(np.float64) * self._rad_per_count
+        encoder = inputs["encoder"][0, 0].astype(np.float64) * self._rad_per_count  # the arm's, the first
         new = imu[:, -self._new :] if self._calls > 1 else imu  # the samples since the last cycle
         phase = self.schedule.phase_at(t)
         if phase != self._phase:

@@ -29,7 +29,9 @@ import onnxruntime as ort
 from sensorimotor.hardware.errors import ModelError, ModelMismatchError
 from sensorimotor.hardware.spec import DeviceSpec, SpecError, compare
 
-FORMAT = "sensorimotor.policy.v2"
+FORMAT = "sensorimotor.policy.v3"  # encoder (B, E, W): every encoder the device declares
+#: Models exported before v3 take only the first encoder, (B, W); they still load and run.
+LEGACY_FORMATS = ("sensorimotor.policy.v2",)
 INPUT_NAMES = ("imu", "encoder", "image")  # "image" is optional: an IMU-only model has only the first two
 REQUIRED_INPUTS = ("imu", "encoder")
 OUTPUT_NAMES = ("volts", "estimates")
@@ -51,13 +53,18 @@ def _check_readable(path: Path) -> None:
         raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def io_signature(spec: DeviceSpec, n_estimates: int | None = None) -> dict[str, tuple[str, tuple[int | None, ...]]]:
-    """name -> (dtype, shape) the model must have for ``spec``; None marks the batch (or a free) axis."""
-    c, w = len(spec.imu_channels), spec.imu_window
+def io_signature(
+    spec: DeviceSpec, n_estimates: int | None = None, legacy: bool = False
+) -> dict[str, tuple[str, tuple[int | None, ...]]]:
+    """name -> (dtype, shape) the model must have for ``spec``; None marks the batch (or a free) axis.
+
+    ``encoder`` holds every encoder the device declares, (B, E, W); a ``legacy`` (v2) model's only the first, (B, W).
+    """
+    c, w, e = len(spec.imu_channels), spec.imu_window, len(spec.encoders)
     image = {} if spec.image_shape is None else {"image": ("uint8", (None, 1, *spec.image_shape))}
     return {
         "imu": ("float32", (None, c, w)),
-        "encoder": ("float32", (None, w)),
+        "encoder": ("float32", (None, w) if legacy else (None, e, w)),
         **image,
         "volts": ("float32", (None, spec.n_actuators)),
         "estimates": ("float32", (None, n_estimates)),
@@ -109,6 +116,7 @@ class OnnxPolicy:
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"{self.path} is not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
+        self.legacy = False  # a v2 model: its encoder input is the first encoder's window only
         self.meta = self._read_metadata()
         try:
             self.spec = DeviceSpec.from_dict(self.meta["device"])
@@ -130,6 +138,9 @@ class OnnxPolicy:
             raise ModelError(
                 f"{self.path}: its 'sensorimotor' metadata is not valid JSON; re-export it with `sim train`"
             ) from None
+        if isinstance(meta, dict) and meta.get("format") in LEGACY_FORMATS:
+            self.legacy = True
+            return meta
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
             raise ModelError(
@@ -139,7 +150,7 @@ class OnnxPolicy:
 
     def _check_io(self) -> None:
         """Input/output names, dtypes and shapes against the model's own device description."""
-        want = io_signature(self.spec, len(self.estimate_names) or None)
+        want = io_signature(self.spec, len(self.estimate_names) or None, self.legacy)
         have = {a.name: a for a in [*self.session.get_inputs(), *self.session.get_outputs()]}
         inputs = tuple(a.name for a in self.session.get_inputs())
         outputs = tuple(a.name for a in self.session.get_outputs())
@@ -206,17 +217,21 @@ class OnnxPolicy:
             self._binding = self._bind(inputs)
         binding, bound_inputs, outputs = self._binding
         for name, buffer in bound_inputs.items():
-            np.copyto(buffer, inputs[name])
+            np.copyto(buffer, self._input(inputs, name))
         self.session.run_with_iobinding(binding)
         for name, buffer in self.state.items():
             np.copyto(buffer, outputs[name + STATE_SUFFIX])
         return outputs["volts"][0].astype(np.float64), outputs["estimates"][0].copy()
 
+    def _input(self, inputs: dict[str, np.ndarray], name: str) -> np.ndarray:
+        """``inputs[name]`` as the model takes it: a v2 model's encoder is the first encoder's window (1, W)."""
+        return inputs[name][:, 0] if self.legacy and name == "encoder" else inputs[name]
+
     def _bind(self, inputs: dict[str, np.ndarray]) -> tuple[Any, dict[str, np.ndarray], dict[str, np.ndarray]]:
         """One IOBinding over fixed batch-1 buffers (inputs, state, outputs): a cycle allocates and converts nothing
         (docs/results.md, the loop's compute time)."""
         binding = self.session.io_binding()
-        bound_inputs = {name: np.empty_like(inputs[name]) for name in self.input_names}
+        bound_inputs = {name: np.empty_like(self._input(inputs, name)) for name in self.input_names}
         n_estimates = len(self.estimate_names) or int(self.session.get_outputs()[1].shape[1])
         outputs = {"volts": np.empty((1, self.spec.n_actuators), np.float32),
                    "estimates": np.empty((1, n_estimates), np.float32)}  # fmt: skip

@@ -69,7 +69,7 @@ class SensorWindows:
 
     @property
     def encoder(self) -> np.ndarray:
-        """The first encoder's window (W,): the one the exported models read."""
+        """The first encoder's window (W,) (replay reports its newest count)."""
         return self.encoders[:, 0]
 
     def add_sensor(self, batch: SensorBatch, stamp_us: int | None = None) -> bool:
@@ -143,9 +143,9 @@ class SensorWindows:
         return self.contiguous >= self.window and (self.images > 0 or not self.needs_image)
 
     def inputs(self) -> dict[str, np.ndarray]:
-        """Batch-1 model inputs: imu (1, C, W), encoder (1, W) (the first encoder), image (1, 1, H, W)."""
+        """Batch-1 model inputs: imu (1, C, W), encoder (1, E, W) (every encoder), image (1, 1, H, W)."""
         return {
             "imu": np.ascontiguousarray(self.imu.T[None]),
-            "encoder": self.encoder[None].copy(),
+            "encoder": self.encoders.T[None].copy(),
             "image": self.image.copy(),
         }

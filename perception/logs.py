@@ -111,7 +111,7 @@ def _assemble(
         if ref is None or not all(k in ref for k in SENSOR_LABELS):
             continue  # no reference for this window's newest sample (e.g. the cycle before the first SENSOR)
         rows["imu"].append(inputs["imu"][0])
-        rows["encoder"].append(inputs["encoder"][0])
+        rows["encoder"].append(inputs["encoder"][0, 0])  # the arm's: the Furuta's only encoder
         rows["image"].append(inputs["image"][0])
         rows["state"].append(np.array([ref["theta"], ref["alpha"], ref["theta_d"], ref["alpha_d"]], np.float32))
         fref = frame_refs.get(image_index)

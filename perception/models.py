@@ -239,6 +239,7 @@ def slope_weights(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 class ObservationModel(nn.Module):
     """Raw sensors (+ the filter's state) -> policy observation (B, len(OBS_NAMES)) and the next state.
 
+    The encoder input is (B, E, W), every encoder the device streams; the arm's is the first.
     Arm angle = counts * 2 pi / cpr; arm rate = least-squares slope of the last
     ``rate_samples`` encoder counts (a fixed linear filter, so the graph stays pure), taken
     on counts relative to the newest one: the weights sum to zero, so this is the same slope,
@@ -299,8 +300,9 @@ class ObservationModel(nn.Module):
             state = torch.cat(states, dim=1)
         else:
             state = imu.new_zeros(imu.shape[0], 0)
-        arm = encoder[:, -1:] * self.rad_per_count
-        rate = ((encoder[:, -self.rate_samples :] - encoder[:, -1:]) * self.slope).sum(-1, keepdim=True) / RATE_SCALE
+        counts = encoder[:, 0]  # (B, E, W) -> the arm's encoder, the Furuta's only one
+        arm = counts[:, -1:] * self.rad_per_count
+        rate = ((counts[:, -self.rate_samples :] - counts[:, -1:]) * self.slope).sum(-1, keepdim=True) / RATE_SCALE
         return torch.cat([imu_est, est.image, camera_ok, arm, rate, fused_est], dim=-1), state
 
 

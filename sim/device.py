@@ -10,7 +10,7 @@ its stream's delay (all in substeps, drawn per episode from ``device.randomizati
 Raw observation (what the device streams and the exported model consumes)::
 
     imu      (N, 6, W) float32  gyro xyz rad/s, accel xyz m/s^2, oldest sample first
-    encoder  (N, W)    float32  motor encoder counts, sampled with the IMU
+    encoder  (N, E, W) float32  encoder counts, sampled with the IMU (the Furuta: E = 1, the motor's)
     image    (N, 1, H, W) uint8    latest camera frame that has reached the host
 
 Seeding: env ``i`` of ``FurutaSim(cfg, n, seed)`` is the env of ``FurutaSim(cfg, 1, seed + i)``,
@@ -246,7 +246,7 @@ class FurutaSim:
     def observation(self) -> dict[str, Array]:
         """Raw sensor windows, the exported model's inputs (see module docstring)."""
         r = self.received()
-        return {"imu": r["imu"], "encoder": r["encoder"], "image": r["image"]}
+        return {"imu": r["imu"], "encoder": r["encoder"][:, None], "image": r["image"]}  # one encoder: (N, 1, W)
 
     def latest_samples(self, k: int) -> tuple[Array, Array]:
         """The last ``k`` IMU samples (N, k, 6) and encoder counts (N, k) the host has received."""

@@ -38,7 +38,7 @@ def observation_space(cfg: DeviceConfig, obs_mode: str = "raw") -> spaces.Space:
     w = cfg.imu.window
     keys: dict[str, spaces.Space] = {
         "imu": spaces.Box(-np.inf, np.inf, (6, w), np.float32),
-        "encoder": spaces.Box(-np.inf, np.inf, (w,), np.float32),
+        "encoder": spaces.Box(-np.inf, np.inf, (1, w), np.float32),  # (E, W): the motor's encoder
     }
     if obs_mode == "raw":
         keys["image"] = spaces.Box(0, 255, (1, *cfg.image_shape), np.uint8)

@@ -87,8 +87,42 @@ def test_action_clipping_and_scaling_are_inside_the_graph(tmp_path, bias: float)
 
 def test_metadata_embeds_the_device_spec(small_model) -> None:
     meta = json.loads({p.key: p.value for p in onnx.load(str(small_model)).metadata_props}["sensorimotor"])
-    assert meta["format"] == "sensorimotor.policy.v2"
+    assert meta["format"] == "sensorimotor.policy.v3"
     assert DeviceSpec.from_dict(meta["device"]) == DeviceConfig().spec()
     assert meta["inputs"]["imu"] == {"dtype": "float32", "shape": ["batch", 6, 64]}
+    assert meta["inputs"]["encoder"] == {"dtype": "float32", "shape": ["batch", 1, 64]}  # (B, E, W)
     assert meta["inputs"]["image"] == {"dtype": "uint8", "shape": ["batch", 1, 64, 64]}
     assert OnnxPolicy(small_model).spec == DeviceConfig().spec()
+
+
+class _FirstEncoderOnly(nn.Module):
+    """A v2 model's signature: the first encoder's window alone, (B, W)."""
+
+    def forward(self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        volts = torch.clamp(encoder[:, -1:] * 1e-3 + imu[:, 0, -1:], -5.0, 5.0)
+        return volts, torch.cat([volts, encoder[:, :1]], dim=-1)
+
+
+def test_a_model_exported_before_every_encoder_was_an_input_still_runs(tmp_path) -> None:
+    """sensorimotor.policy.v2 took encoder (B, W), the first encoder: it loads, and the loop's (1, E, W) windows
+    reach it as that encoder's window."""
+    dev = DeviceConfig()
+    path = tmp_path / "v2.onnx"
+    w = dev.imu.window
+    torch.onnx.export(_FirstEncoderOnly(), (torch.zeros(1, 6, w), torch.zeros(1, w), torch.zeros(1, 1, 64, 64, dtype=torch.uint8)),
+                      str(path), input_names=["imu", "encoder", "image"], output_names=["volts", "estimates"],
+                      dynamic_axes={n: {0: "batch"} for n in ("imu", "encoder", "image", "volts", "estimates")},
+                      dynamo=False, opset_version=17)  # fmt: skip
+    model = onnx.load(str(path))
+    meta = model.metadata_props.add()
+    meta.key, meta.value = "sensorimotor", json.dumps({"format": "sensorimotor.policy.v2", "device": dev.spec().to_dict(),
+                                                       "estimates": ["volts", "counts"]})  # fmt: skip
+    onnx.save(model, str(path))
+    policy = OnnxPolicy(path)
+    raw = {k: v[:1] for k, v in _sensor_inputs(1).items()}
+    assert raw["encoder"].shape == (1, 1, w)
+    volts, est = policy.run(raw)
+    with torch.no_grad():
+        want, _ = _FirstEncoderOnly()(torch.from_numpy(raw["imu"]), torch.from_numpy(raw["encoder"][:, 0]),
+                                      torch.from_numpy(raw["image"]))  # fmt: skip
+    assert volts == pytest.approx(float(want[0, 0]), abs=1e-6) and est[1] == raw["encoder"][0, 0, 0]

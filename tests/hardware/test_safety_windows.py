@@ -33,8 +33,8 @@ def test_windows_keep_the_newest_samples_in_order() -> None:
     w.add_image(ImageFrame(np.full((64, 64), 7, np.uint8)))
     x = w.inputs()
     assert w.ready
-    assert x["imu"].shape == (1, 6, 16) and x["encoder"].shape == (1, 16) and x["image"].shape == (1, 1, 64, 64)
-    assert x["encoder"][0].tolist() == list(range(34, 50))
+    assert x["imu"].shape == (1, 6, 16) and x["encoder"].shape == (1, 1, 16) and x["image"].shape == (1, 1, 64, 64)
+    assert x["encoder"][0, 0].tolist() == list(range(34, 50))
     assert x["imu"][0, 3].tolist() == list(range(34, 50))
 
 
@@ -78,7 +78,7 @@ def test_one_lost_frame_is_interpolated_a_long_gap_empties_the_window() -> None:
     short.add_sensor(_batch(80), _stamp(89))  # samples 70..79 lost
     assert short.ready and short.samples_filled == 10
     # The samples were a straight line (value = index), so interpolation restores them exactly.
-    assert short.inputs()["encoder"][0].tolist() == list(range(26, 90))
+    assert short.inputs()["encoder"][0, 0].tolist() == list(range(26, 90))
 
 
 def test_slew_limit_and_state_stop() -> None:

@@ -38,7 +38,7 @@ class FilteredImu(nn.Module):
     def forward(self, imu: torch.Tensor, encoder: torch.Tensor, image: torch.Tensor, memory: torch.Tensor):
         memory_next = 0.9 * memory + 0.1 * imu.mean(-1)
         volts = torch.clamp(self.out(memory_next), -1.0, 1.0) * 2.0
-        estimates = torch.cat([memory_next[:, :2], encoder[:, -1:] * 0.0], dim=-1)
+        estimates = torch.cat([memory_next[:, :2], encoder[:, 0, -1:] * 0.0], dim=-1)
         return volts, estimates, memory_next
 
 
@@ -57,7 +57,7 @@ def _hw(*args: str) -> subprocess.CompletedProcess:
 def test_the_runtime_carries_the_state_from_zeros(stateful_model: Path) -> None:
     policy = OnnxPolicy(stateful_model)
     assert policy.state_names == ("memory",) and policy.state_values == {"memory": [0.0] * MEMORY}
-    inputs = {"imu": np.ones((1, 6, 64), np.float32), "encoder": np.zeros((1, 64), np.float32),
+    inputs = {"imu": np.ones((1, 6, 64), np.float32), "encoder": np.zeros((1, 1, 64), np.float32),
               "image": np.zeros((1, 1, 64, 64), np.uint8)}  # fmt: skip
     first, _ = policy.run(inputs)
     assert np.allclose(policy.state_values["memory"], 0.1)

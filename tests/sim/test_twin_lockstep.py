@@ -16,7 +16,7 @@ from sensorimotor.sim.twin import LoopbackTransport, Twin
 
 def _policy(inputs: dict[str, np.ndarray]) -> float:
     """A deterministic stand-in controller: damps the pendulum's swing rate, centres the arm."""
-    volts = -2.0 * float(inputs["imu"][0, 0, -10:].mean()) - 0.002 * float(inputs["encoder"][0, -1])
+    volts = -2.0 * float(inputs["imu"][0, 0, -10:].mean()) - 0.002 * float(inputs["encoder"][0, 0, -1])
     return float(np.float32(np.clip(volts, -5.0, 5.0)))  # a COMMAND carries float32
 
 
