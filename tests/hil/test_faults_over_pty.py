@@ -95,13 +95,18 @@ def test_sensor_stall_gets_the_safe_command_never_a_stale_output_and_the_model_r
     assert replay(log, policy).max_divergence <= 1e-5  # safe cycles and gaps replay exactly too
 
 
-def test_sigterm_winds_down_safely_and_the_twin_goes_with_it(small_model, tmp_path) -> None:
-    log, summary = tmp_path / "run.mcap", tmp_path / "s.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--model", str(small_model),
+def _start_recording_run(model: Path, log: Path, summary: Path) -> subprocess.Popen:
+    """``hw run --twin`` for 30 s, recording to ``log``, in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--model", str(model),
          "--duration", "30", "--record", str(log), "--json", str(summary), *LINK_ONLY],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+
+def test_sigterm_winds_down_safely_and_the_twin_goes_with_it(small_model, tmp_path) -> None:
+    log, summary = tmp_path / "run.mcap", tmp_path / "s.json"
+    proc = _start_recording_run(small_model, log, summary)
     assert _wait_for(lambda: log.exists() and log.stat().st_size > 20_000, 60)  # streaming and recording
     twin_pids = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
     proc.send_signal(signal.SIGTERM)
@@ -134,11 +139,7 @@ def test_a_twin_that_dies_mid_run_is_named_in_the_summary(small_model, tmp_path)
     """The twin killed by a real SIGKILL while streaming writes no verdict: the host stops on the silence and
     its summary says how the twin ended instead of a verdict."""
     log, summary = tmp_path / "run.mcap", tmp_path / "s.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sensorimotor.cli.hw", "run", "--twin", "--model", str(small_model),
-         "--duration", "30", "--record", str(log), "--json", str(summary), *LINK_ONLY],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = _start_recording_run(small_model, log, summary)
     assert _wait_for(lambda: log.exists() and log.stat().st_size > 20_000, 60)
     children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
     twin = [p for p in children if b"sensorimotor.cli.twin" in Path(f"/proc/{p}/cmdline").read_bytes()]
