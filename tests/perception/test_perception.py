@@ -27,7 +27,7 @@ def test_generation_is_seeded_bit_for_bit() -> None:
 
 
 def test_encoder_rate_filter_recovers_a_constant_slope() -> None:
-    counts = torch.arange(64, dtype=torch.float32)[None] * 3.0  # 3 counts per sample
+    counts = torch.arange(64, dtype=torch.float32)[None, None] * 3.0  # one encoder, 3 counts per sample
     obs = ObservationModel(Perception(), cpr=2048, imu_rate_hz=1000)
     rate = obs(torch.zeros(1, 6, 64), counts, torch.zeros(1, 1, 64, 64, dtype=torch.uint8))[0][
         0, OBS_NAMES.index("arm_rate")
