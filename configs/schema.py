@@ -188,7 +188,7 @@ class Choice(Section):
         else:
             close = difflib.get_close_matches(name, root.choices(), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(f"type: unknown {name!r} ({hint}known: {', '.join(root.choices())}; a device of your own: "
+            raise ValueError(f"type: unknown {name!r} ({hint}known: {', '.join(root.choices())}; one of your own: "
                              f"an entry point in the group {root._group!r}, or module:Class, or file.py:Class)")  # fmt: skip
         if not (isinstance(obj, type) and issubclass(obj, root)):
             raise ValueError(f"type: {name!r} is {obj!r}, not a subclass of {root.__name__}")
