@@ -5,7 +5,8 @@ For N = 1, 16, 256, 1024 envs and three sensor sets — state only; + IMU and en
 references: CartPole-v1 (single env) and Gymnasium's own numpy ``CartPoleVectorEnv`` at
 the same N. "Where the time goes" is the difference between consecutive sensor sets.
 The MuJoCo backend's Qube (sim/mujoco_backend.py: physics and its IMU and encoder sensors,
-two threads as the numba core's pool) is measured beside the numba core's IMU row.
+two threads as the numba core's pool) is measured beside the numba core's IMU row, and the
+two-wheeled balancer (sim/balancer.py, the batched MuJoCo device with its sensors) after it.
 Best of 3 timed repeats (the machine is shared). ``python benchmarks/bench_sim.py``.
 """
 
@@ -81,6 +82,28 @@ def mujoco_rate(n: int, threads: int = 2) -> float:
     return 100 * _rate(lambda: batch.run(states, ctrl), n)
 
 
+def balancer_rate(n: int, threads: int = 2) -> float:
+    """The two-wheeled balancer (sim/balancer.py on sim/mujoco_device.py) in control steps/s.
+
+    The whole device as a training env steps it: one ``mujoco.rollout`` per control step (10
+    implicit steps with wheel-floor contacts), the actuator FIFO, IMU noise, encoder counts
+    and the observation window gathered every step. Zero volts: the robots fall and lie on
+    the floor, contacts and all.
+    """
+    from sensorimotor.sim.balancer import BalancerConfig, BalancerDevice
+    from sensorimotor.sim.mujoco_device import MujocoDeviceSim
+
+    sim = MujocoDeviceSim(BalancerDevice(BalancerConfig()), n=n, threads=threads)
+    sim.reset()
+    volts = np.zeros((n, 2))
+
+    def step() -> None:
+        sim.step(volts)
+        sim.observation()
+
+    return _rate(step, n)
+
+
 def cartpole_single() -> float:
     env = gym.make("CartPole-v1")
     env.reset(seed=0)
@@ -141,6 +164,10 @@ def run() -> dict[str, object]:
     print(f"{'MuJoCo, sensors':16}" + "".join(f"{mj[n]:16,.0f}" for n in SIZES))
     print(f"{'  vs numba core':16}" + "".join(f"{mj[n] / rates['+ IMU, encoder'][n]:15.2f}x" for n in SIZES))
     out["mujoco"] = mj
+    bal = {n: balancer_rate(n) for n in SIZES}
+    print(f"{'balancer (MJCF)':16}" + "".join(f"{bal[n]:16,.0f}" for n in SIZES))
+    print(f"{'  vs CartPoleVec':16}" + "".join(f"{bal[n] / ref_vec[n]:15.2f}x" for n in SIZES))
+    out["balancer"] = bal
     print("where the time goes at N = 256 (us per env step):")
     us = {name: 1e6 / rates[name][256] for name in MODES}
     print(f"  physics (10 RK4 substeps, actuator FIFO)     {us['state only']:8.3f}")

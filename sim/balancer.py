@@ -19,13 +19,18 @@ The nominal values are chosen for a small hobby robot, not measured on one (docs
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from sensorimotor.configs.schema import Section, doc
+from sensorimotor.configs.schema import Section, doc, nested
+from sensorimotor.hardware.spec import IMU_CHANNELS, MAX_SAMPLES_PER_FRAME, Actuator, DeviceSpec, Encoder
+from sensorimotor.sim.config import DeviceSection, ImuSensorConfig, RandomizationConfig
 from sensorimotor.sim.mujoco_backend import import_mujoco, linearize
+from sensorimotor.sim.mujoco_device import ImuNoise, MjcfDevice, Randomization
 
 Array = np.ndarray
 
@@ -50,6 +55,8 @@ class BalancerPhysicsConfig(Section):
     Dw: float = doc("Gearbox viscous damping at the wheel (N*m*s/rad).", 1e-3, ge=0)
     mu: float = doc("Wheel-floor friction coefficient.", 1.0, gt=0, le=5)
     g: float = doc("Gravity (m/s^2).", 9.81, gt=0)
+    v_deadzone: float = doc("Motor driver deadzone: commands below it move nothing (V).", 0.1, ge=0, le=2)
+    v_sat: float = doc("Motor driver output saturation (V).", 12.0, gt=0, le=48)
 
     def check(self) -> None:
         if self.lb > self.hb:
@@ -120,10 +127,19 @@ SAGITTAL_STATE = ("x", "pitch", "x_dot", "pitch_dot", "wheel_left_dot", "wheel_r
 _SAGITTAL_INDEX = (0, 4, 8, 12, 14, 15)
 
 
-def pitch_of(qpos: Array) -> Array:
-    """The body's pitch (rad, > 0: leaning towards +x) from the free joint's quaternion (..., 9) positions."""
+def yaw_of(qpos: Array) -> Array:
+    """The heading (rad, 0: facing +x) from the free joint's quaternion in (..., 9) positions: where the wheel axle
+    (body y) points, so it stays defined when the body lies on the floor."""
     w, x, y, z = (qpos[..., i] for i in range(3, 7))
-    return np.arcsin(np.clip(2.0 * (w * y - z * x), -1.0, 1.0))
+    return np.arctan2(-2.0 * (x * y - w * z), 1.0 - 2.0 * (x * x + z * z))
+
+
+def pitch_of(qpos: Array) -> Array:
+    """The body's pitch (rad, > 0: its top leaning towards its heading) in (-pi, pi], from (..., 9) positions."""
+    w, x, y, z = (qpos[..., i] for i in range(3, 7))
+    yaw = yaw_of(qpos)
+    up_x, up_y, up_z = 2.0 * (x * z + w * y), 2.0 * (y * z - w * x), 1.0 - 2.0 * (x * x + y * y)  # body z in world
+    return np.arctan2(up_x * np.cos(yaw) + up_y * np.sin(yaw), up_z)
 
 
 def sagittal_state(qpos: Array, qvel: Array) -> Array:
@@ -151,3 +167,156 @@ def sagittal_model(model: Any) -> tuple[Array, Array]:
     a, b = linearize(model, qpos, qvel)
     idx = np.array(_SAGITTAL_INDEX)
     return a[np.ix_(idx, idx)], (b[idx, 0] + b[idx, 1])[:, None]
+
+
+# ----------------------------------------------------------------------------- the device
+
+#: The balancer's state (:meth:`BalancerDevice.state`): axle position on the floor, pitch and yaw,
+#: forward speed along its heading, pitch and yaw rates.
+STATE_NAMES = ("x", "y", "pitch", "yaw", "speed", "pitch_rate", "yaw_rate")
+
+#: The physics fields each group of ``device.randomization`` multiplies (each its own draw).
+RANDOMIZED_PARAMS: dict[str, tuple[str, ...]] = {
+    "mass": ("mb", "mw"), "length": ("lb", "hb", "wb", "rw", "track"), "damping": ("Dw",),
+    "motor": ("Rm", "kt", "km"), "friction": ("mu",), "deadzone": ("v_deadzone",),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BalancerImuConfig(ImuSensorConfig):
+    """IMU on the balancer's body, above the wheel axle."""
+
+    height_m: float = doc("IMU height above the wheel axle (m).", 0.1, ge=0, le=2)
+
+
+@dataclass(frozen=True)
+class BalancerInitialConfig(Section):
+    """Where episodes (and the twin) start: on its wheels at the origin, facing +x."""
+
+    pitch_deg: float = doc("Body pitch uniformly within +-pitch_deg of upright.", 5.0, ge=0, le=30)
+    rate_rad_s: float = doc("Initial pitch rate uniformly within +-rate.", 0.3, ge=0, le=10)
+
+
+@DeviceSection.register_subclass("balancer")
+@dataclass(frozen=True)
+class BalancerConfig(DeviceSection):
+    """The simulated two-wheeled self-balancing robot as a serial device (``device.type: balancer``)."""
+
+    name: str = doc("Device name reported in the handshake (at most 16 UTF-8 bytes).", "balancer-twin")
+    v_max: float = doc("Actuator range +-v_max (V) of each wheel motor; the policy's full-scale action.", 6.0,
+                       gt=0, le=24)  # fmt: skip
+    physics: BalancerPhysicsConfig = nested(BalancerPhysicsConfig, "Nominal physics.")
+    imu: BalancerImuConfig = nested(BalancerImuConfig, "Body IMU.")
+    encoder_cpr: int = doc("Wheel encoder counts per revolution of the wheel (gearbox included).", 1320, gt=0,
+                           le=2**31 - 1)  # fmt: skip
+    randomization: RandomizationConfig = nested(
+        RandomizationConfig,
+        "Per-episode randomization; groups: " + "; ".join(f"{g}: {', '.join(p)}" for g, p in RANDOMIZED_PARAMS.items())
+        + " (camera_delay_substeps: unused, no camera).",
+    )  # fmt: skip
+    initial: BalancerInitialConfig = nested(BalancerInitialConfig, "Initial state.")
+
+    def check(self) -> None:
+        super().check()
+        if self.imu.rate_hz % self.stream_rate_hz:
+            raise ValueError(
+                f"stream_rate_hz: {self.stream_rate_hz} does not divide imu.rate_hz {self.imu.rate_hz} (allowed: a divisor)"
+            )
+        if self.substeps_per_control > MAX_SAMPLES_PER_FRAME:
+            raise ValueError(
+                f"stream_rate_hz: {self.stream_rate_hz} puts {self.substeps_per_control} IMU samples in a SENSOR frame "
+                f"(allowed: >= imu.rate_hz / {MAX_SAMPLES_PER_FRAME} = {self.imu.rate_hz / MAX_SAMPLES_PER_FRAME:g})"
+            )
+        if self.imu.height_m > self.physics.hb:
+            raise ValueError(
+                f"imu.height_m: {self.imu.height_m} m is above the body (allowed: <= physics.hb {self.physics.hb})"
+            )
+
+    @property
+    def substeps_per_control(self) -> int:
+        return self.imu.rate_hz // self.stream_rate_hz
+
+    def spec(self) -> DeviceSpec:
+        """Six float32 IMU channels, two unbounded wheel encoders, no camera, two wheel motors."""
+        return DeviceSpec(
+            protocol_version=self.protocol_version, name=self.name, imu_rate_hz=self.imu.rate_hz,
+            imu_channels=IMU_CHANNELS, imu_window=self.imu.window, samples_per_frame=self.substeps_per_control,
+            stream_rate_hz=self.stream_rate_hz, control_rate_hz=self.stream_rate_hz,
+            encoders=(Encoder("wheel_l", self.encoder_cpr), Encoder("wheel_r", self.encoder_cpr)), camera=None,
+            actuators=(Actuator("motor_l", "V", -self.v_max, self.v_max), Actuator("motor_r", "V", -self.v_max, self.v_max)),
+            watchdog_ms=self.watchdog_ms,
+        )  # fmt: skip
+
+
+PARAM_NAMES = tuple(f.name for f in dataclasses.fields(BalancerPhysicsConfig))
+
+
+class BalancerDevice(MjcfDevice):
+    """:class:`BalancerConfig` for :class:`~sensorimotor.sim.mujoco_device.MujocoDeviceSim`."""
+
+    param_names = PARAM_NAMES
+    state_names = STATE_NAMES
+    imu_sensors = ("gyro", "accel")
+    encoder_sensors = ("encoder_left", "encoder_right")
+    initial_draws = 2
+
+    def __init__(self, cfg: BalancerConfig) -> None:
+        self.cfg = cfg
+        self.dt = 1.0 / cfg.imu.rate_hz
+        self.substeps = cfg.substeps_per_control
+        self.window = cfg.imu.window
+        self.v_max = cfg.v_max
+        self.encoder_cpr = (cfg.encoder_cpr,) * len(self.encoder_sensors)
+        self._rest_height: float | None = None
+
+    def nominal(self) -> Array:
+        return np.array([float(getattr(self.cfg.physics, n)) for n in PARAM_NAMES])
+
+    def randomization(self, randomize: bool) -> Randomization:
+        r = self.cfg.randomization
+        scale = np.ones((len(PARAM_NAMES), 2))
+        log = np.zeros(len(PARAM_NAMES), np.bool_)
+        if randomize:
+            for group, names in RANDOMIZED_PARAMS.items():
+                spread, wide = getattr(r, group), group in r.wide
+                for name in names:
+                    j = PARAM_NAMES.index(name)
+                    scale[j] = (1.0 / (1.0 + spread), 1.0 + spread) if wide else (1.0 - spread, 1.0 + spread)
+                    log[j] = wide
+        delays = np.array([r.action_delay_substeps, r.imu_delay_substeps], np.int64)
+        if not randomize:
+            delays[:, 1] = delays[:, 0]
+        return Randomization(scale=scale, log=log, delay=delays)
+
+    def mjcf(self, params: Mapping[str, float]) -> str:
+        return balancer_mjcf(BalancerPhysicsConfig(**params), self.dt, self.cfg.imu.height_m)
+
+    def imu_noise(self) -> ImuNoise:
+        i = self.cfg.imu
+        return ImuNoise.of(
+            i.rate_hz, i.gyro_noise_density, i.accel_noise_density, i.gyro_turn_on_sigma, i.accel_turn_on_sigma,
+            i.gyro_range, i.accel_range, scale=i.noise_scale if i.noise else 0.0,
+        )  # fmt: skip
+
+    def deadzone_saturation(self, params: Array) -> tuple[Array, Array]:
+        return params[:, PARAM_NAMES.index("v_deadzone")], params[:, PARAM_NAMES.index("v_sat")]
+
+    def initial(self, model: Any, u: Array) -> tuple[Array, Array]:
+        """Tilted by a uniform pitch about the axle (wheels where they rest), rocking at a uniform pitch rate."""
+        if self._rest_height is None:  # the soft contacts' rest penetration, once (it barely moves with the draw)
+            self._rest_height = float(settled_upright(model)[0][2])
+        ini = self.cfg.initial
+        pitch = np.deg2rad(ini.pitch_deg) * (2.0 * u[0] - 1.0)
+        rate = ini.rate_rad_s * (2.0 * u[1] - 1.0)
+        qpos = np.zeros(model.nq)
+        qpos[2] = self._rest_height
+        qpos[3], qpos[5] = np.cos(pitch / 2.0), np.sin(pitch / 2.0)
+        qvel = np.zeros(model.nv)
+        qvel[4] = rate
+        qvel[6] = qvel[7] = -rate  # the wheels hold still on the floor while the body rocks about them
+        return qpos, qvel
+
+    def state(self, qpos: Array, qvel: Array) -> Array:
+        yaw = yaw_of(qpos)
+        speed = qvel[..., 0] * np.cos(yaw) + qvel[..., 1] * np.sin(yaw)
+        return np.stack([qpos[..., 0], qpos[..., 1], pitch_of(qpos), yaw, speed, qvel[..., 4], qvel[..., 5]], axis=-1)

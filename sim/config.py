@@ -75,12 +75,14 @@ class PhysicsConfig(Section):
 
 
 @dataclass(frozen=True)
-class ImuConfig(Section):
-    """IMU on the pendulum link; noise densities of an ADIS16448 (PX4's Gazebo IMU defaults)."""
+class ImuSensorConfig(Section):
+    """A 6-axis IMU's rate, window and noise; noise densities of an ADIS16448 (PX4's Gazebo IMU defaults).
+
+    Every device's IMU section; each device adds where the IMU sits (:class:`ImuConfig`).
+    """
 
     rate_hz: int = doc("IMU sample rate = physics substep rate (Hz).", 1000, gt=0, le=65535)
     window: int = doc("IMU samples per model input window.", 64, ge=8, le=4096)
-    position_m: float = doc("IMU distance from the pendulum pivot along the link (m).", 0.1, ge=0)
     noise: bool = doc("Apply white noise, bias, saturation and scale error (false: ideal IMU).", True)
     noise_scale: float = doc("Multiplier on every noise density and bias sigma.", 1.0, ge=0)
     gyro_noise_density: float = doc("Gyro white noise density (rad/s/sqrt(Hz)).", 3.39e-4, ge=0)
@@ -94,6 +96,13 @@ class ImuConfig(Section):
     gyro_range: float = doc("Gyro saturation (rad/s; 34.9 = 2000 deg/s).", 34.9, gt=0)
     accel_range: float = doc("Accelerometer saturation (m/s^2; 156.9 = 16 g).", 156.9, gt=0)
     scale_error: float = doc("Scale-factor error sigma per axis, drawn per episode (fraction).", 0.0, ge=0, le=0.5)
+
+
+@dataclass(frozen=True)
+class ImuConfig(ImuSensorConfig):
+    """IMU on the pendulum link; noise densities of an ADIS16448 (PX4's Gazebo IMU defaults)."""
+
+    position_m: float = doc("IMU distance from the pendulum pivot along the link (m).", 0.1, ge=0)
 
 
 @dataclass(frozen=True)
