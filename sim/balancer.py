@@ -160,6 +160,21 @@ def settled_upright(model: Any, seconds: float = 0.3) -> tuple[Array, Array]:
     return data.qpos.copy(), np.zeros(model.nv)
 
 
+def lqr_gain(
+    model: Any, substeps: int, q: tuple[float, ...] = (10.0, 100.0, 1.0, 1.0, 0.01, 0.01), r: float = 1.0
+) -> Array:
+    """(1, 6) state feedback ``volts = -K @ sagittal_state`` (both motors), an LQR of :func:`sagittal_model` held for
+    ``substeps`` model steps (one control period); ``q`` weighs :data:`SAGITTAL_STATE`, ``r`` the voltage."""
+    import scipy.linalg  # the classical baseline's and tests' need; the runtime path never calls it
+
+    a, b = sagittal_model(model)
+    ak = np.linalg.matrix_power(a, substeps)
+    bk = sum(np.linalg.matrix_power(a, i) for i in range(substeps)) @ b
+    qm, rm = np.diag(q), np.array([[r]])
+    p = scipy.linalg.solve_discrete_are(ak, bk, qm, rm)
+    return np.linalg.solve(rm + bk.T @ p @ bk, bk.T @ p @ ak)
+
+
 def sagittal_model(model: Any) -> tuple[Array, Array]:
     """(A, B) of the upright balancer, one ``model`` step: :data:`SAGITTAL_STATE` driven by one voltage on both
     motors; the model's own linearization (``mjd_transitionFD``), for a classical baseline."""
@@ -320,3 +335,35 @@ class BalancerDevice(MjcfDevice):
         yaw = yaw_of(qpos)
         speed = qvel[..., 0] * np.cos(yaw) + qvel[..., 1] * np.sin(yaw)
         return np.stack([qpos[..., 0], qpos[..., 1], pitch_of(qpos), yaw, speed, qvel[..., 4], qvel[..., 5]], axis=-1)
+
+
+#: What the balancer's policy needs from its IMU (perception/imu_targets.py): (state name, kind, scale).
+PERCEPTION_TARGETS = (("pitch", "angle", 1.0), ("pitch_rate", "rate", 5.0))
+
+
+class Explorer:
+    """Drives N simulated balancers through the states a policy meets: the LQR of the nominal robot plus an AR(1)
+    voltage on each wheel (common: pitch and travel; differential: turning), for perception's labelled windows.
+
+    ``fallen()`` names the envs past ``reset_deg`` after a step, to be reset.
+    """
+
+    def __init__(self, sim: Any, seed: int, noise_v: float = 2.0, pole: float = 0.9, reset_deg: float = 40.0) -> None:
+        self.sim, self.pole, self.noise_v = sim, pole, noise_v
+        dev = sim.device
+        self.k = lqr_gain(sim.models[0], dev.substeps)
+        self.rng = np.random.default_rng(seed)
+        self.noise = np.zeros((sim.n, 2))
+        self.reset_rad = np.radians(reset_deg)
+
+    def __call__(self) -> Array:
+        self.noise = self.pole * self.noise + self.rng.normal(
+            0.0, self.noise_v * np.sqrt(1 - self.pole**2), self.noise.shape
+        )
+        u = -(sagittal_state(self.sim.qpos, self.sim.qvel) @ self.k.T)
+        return np.clip(u + self.noise, -self.sim.device.v_max, self.sim.device.v_max)
+
+    def fallen(self) -> Array:
+        out = np.flatnonzero(np.abs(self.sim.state[:, STATE_NAMES.index("pitch")]) > self.reset_rad)
+        self.noise[out] = 0.0
+        return out

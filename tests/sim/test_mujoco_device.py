@@ -8,13 +8,12 @@ import dataclasses
 
 import numpy as np
 import pytest
-import scipy.linalg
 
 from sensorimotor.sim.balancer import (
     BalancerConfig,
     BalancerDevice,
     balancer_mjcf,
-    sagittal_model,
+    lqr_gain,
     sagittal_state,
 )
 from sensorimotor.sim.config import RandomizationConfig
@@ -108,13 +107,7 @@ def test_lqr_on_the_linearization_balances_every_randomized_robot_from_its_initi
     5 s."""
     cfg = CFG
     model = mujoco.MjModel.from_xml_string(balancer_mjcf(cfg.physics, 1.0 / cfg.imu.rate_hz, cfg.imu.height_m))
-    a, b = sagittal_model(model)
-    steps = cfg.substeps_per_control
-    ak = np.linalg.matrix_power(a, steps)
-    bk = sum(np.linalg.matrix_power(a, i) for i in range(steps)) @ b
-    q, r = np.diag([10.0, 100.0, 1.0, 1.0, 0.01, 0.01]), np.eye(1)
-    p = scipy.linalg.solve_discrete_are(ak, bk, q, r)
-    k = np.linalg.solve(r + bk.T @ p @ bk, bk.T @ p @ ak)
+    k = lqr_gain(model, cfg.substeps_per_control)
     sim = MujocoDeviceSim(BalancerDevice(cfg), n=16, seed=0)
     sim.reset()
     tilt = np.abs(sim.state[:, 2]).max()
