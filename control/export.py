@@ -33,7 +33,7 @@ from sensorimotor.hardware.model import FORMAT, INPUT_NAMES, OUTPUT_NAMES, STATE
 from sensorimotor.perception.config import OBS_NAMES
 from sensorimotor.perception.filter import STATE_NAME as FILTER_STATE
 from sensorimotor.perception.models import RATE_SCALE, ObservationModel, Perception
-from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.config import DeviceSection
 
 HISTORY_STATE = "policy_history"  # the last rl.history (observations, normalized command) pairs, newest first
 
@@ -128,7 +128,7 @@ class ImuOnlyChain(nn.Module):
 
 
 def model_metadata(
-    device: DeviceConfig, extra: dict[str, Any] | None = None, inputs: Sequence[str] = INPUT_NAMES,
+    device: DeviceSection, extra: dict[str, Any] | None = None, inputs: Sequence[str] = INPUT_NAMES,
     estimates: Sequence[str] = OBS_NAMES,
 ) -> dict[str, Any]:  # fmt: skip
     """What the runtime needs to check the model and refuse a device it does not fit."""
@@ -147,14 +147,18 @@ def model_metadata(
     return meta
 
 
-def example_inputs(device: DeviceConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    w, (h, wd) = device.imu.window, device.image_shape
-    encoders = len(device.spec().encoders)
-    return torch.zeros(1, 6, w), torch.zeros(1, encoders, w), torch.zeros(1, 1, h, wd, dtype=torch.uint8)
+def example_inputs(device: DeviceSection) -> dict[str, torch.Tensor]:
+    """Batch-1 zeros of each sensor input the device's spec declares: imu (1, C, W), encoder (1, E, W), image."""
+    spec = device.spec()
+    w = spec.imu_window
+    out = {"imu": torch.zeros(1, len(spec.imu_channels), w), "encoder": torch.zeros(1, len(spec.encoders), w)}
+    if spec.image_shape is not None:
+        out["image"] = torch.zeros(1, 1, *spec.image_shape, dtype=torch.uint8)
+    return out
 
 
 def export_onnx(
-    chain: nn.Module, device: DeviceConfig, path: Path, extra_meta: dict[str, Any] | None = None,
+    chain: nn.Module, device: DeviceSection, path: Path, extra_meta: dict[str, Any] | None = None,
     inputs: Sequence[str] = INPUT_NAMES, estimates: Sequence[str] = OBS_NAMES,
     states: Sequence[tuple[str, int]] | None = None,
 ) -> None:  # fmt: skip
@@ -169,7 +173,7 @@ def export_onnx(
     states = getattr(chain, "states", []) if states is None else states
 
     chain = chain.eval()
-    examples = dict(zip(INPUT_NAMES, example_inputs(device), strict=True))
+    examples = example_inputs(device)
     args = (*(examples[n] for n in inputs), *(torch.zeros(1, size) for _, size in states))
     input_names = [*inputs, *(name for name, _ in states)]
     output_names = [*OUTPUT_NAMES, *(name + STATE_SUFFIX for name, _ in states)]

@@ -26,18 +26,19 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from sensorimotor.control.export import history_size
 from sensorimotor.perception.config import OBS_NAMES
 from sensorimotor.perception.models import FrameCache, ObservationModel
 from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
+from sensorimotor.sim.sb3_vec_env import OneBatchVecEnv
 from sensorimotor.sim.task import TaskConfig
 from sensorimotor.sim.vector import FurutaBatch
 
 
-class PerceivedFurutaVecEnv(VecEnv):
+class PerceivedFurutaVecEnv(OneBatchVecEnv):
     """N pendulums seen through the perception model; actions are voltages / v_max in [-1, 1]."""
 
     def __init__(
@@ -119,24 +120,3 @@ class PerceivedFurutaVecEnv(VecEnv):
             obs[idx] = self.observe(seen[idx], idx)
         self.seen = seen
         return obs, reward, done, infos
-
-    def close(self) -> None:
-        pass
-
-    # The rest of the VecEnv interface: no sub-env objects exist, so these are trivial.
-    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-        return [getattr(self, attr_name)] * len(self._indices(indices))
-
-    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
-        setattr(self, attr_name, value)
-
-    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list[Any]:
-        return [getattr(self, method_name)(*args, **kwargs)] * len(self._indices(indices))
-
-    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
-        return [False] * len(self._indices(indices))
-
-    def _indices(self, indices: Any) -> Sequence[int]:
-        if indices is None:
-            return range(self.num_envs)
-        return [indices] if isinstance(indices, int) else list(indices)

@@ -28,6 +28,7 @@ import numpy as np
 
 from sensorimotor.configs.schema import Section, doc, nested
 from sensorimotor.hardware.spec import IMU_CHANNELS, MAX_SAMPLES_PER_FRAME, Actuator, DeviceSpec, Encoder
+from sensorimotor.sim.balancer_task import BalanceInPlace, BalancerTaskConfig
 from sensorimotor.sim.config import DeviceSection, ImuSensorConfig, RandomizationConfig
 from sensorimotor.sim.mujoco_backend import import_mujoco, linearize
 from sensorimotor.sim.mujoco_device import ImuNoise, MjcfDevice, Randomization
@@ -250,6 +251,21 @@ class BalancerConfig(DeviceSection):
     @property
     def substeps_per_control(self) -> int:
         return self.imu.rate_hz // self.stream_rate_hz
+
+    # What training needs of the device (control/device_train.py); nothing there names its state.
+
+    def mjcf_device(self) -> BalancerDevice:
+        """This robot for the batched MuJoCo simulator."""
+        return BalancerDevice(self)
+
+    def perception_targets(self) -> tuple[tuple[str, str, float], ...]:
+        return PERCEPTION_TARGETS
+
+    def explorer(self, sim: Any, seed: int) -> Explorer:
+        return Explorer(sim, seed)
+
+    def make_task(self, cfg: BalancerTaskConfig) -> BalanceInPlace:
+        return BalanceInPlace(cfg)
 
     def spec(self) -> DeviceSpec:
         """Six float32 IMU channels, two unbounded wheel encoders, no camera, two wheel motors."""

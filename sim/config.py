@@ -228,6 +228,10 @@ class DeviceSection(Choice, registry="sensorimotor.devices", default="furuta"):
         if not self.name or len(self.name.encode()) > MAX_NAME_BYTES or "\0" in self.name:
             raise ValueError(f"name: {self.name!r} must be 1..{MAX_NAME_BYTES} UTF-8 bytes")
 
+    def spec(self) -> DeviceSpec:
+        """The device description the twin announces and an exported model embeds (each device gives its own)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no spec()")
+
 
 @DeviceSection.register_subclass("furuta")
 @dataclass(frozen=True)

@@ -20,7 +20,35 @@ from sensorimotor.sim.task import TaskConfig
 from sensorimotor.sim.vector import FurutaBatch
 
 
-class FurutaSB3VecEnv(VecEnv):
+class OneBatchVecEnv(VecEnv):
+    """An SB3 ``VecEnv`` whose N envs are one batched object: no sub-env objects exist, so attribute access and
+    method calls go to :meth:`target` (the env itself unless a subclass says otherwise) and nothing is wrapped."""
+
+    def target(self) -> Any:
+        return self
+
+    def close(self) -> None:
+        pass
+
+    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        return [getattr(self.target(), attr_name)] * len(self._indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+        setattr(self.target(), attr_name, value)
+
+    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list[Any]:
+        return [getattr(self.target(), method_name)(*args, **kwargs)] * len(self._indices(indices))
+
+    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
+        return [False] * len(self._indices(indices))
+
+    def _indices(self, indices: Any) -> Sequence[int]:
+        if indices is None:
+            return range(self.num_envs)
+        return [indices] if isinstance(indices, int) else list(indices)
+
+
+class FurutaSB3VecEnv(OneBatchVecEnv):
     """N pendulums as one SB3 ``VecEnv`` (arguments as :class:`~sensorimotor.sim.envs.FurutaBalanceEnv`)."""
 
     def __init__(
@@ -32,6 +60,9 @@ class FurutaSB3VecEnv(VecEnv):
         super().__init__(num_envs, self.batch.single_observation_space, self.batch.single_action_space)
         self._seed: int | None = seed
         self._actions = np.zeros((num_envs, 1), np.float32)
+
+    def target(self) -> FurutaBatch:
+        return self.batch
 
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
         self._seed = seed
@@ -66,24 +97,6 @@ class FurutaSB3VecEnv(VecEnv):
 
     def close(self) -> None:
         pass
-
-    # No sub-env objects exist: attribute access goes to the batch.
-    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-        return [getattr(self.batch, attr_name)] * len(self._indices(indices))
-
-    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
-        setattr(self.batch, attr_name, value)
-
-    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list[Any]:
-        return [getattr(self.batch, method_name)(*args, **kwargs)] * len(self._indices(indices))
-
-    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
-        return [False] * len(self._indices(indices))
-
-    def _indices(self, indices: Any) -> Sequence[int]:
-        if indices is None:
-            return range(self.num_envs)
-        return [indices] if isinstance(indices, int) else list(indices)
 
 
 def _pick(obs: Any, i: int) -> Any:

@@ -1,0 +1,161 @@
+"""Train a MuJoCo-described device end to end: IMU targets -> PPO through them -> evaluation -> ONE ONNX model.
+
+The device-generic pipeline the balancer trains with (sim/balancer.py): nothing here names a
+device's state. The device supplies its simulator (:class:`~sensorimotor.sim.mujoco_device.MjcfDevice`),
+its perception targets and an exploring controller for their labelled windows, and its
+task; this module fine-tunes the shipped IMU encoder on those targets, trains the
+controller with the same trainer as ``sim train`` (control/trainer.py) on the simulator
+seen through :class:`~sensorimotor.perception.device_observation.DeviceObservation`,
+scores it on randomized episodes, and exports raw sensors -> commands as one ONNX file
+with the device's spec in its metadata, checked against torch with onnxruntime.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from sensorimotor.control.algos import DeterministicActor, find_vecnormalize
+from sensorimotor.control.config import RLConfig
+from sensorimotor.control.device_env import PerceivedDeviceVecEnv
+from sensorimotor.control.export import export_onnx, parity_by_output
+from sensorimotor.control.trainer import fit, prepare
+from sensorimotor.perception.device_observation import DeviceObservation
+from sensorimotor.perception.imu_targets import ImuEstimator, Target, finetune, rms_errors, simulate_windows
+from sensorimotor.sim.config import DeviceSection
+from sensorimotor.sim.mujoco_device import MjcfDevice, MujocoDeviceSim
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    """What a device brings to training: its config, simulator, perception targets, explorer and task."""
+
+    config: DeviceSection
+    device: MjcfDevice
+    targets: tuple[Target, ...]
+    explorer: Callable[[MujocoDeviceSim, int], Any]  # (sim, seed) -> callable driver with .fallen()
+    task: Any  # reward(state, action), failed(state), upright(state), success(upright_throughout, final_state)
+    episode_s: float
+    encoders: tuple[str, ...]
+    cpr: tuple[int, ...]
+    imu_rate_hz: int
+    stream_rate_hz: int
+    v_max: float
+
+    @staticmethod
+    def of(cfg: Any, task: Any) -> DevicePlan:
+        """The plan of a device config that offers ``mjcf_device``, ``perception_targets``, ``explorer`` and
+        ``make_task`` (sim/balancer.py's BalancerConfig), with its task section ``task``."""
+        spec = cfg.spec()
+        return DevicePlan(
+            config=cfg, device=cfg.mjcf_device(), targets=tuple(Target(*t) for t in cfg.perception_targets()),
+            explorer=cfg.explorer, task=cfg.make_task(task), episode_s=task.episode_s,
+            encoders=tuple(e.name for e in spec.encoders), cpr=tuple(e.cpr for e in spec.encoders),
+            imu_rate_hz=spec.imu_rate_hz, stream_rate_hz=spec.stream_rate_hz, v_max=cfg.v_max,
+        )  # fmt: skip
+
+
+class DeviceChain(nn.Module):
+    """imu, encoder -> (commands (B, nu) in volts, the observation vector): the exported graph."""
+
+    input_names = ("imu", "encoder")
+
+    def __init__(self, obs_model: DeviceObservation, actor: nn.Module, v_max: float) -> None:
+        super().__init__()
+        self.obs_model, self.actor, self.v_max = obs_model, actor, float(v_max)
+
+    def forward(self, imu: torch.Tensor, encoder: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        obs = self.obs_model(imu, encoder)
+        return torch.clamp(self.actor(obs), -1.0, 1.0) * self.v_max, obs
+
+
+def log(msg: str) -> None:
+    tqdm.write(f"[device train] {msg}")
+
+
+def windows(plan: DevicePlan, n: int, seed: int, envs: int = 64) -> Any:
+    sim = MujocoDeviceSim(plan.device, envs, seed)
+    explorer = plan.explorer(sim, seed)
+    names = plan.device.state_names
+    columns = [names.index(t.name) for t in plan.targets]
+    return simulate_windows(sim, explorer, columns, n, every=5, restart=explorer.fallen, progress=True)
+
+
+def train_perception(plan: DevicePlan, seed: int, n_train: int, steps: int) -> tuple[ImuEstimator, dict[str, Any]]:
+    """The shipped IMU encoder fine-tuned on the device's targets; RMS errors on windows of other seeds."""
+    t0 = time.time()
+    data = windows(plan, n_train, seed)
+    train, val = data.split(0.1, seed)
+    test = windows(plan, max(1024, n_train // 5), seed + 10_000)
+    est = ImuEstimator(plan.targets, window=plan.device.window)
+    meta = est.load_shipped()
+    torch.manual_seed(seed)
+    finetune(est, train, val, steps, seed=seed, progress=True)
+    errors = rms_errors(est, test)
+    log("perception RMS: " + ", ".join(f"{k} {v:.2f}" for k, v in errors.items()) + " (deg, deg/s)")
+    return est, {"rms": errors, "windows": len(data), "steps": steps, "encoders_objective": meta.get("objective"),
+                 "seconds": time.time() - t0}  # fmt: skip
+
+
+@torch.no_grad()
+def evaluate(plan: DevicePlan, chain: DeviceChain, episodes: int, seed: int) -> dict[str, Any]:
+    """``episodes`` randomized episodes of ``episode_s`` through the chain: success rate, distance from home."""
+    sim = MujocoDeviceSim(plan.device, episodes, seed)
+    sim.reset()
+    up = np.ones(episodes, bool)
+    for _ in range(round(plan.episode_s * plan.stream_rate_hz)):
+        raw = sim.observation()
+        volts, _ = chain(torch.from_numpy(raw["imu"]), torch.from_numpy(raw["encoder"]))
+        sim.step(volts.numpy().astype(np.float64))
+        up &= plan.task.upright(sim.state)
+    success = plan.task.success(up, sim.state)
+    return {"episodes": episodes, "success_rate": float(success.mean()), "upright_rate": float(up.mean()),
+            "distance_m": [float(x) for x in np.percentile(plan.task.distance(sim.state), [50, 90, 100])]}  # fmt: skip
+
+
+def run(plan: DevicePlan, rl: RLConfig, out: Path, seed: int = 0, perception_windows: int = 20_000,
+        perception_steps: int = 1500, eval_episodes: int = 500) -> dict[str, Any]:  # fmt: skip
+    """Perception, controller, evaluation, export and parity; writes policy.onnx and report.json to ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    torch.set_num_threads(1)
+    est, perception = train_perception(plan, seed, perception_windows, perception_steps)
+    obs_model = DeviceObservation(est, plan.encoders, plan.cpr, plan.imu_rate_hz).eval()
+    for p in obs_model.parameters():
+        p.requires_grad_(False)
+    sim = MujocoDeviceSim(plan.device, rl.n_envs, seed + 1)
+    steps = round(plan.episode_s * plan.stream_rate_hz)
+    venv = PerceivedDeviceVecEnv(sim, plan.task, obs_model, len(obs_model.names), plan.v_max, steps)
+    model = prepare(rl, venv, seed)
+    t1 = time.time()
+    fit(model, rl, out, label=rl.algo, log=log)
+    train_s = time.time() - t1
+    chain = DeviceChain(obs_model, DeterministicActor(model, find_vecnormalize(model.get_env())), plan.v_max).eval()
+    ev = evaluate(plan, chain, eval_episodes, seed + 20_000)
+    log(f"evaluation: success {ev['success_rate']:.1%} of {eval_episodes}, upright {ev['upright_rate']:.1%}")
+    path = out / "policy.onnx"
+    export_onnx(chain, plan.config, path, {"trained_by": "sensorimotor.control.device_train"},
+                inputs=("imu", "encoder"), estimates=obs_model.names, states=[])  # fmt: skip
+    probe = MujocoDeviceSim(plan.device, 64, seed + 30_000)
+    probe.reset()
+    for _ in range(20):
+        probe.step(np.zeros((64, probe.nu)))
+    raw = probe.observation()
+    parity = parity_by_output(chain, path, {"imu": raw["imu"], "encoder": raw["encoder"]}, chain.input_names)
+    log(f"ONNX parity (max |onnxruntime - torch|): {parity}")
+    report = {"device": plan.config.type_name, "seed": seed, "perception": perception, "eval": ev,
+              "parity": parity, "train_seconds": train_s, "seconds": time.time() - t0,
+              "timesteps": int(model.num_timesteps), "observations": list(obs_model.names)}  # fmt: skip
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
