@@ -101,8 +101,12 @@ def torch_policy(chain: torch.nn.Module) -> RecurrentPolicy:
 def evaluate(
     policy: Policy, device: DeviceConfig, task: TaskConfig, episodes: int, episode_s: float | None, seed: int,
     collect: int = 0, randomize: bool = True, setup: Callable[[FurutaSim], None] | None = None,
+    sensors: bool = True,
 ) -> EvalResult:  # fmt: skip
     """Run ``episodes`` parallel episodes (``episode_s`` None: the task's evaluation length).
+
+    ``sensors`` False: the IMU and camera are not simulated (their windows read zeros), for a
+    reference controller on the true state; the physics is the same draw for draw.
 
     ``collect``: also keep that many raw inputs met along the way, for parity checks (with the
     recurrent state each met, for a :class:`RecurrentPolicy`).
@@ -113,7 +117,7 @@ def evaluate(
     errors = AngleErrors(recurrent.estimate_names if recurrent else ())
     the_task = make_task(task)
     length_s = the_task.eval_episode_s() if episode_s is None else episode_s
-    sim = the_task.sim(device, episodes, seed=seed, randomize=randomize)
+    sim = the_task.sim(device, episodes, seed=seed, randomize=randomize, imu=sensors, camera=sensors)
     sim.reset()
     if setup is not None:  # per-episode changes after the reset (e.g. a different device in each row)
         setup(sim)
