@@ -11,7 +11,7 @@ the new episode's first, the last one is in ``terminal_observation``).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -79,12 +79,8 @@ class PerceivedDeviceVecEnv(OneBatchVecEnv):
         truncated = (self.steps >= self.max_steps) & ~terminated
         done = terminated | truncated
         obs = self.perceive()
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        if done.any():
-            idx = np.flatnonzero(done)
-            for i in idx:
-                infos[i]["terminal_observation"] = obs[i].copy()
-                infos[i]["TimeLimit.truncated"] = bool(truncated[i])
+        infos, idx = self.ended(obs, done, truncated)
+        if len(idx):
             self.sim.reset(idx)
             self.steps[idx] = 0
             obs[idx] = self.perceive()[idx]

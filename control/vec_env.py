@@ -21,7 +21,6 @@ that changed since the last step (:class:`~sensorimotor.perception.models.FrameC
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -107,12 +106,8 @@ class PerceivedFurutaVecEnv(OneBatchVecEnv):
             step = self.seen.shape[1] + 1
             self.past = np.concatenate([self.seen, self._actions, self.past[:, : self.history_size - step]], axis=1)
         obs = self.observe(seen)
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        if done.any():
-            idx = np.flatnonzero(done)
-            for i in idx:
-                infos[i]["terminal_observation"] = obs[i].copy()
-                infos[i]["TimeLimit.truncated"] = bool(truncated[i])
+        infos, idx = self.ended(obs, done, truncated)
+        if len(idx):
             self.batch.reset_envs(idx)
             self.state[idx] = 0.0  # a fresh filter for the new episode
             self.past[idx] = 0.0

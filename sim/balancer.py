@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from sensorimotor.configs.schema import Section, doc, nested
-from sensorimotor.hardware.spec import IMU_CHANNELS, MAX_SAMPLES_PER_FRAME, Actuator, DeviceSpec, Encoder
+from sensorimotor.hardware.spec import IMU_CHANNELS, Actuator, DeviceSpec, Encoder
 from sensorimotor.sim.balancer_task import BalanceInPlace, BalancerTaskConfig
 from sensorimotor.sim.config import DeviceSection, ImuSensorConfig, RandomizationConfig
 from sensorimotor.sim.mujoco_backend import import_mujoco, linearize
@@ -234,15 +234,7 @@ class BalancerConfig(DeviceSection):
 
     def check(self) -> None:
         super().check()
-        if self.imu.rate_hz % self.stream_rate_hz:
-            raise ValueError(
-                f"stream_rate_hz: {self.stream_rate_hz} does not divide imu.rate_hz {self.imu.rate_hz} (allowed: a divisor)"
-            )
-        if self.substeps_per_control > MAX_SAMPLES_PER_FRAME:
-            raise ValueError(
-                f"stream_rate_hz: {self.stream_rate_hz} puts {self.substeps_per_control} IMU samples in a SENSOR frame "
-                f"(allowed: >= imu.rate_hz / {MAX_SAMPLES_PER_FRAME} = {self.imu.rate_hz / MAX_SAMPLES_PER_FRAME:g})"
-            )
+        self.check_stream(self.imu.rate_hz)
         if self.imu.height_m > self.physics.hb:
             raise ValueError(
                 f"imu.height_m: {self.imu.height_m} m is above the body (allowed: <= physics.hb {self.physics.hb})"

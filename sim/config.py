@@ -228,6 +228,18 @@ class DeviceSection(Choice, registry="sensorimotor.devices", default="furuta"):
         if not self.name or len(self.name.encode()) > MAX_NAME_BYTES or "\0" in self.name:
             raise ValueError(f"name: {self.name!r} must be 1..{MAX_NAME_BYTES} UTF-8 bytes")
 
+    def check_stream(self, imu_rate_hz: int) -> None:
+        """The stream rate must divide the IMU rate and put at most MAX_SAMPLES_PER_FRAME samples in a frame."""
+        if imu_rate_hz % self.stream_rate_hz:
+            raise ValueError(
+                f"stream_rate_hz: {self.stream_rate_hz} does not divide imu.rate_hz {imu_rate_hz} (allowed: a divisor)"
+            )
+        if imu_rate_hz // self.stream_rate_hz > MAX_SAMPLES_PER_FRAME:
+            raise ValueError(
+                f"stream_rate_hz: {self.stream_rate_hz} puts {imu_rate_hz // self.stream_rate_hz} IMU samples in a "
+                f"SENSOR frame (allowed: >= imu.rate_hz / {MAX_SAMPLES_PER_FRAME} = {imu_rate_hz / MAX_SAMPLES_PER_FRAME:g})"
+            )
+
     def spec(self) -> DeviceSpec:
         """The device description the twin announces and an exported model embeds (each device gives its own)."""
         raise NotImplementedError(f"{type(self).__name__} gives no spec()")
@@ -253,18 +265,10 @@ class DeviceConfig(DeviceSection):
 
     def check(self) -> None:
         super().check()
-        if self.imu.rate_hz % self.stream_rate_hz:
-            raise ValueError(
-                f"stream_rate_hz: {self.stream_rate_hz} does not divide imu.rate_hz {self.imu.rate_hz} (allowed: a divisor)"
-            )
+        self.check_stream(self.imu.rate_hz)
         if self.imu.rate_hz % self.camera.rate_hz:
             raise ValueError(
                 f"camera.rate_hz: {self.camera.rate_hz} does not divide imu.rate_hz {self.imu.rate_hz} (allowed: a divisor)"
-            )
-        if self.substeps_per_control > MAX_SAMPLES_PER_FRAME:
-            raise ValueError(
-                f"stream_rate_hz: {self.stream_rate_hz} puts {self.substeps_per_control} IMU samples in a SENSOR frame "
-                f"(allowed: >= imu.rate_hz / {MAX_SAMPLES_PER_FRAME} = {self.imu.rate_hz / MAX_SAMPLES_PER_FRAME:g})"
             )
         if self.imu.position_m > self.physics.Lp:
             raise ValueError(

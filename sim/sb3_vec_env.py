@@ -47,6 +47,17 @@ class OneBatchVecEnv(VecEnv):
             return range(self.num_envs)
         return [indices] if isinstance(indices, int) else list(indices)
 
+    def ended(
+        self, obs: np.ndarray, done: np.ndarray, truncated: np.ndarray
+    ) -> tuple[list[dict[str, Any]], np.ndarray]:
+        """Each env's info (the last observation and whether time ran out, where its episode ended) and the ended envs."""
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        idx = np.flatnonzero(done)
+        for i in idx:
+            infos[i]["terminal_observation"] = obs[i].copy()
+            infos[i]["TimeLimit.truncated"] = bool(truncated[i])
+        return infos, idx
+
 
 class FurutaSB3VecEnv(OneBatchVecEnv):
     """N pendulums as one SB3 ``VecEnv`` (arguments as :class:`~sensorimotor.sim.envs.FurutaBalanceEnv`)."""
