@@ -47,6 +47,7 @@ class DevicePlan:
     explorer: Callable[[MujocoDeviceSim, int], Any]  # (sim, seed) -> callable driver with .fallen()
     task: Any  # reward(state, action), failed(state), upright(state), success(upright_throughout, final_state)
     episode_s: float
+    channels: tuple[str, ...]
     encoders: tuple[str, ...]
     cpr: tuple[int, ...]
     imu_rate_hz: int
@@ -61,7 +62,8 @@ class DevicePlan:
         return DevicePlan(
             config=cfg, device=cfg.mjcf_device(), targets=tuple(Target(*t) for t in cfg.perception_targets()),
             explorer=cfg.explorer, task=cfg.make_task(task), episode_s=task.episode_s,
-            encoders=tuple(e.name for e in spec.encoders), cpr=tuple(e.cpr for e in spec.encoders),
+            channels=tuple(c.name for c in spec.imu_channels), encoders=tuple(e.name for e in spec.encoders),
+            cpr=tuple(e.cpr for e in spec.encoders),
             imu_rate_hz=spec.imu_rate_hz, stream_rate_hz=spec.stream_rate_hz, v_max=cfg.v_max,
         )  # fmt: skip
 
@@ -131,7 +133,7 @@ def run(plan: DevicePlan, rl: RLConfig, out: Path, seed: int = 0, perception_win
     t0 = time.time()
     torch.set_num_threads(1)
     est, perception = train_perception(plan, seed, perception_windows, perception_steps)
-    obs_model = DeviceObservation(est, plan.encoders, plan.cpr, plan.imu_rate_hz).eval()
+    obs_model = DeviceObservation(est, plan.channels, plan.encoders, plan.cpr, plan.imu_rate_hz).eval()
     for p in obs_model.parameters():
         p.requires_grad_(False)
     sim = MujocoDeviceSim(plan.device, rl.n_envs, seed + 1)

@@ -1,8 +1,10 @@
-"""A device's policy observation from its raw sensors: IMU targets, then each encoder's angle and rate.
+"""A device's policy observation from its raw sensors: IMU targets, the newest IMU sample, each encoder's angle and rate.
 
 The observation model of a device described by its spec and its IMU targets (the balancer's
 pitch and pitch rate), with nothing of any one device in it: the IMU window goes through the
-device's :class:`~sensorimotor.perception.imu_targets.ImuEstimator`; each encoder's newest
+device's :class:`~sensorimotor.perception.imu_targets.ImuEstimator`; the newest IMU sample
+goes to the policy as it is too (a gyro reads a rate to a hundredth of what a learned head
+estimates from the window: 0.5 against 5 deg/s on the balancer); each encoder's newest
 count gives its angle (rad), the least-squares slope of its last ``rate_samples`` counts its
 rate (rad/s), a fixed linear filter so the exported graph stays pure. An unbounded encoder (a
 wheel) reads the angle it has turned since the device started counting.
@@ -10,6 +12,7 @@ wheel) reads the angle it has turned since the device started counting.
 Observation layout (:meth:`DeviceObservation.names`)::
 
     <target>...                  the estimator's values, in the device's target order
+    <channel>...                 the newest IMU sample, one value per channel (SI units)
     <encoder>_angle...           rad, one per encoder, in the spec's order
     <encoder>_rate...            rad/s
 """
@@ -27,19 +30,20 @@ from sensorimotor.perception.models import slope_weights
 
 
 class DeviceObservation(nn.Module):
-    """(imu (B, 6, W), encoder (B, E, W)) -> observation (B, T + 2E)."""
+    """(imu (B, C, W), encoder (B, E, W)) -> observation (B, T + C + 2E)."""
 
     slope: torch.Tensor  # (rate_samples,) buffer: slope weights in rad/s per count at cpr = 1 rev/count
     rad_per_count: torch.Tensor  # (1, E) buffer
 
     def __init__(
-        self, estimator: ImuEstimator, encoders: Sequence[str], cpr: Sequence[int], imu_rate_hz: float,
-        rate_samples: int = 16,
+        self, estimator: ImuEstimator, channels: Sequence[str], encoders: Sequence[str], cpr: Sequence[int],
+        imu_rate_hz: float, rate_samples: int = 16,
     ) -> None:  # fmt: skip
         super().__init__()
         if len(encoders) != len(cpr):
             raise ValueError(f"{len(encoders)} encoder names for {len(cpr)} counts per revolution")
         self.estimator = estimator
+        self.channels = tuple(channels)
         self.encoders = tuple(encoders)
         self.rate_samples = rate_samples
         self.register_buffer("rad_per_count", torch.tensor([[2.0 * math.pi / c for c in cpr]]))
@@ -48,7 +52,8 @@ class DeviceObservation(nn.Module):
     @property
     def names(self) -> tuple[str, ...]:
         targets = tuple(t.name for t in self.estimator.targets)
-        return targets + tuple(f"{e}_angle" for e in self.encoders) + tuple(f"{e}_rate" for e in self.encoders)
+        encoders = tuple(f"{e}_angle" for e in self.encoders) + tuple(f"{e}_rate" for e in self.encoders)
+        return targets + self.channels + encoders
 
     def forward(self, imu: torch.Tensor, encoder: torch.Tensor) -> torch.Tensor:
         est = self.estimator(imu)
@@ -57,4 +62,4 @@ class DeviceObservation(nn.Module):
         # relative to the newest count: the weights sum to zero, and float32 keeps its digits on large counts
         recent = encoder[:, :, -self.rate_samples :] - newest[:, :, None]
         rate = (recent * self.slope).sum(-1) * self.rad_per_count
-        return torch.cat([est, angle, rate], dim=-1)
+        return torch.cat([est, imu[:, :, -1], angle, rate], dim=-1)
