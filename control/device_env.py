@@ -58,9 +58,11 @@ class PerceivedDeviceVecEnv(OneBatchVecEnv):
         self._actions = np.zeros((sim.n, sim.nu), np.float32)
 
     @torch.no_grad()
-    def perceive(self) -> Array:
+    def perceive(self, idx: Array | None = None) -> Array:
+        """Observations of every env, or of envs ``idx`` only (those just reset)."""
         raw = self.sim.observation()
-        return self.obs_model(torch.from_numpy(raw["imu"]), torch.from_numpy(raw["encoder"])).numpy()
+        imu, enc = (raw["imu"], raw["encoder"]) if idx is None else (raw["imu"][idx], raw["encoder"][idx])
+        return self.obs_model(torch.from_numpy(imu), torch.from_numpy(enc)).numpy()
 
     def reset(self) -> VecEnvObs:
         self.sim.reset()
@@ -83,5 +85,5 @@ class PerceivedDeviceVecEnv(OneBatchVecEnv):
         if len(idx):
             self.sim.reset(idx)
             self.steps[idx] = 0
-            obs[idx] = self.perceive()[idx]
+            obs[idx] = self.perceive(idx)
         return obs, reward, done, infos

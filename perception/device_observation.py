@@ -3,8 +3,8 @@
 The observation model of a device described by its spec and its IMU targets (the balancer's
 pitch and pitch rate), with nothing of any one device in it: the IMU window goes through the
 device's :class:`~sensorimotor.perception.imu_targets.ImuEstimator`; the newest IMU sample
-goes to the policy as it is too (a gyro reads a rate to a hundredth of what a learned head
-estimates from the window: 0.5 against 5 deg/s on the balancer); each encoder's newest
+goes to the policy as it is too (a gyro reads a rate far more precisely than a learned head
+estimates it from the window: docs/results.md, the balancer); each encoder's newest
 count gives its angle (rad), the least-squares slope of its last ``rate_samples`` counts its
 rate (rad/s), a fixed linear filter so the exported graph stays pure. An unbounded encoder (a
 wheel) reads the angle it has turned since the device started counting.
