@@ -553,9 +553,7 @@ def _print_summary(s: dict, stopped: HardwareError | None) -> None:
     if twin and "twin_error" in twin:
         print(f"  twin: {twin['twin_error']}")
     elif twin:
-        print(f"  twin: {twin.get('verdict', 'no verdict')}; pendulum upright {twin.get('upright_s', 0):.2f} s of "
-              f"{twin.get('streaming_s', 0):.2f} s, max |alpha| {twin.get('max_abs_alpha_deg', 0):.1f} deg, "
-              f"max |theta| {twin.get('max_abs_theta_rad', 0):.2f} rad")  # fmt: skip
+        print(f"  twin: {twin.get('verdict', 'no verdict')}; {twin.get('details', '')}")
         ended = twin.get("firmware_exit")
         if ended:  # the host saw only silence; the twin knows why
             said = f" (it said: {ended['said'].splitlines()[-1]})" if ended.get("said") else ""

@@ -82,6 +82,12 @@ class DeviceChain(nn.Module):
         return torch.clamp(self.actor(obs), -1.0, 1.0) * self.v_max, obs
 
 
+def export_chain(plan: DevicePlan, chain: DeviceChain, path: Path) -> None:
+    """``chain`` as one ONNX file: raw sensors in, commands and the named observation out, the spec in its metadata."""
+    export_onnx(chain, plan.config, path, {"trained_by": "sensorimotor.control.device_train"},
+                inputs=DeviceChain.input_names, estimates=chain.obs_model.names, states=[])  # fmt: skip
+
+
 def log(msg: str) -> None:
     tqdm.write(f"[device train] {msg}")
 
@@ -147,8 +153,7 @@ def run(plan: DevicePlan, rl: RLConfig, out: Path, seed: int = 0, perception_win
     ev = evaluate(plan, chain, eval_episodes, seed + 20_000)
     log(f"evaluation: success {ev['success_rate']:.1%} of {eval_episodes}, upright {ev['upright_rate']:.1%}")
     path = out / "policy.onnx"
-    export_onnx(chain, plan.config, path, {"trained_by": "sensorimotor.control.device_train"},
-                inputs=("imu", "encoder"), estimates=obs_model.names, states=[])  # fmt: skip
+    export_chain(plan, chain, path)
     probe = MujocoDeviceSim(plan.device, 64, seed + 30_000)
     probe.reset()
     for _ in range(20):

@@ -256,6 +256,9 @@ class BalancerConfig(DeviceSection):
     def explorer(self, sim: Any, seed: int) -> Explorer:
         return Explorer(sim, seed)
 
+    def task_section(self) -> type[Section]:
+        return BalancerTaskConfig
+
     def make_task(self, cfg: BalancerTaskConfig) -> BalanceInPlace:
         return BalanceInPlace(cfg)
 

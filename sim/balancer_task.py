@@ -79,3 +79,13 @@ class BalanceInPlace:
     def success(self, upright_throughout: Array, final_state: Array) -> Array:
         """Upright at every step and, at the end, within ``hold_m`` of the start."""
         return upright_throughout & (self.distance(final_state) < self.cfg.hold_m)
+
+    def measures(self, state: Array) -> dict[str, Array]:
+        """What the twin reports of a run beside its verdict, by name with the unit (larger is worse)."""
+        return {"|pitch| (deg)": np.rad2deg(np.abs(state[..., PITCH])), "distance from home (m)": self.distance(state)}
+
+    def why_failed(self, upright_throughout: bool, final_state: Array) -> str:
+        """The twin's verdict on a failed run, in words."""
+        if not upright_throughout:
+            return f"left upright (|pitch| > {self.cfg.upright_deg:g} deg)"
+        return f"ended {float(self.distance(final_state)):.2f} m from its start (allowed {self.cfg.hold_m:g} m)"

@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sensorimotor.configs.schema import Choice, Section, doc, nested
+from sensorimotor.configs.schema import Choice, Section, doc, load_section, nested
 from sensorimotor.hardware.spec import (
     IMU_CHANNELS,
     MAX_IMAGE_PIXELS,
@@ -244,6 +245,18 @@ class DeviceSection(Choice, registry="sensorimotor.devices", default="furuta"):
         """The device description the twin announces and an exported model embeds (each device gives its own)."""
         raise NotImplementedError(f"{type(self).__name__} gives no spec()")
 
+    def task_section(self) -> type[Section]:
+        """The class of the config's ``task`` section for this device (each device gives its own)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no task_section()")
+
+
+def load_device(
+    path: str | Path | None, overrides: Sequence[str] = (), preset: str | None = None
+) -> tuple[DeviceSection, Any]:
+    """The config's ``device`` section, of the class its ``type`` picks, and its ``task`` section as that device reads it."""
+    device = load_section(path, "device", DeviceSection, preset, overrides)
+    return device, load_section(path, "task", device.task_section(), preset, overrides)
+
 
 @DeviceSection.register_subclass("furuta")
 @dataclass(frozen=True)
@@ -286,6 +299,11 @@ class DeviceConfig(DeviceSection):
     @property
     def image_shape(self) -> tuple[int, int]:
         return self.camera.height, self.camera.width
+
+    def task_section(self) -> type[Section]:
+        from sensorimotor.sim.task import TaskConfig  # sim/task.py builds on this module
+
+        return TaskConfig
 
     def spec(self) -> DeviceSpec:
         """The device description the twin announces and an exported model embeds."""

@@ -108,7 +108,7 @@ class FirmwareTwin:
                 self.truth.frames_sent += 1
             self.sock.sendall(reply)
         elif kind == b"A":
-            self.physics.command(struct.unpack_from("<f", packet, 1)[0])
+            self.physics.command(struct.unpack_from("<f", packet, 1))
             self.truth.commands_applied += 1
         elif kind == b"B":
             self.physics.start(real_time=True)

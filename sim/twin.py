@@ -37,10 +37,11 @@ import time
 import tty
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from sensorimotor.configs.schema import ConfigError, load_section
+from sensorimotor.configs.schema import ConfigError
 from sensorimotor.hardware.children import exit_text
 from sensorimotor.hardware.framing import StreamDecoder, encode_frame
 from sensorimotor.hardware.messages import (
@@ -62,28 +63,40 @@ from sensorimotor.hardware.messages import (
     make_frame,
     parse_message,
 )
-from sensorimotor.sim.config import DeviceConfig
+from sensorimotor.sim.config import DeviceConfig, DeviceSection, load_device
 from sensorimotor.sim.firmware_twin import FirmwareError, FirmwareTwin
-from sensorimotor.sim.task import TaskConfig
+from sensorimotor.sim.mjcf_twin import MjcfTwinPhysics
 from sensorimotor.sim.twin_physics import TwinPhysics
 from sensorimotor.sim.verdict import twin_verdict
 
 MAX_OUTBOX = 256 * 1024  # bytes queued for a host that is not reading before we drop
 
 
+def twin_physics(cfg: DeviceSection, task: Any, seed: int, randomize: bool) -> TwinPhysics | MjcfTwinPhysics:
+    """What the twin plays for ``cfg``: the Furuta on its numba core, a MuJoCo-described device on MuJoCo."""
+    if isinstance(cfg, DeviceConfig):
+        return TwinPhysics(cfg, task, seed, randomize)
+    if hasattr(cfg, "mjcf_device"):
+        return MjcfTwinPhysics(cfg, task, seed, randomize)
+    raise ConfigError(f"device.type: {cfg.type_name!r} has no twin (a device twins through mjcf_device(): "
+                      "docs/adding-a-device.md)")  # fmt: skip
+
+
 class Twin:
     """The simulated device; bytes in through :meth:`feed`, out through :meth:`take_output`."""
 
     def __init__(
-        self, cfg: DeviceConfig, task: TaskConfig, seed: int = 0, randomize: bool = True,
+        self, cfg: DeviceSection, task: Any, seed: int = 0, randomize: bool = True,
         garbage_prob: float = 0.0, lockstep: bool = False,
     ) -> None:  # fmt: skip
         self.cfg, self.lockstep = cfg, lockstep
         self.garbage_prob = garbage_prob  # fault injection: random bytes between frames
         self.fault_rng = np.random.default_rng(seed + 7919)
-        self.physics = TwinPhysics(cfg, task, seed, randomize)
-        self.sim, self.truth = self.physics.sim, self.physics.truth
+        self.physics = twin_physics(cfg, task, seed, randomize)
+        self.sim: Any = self.physics.sim  # FurutaSim or MujocoDeviceSim: images only where the spec has a camera
+        self.truth = self.physics.truth
         self.spec = cfg.spec()  # what DESCRIBE says, encoded from the same config the physics uses
+        self.reference = bool(getattr(cfg, "reference", False))  # REFERENCE frames: a device that offers them
         self.layout = SensorLayout.of(self.spec)
         self.decoder = StreamDecoder(self.spec.protocol_version)
         self.streaming = False
@@ -92,7 +105,7 @@ class Twin:
         self.outbox = bytearray()
         self.stream_start = 0  # sim tick at which streaming began (control periods count from it)
         self.last_command_s = 0.0
-        self.dt = 1.0 / cfg.imu.rate_hz
+        self.dt = 1.0 / self.spec.imu_rate_hz
 
     # ------------------------------------------------------------------ output
 
@@ -139,18 +152,19 @@ class Twin:
                 self._start(now_s)
             elif isinstance(msg, Stop):
                 self.streaming = False
-                self.sim.command(np.zeros(1))
+                self.physics.zero()
                 self._send(MsgType.STATUS, self._status())
             elif isinstance(msg, Command) and self.streaming and len(msg.volts) == self.spec.n_actuators:
-                self.physics.command(msg.volts[0])  # clamped to +-v_max; lands after the actuator delay
+                self.physics.command(msg.volts)  # clamped to +-v_max; lands after the actuator delay
                 self.truth.commands_applied += 1
                 self.last_command_s = now_s
                 if self.watchdog_tripped:
                     self.watchdog_tripped = False
                     self._send(MsgType.STATUS, self._status())  # flag cleared
-                if self.lockstep:
-                    for _ in range(self.cfg.substeps_per_control):
-                        self._substep(now_s)
+                if self.lockstep:  # one control period, in one call where the device allows (sim/mjcf_twin.py)
+                    n = self.spec.samples_per_frame
+                    for count in [n] if self.physics.whole_periods else [1] * n:
+                        self._substep(now_s, count)
         self.truth.bad_frames_received = self.decoder.stats.frames_bad
 
     def _start(self, now_s: float) -> None:
@@ -161,16 +175,16 @@ class Twin:
         self._send(MsgType.STATUS, self._status())  # START acknowledged: STREAMING set, counters as of now
         # Send the warm-up window at once so the host can act from its first cycle,
         # exactly as the training env's first observation is the warm-up window.
-        imu, enc = self.sim.latest_samples(self.cfg.imu.window)
-        window, sample_us = self.cfg.imu.window, self.dt * 1e6
+        window, sample_us = self.spec.imu_window, self.dt * 1e6
+        imu, enc = self.sim.latest_samples(window)
         for k in range(0, window, MAX_SAMPLES):  # a window longer than a frame holds: several
             last = min(k + MAX_SAMPLES, window) - 1  # stamped with its last sample's time, as the stream is
             stamp = self._stamp_us() - round((window - 1 - last) * sample_us)
             self._send(MsgType.SENSOR, SensorBatch(imu[0, k : last + 1], enc[0, k : last + 1], self.layout), stamp)
         self._send_sensor_reference(self._stamp_us())  # the window's newest sample: still now (held still)
-        received = self.sim.received(1)
-        self._send(MsgType.IMAGE, ImageFrame(received["image"][0, 0]))
-        self._send_frame_reference()
+        if self.spec.camera is not None:
+            self._send(MsgType.IMAGE, ImageFrame(self.sim.received(1)["image"][0, 0]))
+            self._send_frame_reference()
         self.last_command_s = now_s
         self.watchdog_tripped = False
 
@@ -178,39 +192,39 @@ class Twin:
 
     def _send_sensor_reference(self, stamp_us: int) -> None:
         """REFERENCE with the true state at the newest IMU sample the host has (``device.reference`` only)."""
-        if self.cfg.reference:
+        if self.reference:
             theta, alpha, theta_dot, alpha_dot = (float(v) for v in self.sim.received(1)["imu_state"][0])
             values = (("alpha", alpha), ("alpha_d", alpha_dot), ("theta", theta), ("theta_d", theta_dot))
             self._send(MsgType.REFERENCE, Reference(values), stamp_us)
 
     def _send_frame_reference(self) -> None:
         """REFERENCE for the IMAGE frame just sent: its pose at capture and its fault class."""
-        if self.cfg.reference:
+        if self.reference:
             r = self.sim.received(1)
             values = (("f_alpha", float(r["image_state"][0, 1])), ("f_class", float(r["camera_class"][0])))
             self._send(MsgType.REFERENCE, Reference(values))
 
-    def _substep(self, now_s: float) -> None:
-        new_frame = self.physics.substep(track=self.streaming)
+    def _substep(self, now_s: float, count: int = 1) -> None:
+        new_frame = self.physics.substep(track=self.streaming, count=count)
         if not self.streaming:
             return
         if new_frame:  # a frame reached the host side of the link
             self._send(MsgType.IMAGE, ImageFrame(self.sim.image[0]))
             self._send_frame_reference()
         since = int(self.sim.tick[0]) - self.stream_start
-        if since % self.cfg.substeps_per_control == 0:  # continues the last frame, sample for sample
-            imu, enc = self.sim.latest_samples(self.cfg.substeps_per_control)
+        if since % self.spec.samples_per_frame == 0:  # continues the last frame, sample for sample
+            imu, enc = self.sim.latest_samples(self.spec.samples_per_frame)
             stamp = self._stamp_us()
             self._send(MsgType.SENSOR, SensorBatch(imu[0], enc[0], self.layout), stamp)
             self._send_sensor_reference(stamp)
-        if since % self.cfg.imu.rate_hz == 0:  # STATUS at least once a second while streaming
+        if since % self.spec.imu_rate_hz == 0:  # STATUS at least once a second while streaming
             self._send(MsgType.STATUS, self._status())
         if (
             not self.lockstep
             and not self.watchdog_tripped
-            and now_s - self.last_command_s > self.cfg.watchdog_ms / 1000.0
+            and now_s - self.last_command_s > self.spec.watchdog_ms / 1000.0
         ):
-            self.sim.command(np.zeros(1))
+            self.physics.zero()
             self.watchdog_tripped = True
             self.truth.watchdog_trips += 1
             self._send(MsgType.STATUS, self._status())
@@ -304,8 +318,7 @@ def serve_forever(
     """``sim twin``: serve on a pty, print the port path, run until SIGINT/SIGTERM (with ``firmware``: the
     firmware in the loop, sim/firmware_twin.py)."""
     try:
-        cfg = load_section(config, "device", DeviceConfig, overrides=overrides)
-        task = load_section(config, "task", TaskConfig, overrides=overrides)
+        cfg, task = load_device(config, overrides)
     except ConfigError as exc:
         print(f"sim twin: config error: {exc}", file=sys.stderr)
         return 2
@@ -313,13 +326,22 @@ def serve_forever(
         print("sim twin: --firmware runs in real time on the firmware's own code: no --lockstep or --inject-garbage",
               file=sys.stderr)  # fmt: skip
         return 2
+    if firmware is not None and not isinstance(cfg, DeviceConfig):
+        print(f"sim twin: --firmware plays the furuta's hardware only (firmware/), not device.type {cfg.type_name!r}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     # Built (and its kernels compiled or loaded) before the port is announced: a host that
     # connects at once must get an answer within its handshake timeout.
     master, slave, path = open_pty()
     served: Twin | FirmwareTwin
     if firmware is None:
-        served = Twin(cfg, task, seed=seed, randomize=randomize, garbage_prob=garbage_prob, lockstep=lockstep)
+        try:
+            served = Twin(cfg, task, seed=seed, randomize=randomize, garbage_prob=garbage_prob, lockstep=lockstep)
+        except ConfigError as exc:
+            print(f"sim twin: config error: {exc}", file=sys.stderr)
+            return 2
     else:
+        assert isinstance(cfg, DeviceConfig)
         try:
             served = FirmwareTwin(firmware, master, cfg, task, seed, randomize)
         except FirmwareError as exc:
@@ -355,6 +377,7 @@ def serve_forever(
             truth["firmware_exit"] = {"status": served.exit_status, "text": exit_text(served.exit_status),
                                       "said": said[-500:]}  # fmt: skip
         truth["verdict"] = twin_verdict(truth)  # in words, so the host prints it without knowing the task
+        truth["details"] = served.physics.details()  # the same, for the figures
         truth_path.write_text(json.dumps(truth, indent=2))
     if link is not None:
         link.unlink(missing_ok=True)

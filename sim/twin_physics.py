@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,32 +20,19 @@ from sensorimotor.sim.config import DeviceConfig
 from sensorimotor.sim.device import FurutaSim
 from sensorimotor.sim.furuta import wrap_angle
 from sensorimotor.sim.task import SuccessTracker, TaskConfig, make_task
+from sensorimotor.sim.verdict import TwinTruth
 
 
 @dataclass
-class Truth:
-    """Ground truth the host cannot see, reported when the twin stops."""
+class Truth(TwinTruth):
+    """The pendulum's ground truth: what every twin reports and what only the pendulum has."""
 
-    task: str = "balance"
-    streaming_s: float = 0.0
-    upright_s: float = 0.0
     max_abs_alpha_deg: float = 0.0
     max_abs_theta_rad: float = 0.0
-    upright_whole_run: bool = True
     arm_past_limit: bool = False  # wound past the cable limit (task.arm_limit_rad) at some point
-    success: bool = False  # by the task's criterion (docs/tasks.md), so far
     time_to_upright_s: float | None = None  # when the successful upright run began
-    commands_applied: int = 0
-    max_abs_volts: float = 0.0  # the largest voltage commanded to the motor (after the clamps)
-    frames_sent: int = 0
-    frames_dropped: int = 0
-    watchdog_trips: int = 0
-    bad_frames_received: int = 0
-    garbage_bytes_injected: int = 0
     # what the camera's mount adds to every image angle this episode (deg): the roll `hw calibrate` measures
     image_roll_deg: float = 0.0
-    # the physical parameters this episode played (device.physics names): what identification must recover
-    physics: dict[str, float] = field(default_factory=dict)
 
 
 class TwinPhysics:
@@ -73,13 +61,28 @@ class TwinPhysics:
             self.sim.buffers.delay[0, 0] = 0
         self.last_frame_tick = self.newest_frame_tick()
 
-    def command(self, volts: float) -> None:
-        """The motor voltage (clamped to +-v_max); lands after the episode's actuator delay."""
-        self.sim.command(np.array([volts]))
-        self.truth.max_abs_volts = max(self.truth.max_abs_volts, min(abs(volts), self.cfg.v_max))
+    def command(self, volts: Sequence[float]) -> None:
+        """The motor voltage (one value, clamped to +-v_max); lands after the episode's actuator delay."""
+        self.sim.command(np.array([volts[0]]))
+        self.truth.max_abs_volts = max(self.truth.max_abs_volts, min(abs(volts[0]), self.cfg.v_max))
 
-    def substep(self, track: bool) -> bool:
+    def zero(self) -> None:
+        """0 V at once (STOP, the watchdog)."""
+        self.sim.command(np.zeros(1))
+
+    def details(self) -> str:
+        """The run in a line, beside the verdict."""
+        t = self.truth
+        return (f"pendulum upright {t.upright_s:.2f} s of {t.streaming_s:.2f} s, max |alpha| {t.max_abs_alpha_deg:.1f} "
+                f"deg, max |theta| {t.max_abs_theta_rad:.2f} rad")  # fmt: skip
+
+    #: One substep per call: a camera frame can reach the host between any two.
+    whole_periods = False
+
+    def substep(self, track: bool, count: int = 1) -> bool:
         """One substep of physics; with ``track``, the truth follows. True when a camera frame reached the host side."""
+        if count != 1:
+            raise ValueError("the pendulum's twin steps one substep at a time: its camera frames land between them")
         self.sim.substep()
         self.substeps += 1
         if not track:

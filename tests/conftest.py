@@ -45,6 +45,32 @@ def export_untrained(device: DeviceConfig, path: Path, seed: int = 0) -> Path:
     return path
 
 
+def export_untrained_balancer(path: Path, seed: int = 0) -> Path:
+    """policy.onnx of a randomly initialised chain for the balancer (seeded), through the device pipeline's exporter."""
+    import torch
+    from torch import nn
+
+    from sensorimotor.control.device_train import DeviceChain, DevicePlan, export_chain
+    from sensorimotor.perception.device_observation import DeviceObservation
+    from sensorimotor.perception.imu_targets import ImuEstimator
+    from sensorimotor.sim.balancer import BalancerConfig
+    from sensorimotor.sim.balancer_task import BalancerTaskConfig
+
+    torch.manual_seed(seed)
+    plan = DevicePlan.of(BalancerConfig(), BalancerTaskConfig())
+    estimator = ImuEstimator(plan.targets, window=plan.device.window)
+    obs = DeviceObservation(estimator, plan.channels, plan.encoders, plan.cpr, plan.imu_rate_hz)
+    actor = nn.Sequential(nn.Linear(len(obs.names), 16), nn.Tanh(), nn.Linear(16, len(plan.config.spec().actuators)))
+    export_chain(plan, DeviceChain(obs, actor, plan.v_max).eval(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def balancer_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """policy.onnx of a randomly initialised chain for the balancer (seeded)."""
+    return export_untrained_balancer(tmp_path_factory.mktemp("balancer-model") / "policy.onnx")
+
+
 @pytest.fixture(scope="session")
 def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """policy.onnx of a randomly initialised chain for the default device (seeded)."""
