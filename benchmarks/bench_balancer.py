@@ -7,38 +7,31 @@ export to ONNX and parity. Prints success, perception RMS, training time against
 15-minute target, and parity; writes the run to ``runs/balancer`` (or ``--out``).
 
     python -m benchmarks.bench_balancer [--seed 0] [--steps 1200000] [--out runs/balancer]
+
+The same run as ``sim train --config configs/balancer.yaml`` (its hyperparameters are the config's).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
-from sensorimotor.control.config import PPOConfig, RLConfig
-from sensorimotor.control.device_train import DevicePlan, run
-from sensorimotor.sim.balancer import BalancerConfig
-from sensorimotor.sim.balancer_task import BalancerTaskConfig
+from sensorimotor.control.device_train import load_run, run
 
-#: PPO for balancing: a long horizon (gamma 0.995 at 100 Hz: ~2 s) so holding the start position pays; observations
-#: normalized (wheel rates reach tens of rad/s, pitch tenths of a rad; the statistics go into the graph).
-RL = RLConfig(
-    total_timesteps=1_200_000, n_envs=16, gamma=0.995, net_arch=(64, 64), normalize_obs=True,
-    ppo=PPOConfig(n_steps=256, batch_size=1024, n_epochs=5, learning_rate=3e-4, lr_schedule="constant",
-                  log_std_init=0.0),
-)  # fmt: skip
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "balancer.yaml"
 TARGET_SUCCESS, TARGET_MINUTES = 0.95, 15.0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=RL.total_timesteps, help="PPO environment steps")
+    ap.add_argument("--steps", type=int, default=None, help="PPO environment steps (default: the config's)")
     ap.add_argument("--out", type=Path, default=Path("runs/balancer"))
     args = ap.parse_args()
-    rl = dataclasses.replace(RL, total_timesteps=args.steps)
-    report = run(DevicePlan.of(BalancerConfig(), BalancerTaskConfig()), rl, args.out, seed=args.seed)
+    overrides = [f"seed={args.seed}"] + ([f"rl.total_timesteps={args.steps}"] if args.steps else [])
+    r = load_run(CONFIG, None, overrides, args.out)
+    report = run(r.plan, r.rl, args.out, r.seed, r.windows, r.perception_steps, r.eval_episodes, r.config_text)
     ev, minutes = report["eval"], report["seconds"] / 60.0
     print(json.dumps({k: report[k] for k in ("eval", "perception", "parity", "train_seconds", "seconds")}, indent=1))
     print(f"success {ev['success_rate']:.1%} of {ev['episodes']} (target >= {TARGET_SUCCESS:.0%}): "

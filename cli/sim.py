@@ -322,6 +322,10 @@ def _train(args: argparse.Namespace) -> int:
                 f"{out} already holds a training run: resume it with --resume {out}, choose another --out, "
                 "or pass --force to overwrite it"
             )
+    if _trains_elsewhere(source, preset, overrides):
+        if args.resume is not None:
+            raise RunFolderError(f"cannot resume {out}: --resume continues a furuta run (a {source} run starts over)")
+        return _train_device(source, preset, overrides, out)
     cfg, config_text = resolved_run(source, preset, overrides, out)
     if cfg.rl.env == DEVICE_ENV and args.resume is None:
         from sensorimotor.perception.train import check_init  # heavy: torch
@@ -341,6 +345,35 @@ def _train(args: argparse.Namespace) -> int:
     from sensorimotor.control.train import run  # heavy: torch, SB3
 
     report = run(cfg, out, preset, config_text, resume)
+    return _print_report(out, report)
+
+
+def _trains_elsewhere(source: Path, preset: str | None, overrides: list[str]) -> bool:
+    """True when the config's device is not the Furuta: the device pipeline (control/device_train.py) trains it."""
+    from sensorimotor.configs.schema import resolve
+    from sensorimotor.sim.config import DeviceConfig, DeviceSection
+
+    data, _ = resolve(source, preset, overrides)
+    device = data.get("device")
+    name = device.get("type") if isinstance(device, dict) else None
+    if not isinstance(name, str):
+        return False
+    try:
+        chosen = DeviceSection.lookup(name)
+    except ValueError:  # the full load refuses it, naming the known types
+        return False
+    return not issubclass(chosen, DeviceConfig)
+
+
+def _train_device(source: Path, preset: str | None, overrides: list[str], out: Path) -> int:
+    """``sim train`` for a device described by MJCF: perception, PPO, evaluation, export (control/device_train.py)."""
+    from sensorimotor.control import device_train  # heavy: torch, SB3, MuJoCo
+
+    run = device_train.load_run(source, preset, overrides, out)
+    for stale in ("checkpoints", "tensorboard"):
+        shutil.rmtree(out / stale, ignore_errors=True)
+    report = device_train.run(run.plan, run.rl, out, run.seed, run.windows, run.perception_steps,
+                              run.eval_episodes, config_text=run.config_text)  # fmt: skip
     return _print_report(out, report)
 
 
@@ -378,6 +411,12 @@ def _adapt(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def _print_report(out: Path, report: dict) -> int:
     print(f"sim train: wrote {out / 'policy.onnx'} and {out / 'report.json'}")
+    if "eval" in report:  # the device pipeline's report (control/device_train.py)
+        ev, rms = report["eval"], report["perception"]["rms"]
+        print(f"  {report['device']}: perception RMS " + ", ".join(f"{k} {v:.2f}" for k, v in rms.items())
+              + f"\n  success {ev['success_rate']:.1%} of {ev['episodes']} episodes (upright {ev['upright_rate']:.1%}), "
+              f"ONNX parity {max(max(p) for p in report['parity']):.1e}, total {report['seconds']:.0f} s")  # fmt: skip
+        return 0
     if "env" in report:
         print(
             f"  {report['env']} ({report['algo']}): mean return {report['mean_return']:.1f} +- {report['std_return']:.1f} "

@@ -14,24 +14,28 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 from tqdm import tqdm
 
+from sensorimotor.configs.schema import ConfigError, build, resolve, to_dict
+from sensorimotor.control.algorithms import with_defaults
 from sensorimotor.control.algos import DeterministicActor, find_vecnormalize
-from sensorimotor.control.config import RLConfig
+from sensorimotor.control.config import EvalConfig, RLConfig
 from sensorimotor.control.device_env import PerceivedDeviceVecEnv
 from sensorimotor.control.export import export_onnx, parity_by_output
 from sensorimotor.control.trainer import fit, prepare
+from sensorimotor.perception.config import PerceptionConfig
 from sensorimotor.perception.device_observation import DeviceObservation
 from sensorimotor.perception.imu_targets import ImuEstimator, Target, finetune, rms_errors, simulate_windows
-from sensorimotor.sim.config import DeviceSection
+from sensorimotor.sim.config import DeviceSection, load_device
 from sensorimotor.sim.mujoco_device import MjcfDevice, MujocoDeviceSim
 
 Array = np.ndarray
@@ -80,6 +84,47 @@ class DeviceChain(nn.Module):
     def forward(self, imu: torch.Tensor, encoder: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         obs = self.obs_model(imu, encoder)
         return torch.clamp(self.actor(obs), -1.0, 1.0) * self.v_max, obs
+
+
+@dataclass(frozen=True)
+class DeviceRun:
+    """What ``sim train`` reads from a config whose device trains here: the device, its task, the controller's
+    training, and three figures of the Furuta's sections (perception.train_samples, perception.finetune_steps,
+    evaluation.episodes); the rest of those sections is the Furuta pipeline's."""
+
+    plan: DevicePlan
+    rl: RLConfig
+    seed: int
+    windows: int
+    perception_steps: int
+    eval_episodes: int
+    config_text: str  # config.yaml: the sections read, resolved, loadable with --config
+
+
+def load_run(source: Path, preset: str | None, overrides: Sequence[str], out: Path) -> DeviceRun:
+    """The run a config describes for a device that trains here (ConfigError naming the field otherwise)."""
+    data, where = resolve(source, preset, overrides)
+    device, task = load_device(source, overrides, preset)
+    if not all(hasattr(device, m) for m in ("mjcf_device", "perception_targets", "explorer", "make_task")):
+        raise ConfigError(f"{where}: device.type: {device.type_name!r} trains in neither pipeline (a device trains "
+                          "here through mjcf_device(), perception_targets(), explorer() and make_task(): "
+                          "docs/adding-a-device.md)")  # fmt: skip
+    rl = build(RLConfig, with_defaults(data.get("rl") or {}), source=where, prefix="rl")
+    perception = build(PerceptionConfig, data.get("perception") or {}, source=where, prefix="perception")
+    evaluation = build(EvalConfig, data.get("evaluation") or {}, source=where, prefix="evaluation")
+    seed = data.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31:
+        raise ConfigError(f"{where}: seed: {seed!r} (allowed: an integer in [0, 2^31))")
+    provenance = (f"Resolved by `sim train` from {source}" + (f", preset {preset}" if preset else "")
+                  + "".join(f", --set {o}" for o in overrides)
+                  + f".\nLoads back as it is: sim train --config {out / 'config.yaml'} reproduces this run.")  # fmt: skip
+    resolved = {"seed": seed, "device": to_dict(device), "task": to_dict(task), "rl": to_dict(rl),
+                "perception": {"train_samples": perception.train_samples,
+                               "finetune_steps": perception.finetune_steps},
+                "evaluation": {"episodes": evaluation.episodes}}  # fmt: skip
+    text = "".join(f"# {line}\n" for line in provenance.splitlines()) + yaml.safe_dump(resolved, sort_keys=False)
+    return DeviceRun(DevicePlan.of(device, task), rl, seed, perception.train_samples, perception.finetune_steps,
+                     evaluation.episodes, text)  # fmt: skip
 
 
 def export_chain(plan: DevicePlan, chain: DeviceChain, path: Path) -> None:
@@ -133,9 +178,13 @@ def evaluate(plan: DevicePlan, chain: DeviceChain, episodes: int, seed: int) -> 
 
 
 def run(plan: DevicePlan, rl: RLConfig, out: Path, seed: int = 0, perception_windows: int = 20_000,
-        perception_steps: int = 1500, eval_episodes: int = 500) -> dict[str, Any]:  # fmt: skip
-    """Perception, controller, evaluation, export and parity; writes policy.onnx and report.json to ``out``."""
+        perception_steps: int = 1500, eval_episodes: int = 500, config_text: str | None = None,
+        ) -> dict[str, Any]:  # fmt: skip
+    """Perception, controller, evaluation, export and parity; writes policy.onnx and report.json to ``out`` (and
+    ``config_text`` as config.yaml)."""
     out.mkdir(parents=True, exist_ok=True)
+    if config_text is not None:
+        (out / "config.yaml").write_text(config_text)
     t0 = time.time()
     torch.set_num_threads(1)
     est, perception = train_perception(plan, seed, perception_windows, perception_steps)

@@ -1,5 +1,5 @@
-"""The device-generic pipeline (control/device_train.py) on the balancer, with a tiny budget: perception,
-PPO through it, evaluation and export run; the ONNX model is the torch chain (onnxruntime), takes the
+"""The device-generic pipeline (control/device_train.py) on the balancer through ``sim train --config
+configs/balancer.yaml`` with a tiny budget: perception, PPO through it, evaluation and export run; the ONNX model is the torch chain (onnxruntime), takes the
 balancer's sensors and commands both motors, and the runtime accepts it for the balancer and refuses it
 for the Furuta."""
 
@@ -11,24 +11,38 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sensorimotor.control.config import PPOConfig, RLConfig
-from sensorimotor.control.device_train import DevicePlan, run
+from sensorimotor.cli.sim import main as sim_main
+from sensorimotor.control.device_train import load_run
 from sensorimotor.hardware.errors import ModelMismatchError
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.sim.balancer import BalancerConfig
-from sensorimotor.sim.balancer_task import BalancerTaskConfig
 from sensorimotor.sim.config import DeviceConfig
 
 pytest.importorskip("mujoco")
 
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "balancer.yaml"
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("balancer")
-    rl = RLConfig(total_timesteps=2048, n_envs=8, gamma=0.995, ppo=PPOConfig(n_steps=128, batch_size=256))
-    run(DevicePlan.of(BalancerConfig(), BalancerTaskConfig()), rl, out, perception_windows=1024,
-        perception_steps=20, eval_episodes=8)  # fmt: skip
+    """``sim train --config configs/balancer.yaml --preset tiny``: every stage with a tiny budget."""
+    out = tmp_path_factory.mktemp("balancer") / "run"
+    assert sim_main(["train", "--config", str(CONFIG), "--preset", "tiny", "--out", str(out)]) == 0
     return out
+
+
+def test_sim_train_writes_a_config_that_loads_back_as_the_same_run(tiny_run: Path) -> None:
+    first = load_run(CONFIG, "tiny", [], tiny_run)
+    again = load_run(tiny_run / "config.yaml", None, [], tiny_run)
+    assert again.plan.config == first.plan.config and again.rl == first.rl
+    assert (again.seed, again.windows, again.perception_steps, again.eval_episodes) == (0, 1024, 20, 8)
+    assert again.rl.total_timesteps == 2048 and again.rl.gamma == 0.995 and again.rl.normalize_obs
+
+
+def test_sim_train_refuses_resume_for_the_balancer(tiny_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert sim_main(["train", "--resume", str(tiny_run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--resume continues a furuta run" in err, err
 
 
 def test_the_exported_model_is_the_torch_chain(tiny_run: Path) -> None:
