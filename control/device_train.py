@@ -49,7 +49,7 @@ class DevicePlan:
     device: MjcfDevice
     targets: tuple[Target, ...]
     explorer: Callable[[MujocoDeviceSim, int], Any]  # (sim, seed) -> callable driver with .fallen()
-    task: Any  # reward(state, action), failed(state), upright(state), success(upright_throughout, final_state)
+    task: Any  # reward(state, action), failed, upright, success(upright_throughout, final), measures, why_failed
     episode_s: float
     channels: tuple[str, ...]
     encoders: tuple[str, ...]
@@ -163,7 +163,8 @@ def train_perception(plan: DevicePlan, seed: int, n_train: int, steps: int) -> t
 
 @torch.no_grad()
 def evaluate(plan: DevicePlan, chain: DeviceChain, episodes: int, seed: int) -> dict[str, Any]:
-    """``episodes`` randomized episodes of ``episode_s`` through the chain: success rate, distance from home."""
+    """``episodes`` randomized episodes of ``episode_s`` through the chain: success rate, upright rate, and the
+    task's measures at the end (median, 90th percentile, worst)."""
     sim = MujocoDeviceSim(plan.device, episodes, seed)
     sim.reset()
     up = np.ones(episodes, bool)
@@ -174,7 +175,8 @@ def evaluate(plan: DevicePlan, chain: DeviceChain, episodes: int, seed: int) -> 
         up &= plan.task.upright(sim.state)
     success = plan.task.success(up, sim.state)
     return {"episodes": episodes, "success_rate": float(success.mean()), "upright_rate": float(up.mean()),
-            "distance_m": [float(x) for x in np.percentile(plan.task.distance(sim.state), [50, 90, 100])]}  # fmt: skip
+            "final": {name: [float(x) for x in np.percentile(v, [50, 90, 100])]
+                      for name, v in plan.task.measures(sim.state).items()}}  # fmt: skip
 
 
 def run(plan: DevicePlan, rl: RLConfig, out: Path, seed: int = 0, perception_windows: int = 20_000,

@@ -299,30 +299,13 @@ class BalancerDevice(MjcfDevice):
         return np.array([float(getattr(self.cfg.physics, n)) for n in PARAM_NAMES])
 
     def randomization(self, randomize: bool) -> Randomization:
-        r = self.cfg.randomization
-        scale = np.ones((len(PARAM_NAMES), 2))
-        log = np.zeros(len(PARAM_NAMES), np.bool_)
-        if randomize:
-            for group, names in RANDOMIZED_PARAMS.items():
-                spread, wide = getattr(r, group), group in r.wide
-                for name in names:
-                    j = PARAM_NAMES.index(name)
-                    scale[j] = (1.0 / (1.0 + spread), 1.0 + spread) if wide else (1.0 - spread, 1.0 + spread)
-                    log[j] = wide
-        delays = np.array([r.action_delay_substeps, r.imu_delay_substeps], np.int64)
-        if not randomize:
-            delays[:, 1] = delays[:, 0]
-        return Randomization(scale=scale, log=log, delay=delays)
+        return Randomization.grouped(self.cfg.randomization, PARAM_NAMES, RANDOMIZED_PARAMS, randomize)
 
     def mjcf(self, params: Mapping[str, float]) -> str:
         return balancer_mjcf(BalancerPhysicsConfig(**params), self.dt, self.cfg.imu.height_m)
 
     def imu_noise(self) -> ImuNoise:
-        i = self.cfg.imu
-        return ImuNoise.of(
-            i.rate_hz, i.gyro_noise_density, i.accel_noise_density, i.gyro_turn_on_sigma, i.accel_turn_on_sigma,
-            i.gyro_range, i.accel_range, scale=i.noise_scale if i.noise else 0.0,
-        )  # fmt: skip
+        return ImuNoise.of_config(self.cfg.imu)
 
     def deadzone_saturation(self, params: Array) -> tuple[Array, Array]:
         return params[:, PARAM_NAMES.index("v_deadzone")], params[:, PARAM_NAMES.index("v_sat")]

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from sensorimotor.sim.config import ImuSensorConfig, RandomizationConfig
 from sensorimotor.sim.mujoco_backend import import_mujoco
 from sensorimotor.sim.rng import STREAM_BIAS, STREAM_IMU, STREAM_RESET, env_keys, hash_np, normal_np, uniform_np
 
@@ -67,6 +68,14 @@ class ImuNoise:
             range=np.repeat([gyro_range, accel_range], 3).astype(np.float64),
         )
 
+    @staticmethod
+    def of_config(imu: ImuSensorConfig) -> ImuNoise:
+        """From a device's ``imu`` section (white noise and turn-on bias; ``noise: false`` is ideal)."""
+        return ImuNoise.of(
+            imu.rate_hz, imu.gyro_noise_density, imu.accel_noise_density, imu.gyro_turn_on_sigma,
+            imu.accel_turn_on_sigma, imu.gyro_range, imu.accel_range, scale=imu.noise_scale if imu.noise else 0.0,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Randomization:
@@ -75,6 +84,27 @@ class Randomization:
     scale: Array
     log: Array
     delay: Array
+
+    @staticmethod
+    def grouped(
+        cfg: RandomizationConfig, param_names: Sequence[str], groups: Mapping[str, Sequence[str]], randomize: bool
+    ) -> Randomization:  # fmt: skip
+        """From a ``device.randomization`` section: each group's spread multiplies the parameters ``groups`` maps it
+        to, ``U(1 - s, 1 + s)``, or ``1/(1 + s)..(1 + s)`` log-uniform for the ``wide`` groups; delays as configured.
+        ``randomize=False``: nominal parameters and the shortest delays."""
+        scale = np.ones((len(param_names), 2))
+        log = np.zeros(len(param_names), np.bool_)
+        if randomize:
+            for group, names in groups.items():
+                spread, wide = getattr(cfg, group), group in cfg.wide
+                for name in names:
+                    j = list(param_names).index(name)
+                    scale[j] = (1.0 / (1.0 + spread), 1.0 + spread) if wide else (1.0 - spread, 1.0 + spread)
+                    log[j] = wide
+        delays = np.array([cfg.action_delay_substeps, cfg.imu_delay_substeps], np.int64)
+        if not randomize:
+            delays[:, 1] = delays[:, 0]
+        return Randomization(scale=scale, log=log, delay=delays)
 
 
 class MjcfDevice(ABC):
