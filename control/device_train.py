@@ -129,7 +129,11 @@ def load_run(source: Path, preset: str | None, overrides: Sequence[str], out: Pa
 
 def export_chain(plan: DevicePlan, chain: DeviceChain, path: Path) -> None:
     """``chain`` as one ONNX file: raw sensors in, commands and the named observation out, the spec in its metadata."""
-    export_onnx(chain, plan.config, path, {"trained_by": "sensorimotor.control.device_train"},
+    meta: dict[str, Any] = {"trained_by": "sensorimotor.control.device_train"}
+    tilt = plan.config.tilt_target()
+    if tilt is not None:
+        meta["tilt_estimate"] = tilt  # hw run's fall stop watches it (hardware/safety.py)
+    export_onnx(chain, plan.config, path, meta,
                 inputs=DeviceChain.input_names, estimates=chain.obs_model.names, states=[])  # fmt: skip
 
 

@@ -219,6 +219,7 @@ class CalibratedPolicy:
             )
         self.policy, self.calibration, self.source = policy, calibration, source
         self.spec, self.estimate_names = policy.spec, policy.estimate_names
+        self.tilt_estimate = policy.tilt_estimate
 
     @property
     def uses_image(self) -> bool:

@@ -76,7 +76,8 @@ class LoopConfig(Section):
         gt=0,
     )
     fall_stop_deg: float = doc(
-        "Stop when the model's pendulum estimate is farther than this from upright (deg); 0 = off (swing-up).",
+        "Stop when the model's tilt estimate (the pendulum's angle; the estimate a device model names, e.g. the "
+        "balancer's pitch) is farther than this from upright (deg); 0 = off (swing-up).",
         0.0, ge=0, le=180,
     )  # fmt: skip
     status_timeout_s: float = doc(

@@ -255,6 +255,7 @@ class ExcitationPolicy:
         self.schedule, self.rate_hz, self.arm_limit_rad = schedule, float(rate_hz), float(arm_limit_rad)
         self.clock, self.on_event = clock, on_event
         self.estimate_names = ["phase", "t_s", "excitation_v", "centring_v", "swing_deg"]
+        self.tilt_estimate: str | None = None  # no fall stop on a recording or an excitation
         self.uses_image = False  # the loop needs no camera frame to start
         self.spec: DeviceSpec | None = None  # the device, from check_device
         self._prbs = schedule.prbs()

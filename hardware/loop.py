@@ -64,10 +64,10 @@ from sensorimotor.hardware.safety import (
     STALL_PERIODS,
     clamp_commands,
     failsafe_window_ok,
-    pendulum_deg_from_estimates,
     slew_limit,
     stale_deadline_ns,
     state_stop_reason,
+    tilt_deg_from_estimates,
 )
 from sensorimotor.hardware.spec import DeviceSpec, compare
 from sensorimotor.hardware.transport import Transport
@@ -367,8 +367,9 @@ class ControlLoop:
         named = dict(zip(names, estimates.tolist(), strict=False))
         newest = self.windows.encoders[-1].tolist() if self.bounded else []
         angles = [(name, newest[i] * per_count, limit) for i, name, limit, per_count in self.bounded]
-        fall = self.cfg.fall_stop_deg  # 0: off, and the pendulum's angle is not needed
-        reason = state_stop_reason(angles, pendulum_deg_from_estimates(named) if fall > 0 else None, fall)
+        fall = self.cfg.fall_stop_deg  # 0: off, and the tilt is not needed
+        tilt = tilt_deg_from_estimates(named, self.policy.tilt_estimate) if fall > 0 else None
+        reason = state_stop_reason(angles, tilt, fall)
         if reason is not None:
             self._safe(cycle, "safety_stop")
             self.stats.stop_reason = reason

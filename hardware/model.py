@@ -80,6 +80,7 @@ class LoopPolicy(Protocol):
     """
 
     estimate_names: list[str]
+    tilt_estimate: str | None  # the estimate (rad, 0 upright) loop.fall_stop_deg watches; None: the Furuta's heads
 
     @property
     def uses_image(self) -> bool: ...
@@ -126,6 +127,8 @@ class OnnxPolicy:
             ) from None
         names = self.meta.get("estimates", [])
         self.estimate_names: list[str] = [str(n) for n in names] if isinstance(names, list) else []
+        tilt = self.meta.get("tilt_estimate")
+        self.tilt_estimate: str | None = tilt if isinstance(tilt, str) and tilt in self.estimate_names else None
         self._check_io()
 
     def _read_metadata(self) -> dict[str, Any]:

@@ -67,25 +67,32 @@ def failsafe_window_ok(period_s: float, device_watchdog_s: float) -> bool:
 
 
 def state_stop_reason(
-    encoders: Sequence[tuple[str, float, float]], pendulum_deg: float | None, fall_stop_deg: float
+    encoders: Sequence[tuple[str, float, float]], tilt_deg: float | None, fall_stop_deg: float
 ) -> str | None:  # fmt: skip
     """Why the run must stop now, from the measured state, or None.
 
     ``encoders``: (name, angle in rad, limit in rad) of each bounded encoder, which must stay
     within +-limit (the arm's cable limit); an encoder that turns freely (a wheel) is not listed.
-    ``fall_stop_deg`` (0 = off): stop once the estimated pendulum angle from upright
-    exceeds it (a balance task that has lost the pendulum).
+    ``fall_stop_deg`` (0 = off): stop once the estimated tilt from upright (the pendulum's,
+    the balancer's pitch) exceeds it (a balance task that has lost its balance).
     """
     for name, angle, limit in encoders:
         if not math.isfinite(angle) or abs(angle) > limit:
             return f"{name} at {angle:+.2f} rad is past its limit +-{limit:g} rad"
-    if fall_stop_deg > 0 and pendulum_deg is not None and abs(pendulum_deg) > fall_stop_deg:
-        return f"pendulum at {pendulum_deg:+.0f} deg from upright is past fall_stop_deg {fall_stop_deg:g}"
+    if fall_stop_deg > 0 and tilt_deg is not None and abs(tilt_deg) > fall_stop_deg:
+        return f"tilt estimate at {tilt_deg:+.0f} deg from upright is past fall_stop_deg {fall_stop_deg:g}"
     return None
 
 
-def pendulum_deg_from_estimates(estimates: Mapping[str, float]) -> float | None:
-    """The model's pendulum angle estimate (deg from upright), camera when it reports ok, else IMU; None if absent."""
+def tilt_deg_from_estimates(estimates: Mapping[str, float], tilt: str | None = None) -> float | None:
+    """The model's estimate of the tilt from upright (deg); None if absent.
+
+    ``tilt``: the estimate (rad, 0 upright) the model's metadata names (``tilt_estimate``: the
+    device pipeline's models, e.g. the balancer's ``pitch``). Without it, the Furuta's
+    pendulum angle from its sin/cos heads: the camera's when it reports ok, else the IMU's.
+    """
+    if tilt is not None:
+        return math.degrees(estimates[tilt]) if tilt in estimates else None
     use_camera = estimates.get("camera_ok", 0.0) > 0.5 and {"img_sin", "img_cos"} <= estimates.keys()
     prefix = "img" if use_camera else "imu"
     if not {f"{prefix}_sin", f"{prefix}_cos"} <= estimates.keys():

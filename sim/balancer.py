@@ -259,6 +259,9 @@ class BalancerConfig(DeviceSection):
     def task_section(self) -> type[Section]:
         return BalancerTaskConfig
 
+    def tilt_target(self) -> str | None:
+        return "pitch"
+
     def make_task(self, cfg: BalancerTaskConfig) -> BalanceInPlace:
         return BalanceInPlace(cfg)
 

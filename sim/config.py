@@ -249,6 +249,10 @@ class DeviceSection(Choice, registry="sensorimotor.devices", default="furuta"):
         """The class of the config's ``task`` section for this device (each device gives its own)."""
         raise NotImplementedError(f"{type(self).__name__} gives no task_section()")
 
+    def tilt_target(self) -> str | None:
+        """The perception target (rad, 0 upright) a host's ``loop.fall_stop_deg`` watches; None: none to watch."""
+        return None
+
 
 def load_device(
     path: str | Path | None, overrides: Sequence[str] = (), preset: str | None = None

@@ -57,6 +57,7 @@ class RecordedCommands:
 
     def __init__(self, recording: Recording, ease_s: float) -> None:
         self.estimate_names = ["ease"]
+        self.tilt_estimate: str | None = None  # no fall stop on a recording or an excitation
         self.uses_image = False  # no model: the loop needs no camera frame to start
         self.recording = recording
         self.spec = recording.spec

@@ -57,6 +57,7 @@ def test_the_exported_model_is_the_torch_chain(tiny_run: Path) -> None:
 
 def test_the_runtime_takes_it_for_the_balancer_and_refuses_it_for_the_furuta(tiny_run: Path) -> None:
     policy = OnnxPolicy(tiny_run / "policy.onnx")
+    assert policy.tilt_estimate == "pitch"  # hw run's fall stop watches the pitch estimate
     spec = BalancerConfig().spec()
     policy.check_device(spec)
     volts, estimates = policy.run(

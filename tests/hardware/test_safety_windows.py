@@ -84,10 +84,10 @@ def test_one_lost_frame_is_interpolated_a_long_gap_empties_the_window() -> None:
 def test_slew_limit_and_state_stop() -> None:
     from sensorimotor.hardware.safety import (
         STALL_PERIODS,
-        pendulum_deg_from_estimates,
         slew_limit,
         stale_deadline_ns,
         state_stop_reason,
+        tilt_deg_from_estimates,
     )
 
     assert slew_limit([5.0], [0.0], 2.0) == ((2.0,), True)
@@ -96,14 +96,17 @@ def test_slew_limit_and_state_stop() -> None:
     assert state_stop_reason([("arm", 0.5, 2.8)], 5.0, 0.0) is None
     assert "arm at +2.90 rad" in (state_stop_reason([("arm", 2.9, 2.8)], None, 0.0) or "")
     assert state_stop_reason([("arm", math.nan, 2.8)], None, 0.0) is not None  # an encoder gone bad stops too
-    assert "pendulum" in (state_stop_reason([("arm", 0.0, 2.8)], 70.0, 45.0) or "")
+    assert "tilt estimate at +70 deg" in (state_stop_reason([("arm", 0.0, 2.8)], 70.0, 45.0) or "")
     assert state_stop_reason([("arm", 0.0, 2.8)], 170.0, 0.0) is None  # fall stop off (swing-up)
     # only bounded encoders are listed: a wheel's 40 rad is no reason to stop, a second arm's is
     assert state_stop_reason([], None, 0.0) is None
     assert "lift at -1.60" in (state_stop_reason([("arm", 0.1, 2.8), ("lift", -1.6, 1.5)], None, 0.0) or "")
     est = {"imu_sin": 1.0, "imu_cos": 0.0, "img_sin": 0.0, "img_cos": 1.0, "camera_ok": 0.1}
-    assert pendulum_deg_from_estimates(est) == 90.0  # camera not ok: the IMU's estimate
-    assert pendulum_deg_from_estimates({**est, "camera_ok": 0.9}) == 0.0
+    assert tilt_deg_from_estimates(est) == 90.0  # camera not ok: the IMU's estimate
+    assert tilt_deg_from_estimates({**est, "camera_ok": 0.9}) == 0.0
+    # a model that names its tilt estimate (the balancer's pitch, rad) is watched through it
+    assert tilt_deg_from_estimates({"pitch": math.pi / 4, **est}, "pitch") == 45.0
+    assert tilt_deg_from_estimates(est, "pitch") is None
     # The failsafe acts before the next-but-one frame would be due: within 2 control periods.
     period = 10_000_000
     assert stale_deadline_ns(0, period, in_failsafe=False) < 2 * period
