@@ -194,7 +194,8 @@ def run(plan: DevicePlan, rl: RLConfig, out: Path, seed: int = 0, perception_win
     t0 = time.time()
     torch.set_num_threads(1)
     est, perception = train_perception(plan, seed, perception_windows, perception_steps)
-    obs_model = DeviceObservation(est, plan.channels, plan.encoders, plan.cpr, plan.imu_rate_hz).eval()
+    obs_model = DeviceObservation(est, plan.channels, plan.encoders, plan.cpr, plan.imu_rate_hz,
+                                  derived=plan.config.derived_observations()).eval()  # fmt: skip
     for p in obs_model.parameters():
         p.requires_grad_(False)
     sim = MujocoDeviceSim(plan.device, rl.n_envs, seed + 1)

@@ -15,12 +15,15 @@ Observation layout (:meth:`DeviceObservation.names`)::
     <channel>...                 the newest IMU sample, one value per channel (SI units)
     <encoder>_angle...           rad, one per encoder, in the spec's order
     <encoder>_rate...            rad/s
+    <derived>...                 the device's linear combinations of the above (the balancer's
+                                 distance travelled, m: the wheels' mean angle plus the pitch
+                                 times the wheel radius), so the policy need not learn them
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -34,11 +37,13 @@ class DeviceObservation(nn.Module):
 
     slope: torch.Tensor  # (rate_samples,) buffer: slope weights in rad/s per count at cpr = 1 rev/count
     rad_per_count: torch.Tensor  # (1, E) buffer
+    mix: torch.Tensor  # (D, F) buffer: the derived values from the base observation
 
     def __init__(
         self, estimator: ImuEstimator, channels: Sequence[str], encoders: Sequence[str], cpr: Sequence[int],
-        imu_rate_hz: float, rate_samples: int = 16,
+        imu_rate_hz: float, rate_samples: int = 16, derived: Sequence[tuple[str, Mapping[str, float]]] = (),
     ) -> None:  # fmt: skip
+        """``derived``: (name, {base observation name: coefficient}) of each value appended to the observation."""
         super().__init__()
         if len(encoders) != len(cpr):
             raise ValueError(f"{len(encoders)} encoder names for {len(cpr)} counts per revolution")
@@ -48,12 +53,25 @@ class DeviceObservation(nn.Module):
         self.rate_samples = rate_samples
         self.register_buffer("rad_per_count", torch.tensor([[2.0 * math.pi / c for c in cpr]]))
         self.register_buffer("slope", slope_weights(rate_samples) * imu_rate_hz)
+        self.derived = tuple(name for name, _ in derived)
+        base = self.base_names
+        mix = torch.zeros(len(base), len(derived), dtype=torch.float64)
+        for j, (name, terms) in enumerate(derived):
+            for term, coeff in terms.items():
+                if term not in base:
+                    raise ValueError(f"derived observation {name!r}: no {term!r} to take (known: {', '.join(base)})")
+                mix[base.index(term), j] = coeff
+        self.register_buffer("mix", mix.float())
 
     @property
-    def names(self) -> tuple[str, ...]:
+    def base_names(self) -> tuple[str, ...]:
         targets = tuple(t.name for t in self.estimator.targets)
         encoders = tuple(f"{e}_angle" for e in self.encoders) + tuple(f"{e}_rate" for e in self.encoders)
         return targets + self.channels + encoders
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.base_names + self.derived
 
     def forward(self, imu: torch.Tensor, encoder: torch.Tensor) -> torch.Tensor:
         est = self.estimator(imu)
@@ -62,4 +80,7 @@ class DeviceObservation(nn.Module):
         # relative to the newest count: the weights sum to zero, and float32 keeps its digits on large counts
         recent = encoder[:, :, -self.rate_samples :] - newest[:, :, None]
         rate = (recent * self.slope).sum(-1) * self.rad_per_count
-        return torch.cat([est, imu[:, :, -1], angle, rate], dim=-1)
+        base = torch.cat([est, imu[:, :, -1], angle, rate], dim=-1)
+        if not self.derived:
+            return base
+        return torch.cat([base, base @ self.mix], dim=-1)

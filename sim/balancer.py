@@ -262,6 +262,16 @@ class BalancerConfig(DeviceSection):
     def tilt_target(self) -> str | None:
         return "pitch"
 
+    def derived_observations(self) -> tuple[tuple[str, dict[str, float]], ...]:
+        """Distance travelled and forward speed (m, m/s: each wheel turns relative to the body, so the pitch adds
+        to their mean), and the heading the wheels' difference gives (rad), at the nominal wheel radius and track."""
+        rw, half, turn = self.physics.rw, self.physics.rw / 2.0, self.physics.rw / self.physics.track
+        return (
+            ("distance", {"wheel_l_angle": half, "wheel_r_angle": half, "pitch": rw}),
+            ("speed", {"wheel_l_rate": half, "wheel_r_rate": half, "gyro_y": rw}),
+            ("heading", {"wheel_l_angle": -turn, "wheel_r_angle": turn}),
+        )
+
     def make_task(self, cfg: BalancerTaskConfig) -> BalanceInPlace:
         return BalanceInPlace(cfg)
 

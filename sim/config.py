@@ -253,6 +253,11 @@ class DeviceSection(Choice, registry="sensorimotor.devices", default="furuta"):
         """The perception target (rad, 0 upright) a host's ``loop.fall_stop_deg`` watches; None: none to watch."""
         return None
 
+    def derived_observations(self) -> tuple[tuple[str, dict[str, float]], ...]:
+        """Linear combinations of the policy's observation the device adds, in its own units (a device's
+        (name, {observation name: coefficient}); perception/device_observation.py). None by default."""
+        return ()
+
 
 def load_device(
     path: str | Path | None, overrides: Sequence[str] = (), preset: str | None = None

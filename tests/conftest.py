@@ -59,7 +59,9 @@ def export_untrained_balancer(path: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     plan = DevicePlan.of(BalancerConfig(), BalancerTaskConfig())
     estimator = ImuEstimator(plan.targets, window=plan.device.window)
-    obs = DeviceObservation(estimator, plan.channels, plan.encoders, plan.cpr, plan.imu_rate_hz)
+    obs = DeviceObservation(
+        estimator, plan.channels, plan.encoders, plan.cpr, plan.imu_rate_hz, derived=plan.config.derived_observations()
+    )
     actor = nn.Sequential(nn.Linear(len(obs.names), 16), nn.Tanh(), nn.Linear(16, len(plan.config.spec().actuators)))
     export_chain(plan, DeviceChain(obs, actor, plan.v_max).eval(), path)
     return path

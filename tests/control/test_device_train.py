@@ -51,7 +51,7 @@ def test_the_exported_model_is_the_torch_chain(tiny_run: Path) -> None:
     assert max(onnxruntime_worst) < 1e-5 and max(reference_worst) < 1e-5
     assert report["observations"] == ["pitch", "pitch_rate", "gyro_x", "gyro_y", "gyro_z", "accel_x", "accel_y",
                                       "accel_z", "wheel_l_angle", "wheel_r_angle", "wheel_l_rate",
-                                      "wheel_r_rate"]  # fmt: skip
+                                      "wheel_r_rate", "distance", "speed", "heading"]  # fmt: skip
     assert report["eval"]["episodes"] == 8 and 0.0 <= report["eval"]["success_rate"] <= 1.0
 
 
@@ -63,6 +63,6 @@ def test_the_runtime_takes_it_for_the_balancer_and_refuses_it_for_the_furuta(tin
     volts, estimates = policy.run(
         {"imu": np.zeros((1, 6, 64), np.float32), "encoder": np.zeros((1, 2, 64), np.float32)}
     )
-    assert volts.shape == (2,) and estimates.shape == (12,)
+    assert volts.shape == (2,) and estimates.shape == (15,)
     with pytest.raises(ModelMismatchError, match="encoders: model reads 2, device has 1; actuators: model drives 2"):
         policy.check_device(DeviceConfig().spec())
