@@ -31,6 +31,9 @@ class TwinProcess:
         lockstep: bool = False, nominal: bool = False, firmware: Path | None = None,
     ) -> None:  # fmt: skip
         self.truth_path = Path(tempfile.mkstemp(prefix="twin-truth-", suffix=".json")[1])
+        # The twin's stderr goes to a file, not a pipe: a pipe nobody reads during the run would block
+        # the twin once it held 64 KB of warnings. Read when the twin stops.
+        self.stderr = tempfile.TemporaryFile(mode="w+", prefix="twin-stderr-")  # noqa: SIM115 (closed by stop())
         cmd = [sys.executable, "-m", "sensorimotor.cli.twin", "--seed", str(seed), "--truth", str(self.truth_path)]
         cmd += ["--config", str(config)] if config is not None else []
         for item in overrides:
@@ -45,12 +48,19 @@ class TwinProcess:
             cmd += ["--firmware", str(firmware)]
         cmd += ["--parent-pid", str(os.getpid())]
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent,
+            cmd, stdout=subprocess.PIPE, stderr=self.stderr, text=True, preexec_fn=die_with_parent,
         )  # fmt: skip
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
         if not line.startswith("/dev/"):
-            err = self.proc.stderr.read() if self.proc.stderr else ""
+            try:
+                self.proc.wait(timeout=5)  # it is ending: let it finish saying why
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            err = self._said()
+            self.stderr.close()
+            self.truth_path.unlink(missing_ok=True)
             raise PortError(f"the twin did not start: {err.strip() or line or 'no output'}")
         self.port = line
 
@@ -65,8 +75,15 @@ class TwinProcess:
         try:
             return json.loads(self.truth_path.read_text())
         except (OSError, ValueError):  # it crashed (or was killed) before writing: say how, with its last words
-            said = [line for line in (self.proc.stderr.read() if self.proc.stderr else "").splitlines() if line.strip()]
+            said = [line for line in self._said().splitlines() if line.strip()]
             last = f": {said[-1].strip()}" if said else ""
             return {"twin_error": f"the twin ended without its verdict ({exit_text(self.proc.returncode)}{last})"}
         finally:
             self.truth_path.unlink(missing_ok=True)
+            self.stderr.close()
+
+    def _said(self) -> str:
+        """What the twin wrote on stderr so far."""
+        self.stderr.flush()
+        self.stderr.seek(0)
+        return self.stderr.read()
