@@ -286,6 +286,9 @@ def run_sweep(spec: SweepSpec, address: str | None, resume: bool, num_cpus: int 
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/TensorBoard copies: runs keep theirs
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")  # local trials keep this cwd: relative --set paths hold
+    # Ctrl-C stops the running trials at once: Tune's own handler waits for them to finish (a full-preset
+    # trial: most of an hour), then reports the sweep complete. Python's raises KeyboardInterrupt here.
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     (out / FAILED_FILE).unlink(missing_ok=True)  # a resumed sweep retries them
     try:
         ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=dashboard,
@@ -301,15 +304,20 @@ def run_sweep(spec: SweepSpec, address: str | None, resume: bool, num_cpus: int 
           f"{spec.cpus_per_trial:g} CPU each on {cpus:g} CPUs: up to {int(cpus // spec.cpus_per_trial)} at once; "
           f"run folders in {out / 'runs'}", file=sys.stderr)  # fmt: skip
     experiment = storage / EXPERIMENT
+    interrupted = False
     try:
         if resume and tune.Tuner.can_restore(str(experiment)):
             tuner = tune.Tuner.restore(str(experiment), _trainable(spec), resume_unfinished=True, restart_errored=True)
         else:
             tuner = _tuner(spec, storage, mode)
         tuner.fit()
+    except KeyboardInterrupt:  # the running trials end with Ray; --resume runs them again (from their checkpoints)
+        interrupted = True
+        print("\n[sim sweep] interrupted: stopping the running trials", file=sys.stderr, flush=True)
     finally:
         ray.shutdown()
-    _check_finished_on_twin(spec, out)
+    if not interrupted:
+        _check_finished_on_twin(spec, out)
     return _report(spec, out, mode, total)
 
 
