@@ -28,6 +28,7 @@ import numpy as np
 
 from sensorimotor.control.config import load_experiment
 from sensorimotor.control.twin_runs import check, save, twin_run, window_s
+from sensorimotor.sim.config import load_device
 
 
 def run(
@@ -129,7 +130,7 @@ def main() -> None:
     if args.runs < 1:
         ap.error(f"--runs {args.runs}: give at least 1")
     try:  # the twin would refuse a bad --set too, but once per seed and after a compile
-        load_experiment(args.run / "config.yaml", overrides=args.sets)
+        load_device(args.run / "config.yaml", args.sets)
     except ValueError as exc:
         ap.error(str(exc))
     result = run(

@@ -155,9 +155,9 @@ def train_perception(plan: DevicePlan, seed: int, n_train: int, steps: int) -> t
     data = windows(plan, n_train, seed)
     train, val = data.split(0.1, seed)
     test = windows(plan, max(1024, n_train // 5), seed + 10_000)
+    torch.manual_seed(seed)  # before the head is built: its initial weights are the seed's
     est = ImuEstimator(plan.targets, window=plan.device.window)
     meta = est.load_shipped()
-    torch.manual_seed(seed)
     finetune(est, train, val, steps, seed=seed, progress=True)
     errors = rms_errors(est, test)
     log("perception RMS: " + ", ".join(f"{k} {v:.2f}" for k, v in errors.items()) + " (deg, deg/s)")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sensorimotor.configs.schema import load_section
+from sensorimotor.sim.config import load_device
 from sensorimotor.sim.task import TaskConfig, make_task
 
 TWIN_FILE = "twin_runs.json"
@@ -52,8 +52,11 @@ def twin_run(folder: Path, seed: int, duration: float, extra: Sequence[str] = ()
 
 def window_s(folder: Path) -> tuple[str, float]:
     """(task name, seconds a twin run needs to decide success: the task's window and a little)."""
-    task = make_task(load_section(folder / "config.yaml", "task", TaskConfig))
-    return task.name, task.eval_episode_s() + 1.0
+    device, task_cfg = load_device(folder / "config.yaml")
+    if isinstance(task_cfg, TaskConfig):  # the Furuta's: swing-up's window is its reach and hold
+        task = make_task(task_cfg)
+        return task.name, task.eval_episode_s() + 1.0
+    return device.make_task(task_cfg).name, float(task_cfg.episode_s) + 1.0
 
 
 def check(

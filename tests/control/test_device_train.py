@@ -16,6 +16,7 @@ from sensorimotor.control.device_train import load_run
 from sensorimotor.hardware.errors import ModelMismatchError
 from sensorimotor.hardware.model import OnnxPolicy
 from sensorimotor.sim.balancer import BalancerConfig
+from sensorimotor.sim.balancer_task import BalancerTaskConfig
 from sensorimotor.sim.config import DeviceConfig
 
 pytest.importorskip("mujoco")
@@ -66,3 +67,23 @@ def test_the_runtime_takes_it_for_the_balancer_and_refuses_it_for_the_furuta(tin
     assert volts.shape == (2,) and estimates.shape == (15,)
     with pytest.raises(ModelMismatchError, match="encoders: model reads 2, device has 1; actuators: model drives 2"):
         policy.check_device(DeviceConfig().spec())
+
+
+def test_the_same_seed_fine_tunes_the_same_estimator() -> None:
+    """The head's initial weights come from the seed too (they did not: two runs of seed 0 differed)."""
+    import torch
+
+    from sensorimotor.control.device_train import DevicePlan, train_perception
+
+    plan = DevicePlan.of(BalancerConfig(), BalancerTaskConfig())
+    torch.manual_seed(123)  # whatever the global state before, the run's seed decides
+    first, _ = train_perception(plan, 0, 512, 5)
+    torch.manual_seed(456)
+    again, _ = train_perception(plan, 0, 512, 5)
+    assert all(torch.equal(p, q) for p, q in zip(first.parameters(), again.parameters(), strict=True))
+
+
+def test_twin_runs_take_the_balancers_task_and_episode(tiny_run: Path) -> None:
+    from sensorimotor.control.twin_runs import window_s
+
+    assert window_s(tiny_run) == ("balance", 6.0)  # its task's 5 s episode and a second for the start
