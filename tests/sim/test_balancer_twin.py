@@ -4,6 +4,8 @@ judges a run by the balancer's own task (upright throughout, back home)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -92,7 +94,7 @@ def test_the_twins_verdict_is_the_balancers_task() -> None:
     assert set(held["physics"]) >= {"mb", "Rm", "v_deadzone"} and 0 < held["max_abs_volts"] <= CFG.v_max
 
 
-def test_the_config_file_picks_the_balancer_and_its_task(tmp_path: pytest.TempPathFactory) -> None:
-    device, task = load_device("configs/balancer.yaml")
+def test_the_config_file_picks_the_balancer_and_its_task() -> None:
+    device, task = load_device(Path(__file__).resolve().parents[2] / "configs" / "balancer.yaml")
     assert isinstance(device, BalancerConfig) and isinstance(task, BalancerTaskConfig)
     assert device.spec() == CFG.spec() and task == TASK
