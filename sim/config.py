@@ -249,6 +249,10 @@ class DeviceSection(Choice, registry="sensorimotor.devices", default="furuta"):
         """The class of the config's ``task`` section for this device (each device gives its own)."""
         raise NotImplementedError(f"{type(self).__name__} gives no task_section()")
 
+    def make_task(self, cfg: Any) -> Any:
+        """The task object of this device's ``task`` section ``cfg`` (reward, failure, success: the device's own)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no make_task()")
+
     def tilt_target(self) -> str | None:
         """The perception target (rad, 0 upright) a host's ``loop.fall_stop_deg`` watches; None: none to watch."""
         return None
@@ -313,6 +317,11 @@ class DeviceConfig(DeviceSection):
         from sensorimotor.sim.task import TaskConfig  # sim/task.py builds on this module
 
         return TaskConfig
+
+    def make_task(self, cfg: Any) -> Any:
+        from sensorimotor.sim.task import make_task
+
+        return make_task(cfg)
 
     def spec(self) -> DeviceSpec:
         """The device description the twin announces and an exported model embeds."""
