@@ -63,9 +63,17 @@ class TwinProcess:
             self.truth_path.unlink(missing_ok=True)
             raise PortError(f"the twin did not start: {err.strip() or line or 'no output'}")
         self.port = line
+        self._stopped: dict[str, Any] | None = None
 
     def stop(self) -> dict[str, Any]:
-        """Stop the twin; its ground truth, or ``{"twin_error": why}`` when it ended without writing one."""
+        """Stop the twin; its ground truth, or ``{"twin_error": why}`` when it ended without writing one.
+
+        Stopping it again returns the same."""
+        if self._stopped is None:
+            self._stopped = self._stop()
+        return self._stopped
+
+    def _stop(self) -> dict[str, Any]:
         self.proc.terminate()
         try:
             self.proc.wait(timeout=5)
